@@ -1,0 +1,84 @@
+"""llmops_nb — LLM calls, prompts, comparisons and MLflow tracking inside Jupyter.
+
+``%load_ext llmops_nb`` registers the ``%%llm`` magics. The same engine is a Python API::
+
+    import llmops_nb as llm
+    c = llm.complete("sim:default", "Say hello")
+    c.text, c.usage, c.cost_usd, c.latency_s
+    llm.history()
+
+Attributes are imported on first use, so ``import llmops_nb`` stays fast (no mlflow, pandas or
+SDK imports until they are needed).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "complete": "llmops_nb.pipeline",
+    "acomplete": "llmops_nb.pipeline",
+    "configure": "llmops_nb.config",
+    "settings": "llmops_nb.config",
+    "history": "llmops_nb.tracking",
+    "flush": "llmops_nb.tracking",
+    "group": "llmops_nb.tracking",
+    "set_price": "llmops_nb.pricing",
+    "price_of": "llmops_nb.pricing",
+    "count_tokens": "llmops_nb.tokens",
+    "count_message_tokens": "llmops_nb.tokens",
+    "register_provider": "llmops_nb.providers.base",
+    "register_endpoint": "llmops_nb.providers.base",
+    "Completion": "llmops_nb.types",
+    "Usage": "llmops_nb.types",
+    "Message": "llmops_nb.types",
+    "Finding": "llmops_nb.types",
+    "LLMOpsError": "llmops_nb.errors",
+    "ConfigError": "llmops_nb.errors",
+    "MissingAPIKey": "llmops_nb.errors",
+    "MissingVariables": "llmops_nb.errors",
+    "CacheMiss": "llmops_nb.errors",
+    "ProviderError": "llmops_nb.errors",
+}
+
+__all__ = [*_EXPORTS, "load_ipython_extension", "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llmops_nb.config import configure, settings
+    from llmops_nb.errors import (
+        CacheMiss,
+        ConfigError,
+        LLMOpsError,
+        MissingAPIKey,
+        MissingVariables,
+        ProviderError,
+    )
+    from llmops_nb.pipeline import acomplete, complete
+    from llmops_nb.pricing import price_of, set_price
+    from llmops_nb.providers.base import register_endpoint, register_provider
+    from llmops_nb.tokens import count_message_tokens, count_tokens
+    from llmops_nb.tracking import flush, group, history
+    from llmops_nb.types import Completion, Finding, Message, Usage
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmops_nb' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext llmops_nb``: register the magics, nothing else."""
+    from llmops_nb.magics import LLMMagics
+
+    ipython.register_magics(LLMMagics)

@@ -1,0 +1,202 @@
+"""The response cache: a canonical request key, JSON values, and a diskcache backend.
+
+The key is the SHA-256 of canonical JSON of provider, model, messages, system and every sampling
+parameter with the provider's defaults filled in (an omitted temperature is not 0, it is the
+provider's default). Streaming or not is not part of the key: it is the same answer.
+
+Values are JSON text and nothing read back is ever unpickled: the backend's ``Disk`` refuses
+any row that is not plain text, and such a row is a miss. Backends are a small protocol
+(:class:`CacheBackend`) so a shared cache (Redis) is a configuration change.
+
+Modes (``LLMOPS_CACHE`` / ``configure(cache_mode=...)``): ``readwrite`` (default), ``replay``
+(a miss raises :class:`~llmops_nb.errors.CacheMiss` and nothing is sent — for CI), ``off``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from llmops_nb.config import Settings
+from llmops_nb.types import Request, Usage
+
+log = logging.getLogger(__name__)
+KEY_VERSION = 1
+
+
+class CacheBackend(Protocol):
+    """Where cached answers live: string keys to JSON text."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A cached answer as stored: the original call's text, usage, cost and timings."""
+
+    text: str
+    usage: Usage
+    cost_usd: float | None
+    latency_s: float
+    ttft_s: float | None
+    finish_reason: str | None
+    trace_id: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": KEY_VERSION,
+                "text": self.text,
+                "usage": asdict(self.usage),
+                "cost_usd": self.cost_usd,
+                "latency_s": self.latency_s,
+                "ttft_s": self.ttft_s,
+                "finish_reason": self.finish_reason,
+                "trace_id": self.trace_id,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CachedAnswer | None:
+        """Parse a stored value; anything malformed is None (a miss), never an exception."""
+        try:
+            data = json.loads(text)
+            if data.get("v") != KEY_VERSION:
+                return None
+            return cls(
+                text=str(data["text"]),
+                usage=Usage(**{k: int(v) for k, v in data["usage"].items()}),
+                cost_usd=data["cost_usd"],
+                latency_s=float(data["latency_s"]),
+                ttft_s=data["ttft_s"],
+                finish_reason=data["finish_reason"],
+                trace_id=str(data.get("trace_id", "")),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+def cache_key(request: Request, defaults: Mapping[str, Any]) -> str:
+    """The canonical key of ``request``; provider defaults filled into its parameters."""
+    params = {**defaults, **request.params}
+    canonical = json.dumps(
+        {
+            "v": KEY_VERSION,
+            "provider": request.provider,
+            "model": request.model_name,
+            "system": request.system,
+            "messages": [[m.role, m.content] for m in request.messages],
+            "params": params,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return "llm:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class UnsafeRow(Exception):
+    """A cache row that is not plain text (e.g. a pickle): never loaded."""
+
+
+def _json_only_disk() -> type:
+    import diskcache
+
+    class JSONOnlyDisk(diskcache.Disk):  # type: ignore[misc]
+        """A diskcache Disk that stores and returns text only and never unpickles."""
+
+        def put(self, key: Any) -> Any:
+            if not isinstance(key, str):
+                raise TypeError("cache keys are strings")
+            return super().put(key)
+
+        def get(self, key: Any, raw: bool) -> Any:
+            if not raw:
+                raise UnsafeRow("pickled key")
+            return super().get(key, raw)
+
+        def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+            if not isinstance(value, str) or read:
+                raise TypeError("cache values are JSON text")
+            return super().store(value, read, key=key)
+
+        def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
+            if mode == diskcache.core.MODE_RAW and isinstance(value, str):
+                return value
+            if mode == diskcache.core.MODE_TEXT and not read:
+                return super().fetch(mode, filename, value, read)
+            raise UnsafeRow(f"cache row stored in mode {mode}, not text")
+
+    return JSONOnlyDisk
+
+
+class DiskCacheBackend:
+    """A local diskcache directory, private to its owner (0700)."""
+
+    def __init__(self, directory: Path) -> None:
+        import diskcache
+
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)
+        self.directory = directory
+        self._cache = diskcache.Cache(str(directory), disk=_json_only_disk())
+
+    def get(self, key: str) -> str | None:
+        try:
+            value = self._cache.get(key, default=None)
+        except UnsafeRow as exc:
+            log.warning("llmops_nb cache: ignoring an unsafe row (%s); treated as a miss", exc)
+            return None
+        return value if isinstance(value, str) else None
+
+    def set(self, key: str, value: str) -> None:
+        self._cache.set(key, value)
+
+    def close(self) -> None:
+        self._cache.close()
+
+
+class NoCache:
+    """The backend for ``cache_mode="off"``: remembers nothing."""
+
+    def get(self, key: str) -> str | None:
+        return None
+
+    def set(self, key: str, value: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def open_cache(settings: Settings) -> CacheBackend:
+    """The backend the settings ask for."""
+    if settings.cache_mode == "off":
+        return NoCache()
+    return DiskCacheBackend(settings.resolved_cache_dir)
+
+
+def lookup(backend: CacheBackend, key: str) -> CachedAnswer | None:
+    """The cached answer under ``key``, or None."""
+    raw = backend.get(key)
+    return CachedAnswer.from_json(raw) if raw is not None else None
+
+
+def store(backend: CacheBackend, key: str, answer: CachedAnswer) -> None:
+    """Remember ``answer`` under ``key`` (failures to write are logged, never raised)."""
+    try:
+        backend.set(key, answer.to_json())
+    except Exception as exc:  # a full disk must not fail a call that succeeded
+        log.warning("llmops_nb cache: could not store an answer: %s", exc)

@@ -1,0 +1,220 @@
+"""Settings: environment variables, ``[tool.llmops_nb]`` in pyproject.toml, and ``configure()``.
+
+Precedence, lowest to highest: built-in defaults, ``[tool.llmops_nb]`` of the working
+directory's pyproject.toml, environment variables, ``configure(...)``. Paths are made absolute
+once, when settings are built, so a notebook opened from another folder keeps writing to the
+same store.
+
+One :class:`Session` owns the settings and the collaborators built from them (cache,
+recorder). The module-level functions of the package talk to the current session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmops_nb.errors import ConfigError
+
+CACHE_MODES = ("readwrite", "replay", "off")
+_ENV = {
+    "tracking_uri": "MLFLOW_TRACKING_URI",
+    "experiment": "LLMOPS_EXPERIMENT",
+    "home": "LLMOPS_HOME",
+    "cache_dir": "LLMOPS_CACHE_DIR",
+    "cache_mode": "LLMOPS_CACHE",
+    "default_model": "LLMOPS_DEFAULT_MODEL",
+    "tracking": "LLMOPS_TRACKING",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build new ones with :func:`configure`, never by mutation."""
+
+    tracking_uri: str
+    experiment: str = "llmops_nb"
+    home: Path = field(default_factory=lambda: Path.cwd() / ".llmops_nb")
+    cache_dir: Path | None = None  # None: <home>/cache
+    cache_mode: str = "readwrite"
+    default_model: str = "sim:default"
+    tracking: bool = True
+    request_timeout_s: float = 60.0
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.home / "cache"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.home / "journal"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as shown to the user (there are no secrets in settings)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["cache_dir"] = str(self.resolved_cache_dir)
+        out["home"] = str(self.home)
+        return out
+
+
+def absolute_tracking_uri(uri: str, base: Path) -> str:
+    """Make a ``sqlite:///relative.db`` or plain-path URI absolute against ``base``."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+        return uri if path.is_absolute() else f"sqlite:///{(base / path).resolve()}"
+    if "://" not in uri and not uri.startswith("databricks"):
+        return str((base / uri).resolve())  # a file store path
+    return uri
+
+
+def _from_pyproject(cwd: Path) -> dict[str, Any]:
+    path = cwd / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    with path.open("rb") as f:
+        table = tomllib.load(f).get("tool", {}).get("llmops_nb", {})
+    return {k: v for k, v in table.items() if not isinstance(v, dict)}
+
+
+def _from_env() -> dict[str, Any]:
+    return {name: os.environ[var] for name, var in _ENV.items() if os.environ.get(var)}
+
+
+def _coerce(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown}; known settings: {sorted(known)}")
+    out = dict(values)
+    for key in ("home", "cache_dir"):
+        if out.get(key) is not None:
+            out[key] = (cwd / Path(out[key]).expanduser()).resolve()
+    if "tracking" in out and isinstance(out["tracking"], str):
+        out["tracking"] = out["tracking"].strip().lower() not in ("0", "false", "off", "no")
+    if "cache_mode" in out:
+        mode = {"rw": "readwrite", "on": "readwrite", "read-write": "readwrite"}.get(
+            str(out["cache_mode"]).lower(), str(out["cache_mode"]).lower()
+        )
+        if mode not in CACHE_MODES:
+            raise ConfigError(f"cache mode {out['cache_mode']!r} is not one of {CACHE_MODES}")
+        out["cache_mode"] = mode
+    if "request_timeout_s" in out:
+        out["request_timeout_s"] = float(out["request_timeout_s"])
+    return out
+
+
+def build_settings(overrides: dict[str, Any] | None = None, cwd: Path | None = None) -> Settings:
+    """Settings from defaults, pyproject, environment and ``overrides``, paths made absolute."""
+    cwd = (cwd or Path.cwd()).resolve()
+    values: dict[str, Any] = {}
+    values.update(_from_pyproject(cwd))
+    values.update(_from_env())
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values = _coerce(values, cwd)
+    values.setdefault("home", cwd / ".llmops_nb")
+    values.setdefault("tracking_uri", f"sqlite:///{cwd / 'mlflow.db'}")
+    values["tracking_uri"] = absolute_tracking_uri(str(values["tracking_uri"]), cwd)
+    return Settings(**values)
+
+
+def load_dotenv_once(cwd: Path | None = None) -> None:
+    """Load ``.env`` of the working directory into the environment, never overriding it."""
+    path = (cwd or Path.cwd()) / ".env"
+    if path.is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+class Session:
+    """Owns the settings and the collaborators built from them.
+
+    Collaborators are built on first use, so importing the package and loading the IPython
+    extension stay cheap (no mlflow, no SDK imports).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._cache: Any = None
+        self._recorder: Any = None
+
+    @property
+    def cache(self) -> Any:
+        """The response cache (a :class:`llmops_nb.cache.CacheBackend`)."""
+        with self._lock:
+            if self._cache is None:
+                from llmops_nb.cache import open_cache
+
+                self._cache = open_cache(self.settings)
+            return self._cache
+
+    @property
+    def recorder(self) -> Any:
+        """The call recorder (a :class:`llmops_nb.recording.Recorder`)."""
+        with self._lock:
+            if self._recorder is None:
+                from llmops_nb.recording import open_recorder
+
+                self._recorder = open_recorder(self.settings)
+            return self._recorder
+
+    def close(self) -> None:
+        """Flush what can be flushed and release files and threads."""
+        with self._lock:
+            if self._recorder is not None:
+                self._recorder.close()
+            if self._cache is not None:
+                self._cache.close()
+            self._recorder = self._cache = None
+
+
+_session: Session | None = None
+_session_lock = threading.Lock()
+
+
+def session() -> Session:
+    """The current session, built from the environment on first use."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            load_dotenv_once()
+            _session = Session(build_settings())
+        return _session
+
+
+def configure(**overrides: Any) -> Settings:
+    """Change settings for this process; returns the new :class:`Settings`.
+
+    Keys: ``tracking_uri``, ``experiment``, ``home``, ``cache_dir``, ``cache_mode``
+    (``readwrite`` | ``replay`` | ``off``), ``default_model``, ``tracking`` (False: no MLflow),
+    ``request_timeout_s``. Values not given keep their current value.
+    """
+    global _session
+    current = session()
+    # The current settings are the base; explicit overrides win over env and pyproject.
+    merged = {f.name: getattr(current.settings, f.name) for f in dataclasses.fields(Settings)}
+    merged.update(overrides)
+    new = Settings(**_coerce_all(merged))
+    with _session_lock:
+        current.close()
+        _session = Session(new)
+    return new
+
+
+def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
+    cwd = Path.cwd().resolve()
+    out = _coerce(values, cwd)
+    out["tracking_uri"] = absolute_tracking_uri(str(out["tracking_uri"]), cwd)
+    return out
+
+
+def settings() -> Settings:
+    """The settings in force."""
+    return session().settings

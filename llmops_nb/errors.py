@@ -1,0 +1,144 @@
+"""The typed errors of llmops_nb, one tree rooted at :class:`LLMOpsError`.
+
+::
+
+    LLMOpsError
+    ├── ConfigError              bad settings, malformed model id
+    │   ├── UnknownProvider      `provider:` part names no registered provider
+    │   └── MissingAPIKey        the provider's key variable is unset (nothing was sent)
+    ├── TemplateError            a prompt could not be rendered
+    │   └── MissingVariables     `{{names}}` with no value (nothing was sent)
+    ├── CacheMiss                replay mode and the request is not cached (nothing was sent)
+    ├── OutputFormatError        the answer is not in the format asked for (e.g. JSON)
+    ├── TrackingError            records could not reach MLflow in time (they stay journaled)
+    └── ProviderError            the provider was called and failed
+        ├── RateLimited          429; ``retry_after`` in seconds when the server said
+        ├── ProviderUnavailable  5xx, overloaded
+        ├── ProviderTimeout      no answer in time
+        ├── ProviderConnectionError  could not connect
+        ├── AuthenticationFailed 401 / 403
+        ├── BadRequest           other 4xx: the request itself is wrong
+        └── ProviderResponseError the answer could not be understood
+
+Vendor (SDK) exceptions become these in one place, :mod:`llmops_nb.providers.vendor_errors`.
+Every message says what to do next. In IPython an expected error renders as one line
+(``_render_traceback_``) and the cell still fails.
+"""
+
+from __future__ import annotations
+
+
+class LLMOpsError(Exception):
+    """Base of every error llmops_nb raises on purpose."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: expected errors stay one line,
+        # and the cell still fails (so nbval and "Run all" stop here).
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class ConfigError(LLMOpsError):
+    """Settings or a model id are not usable."""
+
+
+class UnknownProvider(ConfigError):
+    """The ``provider:`` part of a model id names no registered provider."""
+
+
+class MissingAPIKey(ConfigError):
+    """The provider needs an API key and its environment variable is not set."""
+
+    def __init__(self, provider: str, variable: str) -> None:
+        self.provider = provider
+        self.variable = variable
+        super().__init__(
+            f"{provider} needs an API key: set the environment variable {variable} "
+            f"(or put it in a .env file in the working directory). Nothing was sent."
+        )
+
+
+class TemplateError(LLMOpsError):
+    """A prompt template could not be rendered."""
+
+
+class MissingVariables(TemplateError):
+    """Template variables that have no value; the request was not sent."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = list(names)
+        listed = ", ".join("{{" + n + "}}" for n in self.names)
+        super().__init__(
+            f"no value for {listed}: define {'them' if len(self.names) > 1 else 'it'} in the "
+            f"notebook (or pass variables=...) and run again. Nothing was sent."
+        )
+
+
+class CacheMiss(LLMOpsError):
+    """Replay mode (``LLMOPS_CACHE=replay``) and the request is not in the cache."""
+
+
+class OutputFormatError(LLMOpsError):
+    """The answer is not in the format that was asked for."""
+
+
+class TrackingError(LLMOpsError):
+    """Records did not reach the MLflow store in time; they stay in the local journal."""
+
+
+class ProviderError(LLMOpsError):
+    """The provider was called and the call failed.
+
+    ``status`` is the HTTP status when there was one, ``retryable`` says whether the same
+    request may succeed later, ``retry_after`` is the server's advice in seconds (or None).
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class RateLimited(ProviderError):
+    """HTTP 429: too many requests or tokens; wait ``retry_after`` seconds."""
+
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    """HTTP 5xx or overloaded: the provider failed; retrying later may work."""
+
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    """No answer within the timeout."""
+
+    retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached (DNS, refused connection, reset)."""
+
+    retryable = True
+
+
+class AuthenticationFailed(ProviderError):
+    """HTTP 401/403: the key is wrong or lacks permission."""
+
+
+class BadRequest(ProviderError):
+    """Another 4xx: the request itself is wrong (unknown model, bad parameter …)."""
+
+
+class ProviderResponseError(ProviderError):
+    """The provider answered something the SDK could not understand."""

@@ -1,0 +1,243 @@
+"""The one path every call takes, and the only place that knows its order::
+
+    request ─► input guardrails ─► route ─► prompt assembly ─► cache lookup
+            ─► provider call (stream) ─► output guardrails ─► record ─► Completion
+
+Everything that can be checked is checked before anything is sent: the model id, the
+provider, its API key, the messages and parameters. A call that was attempted — answered,
+failed, or a replay-mode cache miss — is recorded, success or not.
+
+``complete`` is written once; ``acomplete`` runs it in a worker thread, so sync and async
+share one flow (and one event loop is never blocked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from llmops_nb import errors as E
+from llmops_nb.cache import CachedAnswer, cache_key, lookup, store
+from llmops_nb.config import Session, session
+from llmops_nb.pricing import price_of
+from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
+from llmops_nb.tracking import current_group
+from llmops_nb.types import ROLES, CallRecord, Completion, Message, Request
+
+log = logging.getLogger(__name__)
+PromptInput = str | Iterable[Mapping[str, Any] | Message]
+TextCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """A validated call: everything needed to send it, nothing sent yet."""
+
+    provider: Provider
+    request: Request
+    api_key: str | None
+    prompt_ref: str | None = None
+
+
+def to_messages(prompt: PromptInput, system: str | None) -> tuple[tuple[Message, ...], str | None]:
+    """Normalise a prompt string or message list; system messages join the system prompt."""
+    if isinstance(prompt, str):
+        items: list[Message] = [Message("user", prompt)]
+    else:
+        items = []
+        for item in prompt:
+            if isinstance(item, Message):
+                items.append(item)
+            elif isinstance(item, Mapping) and "role" in item and "content" in item:
+                items.append(Message(str(item["role"]), item["content"]))
+            else:
+                raise E.ConfigError(
+                    f"a message must be a dict with 'role' and 'content' (or a Message), not {item!r}"
+                )
+    systems = [system] if system else []
+    messages = []
+    for m in items:
+        if m.role not in ROLES:
+            raise E.ConfigError(f"message role {m.role!r} is not one of {ROLES}")
+        if not isinstance(m.content, str):
+            raise E.ConfigError(f"message content must be text, not {type(m.content).__name__}")
+        (systems.append(m.content) if m.role == "system" else messages.append(m))
+    if not messages or not any(m.content.strip() for m in messages):
+        raise E.ConfigError("the prompt is empty: write the prompt in the cell (or pass text). Nothing was sent.")
+    return tuple(messages), ("\n\n".join(systems) if systems else None)
+
+
+def _check_params(params: dict[str, Any]) -> None:
+    t = params.get("temperature")
+    if t is not None and (not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 <= t <= 2):
+        raise E.ConfigError(f"temperature must be a number from 0 to 2, not {t!r}")
+    n = params.get("max_tokens")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise E.ConfigError(f"max_tokens must be a positive integer, not {n!r}")
+
+
+def prepare(
+    model: str | None,
+    prompt: PromptInput,
+    *,
+    system: str | None = None,
+    stream: bool = False,
+    params: dict[str, Any] | None = None,
+    prompt_ref: str | None = None,
+    sess: Session | None = None,
+) -> PreparedCall:
+    """Validate a call and resolve its provider and key; raises before anything is sent."""
+    sess = sess or session()
+    model = model or sess.settings.default_model
+    provider_name, model_name = split_model_id(model)
+    provider = get_provider(provider_name)
+    params = {k: v for k, v in (params or {}).items() if v is not None}
+    _check_params(params)
+    messages, system = to_messages(prompt, system)
+    api_key = os.environ.get(provider.key_env) if provider.key_env else None
+    if provider.key_required and not api_key:
+        raise E.MissingAPIKey(provider_name, provider.key_env or "")
+    request = Request(
+        model=f"{provider_name}:{model_name}",
+        provider=provider_name,
+        model_name=model_name,
+        messages=messages,
+        system=system,
+        params=params,
+        stream=stream,
+    )
+    return PreparedCall(provider, request, api_key, prompt_ref)
+
+
+def complete(
+    model: str | None,
+    prompt_or_messages: PromptInput,
+    *,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    stream: bool = False,
+    cache: bool = True,
+    on_text: TextCallback | None = None,
+    **params: Any,
+) -> Completion:
+    """Send one prompt (text or chat messages) to ``model`` and return the :class:`Completion`.
+
+    ``model`` is ``provider:model`` (None: the configured default). ``stream=True`` streams
+    the answer (``on_text`` receives each piece) and measures time to first token.
+    ``cache=False`` skips the cache for this call. Other keyword arguments are passed to the
+    provider as sampling parameters.
+    """
+    params = {"temperature": temperature, "max_tokens": max_tokens, **params}
+    call = prepare(model, prompt_or_messages, system=system, stream=stream, params=params)
+    return execute(call, use_cache=cache, on_text=on_text)
+
+
+async def acomplete(*args: Any, **kwargs: Any) -> Completion:
+    """:func:`complete` for asyncio: the same flow, run in a worker thread."""
+    return await asyncio.to_thread(complete, *args, **kwargs)
+
+
+def execute(call: PreparedCall, *, use_cache: bool = True, on_text: TextCallback | None = None,
+            sess: Session | None = None) -> Completion:
+    """Run a prepared call through cache, provider and recorder."""
+    sess = sess or session()
+    recorder = sess.recorder
+    recorder.call_started()
+    started_ns, t0 = time.time_ns(), time.perf_counter()
+    trace_id = "tr-" + uuid.uuid4().hex
+    mode = sess.settings.cache_mode
+    key = cache_key(call.request, call.provider.defaults) if mode != "off" else ""
+
+    def record(latency_s: float | None = None, **fields: Any) -> None:
+        group = current_group()
+        elapsed = time.perf_counter() - t0 if latency_s is None else latency_s
+        _safely_record(recorder, CallRecord(
+            record_id=uuid.uuid4().hex, trace_id=trace_id, started_at_ns=started_ns,
+            ended_at_ns=started_ns + int(elapsed * 1e9), request=call.request.to_dict(), prompt=call.prompt_ref,
+            experiment=sess.settings.experiment,
+            group_id=group.id if group else None, group_name=group.name if group else None,
+            **fields,
+        ))
+
+    if use_cache and mode != "off":
+        hit = lookup(sess.cache, key)
+        if hit is not None:
+            completion = _from_cache(hit, call, trace_id, started_ns, time.perf_counter() - t0)
+            if on_text is not None:
+                on_text(hit.text)
+            record(completion.latency_s, status="OK", text=hit.text, usage=asdict(hit.usage), cost_usd=0.0,
+                   ttft_s=None, cached=True, original_latency_s=hit.latency_s,
+                   finish_reason=hit.finish_reason)
+            return completion
+        if mode == "replay":
+            error = E.CacheMiss(
+                f"{call.request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
+                "the cache in readwrite mode to record the answer. Nothing was sent."
+            )
+            record(status="ERROR", error_type="CacheMiss", error=str(error))
+            raise error
+
+    try:
+        text, final, ttft = _drive(call, sess.settings.request_timeout_s, t0, on_text)
+    except BaseException as exc:
+        record(status="ERROR", error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
+        raise
+    latency = time.perf_counter() - t0
+    price = price_of(final.usage, call.request.model)
+    completion = Completion(
+        text=text, model=call.request.model, provider=call.request.provider, usage=final.usage,
+        cost_usd=price.cost_usd, latency_s=latency, ttft_s=ttft, cached=False, trace_id=trace_id,
+        prompt=call.prompt_ref, finish_reason=final.finish_reason, started_at=started_ns / 1e9,
+        notes=[price.note] if price.note else [],
+    )
+    if use_cache and mode == "readwrite":
+        store(sess.cache, key, CachedAnswer(text, final.usage, price.cost_usd, latency, ttft,
+                                            final.finish_reason, trace_id))
+    record(latency, status="OK", text=text, usage=asdict(final.usage), cost_usd=price.cost_usd,
+           ttft_s=ttft, finish_reason=final.finish_reason, notes=completion.notes)
+    return completion
+
+
+def _safely_record(recorder: Any, record: CallRecord) -> None:
+    try:
+        recorder.record(record)
+    except OSError as exc:  # the journal cannot be written (disk full?): the call still stands
+        log.error("llmops_nb: could not journal call %s: %s", record.trace_id, exc)
+
+
+def _drive(call: PreparedCall, timeout_s: float, t0: float,
+           on_text: TextCallback | None) -> tuple[str, Final, float | None]:
+    """Consume the provider's events; time to first token is measured on streams only."""
+    parts: list[str] = []
+    ttft: float | None = None
+    final: Final | None = None
+    for event in call.provider.generate(call.request, call.api_key, timeout_s):
+        if isinstance(event, TextDelta):
+            if ttft is None and call.request.stream:
+                ttft = time.perf_counter() - t0
+            parts.append(event.text)
+            if on_text is not None:
+                on_text(event.text)
+        elif isinstance(event, Final):
+            final = event
+    if final is None:
+        raise E.ProviderResponseError(f"{call.request.provider}: the answer ended without usage",
+                                      provider=call.request.provider)
+    return "".join(parts), final, ttft
+
+
+def _from_cache(hit: CachedAnswer, call: PreparedCall, trace_id: str, started_ns: int,
+                lookup_s: float) -> Completion:
+    return Completion(
+        text=hit.text, model=call.request.model, provider=call.request.provider, usage=hit.usage,
+        cost_usd=0.0, latency_s=lookup_s, ttft_s=None, cached=True, trace_id=trace_id,
+        prompt=call.prompt_ref, finish_reason=hit.finish_reason, original_latency_s=hit.latency_s,
+        saved_usd=hit.cost_usd, started_at=started_ns / 1e9,
+    )

@@ -1,0 +1,129 @@
+"""What a call cost: genai-prices' bundled price data, cache-aware, plus user overrides.
+
+``price_of(usage, model)`` never guesses: a model with no known price costs ``None`` and a
+note says why and how to fix it (``set_price``), never a silent 0. ``sim:<name>`` is priced as
+the real model ``<name>`` when genai-prices knows it (``sim:gpt-5.4-mini`` costs what
+gpt-5.4-mini would); otherwise use ``set_price("sim:*", ...)``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+from llmops_nb.errors import ConfigError
+from llmops_nb.types import Usage
+
+_GENAI_PROVIDER = {"openai": "openai", "anthropic": "anthropic"}
+
+
+@dataclass(frozen=True)
+class PriceOverride:
+    """A user's price for a model (or a glob of models), in USD per million tokens."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+    cache_read_per_mtok: float | None = None  # None: same as input
+    cache_write_per_mtok: float | None = None  # None: same as input
+
+    def cost(self, usage: Usage) -> float:
+        read = self.input_per_mtok if self.cache_read_per_mtok is None else self.cache_read_per_mtok
+        write = self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
+        plain_input = max(0, usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens)
+        return (
+            plain_input * self.input_per_mtok
+            + usage.cache_read_tokens * read
+            + usage.cache_write_tokens * write
+            + usage.output_tokens * self.output_per_mtok
+        ) / 1e6
+
+
+@dataclass(frozen=True)
+class Price:
+    """The cost of one call in USD, or None with the reason in ``note``."""
+
+    cost_usd: float | None
+    note: str | None = None
+
+
+_overrides: dict[str, PriceOverride] = {}
+_lock = threading.Lock()
+
+
+def set_price(
+    model: str,
+    *,
+    input_per_mtok: float,
+    output_per_mtok: float,
+    cache_read_per_mtok: float | None = None,
+    cache_write_per_mtok: float | None = None,
+) -> None:
+    """Price ``model`` (a ``provider:model`` id or glob such as ``"sim:*"``) per million tokens.
+
+    Overrides win over genai-prices; use them for self-hosted models, the simulator, or a
+    negotiated rate.
+    """
+    values = (input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok)
+    if any(v is not None and (not isinstance(v, (int, float)) or v < 0) for v in values):
+        raise ConfigError("prices are non-negative numbers of USD per million tokens")
+    with _lock:
+        _overrides[model] = PriceOverride(*[None if v is None else float(v) for v in values])  # type: ignore[arg-type]
+
+
+def clear_prices() -> None:
+    """Forget every override."""
+    with _lock:
+        _overrides.clear()
+
+
+def _override_for(model: str) -> PriceOverride | None:
+    with _lock:
+        if model in _overrides:
+            return _overrides[model]
+        for pattern, override in _overrides.items():
+            if fnmatch.fnmatchcase(model, pattern):
+                return override
+    return None
+
+
+@lru_cache(maxsize=256)
+def _known_to_genai_prices(model_name: str, provider_id: str | None) -> bool:
+    from genai_prices import Usage as GUsage
+    from genai_prices import calc_price
+
+    try:
+        calc_price(GUsage(input_tokens=1, output_tokens=1), model_ref=model_name, provider_id=provider_id)
+    except LookupError:
+        return False
+    return True
+
+
+def price_of(usage: Usage, model: str) -> Price:
+    """The cost of ``usage`` on ``model`` (``provider:model``)."""
+    override = _override_for(model)
+    if override is not None:
+        return Price(override.cost(usage))
+    provider, _, name = model.partition(":")
+    provider_id = _GENAI_PROVIDER.get(provider)
+    if provider_id is None and provider != "sim":
+        return Price(None, f"no price for {model} (self-hosted?): call llmops_nb.set_price({model!r}, "
+                           "input_per_mtok=..., output_per_mtok=...)")
+    if not _known_to_genai_prices(name, provider_id):
+        return Price(None, f"genai-prices has no price for {model}: call llmops_nb.set_price({model!r}, "
+                           "input_per_mtok=..., output_per_mtok=...)")
+    from genai_prices import Usage as GUsage
+    from genai_prices import calc_price
+
+    result = calc_price(
+        GUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+        ),
+        model_ref=name,
+        provider_id=provider_id,
+    )
+    return Price(float(result.total_price))

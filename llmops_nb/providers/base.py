@@ -1,0 +1,172 @@
+"""The provider protocol and the registry that finds providers by the ``provider:`` prefix.
+
+A provider implements one method, :meth:`Provider.generate`, which yields :class:`TextDelta`
+events and ends with one :class:`Final`. Keys, timing, usage bookkeeping, caching and
+recording are the framework's job (:mod:`llmops_nb.pipeline`).
+
+Built-in providers register through the same extension point a third-party plugin uses: the
+``llmops_nb.providers`` entry-point group, whose entries are factories ``(name) -> Provider``.
+:func:`register_provider` adds one at run time (tests register their fakes this way), and
+:func:`register_endpoint` adds a named OpenAI-compatible endpoint (vLLM, llama.cpp, LM Studio).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from llmops_nb.errors import ConfigError, UnknownProvider
+from llmops_nb.types import Request, Usage
+
+ENTRY_POINT_GROUP = "llmops_nb.providers"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """The end of an answer: usage as reported by the provider, and why it stopped."""
+
+    usage: Usage
+    finish_reason: str | None = None
+    response_model: str | None = None
+
+
+ProviderEvent = TextDelta | Final
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What a provider is: a name, how it is keyed, its defaults, and one method."""
+
+    name: str
+    key_env: str | None  # environment variable holding the API key; None: no key
+    key_required: bool
+    defaults: Mapping[str, Any]  # sampling defaults, filled into every request's params
+    base_url: str | None
+
+    def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
+        """Send ``request`` and yield the answer; raise :class:`~llmops_nb.errors.ProviderError`."""
+        ...
+
+
+ProviderFactory = Callable[[str], Provider]
+
+
+@dataclass
+class _Registry:
+    factories: dict[str, ProviderFactory] = field(default_factory=dict)
+    instances: dict[str, Provider] = field(default_factory=dict)
+    entry_points_loaded: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+_registry = _Registry()
+
+
+def register_provider(name: str, factory: ProviderFactory) -> None:
+    """Make ``name:`` model ids use the provider that ``factory(name)`` builds."""
+    _check_name(name)
+    with _registry.lock:
+        _registry.factories[name] = factory
+        _registry.instances.pop(name, None)
+
+
+def unregister_provider(name: str) -> None:
+    """Forget a provider registered at run time (built-ins come back on next use)."""
+    with _registry.lock:
+        _registry.factories.pop(name, None)
+        _registry.instances.pop(name, None)
+        _registry.entry_points_loaded = False
+
+
+def register_endpoint(name: str, base_url: str, api_key_env: str | None = None) -> None:
+    """Register an OpenAI-compatible server as ``name:`` (vLLM, llama.cpp, LM Studio …).
+
+    ``api_key_env`` names the environment variable holding its key; without one the endpoint
+    is called with a placeholder key, as local servers expect.
+    """
+    from llmops_nb.providers.openai import OpenAIProvider
+
+    register_provider(
+        name,
+        lambda n: OpenAIProvider(n, base_url=base_url, key_env=api_key_env, key_required=False),
+    )
+
+
+def _check_name(name: str) -> None:
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"provider name {name!r} must be letters, digits, '-' or '_'")
+
+
+def _load_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _registry.factories.setdefault(ep.name, ep.load())
+    _registry.entry_points_loaded = True
+
+
+def provider_names() -> list[str]:
+    """Names of every provider known now (built-in, plugins, registered)."""
+    with _registry.lock:
+        if not _registry.entry_points_loaded:
+            _load_entry_points()
+        return sorted(_registry.factories)
+
+
+def get_provider(name: str) -> Provider:
+    """The provider for ``name:`` model ids, built once."""
+    with _registry.lock:
+        if name in _registry.instances:
+            return _registry.instances[name]
+        if name not in _registry.factories and not _registry.entry_points_loaded:
+            _load_entry_points()
+        factory = _registry.factories.get(name)
+        if factory is None:
+            known = ", ".join(sorted(_registry.factories)) or "none"
+            raise UnknownProvider(
+                f"no provider named {name!r} (known: {known}). Register an OpenAI-compatible "
+                f"server with llmops_nb.register_endpoint({name!r}, base_url=...)."
+            )
+        provider = factory(name)
+        _registry.instances[name] = provider
+        return provider
+
+
+def providers_info() -> list[dict[str, Any]]:
+    """One row per provider: name, key variable, whether it is set (never the key), base URL."""
+    import os
+
+    rows = []
+    for name in provider_names():
+        p = get_provider(name)
+        rows.append({
+            "provider": name,
+            "key variable": p.key_env or "",
+            "key set": bool(p.key_env and os.environ.get(p.key_env)) if p.key_env else None,
+            "needs key": p.key_required,
+            "base URL": p.base_url or ("SDK default or <PROVIDER>_BASE_URL" if p.key_env else "(local)"),
+        })
+    return rows
+
+
+def split_model_id(model: str) -> tuple[str, str]:
+    """``"openai:gpt-5.4-mini"`` → ``("openai", "gpt-5.4-mini")``; clear error otherwise."""
+    if not isinstance(model, str) or ":" not in model:
+        raise ConfigError(
+            f"model id {model!r} must be 'provider:model', e.g. 'openai:gpt-5.4-mini', "
+            f"'anthropic:claude-haiku-4-5' or 'sim:default'"
+        )
+    provider, _, name = model.partition(":")
+    provider, name = provider.strip(), name.strip()
+    if not provider or not name:
+        raise ConfigError(f"model id {model!r} must be 'provider:model' with both parts")
+    return provider, name

@@ -1,0 +1,128 @@
+"""OpenAI Chat Completions (and any OpenAI-compatible server) through the official SDK.
+
+``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` are honoured as the SDK honours them. The SDK's own
+retries are off: there is exactly one retry loop, the router's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from llmops_nb.providers.base import Final, ProviderEvent, TextDelta
+from llmops_nb.providers.vendor_errors import from_vendor
+from llmops_nb.types import Request, Usage
+
+OLLAMA_BASE_URL = "http://localhost:11434/v1"
+_PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key but the SDK wants one
+
+
+class OpenAIProvider:
+    """``openai:`` and named OpenAI-compatible endpoints (``ollama:`` and registered ones)."""
+
+    defaults: Mapping[str, Any] = {"temperature": 1.0, "top_p": 1.0}
+
+    def __init__(
+        self,
+        name: str = "openai",
+        *,
+        base_url: str | None = None,
+        key_env: str | None = "OPENAI_API_KEY",
+        key_required: bool = True,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.key_env = key_env
+        self.key_required = key_required
+        # OpenAI's own API wants max_completion_tokens (reasoning models reject max_tokens);
+        # compatible servers (vLLM, llama.cpp, Ollama) know max_tokens.
+        self.max_tokens_param = "max_completion_tokens" if base_url is None else "max_tokens"
+        self._clients: dict[tuple[str | None, float], Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, api_key: str | None, timeout_s: float) -> Any:
+        with self._lock:
+            client = self._clients.get((api_key, timeout_s))
+            if client is None:
+                import openai
+
+                client = openai.OpenAI(
+                    api_key=api_key or _PLACEHOLDER_KEY,
+                    base_url=self.base_url,  # None: the SDK reads OPENAI_BASE_URL
+                    max_retries=0,
+                    timeout=timeout_s,
+                )
+                self._clients[(api_key, timeout_s)] = client
+            return client
+
+    def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
+        """Call Chat Completions; stream with ``include_usage`` so usage is exact either way."""
+        kwargs = _chat_kwargs(request, self.max_tokens_param)
+        try:
+            client = self._client(api_key, timeout_s)
+            if request.stream:
+                yield from _stream(client.chat.completions.create(**kwargs, stream=True,
+                                                                  stream_options={"include_usage": True}))
+            else:
+                yield from _whole(client.chat.completions.create(**kwargs))
+        except Exception as exc:
+            mapped = from_vendor(exc, self.name, api_key)
+            if mapped is None:
+                raise
+            raise mapped from None
+
+
+def _chat_kwargs(request: Request, max_tokens_param: str) -> dict[str, Any]:
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    if request.system:
+        messages.insert(0, {"role": "system", "content": request.system})
+    params = dict(request.params)
+    if "max_tokens" in params and max_tokens_param != "max_tokens":
+        params[max_tokens_param] = params.pop("max_tokens")
+    return {"model": request.model_name, "messages": messages, **params}
+
+
+def _usage(raw: Any) -> Usage:
+    if raw is None:
+        return Usage()
+    details = getattr(raw, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return Usage(
+        input_tokens=raw.prompt_tokens or 0,
+        output_tokens=raw.completion_tokens or 0,
+        cache_read_tokens=cached,
+    )
+
+
+def _whole(response: Any) -> Iterator[ProviderEvent]:
+    choice = response.choices[0] if response.choices else None
+    text = (choice.message.content or "") if choice else ""
+    if text:
+        yield TextDelta(text)
+    yield Final(_usage(response.usage), choice.finish_reason if choice else None, response.model)
+
+
+def _stream(stream: Any) -> Iterator[ProviderEvent]:
+    usage, finish, model = Usage(), None, None
+    with stream:
+        for chunk in stream:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = _usage(chunk.usage)
+            for choice in chunk.choices:
+                if choice.delta is not None and choice.delta.content:
+                    yield TextDelta(choice.delta.content)
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+    yield Final(usage, finish, model)
+
+
+def openai_factory(name: str) -> OpenAIProvider:
+    """Entry point: the ``openai:`` provider."""
+    return OpenAIProvider(name)
+
+
+def ollama_factory(name: str) -> OpenAIProvider:
+    """Entry point: the ``ollama:`` preset (local server, no key)."""
+    return OpenAIProvider(name, base_url=OLLAMA_BASE_URL, key_env=None, key_required=False)

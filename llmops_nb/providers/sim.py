@@ -1,0 +1,180 @@
+"""``sim:`` — an offline simulated provider, so every notebook and demo runs without keys.
+
+The same request always gets the same answer. Usage is counted with the o200k encoding (as an
+OpenAI model would report it), time to first token and speed are configurable, and failures can
+be injected to demonstrate resilience::
+
+    from llmops_nb.providers import sim
+    sim.configure_model("flaky", failures=["429", "500", "ok"], retry_after_s=0.2)
+    sim.configure_model("slow", ttft_s=0.8, tokens_per_s=40)
+
+Model names with a built-in behaviour: ``sim:echo`` repeats the last user message, ``sim:json``
+answers a JSON object. Any other name answers deterministic prose about the prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops_nb import errors as E
+from llmops_nb.providers.base import Final, ProviderEvent, TextDelta
+from llmops_nb.types import Request, Usage
+
+FAILURES = ("429", "500", "503", "timeout", "connection", "ok")
+_WORDS = ["model", "prompt", "token", "cost", "latency", "cache", "trace", "version", "notebook", "answer", "context", "evaluation", "signal", "quality", "budget", "route", "fallback", "result", "metric", "sample", "variance", "summary", "detail", "example", "step", "reason", "input", "output", "guardrail", "policy", "review", "baseline", "experiment", "data"]
+
+
+@dataclass
+class SimBehaviour:
+    """How one ``sim:<name>`` model behaves."""
+
+    ttft_s: float = 0.05
+    tokens_per_s: float = 400.0
+    failures: list[str] = field(default_factory=list)  # consumed one per call, in order
+    fail_rate: float = 0.0  # then this share of calls fails with ``fail_with``
+    fail_with: str = "500"
+    retry_after_s: float | None = None
+    reply: str | None = None  # fixed answer text
+    seed: int = 0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+
+_behaviours: dict[str, SimBehaviour] = {}
+_lock = threading.Lock()
+
+
+def configure_model(name: str, **behaviour: Any) -> SimBehaviour:
+    """Set how ``sim:<name>`` behaves (see :class:`SimBehaviour`); returns the behaviour."""
+    for failure in list(behaviour.get("failures", [])) + [behaviour.get("fail_with", "500")]:
+        if failure not in FAILURES:
+            raise E.ConfigError(f"sim failure {failure!r} is not one of {FAILURES}")
+    with _lock:
+        sb = SimBehaviour(**behaviour)
+        sb.failures = list(sb.failures)
+        sb.rng.seed(sb.seed)
+        _behaviours[name] = sb
+        return sb
+
+
+def reset() -> None:
+    """Forget every configured behaviour."""
+    with _lock:
+        _behaviours.clear()
+
+
+def _behaviour(name: str) -> SimBehaviour:
+    with _lock:
+        return _behaviours.setdefault(name, SimBehaviour())
+
+
+def _next_failure(sb: SimBehaviour) -> str:
+    with _lock:
+        if sb.failures:
+            return sb.failures.pop(0)
+        if sb.fail_rate and sb.rng.random() < sb.fail_rate:
+            return sb.fail_with
+        return "ok"
+
+
+def _raise(failure: str, sb: SimBehaviour, provider: str) -> None:
+    if failure == "429":
+        raise E.RateLimited("sim: HTTP 429 rate limited (injected)", provider=provider, status=429,
+                            retry_after=sb.retry_after_s)
+    if failure in ("500", "503"):
+        raise E.ProviderUnavailable(f"sim: HTTP {failure} (injected)", provider=provider,
+                                    status=int(failure), retry_after=sb.retry_after_s)
+    if failure == "timeout":
+        raise E.ProviderTimeout("sim: request timed out (injected)", provider=provider)
+    raise E.ProviderConnectionError("sim: connection reset (injected)", provider=provider)
+
+
+def answer_text(request: Request) -> str:
+    """The deterministic answer for ``request``."""
+    sb = _behaviours.get(request.model_name)
+    if sb is not None and sb.reply is not None:
+        return sb.reply
+    last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    if request.model_name == "echo":
+        return last_user
+    what = {k: v for k, v in request.to_dict().items() if k != "stream"}  # stream: same answer
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).digest()
+    rng = random.Random(digest)
+    if request.model_name == "json":
+        return json.dumps({"answer": rng.choice(_WORDS), "confidence": round(rng.random(), 2),
+                           "tags": rng.sample(_WORDS, 3)})
+    topic = " ".join(last_user.split()[:8]) or "your request"
+    sentences = [f"Simulated answer ({request.model_name}) to “{topic}”."]
+    for _ in range(rng.randint(2, 5)):
+        words = rng.sample(_WORDS, rng.randint(6, 12))
+        sentences.append(words[0].capitalize() + " " + " ".join(words[1:]) + ".")
+    return " ".join(sentences)
+
+
+class SimProvider:
+    """The offline simulator behind ``sim:`` ids."""
+
+    defaults: Mapping[str, Any] = {"temperature": 1.0}
+    key_env: str | None = None
+    key_required = False
+    base_url: str | None = None
+
+    def __init__(self, name: str = "sim") -> None:
+        self.name = name
+
+    def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
+        """Wait like a real model, then answer (or fail as configured)."""
+        from llmops_nb.tokens import count_message_tokens, count_tokens
+
+        sb = _behaviour(request.model_name)
+        time.sleep(sb.ttft_s)
+        failure = _next_failure(sb)
+        if failure != "ok":
+            _raise(failure, sb, self.name)
+        text, finish = answer_text(request), "stop"
+        max_tokens = request.params.get("max_tokens")
+        pieces = _token_pieces(text)
+        if max_tokens is not None and len(pieces) > int(max_tokens):
+            pieces, finish = pieces[: int(max_tokens)], "length"
+        per_token = 1.0 / sb.tokens_per_s if sb.tokens_per_s > 0 else 0.0
+        if request.stream:
+            for i in range(0, len(pieces), 4):
+                chunk = pieces[i : i + 4]
+                if i:
+                    time.sleep(per_token * len(chunk))
+                yield TextDelta("".join(chunk))
+        else:
+            time.sleep(per_token * len(pieces))
+            yield TextDelta("".join(pieces))
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        usage = Usage(  # counted as an OpenAI o200k model would report it
+            input_tokens=count_message_tokens(messages, "openai:gpt-4o"),
+            output_tokens=count_tokens("".join(pieces), "openai:gpt-4o"),
+        )
+        yield Final(usage, finish, request.model_name)
+
+
+def _token_pieces(text: str) -> list[str]:
+    """Split into word-sized pieces that join back to ``text`` exactly."""
+    pieces, current = [], ""
+    for ch in text:
+        if ch == " " and current:
+            pieces.append(current)
+            current = ""
+        current += ch
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def sim_factory(name: str) -> SimProvider:
+    """Entry point: the ``sim:`` provider."""
+    return SimProvider(name)

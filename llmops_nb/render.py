@@ -1,0 +1,138 @@
+"""How answers look in a notebook: the footer, output formats, and in-place streaming.
+
+Pure presentation: nothing here calls a provider or decides anything about a call.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from dataclasses import asdict
+from typing import Any
+
+from llmops_nb.errors import OutputFormatError
+from llmops_nb.types import Completion
+
+FORMATS = ("markdown", "text", "json", "code")
+_FENCE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def footer_text(c: Completion) -> str:
+    """One line of facts: model · tokens in→out · cost · latency · TTFT · cached."""
+    parts = [c.model, f"{c.usage.input_tokens}→{c.usage.output_tokens} tok"]
+    if c.cached:
+        saved = f", saved ${c.saved_usd:.6f}" if c.saved_usd else ""
+        parts.append(f"$0 (cached{saved})")
+    else:
+        parts.append("cost n/a" if c.cost_usd is None else f"${c.cost_usd:.6f}")
+    parts.append(f"{c.latency_s * 1000:.0f} ms")
+    if c.ttft_s is not None:
+        parts.append(f"TTFT {c.ttft_s * 1000:.0f} ms")
+    if c.cached and c.original_latency_s is not None:
+        parts.append(f"cached (orig. {c.original_latency_s * 1000:.0f} ms)")
+    if c.prompt:
+        parts.append(c.prompt)
+    return " · ".join(parts)
+
+
+def footer_metadata(c: Completion) -> dict[str, Any]:
+    """The footer's facts as output metadata (``metadata["llmops_nb"]`` of the display)."""
+    return {
+        "model": c.model,
+        "provider": c.provider,
+        "usage": asdict(c.usage),
+        "cost_usd": c.cost_usd,
+        "latency_s": c.latency_s,
+        "ttft_s": c.ttft_s,
+        "cached": c.cached,
+        "trace_id": c.trace_id,
+        "prompt": c.prompt,
+        "notes": c.notes,
+    }
+
+
+def markdown_with_footer(c: Completion) -> str:
+    notes = "".join(f"<br>⚠ {html.escape(n)}" for n in c.notes)
+    return f"{c.text}\n\n<sub>{html.escape(footer_text(c))}{notes}</sub>"
+
+
+def parse_json_answer(text: str) -> Any:
+    """The answer as JSON; a ```json fence is unwrapped. OutputFormatError if it is not JSON."""
+    fenced = _FENCE.search(text)
+    candidate = fenced.group(1) if fenced else text
+    try:
+        return json.loads(candidate)
+    except json.JSONDecodeError as exc:
+        snippet = candidate.strip().replace("\n", " ")[:60]
+        raise OutputFormatError(
+            f"the answer is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
+            f"{snippet!r}… Ask for JSON only in the prompt, or use -f text."
+        ) from None
+
+
+def code_of(text: str) -> str:
+    """The first fenced code block of the answer, or the whole answer."""
+    fenced = _FENCE.search(text)
+    return (fenced.group(1) if fenced else text).strip("\n")
+
+
+def bundle(c: Completion, fmt: str) -> dict[str, Any]:
+    """The MIME bundle showing ``c`` in ``fmt`` with its footer."""
+    foot = footer_text(c)
+    notes = "".join(f"\n⚠ {n}" for n in c.notes)
+    if fmt == "markdown":
+        return {"text/markdown": markdown_with_footer(c), "text/plain": f"{c.text}\n\n{foot}{notes}"}
+    if fmt == "json":
+        pretty = json.dumps(parse_json_answer(c.text), indent=2, ensure_ascii=False)
+        return {"text/markdown": f"```json\n{pretty}\n```\n\n<sub>{html.escape(foot)}</sub>",
+                "text/plain": f"{pretty}\n\n{foot}{notes}"}
+    if fmt == "code":
+        code = code_of(c.text)
+        return {"text/markdown": f"```\n{code}\n```\n\n<sub>{html.escape(foot)} · inserted as a new cell</sub>",
+                "text/plain": f"{code}\n\n{foot}{notes}"}
+    return {"text/plain": f"{c.text}\n\n{foot}{notes}"}
+
+
+class StreamView:
+    """One output that the answer streams into, updated in place, then finished with a footer.
+
+    Nothing is displayed until the first piece arrives, so a call refused before sending
+    leaves no empty output behind.
+    """
+
+    def __init__(self, fmt: str, min_interval_s: float = 0.05) -> None:
+        self.fmt = fmt
+        self.text = ""
+        self._min_interval = min_interval_s
+        self._last = 0.0
+        self._handle: Any = None
+
+    def _show(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(data, raw=True, metadata=metadata, display_id=True)
+        else:
+            self._handle.update(data, raw=True, metadata=metadata)
+
+    def write(self, piece: str) -> None:
+        """Append a piece of the answer (throttled redraw)."""
+        self.text += piece
+        now = time.monotonic()
+        if now - self._last >= self._min_interval:
+            self._last = now
+            mime = "text/markdown" if self.fmt == "markdown" else "text/plain"
+            self._show({mime: self.text + " ▌", "text/plain": self.text})
+
+    def finish(self, c: Completion) -> None:
+        """Show the final rendering with its footer and metadata (raw text if it cannot be
+        shown in the format asked for, then OutputFormatError)."""
+        meta = {"llmops_nb": footer_metadata(c)}
+        try:
+            data = bundle(c, self.fmt)
+        except OutputFormatError:
+            self._show(bundle(c, "text"), meta)
+            raise
+        self._show(data, meta)

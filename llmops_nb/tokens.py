@@ -1,0 +1,244 @@
+"""Offline OpenAI token counting, identical to ``tiktoken``.
+
+tiktoken normally downloads its BPE rank files on first use. This module builds
+the same ``tiktoken.Encoding`` objects from rank files bundled in
+``llmops_nb/data/encodings`` (gzip-compressed; the sha256 of the decompressed
+bytes is checked against the hash tiktoken itself pins), so counting never
+touches the network or tiktoken's download cache (``TIKTOKEN_CACHE_DIR``).
+
+Importing this module is cheap: tiktoken is imported lazily on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tiktoken
+
+__all__ = [
+    "BUNDLED_ENCODINGS",
+    "DEFAULT_ENCODING",
+    "DEFAULT_MODEL",
+    "count_message_tokens",
+    "count_tokens",
+    "encoding",
+    "encoding_name_for",
+]
+
+#: Encodings whose rank files ship with the package.
+BUNDLED_ENCODINGS: tuple[str, ...] = ("o200k_base", "cl100k_base")
+#: Encoding used for models tiktoken does not know (e.g. non-OpenAI models).
+DEFAULT_ENCODING = "o200k_base"
+DEFAULT_MODEL = "openai:gpt-4o"
+
+# OpenAI cookbook, "How to count tokens with tiktoken" (num_tokens_from_messages).
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING_TOKENS = 3  # every reply is primed with <|start|>assistant<|message|>
+
+# Encodings with the same ranks and split pattern as a bundled one; they differ
+# only in special tokens, which count_tokens() treats as plain text anyway.
+_SAME_COUNTS_AS = {"o200k_harmony": "o200k_base"}
+
+
+def _bundled_tiktoken_bytes(name: str) -> bytes:
+    """Return the decompressed ``<name>.tiktoken`` bytes shipped with the package."""
+    import gzip
+    from importlib import resources
+
+    path = (
+        resources.files(__package__ or "llmops_nb")
+        / "data"
+        / "encodings"
+        / f"{name}.tiktoken.gz"
+    )
+    return gzip.decompress(path.read_bytes())
+
+
+def _parse_tiktoken_bpe(data: bytes) -> dict[bytes, int]:
+    """Parse ``.tiktoken`` content (``base64(token) rank`` lines) like tiktoken does."""
+    import base64
+
+    ranks: dict[bytes, int] = {}
+    for line in data.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def _load_bundled_ranks(
+    name: str, url: str, expected_hash: str | None
+) -> dict[bytes, int]:
+    """Stand-in for ``tiktoken.load.load_tiktoken_bpe`` that reads the bundled file."""
+    import hashlib
+
+    if url.rsplit("/", 1)[-1] != f"{name}.tiktoken":
+        raise RuntimeError(
+            f"tiktoken asked for {url!r} while building {name!r}; no bundled copy"
+        )
+    if not expected_hash:
+        raise RuntimeError(
+            f"tiktoken pins no hash for {url!r}; refusing to trust the bundled copy"
+        )
+    data = _bundled_tiktoken_bytes(name)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_hash:
+        raise ValueError(
+            f"bundled {name}.tiktoken has sha256 {actual}, but the installed tiktoken "
+            f"pins {expected_hash}: the bundled ranks do not match this tiktoken version"
+        )
+    return _parse_tiktoken_bpe(data)
+
+
+def _encoding_kwargs(name: str) -> dict[str, Any]:
+    """Run tiktoken's own constructor for ``name`` with its loader pointed at bundled data.
+
+    ``tiktoken_ext.openai_public`` defines each encoding (split pattern, special
+    tokens, pinned hash of the rank file) in a constructor function that calls the
+    module-level ``load_tiktoken_bpe``. We call a copy of that function whose
+    globals map the loader names to offline stand-ins, so tiktoken's definitions
+    are reused as-is while no download, cache or module state is touched.
+    """
+    import types
+
+    from tiktoken_ext import openai_public
+
+    ctor = openai_public.ENCODING_CONSTRUCTORS[name]
+    urls: list[str] = []
+
+    def load_tiktoken_bpe(
+        url: str, expected_hash: str | None = None
+    ) -> dict[bytes, int]:
+        urls.append(url)
+        return _load_bundled_ranks(name, url, expected_hash)
+
+    def no_download(*args: Any, **kwargs: Any) -> dict[bytes, int]:
+        raise RuntimeError(f"{name!r} needs data that is not bundled")
+
+    offline_globals = {
+        **ctor.__globals__,
+        "load_tiktoken_bpe": load_tiktoken_bpe,
+        "data_gym_to_mergeable_bpe_ranks": no_download,
+    }
+    offline_ctor = types.FunctionType(
+        ctor.__code__,
+        offline_globals,
+        ctor.__name__,
+        ctor.__defaults__,
+        ctor.__closure__,
+    )
+    kwargs = offline_ctor()
+    if len(urls) != 1:  # pragma: no cover - guards against a restructured tiktoken
+        raise RuntimeError(
+            f"unexpected tiktoken constructor for {name!r}: loaded {urls}"
+        )
+    return kwargs
+
+
+@functools.cache
+def encoding(name: str) -> tiktoken.Encoding:
+    """Return the ``tiktoken.Encoding`` called ``name``, built from bundled data.
+
+    ``name`` is one of :data:`BUNDLED_ENCODINGS`. The result is identical to
+    ``tiktoken.get_encoding(name)`` (same ranks, split pattern and special
+    tokens) but never uses the network or ``TIKTOKEN_CACHE_DIR``. Cached.
+
+    Raises ``ValueError`` for an encoding that is not bundled, or if the bundled
+    file's sha256 differs from the hash the installed tiktoken pins.
+    """
+    if name not in BUNDLED_ENCODINGS:
+        raise ValueError(
+            f"encoding {name!r} is not bundled; choose from {BUNDLED_ENCODINGS}"
+        )
+    import tiktoken
+
+    return tiktoken.Encoding(**_encoding_kwargs(name))
+
+
+@functools.lru_cache(maxsize=1024)
+def encoding_name_for(model: str) -> str:
+    """Return the name of the bundled encoding used to count tokens for ``model``.
+
+    ``model`` is ``provider:model`` (``openai:gpt-4o``, ``anthropic:claude-haiku-4-5``)
+    or a bare model id (``gpt-4``, ``ft:gpt-4o-mini:org::id``). Models known to
+    tiktoken's model table get tiktoken's encoding (``cl100k_base`` for gpt-4,
+    gpt-3.5-turbo and the ada/3-* embeddings; ``o200k_base`` for gpt-4o, gpt-4.1,
+    gpt-5, o-series); ``o200k_harmony`` (gpt-oss) maps to ``o200k_base``, which
+    gives the same counts. Everything else - other providers' models, unknown
+    ids, and retired models on legacy encodings (r50k/p50k/gpt2) - gets
+    :data:`DEFAULT_ENCODING`, so their counts are estimates.
+    """
+    from tiktoken.model import encoding_name_for_model
+
+    model = model.strip()
+    candidates = [model]
+    if ":" in model:
+        candidates.append(model.split(":", 1)[1])  # drop the provider prefix
+    for candidate in candidates:
+        try:
+            name = encoding_name_for_model(candidate)
+        except KeyError:
+            continue
+        name = _SAME_COUNTS_AS.get(name, name)
+        return name if name in BUNDLED_ENCODINGS else DEFAULT_ENCODING
+    return DEFAULT_ENCODING
+
+
+def count_tokens(text: str, model: str = DEFAULT_MODEL) -> int:
+    """Return the number of tokens in ``text`` for ``model``.
+
+    Special-token strings such as ``<|endoftext|>`` are counted as plain text,
+    i.e. like ``encoding.encode(text, disallowed_special=())``.
+    """
+    return len(encoding(encoding_name_for(model)).encode_ordinary(text))
+
+
+def _value_text(value: Any) -> list[str]:
+    """Return the text pieces of a message field that count towards the prompt."""
+    import json
+
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):  # content parts, e.g. [{"type": "text", "text": ...}]
+        pieces: list[str] = []
+        for part in value:
+            if isinstance(part, str):
+                pieces.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                pieces.append(part["text"])
+            elif isinstance(part, dict) and any(
+                kind in str(part.get("type", "")) for kind in ("image", "audio", "file")
+            ):
+                continue  # media parts are billed separately; not estimated here
+            else:
+                pieces.append(json.dumps(part, ensure_ascii=False))
+        return pieces
+    return [json.dumps(value, ensure_ascii=False)]  # e.g. tool_calls, function_call
+
+
+def count_message_tokens(messages: list[dict], model: str = DEFAULT_MODEL) -> int:
+    """Estimate the prompt tokens of a chat request ``[{"role": ..., "content": ...}]``.
+
+    Follows OpenAI's published rule (cookbook ``num_tokens_from_messages``):
+    3 tokens per message, plus the tokens of every field value (role, content,
+    name, ...), plus 1 per ``name`` field, plus 3 tokens priming the reply.
+    Non-string content (content-part lists, tool calls) is counted from its text
+    parts or its JSON; images/audio/files and tool schemas are not included.
+    This is a pre-call estimate; the provider's reported usage is authoritative.
+    """
+    enc = encoding(encoding_name_for(model))
+    total = REPLY_PRIMING_TOKENS
+    for message in messages:
+        total += TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            total += sum(
+                len(enc.encode_ordinary(piece)) for piece in _value_text(value)
+            )
+            if key == "name":
+                total += TOKENS_PER_NAME
+    return total

@@ -1,0 +1,321 @@
+"""MLflow: one trace per call, one run per group of calls (a cell, a comparison), history.
+
+This is the only module that imports mlflow, and it does so lazily, in the recorder's
+background thread or when history is asked for.
+
+Traces are written with MLflow's ``TracingClient`` bound to *our* tracking URI, so the user's
+global ``mlflow.set_tracking_uri`` is never touched, writes are synchronous (the recorder knows
+when a record has arrived), and the trace id is the one the call was given up front
+(``Completion.trace_id``). Each trace has one ``CHAT_MODEL`` span carrying MLflow's standard
+attributes for token usage (``mlflow.chat.tokenUsage``), cost (``mlflow.llm.cost``) and model,
+so the MLflow UI shows them with no help; the project's own facts are trace tags
+(``llmops.*``), which :func:`history` reads back without loading spans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import os
+import threading
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmops_nb.types import CallRecord
+
+TAG = "llmops."
+HISTORY_COLUMNS = [
+    "started_at", "model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
+    "latency_ms", "ttft_ms", "cached", "status", "error", "trace_id",
+]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Calls that belong together and share one MLflow run (a cell, a comparison)."""
+
+    id: str
+    name: str
+
+
+_group: contextvars.ContextVar[Group | None] = contextvars.ContextVar("llmops_group", default=None)
+
+
+def current_group() -> Group | None:
+    """The group calls made now belong to, if any."""
+    return _group.get()
+
+
+@contextlib.contextmanager
+def group(name: str) -> Iterator[Group]:
+    """Group the calls made inside the block into one MLflow run named ``name``.
+
+    Nested groups keep the outer one, so a comparison made inside a cell is one run.
+    """
+    outer = _group.get()
+    if outer is not None:
+        yield outer
+        return
+    token = _group.set(Group(uuid.uuid4().hex, name))
+    try:
+        yield _group.get()  # type: ignore[misc]
+    finally:
+        _group.reset(token)
+
+
+def _import_mlflow() -> Any:
+    # Never wait on a network price catalog: our records always bring their own cost.
+    os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
+    # Known warnings of mlflow's own imports that would otherwise break writes under -W error.
+    warnings.filterwarnings("ignore", r"The ``noload`` loader strategy is deprecated")
+    warnings.filterwarnings("ignore", r".*Any type hint is inferred as AnyType", UserWarning)
+    import mlflow
+
+    return mlflow
+
+
+def _artifact_location(tracking_uri: str) -> str | None:
+    if tracking_uri.startswith("sqlite:///"):
+        return str(Path(tracking_uri[len("sqlite:///"):]).parent / "mlartifacts")
+    return None
+
+
+def experiment_id(client: Any, name: str, tracking_uri: str) -> str:
+    """The id of experiment ``name``, created (with an absolute artifact location) if absent."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    try:
+        return str(client.create_experiment(name, artifact_location=_artifact_location(tracking_uri)))
+    except Exception:  # another process created it first
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return str(exp.experiment_id)
+
+
+def _tags(r: CallRecord) -> dict[str, str]:
+    req = r.request
+    tags = {
+        "model": req["model"],
+        "provider": req["provider"],
+        "status": r.status,
+        "cached": str(r.cached).lower(),
+        "input_tokens": str(r.usage.get("input_tokens", 0)),
+        "output_tokens": str(r.usage.get("output_tokens", 0)),
+        "cache_read_tokens": str(r.usage.get("cache_read_tokens", 0)),
+        "cache_write_tokens": str(r.usage.get("cache_write_tokens", 0)),
+        "latency_ms": f"{(r.ended_at_ns - r.started_at_ns) / 1e6:.3f}",
+        "stream": str(req.get("stream", False)).lower(),
+    }
+    optional = {
+        "prompt": r.prompt,
+        "cost_usd": None if r.cost_usd is None else repr(r.cost_usd),
+        "ttft_ms": None if r.ttft_s is None else f"{r.ttft_s * 1000:.3f}",
+        "original_latency_ms": None if r.original_latency_s is None else f"{r.original_latency_s * 1000:.3f}",
+        "error_type": r.error_type,
+        "error": (r.error or "")[:1000] or None,
+        "finish_reason": r.finish_reason,
+        "group": r.group_name,
+        "notes": "; ".join(r.notes) or None,
+        "findings": json.dumps(r.findings) if r.findings else None,
+    }
+    tags.update({k: v for k, v in optional.items() if v is not None})
+    return {TAG + k: v for k, v in tags.items()}
+
+
+def _span(r: CallRecord) -> Any:
+    from mlflow.entities import Span
+    from mlflow.tracing.constant import SpanAttributeKey as K
+    from mlflow.tracing.constant import TraceTagKey
+
+    req = r.request
+    messages = ([{"role": "system", "content": req["system"]}] if req.get("system") else []) + req["messages"]
+    usage = {
+        "input_tokens": r.usage.get("input_tokens", 0),
+        "output_tokens": r.usage.get("output_tokens", 0),
+        "total_tokens": r.usage.get("input_tokens", 0) + r.usage.get("output_tokens", 0),
+        "cache_read_input_tokens": r.usage.get("cache_read_tokens", 0),
+        "cache_creation_input_tokens": r.usage.get("cache_write_tokens", 0),
+    }
+    attrs: dict[str, Any] = {
+        K.REQUEST_ID: r.trace_id,
+        K.SPAN_TYPE: "CHAT_MODEL",
+        K.INPUTS: {"messages": messages, "model": req["model"], **req.get("params", {})},
+        K.OUTPUTS: {"content": r.text} if r.status == "OK" else None,
+        K.CHAT_USAGE: usage,
+        K.MODEL: req["model_name"],
+        K.MESSAGE_FORMAT: "openai",
+    }
+    if r.cost_usd is not None:  # never None: MLflow would fail the whole batch
+        attrs[K.LLM_COST] = _cost_split(r)
+    encoded = {k: json.dumps(v) for k, v in attrs.items() if v is not None}
+    tags = {**_tags(r), TraceTagKey.TRACE_NAME: req["model"]}
+    encoded.update({f"{K.TRACE_TAG_PREFIX}{k}": v for k, v in tags.items()})
+    events = []
+    status = {"code": "STATUS_CODE_OK", "message": ""}
+    if r.status != "OK":
+        status = {"code": "STATUS_CODE_ERROR", "message": f"{r.error_type}: {r.error}"}
+        events.append({"name": "exception", "time_unix_nano": r.ended_at_ns, "attributes": {
+            "exception.type": r.error_type or "", "exception.message": r.error or ""}})
+    return Span.from_dict({
+        "trace_id": r.trace_id, "span_id": r.record_id[:16],  # stable: a retried export is the same span
+        "parent_span_id": None,
+        "name": req["provider"], "start_time_unix_nano": r.started_at_ns,
+        "end_time_unix_nano": max(r.ended_at_ns, r.started_at_ns + 1), "status": status,
+        "attributes": encoded, "events": events, "links": [],
+    })
+
+
+def _cost_split(r: CallRecord) -> dict[str, float]:
+    """Total cost split into input and output shares by token proportion of the price."""
+    from llmops_nb.pricing import price_of
+    from llmops_nb.types import Usage
+
+    total = float(r.cost_usd or 0.0)
+    if total == 0.0:
+        return {"input_cost": 0.0, "output_cost": 0.0, "total_cost": 0.0}
+    u = Usage(**r.usage) if r.usage else Usage()
+    output_only = price_of(Usage(output_tokens=u.output_tokens), r.request["model"]).cost_usd
+    output = min(total, output_only) if output_only is not None else 0.0
+    return {"input_cost": total - output, "output_cost": output, "total_cost": total}
+
+
+class MlflowExporter:
+    """Writes call records as MLflow traces into one tracking store (see module docstring)."""
+
+    def __init__(self, tracking_uri: str, experiment: str) -> None:
+        mlflow = _import_mlflow()
+        from mlflow.tracing.client import TracingClient
+
+        self.tracking_uri = tracking_uri
+        self.client = mlflow.MlflowClient(tracking_uri)
+        self.tracing = TracingClient(tracking_uri)
+        self.default_experiment = experiment
+        self._experiments: dict[str, str] = {}
+        self._runs: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _experiment(self, name: str) -> str:
+        if name not in self._experiments:
+            self._experiments[name] = experiment_id(self.client, name, self.tracking_uri)
+        return self._experiments[name]
+
+    def _run(self, r: CallRecord, exp: str) -> str:
+        """The run of the record's group: found by tag (after a restart) or created."""
+        assert r.group_id is not None
+        run_id = self._runs.get(r.group_id)
+        if run_id is None:
+            found = self.client.search_runs([exp], filter_string=f"tags.`{TAG}group_id` = '{r.group_id}'",
+                                            max_results=1)
+            if found:
+                run_id = found[0].info.run_id
+            else:
+                run = self.client.create_run(exp, run_name=r.group_name, start_time=r.started_at_ns // 10**6,
+                                             tags={TAG + "group_id": r.group_id, TAG + "kind": "calls"})
+                run_id = run.info.run_id
+            self._runs[r.group_id] = run_id
+        return run_id
+
+    def export(self, records: list[CallRecord]) -> None:
+        """Write ``records`` as traces (one batch per experiment) and link them to their runs."""
+        with self._lock:
+            by_exp: dict[str, list[CallRecord]] = {}
+            for r in records:
+                by_exp.setdefault(self._experiment(r.experiment or self.default_experiment), []).append(r)
+            for exp, batch in by_exp.items():
+                self.tracing.log_spans(exp, [_span(r) for r in batch])
+                self._link_runs(exp, batch)
+
+    def _link_runs(self, exp: str, batch: list[CallRecord]) -> None:
+        from mlflow.entities import Metric
+
+        by_run: dict[str, list[CallRecord]] = {}
+        for r in batch:
+            if r.group_id:
+                by_run.setdefault(self._run(r, exp), []).append(r)
+        for run_id, rs in by_run.items():
+            self.client.link_traces_to_run([r.trace_id for r in rs], run_id)
+            metrics = []
+            for r in rs:
+                ts = r.ended_at_ns // 10**6
+                metrics.append(Metric("latency_ms", (r.ended_at_ns - r.started_at_ns) / 1e6, ts, 0))
+                metrics.append(Metric("output_tokens", float(r.usage.get("output_tokens", 0)), ts, 0))
+                if r.cost_usd is not None:
+                    metrics.append(Metric("cost_usd", float(r.cost_usd), ts, 0))
+            self.client.log_batch(run_id, metrics=metrics)
+            self.client.set_terminated(run_id, end_time=max(r.ended_at_ns for r in rs) // 10**6)
+
+
+def _store_client(tracking_uri: str) -> Any:
+    return _import_mlflow().MlflowClient(tracking_uri)
+
+
+def _row(info: Any) -> dict[str, Any]:
+    t = info.tags
+
+    def num(key: str) -> float | None:
+        value = t.get(TAG + key)
+        return float(value) if value not in (None, "") else None
+
+    import pandas as pd
+
+    return {
+        "started_at": pd.Timestamp(info.request_time, unit="ms", tz="UTC"),
+        "model": t.get(TAG + "model"),
+        "provider": t.get(TAG + "provider"),
+        "prompt": t.get(TAG + "prompt"),
+        "input_tokens": int(num("input_tokens") or 0),
+        "output_tokens": int(num("output_tokens") or 0),
+        "cost_usd": num("cost_usd"),
+        "latency_ms": num("latency_ms") if num("latency_ms") is not None else float(info.execution_duration or 0),
+        "ttft_ms": num("ttft_ms"),
+        "cached": t.get(TAG + "cached") == "true",
+        "status": t.get(TAG + "status", str(info.state)),
+        "error": t.get(TAG + "error"),
+        "trace_id": info.trace_id,
+    }
+
+
+def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
+    """The latest calls, newest first, read back from the MLflow store (all kernels' calls).
+
+    Columns: ``started_at, model, provider, prompt, input_tokens, output_tokens, cost_usd,
+    latency_ms, ttft_ms, cached, status, error, trace_id``. ``limit=None`` reads them all.
+    This process's pending records are flushed first, so the calls just made are included.
+    """
+    import pandas as pd
+
+    from llmops_nb.config import settings
+
+    if flush_first:
+        flush()
+    s = settings()
+    client = _store_client(s.tracking_uri)
+    exp = client.get_experiment_by_name(s.experiment)
+    rows: list[dict[str, Any]] = []
+    if exp is not None:
+        token = None
+        while limit is None or len(rows) < limit:
+            page = client.search_traces(
+                locations=[exp.experiment_id], max_results=min(500, limit - len(rows)) if limit else 500,
+                order_by=["timestamp_ms DESC"], include_spans=False, page_token=token,
+                filter_string=f"tags.`{TAG}model` != ''",
+            )
+            rows.extend(_row(t.info) for t in page)
+            token = page.token
+            if not token:
+                break
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def flush(timeout: float | None = 120.0) -> None:
+    """Wait until every call recorded by this process has reached the MLflow store."""
+    from llmops_nb.config import session
+
+    session().recorder.flush(timeout)
