@@ -1,0 +1,43 @@
+"""Fixtures for the package tests: a fresh llmops_nb session per test, fake provider keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import llmops_nb
+from llmops_nb import config, pricing
+from llmops_nb.providers import sim
+
+OPENAI_KEY = "sk-test-OPENAI-0123456789abcdefSECRET"
+ANTHROPIC_KEY = "sk-ant-test-ANTHROPIC-0123456789SECRET"
+
+
+@pytest.fixture
+def llm(tmp_path: Path) -> Iterator[object]:
+    """The package, configured with its own state dir and experiment (shared test store)."""
+    llmops_nb.configure(home=tmp_path / "home", experiment=f"test-{uuid.uuid4().hex[:8]}",
+                        cache_mode="readwrite", tracking=True, default_model="sim:default")
+    yield llmops_nb
+    config.session().close()
+    sim.reset()
+    pricing.clear_prices()
+
+
+@pytest.fixture
+def openai_env(fake_openai, monkeypatch):  # type: ignore[no-untyped-def]
+    """The real openai SDK pointed at the fake server through OPENAI_BASE_URL."""
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    return fake_openai
+
+
+@pytest.fixture
+def anthropic_env(fake_anthropic, monkeypatch):  # type: ignore[no-untyped-def]
+    """The real anthropic SDK pointed at the fake server through ANTHROPIC_BASE_URL."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    return fake_anthropic
