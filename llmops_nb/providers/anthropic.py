@@ -8,6 +8,7 @@ the SDK has no argument for (such as ``temperature`` on SDKs that dropped it) go
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -29,18 +30,19 @@ class AnthropicProvider:
 
     def __init__(self, name: str = "anthropic") -> None:
         self.name = name
-        self._clients: dict[tuple[str | None, float], Any] = {}
+        self._clients: dict[tuple[str | None, float, str | None], Any] = {}
         self._lock = threading.Lock()
         self._sdk_args: frozenset[str] | None = None
 
     def _client(self, api_key: str | None, timeout_s: float) -> Any:
+        base_url = os.environ.get("ANTHROPIC_BASE_URL") or None
         with self._lock:
-            client = self._clients.get((api_key, timeout_s))
+            client = self._clients.get((api_key, timeout_s, base_url))
             if client is None:
                 import anthropic
 
-                client = anthropic.Anthropic(api_key=api_key, max_retries=0, timeout=timeout_s)
-                self._clients[(api_key, timeout_s)] = client
+                client = anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
+                self._clients[(api_key, timeout_s, base_url)] = client
                 self._sdk_args = frozenset(inspect.signature(client.messages.create).parameters)
             return client
 

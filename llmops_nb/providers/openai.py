@@ -6,6 +6,7 @@ retries are off: there is exactly one retry loop, the router's.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -38,22 +39,20 @@ class OpenAIProvider:
         # OpenAI's own API wants max_completion_tokens (reasoning models reject max_tokens);
         # compatible servers (vLLM, llama.cpp, Ollama) know max_tokens.
         self.max_tokens_param = "max_completion_tokens" if base_url is None else "max_tokens"
-        self._clients: dict[tuple[str | None, float], Any] = {}
+        self._clients: dict[tuple[str | None, float, str | None], Any] = {}
         self._lock = threading.Lock()
 
     def _client(self, api_key: str | None, timeout_s: float) -> Any:
+        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
         with self._lock:
-            client = self._clients.get((api_key, timeout_s))
+            client = self._clients.get((api_key, timeout_s, base_url))
             if client is None:
                 import openai
 
                 client = openai.OpenAI(
-                    api_key=api_key or _PLACEHOLDER_KEY,
-                    base_url=self.base_url,  # None: the SDK reads OPENAI_BASE_URL
-                    max_retries=0,
-                    timeout=timeout_s,
+                    api_key=api_key or _PLACEHOLDER_KEY, base_url=base_url, max_retries=0, timeout=timeout_s
                 )
-                self._clients[(api_key, timeout_s)] = client
+                self._clients[(api_key, timeout_s, base_url)] = client
             return client
 
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
