@@ -133,7 +133,7 @@ class JournalRecorder:
                     if left is not None and left <= 0:
                         raise TrackingError(
                             f"{self._pending} call record(s) have not reached the tracking store "
-                            f"after {timeout:.0f} s; they are kept in {self.journal_dir} and will be "
+                            f"after {timeout:g} s; they are kept in {self.journal_dir} and will be "
                             "sent when the store is reachable. Check the tracking URI (%llm config)."
                         )
                     self._cond.wait(timeout=left if left is not None else 1.0)

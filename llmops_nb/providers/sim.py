@@ -130,7 +130,7 @@ class SimProvider:
 
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Wait like a real model, then answer (or fail as configured)."""
-        from llmops_nb.tokens import count_message_tokens, count_tokens
+        from llmops_nb.tokens import count_message_tokens, count_tokens, encoding
 
         sb = _behaviour(request.model_name)
         time.sleep(sb.ttft_s)
@@ -139,9 +139,11 @@ class SimProvider:
             _raise(failure, sb, self.name)
         text, finish = answer_text(request), "stop"
         max_tokens = request.params.get("max_tokens")
+        if max_tokens is not None:
+            ids = encoding("o200k_base").encode_ordinary(text)
+            if len(ids) > int(max_tokens):  # cut where a real model would stop: at max_tokens
+                text, finish = encoding("o200k_base").decode(ids[: int(max_tokens)]), "length"
         pieces = _token_pieces(text)
-        if max_tokens is not None and len(pieces) > int(max_tokens):
-            pieces, finish = pieces[: int(max_tokens)], "length"
         per_token = 1.0 / sb.tokens_per_s if sb.tokens_per_s > 0 else 0.0
         if request.stream:
             for i in range(0, len(pieces), 4):

@@ -28,6 +28,7 @@ NON_STATUS_ERRORS: dict[str, type[E.ProviderError]] = {
     "WorkloadIdentityError": E.AuthenticationFailed,
     "OAuthError": E.AuthenticationFailed,
     "_AmbiguousModuleClientUsageError": E.BadRequest,
+    "RetryableError": E.ProviderUnavailable,  # middleware asked for a retry
     "APIError": E.ProviderResponseError,
     # httpx errors can escape the SDKs while a stream is being read
     "TimeoutException": E.ProviderTimeout,

@@ -1,0 +1,116 @@
+"""The cache key, JSON-only storage that never unpickles, modes, and permissions."""
+
+from __future__ import annotations
+
+import pickle
+import stat
+
+import diskcache
+import pytest
+
+from llmops_nb import errors as E
+from llmops_nb.cache import CachedAnswer, DiskCacheBackend, cache_key, lookup
+from llmops_nb.config import session
+from llmops_nb.pipeline import prepare
+from llmops_nb.types import Usage
+
+
+def _key(model="sim:default", prompt="hi", **params):
+    call = prepare(model, prompt, params=params)
+    return cache_key(call.request, call.provider.defaults)
+
+
+def test_key_fills_provider_defaults(llm):
+    assert _key() == _key(temperature=1.0)  # sim's default temperature is 1.0
+    assert _key() != _key(temperature=0.0)  # an omitted temperature is not 0
+    assert _key() != _key(max_tokens=10)
+    assert _key() != _key(model="sim:other")
+    assert _key(prompt="hi") != _key(prompt="hi ")
+
+
+def test_key_ignores_streaming_and_param_order(llm):
+    a = prepare("sim:default", "x", stream=True, params={"temperature": 0.5, "top_p": 0.9})
+    b = prepare("sim:default", "x", stream=False, params={"top_p": 0.9, "temperature": 0.5})
+    assert cache_key(a.request, {}) == cache_key(b.request, {})
+
+
+def test_system_prompt_is_part_of_the_key(llm):
+    a = prepare("sim:default", "x", system="be terse")
+    b = prepare("sim:default", "x")
+    assert cache_key(a.request, {}) != cache_key(b.request, {})
+
+
+class _Boom:
+    """Unpickling this would create a file: the proof that nothing was unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_crafted_pickle_row_is_never_loaded(llm, tmp_path):
+    marker = tmp_path / "unpickled"
+    key = _key(prompt="poisoned")
+    directory = session().cache.directory
+    session().close()
+    # Write a pickle row under our key with diskcache's default (pickling) Disk.
+    with diskcache.Cache(str(directory)) as raw:
+        raw.set(key, _Boom(str(marker)))
+        raw.set("llm:big", _Boom(str(marker)))
+    assert not marker.exists()
+
+    backend = DiskCacheBackend(directory)
+    assert backend.get(key) is None
+    assert backend.get("llm:big") is None
+    backend.close()
+    c = llm.complete("sim:default", "poisoned")
+    assert not c.cached and not marker.exists()
+
+
+def test_values_are_stored_as_text(llm):
+    c = llm.complete("sim:default", "store me")
+    key = _key(prompt="store me")
+    raw = session().cache.get(key)
+    assert isinstance(raw, str) and c.text in raw
+    with pytest.raises(TypeError):
+        session().cache.set("k", {"not": "text"})  # type: ignore[arg-type]
+
+
+def test_malformed_json_row_is_a_miss(llm):
+    key = _key(prompt="bad row")
+    session().cache.set(key, "{not json")
+    assert lookup(session().cache, key) is None
+    assert not llm.complete("sim:default", "bad row").cached
+
+
+def test_cache_directory_is_private(llm):
+    mode = stat.S_IMODE(session().cache.directory.stat().st_mode)
+    assert mode == 0o700
+
+
+def test_replay_mode_raises_on_miss_and_sends_nothing(llm, openai_env):
+    llm.complete("openai:gpt-5.4-mini", "recorded")
+    llm.configure(cache_mode="replay")
+    sent = len(openai_env.requests)
+    assert llm.complete("openai:gpt-5.4-mini", "recorded").cached
+    with pytest.raises(E.CacheMiss, match="Nothing was sent"):
+        llm.complete("openai:gpt-5.4-mini", "never recorded")
+    assert len(openai_env.requests) == sent
+    llm.flush()
+    assert llm.history(1).iloc[0].status == "ERROR"
+
+
+def test_off_mode_and_per_call_opt_out(llm, openai_env):
+    llm.complete("openai:gpt-5.4-mini", "again")
+    assert not llm.complete("openai:gpt-5.4-mini", "again", cache=False).cached
+    llm.configure(cache_mode="off")
+    assert not llm.complete("openai:gpt-5.4-mini", "again").cached
+    assert len(openai_env.requests) == 3
+
+
+def test_cached_answer_roundtrip():
+    a = CachedAnswer("t", Usage(1, 2, 3, 4), 0.5, 1.25, 0.1, "stop", "tr-1")
+    assert CachedAnswer.from_json(a.to_json()) == a
+    assert CachedAnswer.from_json('{"v": 999}') is None

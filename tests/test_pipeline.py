@@ -1,0 +1,110 @@
+"""complete() and acomplete() with the sim provider: messages, determinism, failures, async."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llmops_nb import errors as E
+from llmops_nb.providers import sim
+from llmops_nb.types import Message
+
+
+def test_same_request_same_answer_and_realistic_usage(llm):
+    a = llm.complete("sim:default", "Tell me about caches", cache=False)
+    b = llm.complete("sim:default", "Tell me about caches", cache=False, stream=True)
+    assert a.text == b.text and a.usage == b.usage
+    assert a.usage.input_tokens == llm.count_message_tokens([{"role": "user", "content": "Tell me about caches"}])
+    assert a.usage.output_tokens == llm.count_tokens(a.text)
+    assert llm.complete("sim:default", "Something else", cache=False).text != a.text
+
+
+def test_messages_and_system(llm):
+    msgs = [{"role": "system", "content": "Be terse"}, {"role": "user", "content": "hi"},
+            Message("assistant", "hello"), {"role": "user", "content": "again"}]
+    c = llm.complete("sim:echo", msgs)
+    assert c.text == "again"
+    with pytest.raises(E.ConfigError, match="role"):
+        llm.complete("sim:echo", [{"role": "wizard", "content": "x"}])
+    with pytest.raises(E.ConfigError, match="role.*content"):
+        llm.complete("sim:echo", [{"text": "x"}])
+
+
+def test_streaming_callback_receives_the_whole_answer(llm):
+    pieces = []
+    c = llm.complete("sim:default", "stream it", stream=True, on_text=pieces.append)
+    assert len(pieces) > 1 and "".join(pieces) == c.text
+    assert 0 < c.ttft_s < c.latency_s
+
+
+def test_configurable_latency_and_ttft(llm):
+    sim.configure_model("slow", ttft_s=0.2, tokens_per_s=200)
+    c = llm.complete("sim:slow", "be slow", stream=True, cache=False)
+    assert 0.2 <= c.ttft_s < c.latency_s
+    assert c.latency_s >= 0.2 + (c.usage.output_tokens - 8) / 200 * 0.5
+
+
+@pytest.mark.parametrize("failure,kind", [("429", E.RateLimited), ("500", E.ProviderUnavailable),
+                                          ("timeout", E.ProviderTimeout),
+                                          ("connection", E.ProviderConnectionError)])
+def test_injected_failures(llm, failure, kind):
+    sim.configure_model("flaky", failures=[failure, "ok"], retry_after_s=0.5)
+    with pytest.raises(kind) as info:
+        llm.complete("sim:flaky", "x", cache=False)
+    assert info.value.retryable
+    assert llm.complete("sim:flaky", "x", cache=False).text
+
+
+def test_fail_rate_is_seeded(llm):
+    sim.configure_model("coin", fail_rate=0.5, seed=3)
+    outcomes = []
+    for _ in range(20):
+        try:
+            llm.complete("sim:coin", "x", cache=False)
+            outcomes.append(True)
+        except E.ProviderUnavailable:
+            outcomes.append(False)
+    sim.configure_model("coin", fail_rate=0.5, seed=3)
+    again = []
+    for _ in range(20):
+        try:
+            llm.complete("sim:coin", "x", cache=False)
+            again.append(True)
+        except E.ProviderUnavailable:
+            again.append(False)
+    assert outcomes == again and 3 < sum(outcomes) < 17
+
+
+def test_default_model_and_bad_model_ids(llm):
+    assert llm.complete(None, "hi").model == "sim:default"
+    for bad in ("gpt-4o", "openai:", ":x"):
+        with pytest.raises(E.ConfigError):
+            llm.complete(bad, "hi")
+    with pytest.raises(E.UnknownProvider, match="register_endpoint"):
+        llm.complete("nosuch:model", "hi")
+
+
+@pytest.mark.parametrize("params,match", [({"temperature": 3}, "temperature"),
+                                          ({"temperature": "hot"}, "temperature"),
+                                          ({"max_tokens": 0}, "max_tokens"),
+                                          ({"max_tokens": 2.5}, "max_tokens")])
+def test_bad_parameters_are_refused_before_sending(llm, openai_env, params, match):
+    with pytest.raises(E.ConfigError, match=match):
+        llm.complete("openai:gpt-5.4-mini", "hi", **params)
+    assert openai_env.requests == []
+
+
+async def test_acomplete_runs_concurrently(llm):
+    sim.configure_model("par", ttft_s=0.3, tokens_per_s=10_000)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    results = await asyncio.gather(*[llm.acomplete("sim:par", f"q{i}", cache=False) for i in range(4)])
+    assert loop.time() - t0 < 0.9  # four 0.3 s calls overlapped
+    assert len({r.trace_id for r in results}) == 4
+
+
+def test_sim_model_named_after_a_real_one_is_priced_like_it(llm):
+    c = llm.complete("sim:gpt-5.4-mini", "price me")
+    expected = (c.usage.input_tokens * 0.75 + c.usage.output_tokens * 4.5) / 1e6
+    assert c.cost_usd == pytest.approx(expected)

@@ -1,0 +1,118 @@
+"""MLflow traces, runs per group, and history read back from the store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import mlflow
+import pytest
+
+from llmops_nb.config import settings
+from llmops_nb.providers import sim
+from llmops_nb.tracking import HISTORY_COLUMNS
+
+
+def _client():
+    return mlflow.MlflowClient(settings().tracking_uri)
+
+
+def _experiment_id():
+    return _client().get_experiment_by_name(settings().experiment).experiment_id
+
+
+def test_one_trace_per_call_with_our_trace_id_and_timing(llm):
+    c = llm.complete("sim:default", "trace me", stream=True)
+    llm.flush()
+    trace = _client().get_trace(c.trace_id)
+    info = trace.info
+    assert info.trace_id == c.trace_id
+    assert info.execution_duration == pytest.approx(c.latency_s * 1000, abs=2)
+    assert info.tags["llmops.model"] == "sim:default" and info.tags["llmops.status"] == "OK"
+    assert float(info.tags["llmops.ttft_ms"]) == pytest.approx(c.ttft_s * 1000, abs=0.01)
+    span = trace.data.spans[0]
+    assert span.span_type == "CHAT_MODEL"
+    assert span.inputs["messages"] == [{"role": "user", "content": "trace me"}]
+    assert span.outputs == {"content": c.text}
+    usage = span.get_attribute("mlflow.chat.tokenUsage")
+    assert usage["input_tokens"] == c.usage.input_tokens and usage["output_tokens"] == c.usage.output_tokens
+    assert info.token_usage["total_tokens"] == c.usage.total_tokens  # MLflow's own aggregate
+
+
+def test_cost_standard_attribute_and_trace_cost(llm):
+    llm.set_price("sim:*", input_per_mtok=1.0, output_per_mtok=2.0)
+    c = llm.complete("sim:default", "what does it cost")
+    llm.flush()
+    trace = _client().get_trace(c.trace_id)
+    cost = trace.data.spans[0].get_attribute("mlflow.llm.cost")
+    assert cost["total_cost"] == pytest.approx(c.cost_usd)
+    assert cost["output_cost"] == pytest.approx(c.usage.output_tokens * 2.0 / 1e6)
+    assert trace.info.cost["total_cost"] == pytest.approx(c.cost_usd)
+
+
+def test_unknown_price_leaves_cost_out_not_zero(llm):
+    c = llm.complete("sim:no-such-model", "price?")
+    assert c.cost_usd is None and c.notes
+    llm.flush()
+    span = _client().get_trace(c.trace_id).data.spans[0]
+    assert span.get_attribute("mlflow.llm.cost") is None
+    assert llm.history(1).cost_usd.isna().all()
+
+
+def test_group_is_one_run_holding_its_traces(llm):
+    with llm.group("cell [3]"):
+        a = llm.complete("sim:default", "one")
+        b = llm.complete("sim:default", "two")
+    outside = llm.complete("sim:default", "three")
+    llm.flush()
+    runs = _client().search_runs([_experiment_id()])
+    assert [r.info.run_name for r in runs] == ["cell [3]"]
+    linked = {t.info.trace_id for t in _client().search_traces(locations=[_experiment_id()],
+                                                                 run_id=runs[0].info.run_id)}
+    assert linked == {a.trace_id, b.trace_id} and outside.trace_id not in linked
+    assert runs[0].info.status == "FINISHED"
+    assert runs[0].data.metrics["latency_ms"] > 0
+
+
+def test_failed_call_trace_is_an_error_with_the_exception(llm):
+    sim.configure_model("down", failures=["500"])
+    with pytest.raises(llm.ProviderError):
+        llm.complete("sim:down", "hello")
+    llm.flush()
+    row = llm.history(1).iloc[0]
+    trace = _client().get_trace(row.trace_id)
+    assert str(trace.info.state).endswith("ERROR")
+    assert trace.info.tags["llmops.error_type"] == "ProviderUnavailable"
+    assert trace.data.spans[0].events[0].name == "exception"
+
+
+def test_history_columns_and_order(llm):
+    for i in range(3):
+        llm.complete("sim:default", f"q{i}")
+    df = llm.history()
+    assert list(df.columns) == HISTORY_COLUMNS
+    assert len(df) == 3 and df.started_at.is_monotonic_decreasing
+    assert len(llm.history(2)) == 2
+
+
+def test_history_sees_calls_of_other_processes(llm):
+    s = settings()
+    code = ("import llmops_nb as l; l.configure(experiment=%r); "
+            "l.complete('sim:echo', 'from another kernel'); l.flush()") % s.experiment
+    env = {**os.environ, "MLFLOW_TRACKING_URI": s.tracking_uri, "LLMOPS_HOME": str(s.home)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    df = llm.history()
+    assert "sim:echo" in df.model.tolist()
+
+
+def test_tracking_uri_is_absolute_and_user_global_uri_untouched(llm, tmp_path):
+    assert settings().tracking_uri.startswith("sqlite:////")
+    user_uri = f"sqlite:///{tmp_path}/user.db"
+    mlflow.set_tracking_uri(user_uri)
+    try:
+        llm.complete("sim:default", "isolation")
+        llm.flush()
+        assert mlflow.get_tracking_uri() == user_uri
+    finally:
+        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
