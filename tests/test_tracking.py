@@ -98,8 +98,8 @@ def test_history_columns_and_order(llm):
 
 def test_history_sees_calls_of_other_processes(llm):
     s = settings()
-    code = ("import llmops_nb as l; l.configure(experiment=%r); "
-            "l.complete('sim:echo', 'from another kernel'); l.flush()") % s.experiment
+    code = (f"import llmops_nb as l; l.configure(experiment={s.experiment!r}); "
+            "l.complete('sim:echo', 'from another kernel'); l.flush()")
     env = {**os.environ, "MLFLOW_TRACKING_URI": s.tracking_uri, "LLMOPS_HOME": str(s.home)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     df = llm.history()

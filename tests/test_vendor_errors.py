@@ -12,11 +12,11 @@ import pytest
 from llmops_nb import errors as E
 from llmops_nb.providers.vendor_errors import (
     NON_STATUS_ERRORS,
-    class_for_status,     class_for_vendor,
+    class_for_status,
+    class_for_vendor,
     from_vendor,
     scrub,
 )
-
 
 ROOTS = {"OpenAIError", "AnthropicError"}
 
