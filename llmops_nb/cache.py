@@ -114,7 +114,7 @@ class UnsafeRow(Exception):
 def _json_only_disk() -> type:
     import diskcache
 
-    class JSONOnlyDisk(diskcache.Disk):  # type: ignore[misc]
+    class JSONOnlyDisk(diskcache.Disk):
         """A diskcache Disk that stores and returns text only and never unpickles."""
 
         def put(self, key: Any) -> Any:

@@ -81,7 +81,7 @@ class LLMMagics(Magics):
         from llmops_nb.prompts import render as render_template
         from llmops_nb.render import StreamView, code_of
 
-        ns = self.shell.user_ns if self.shell is not None else {}
+        ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         prompt = render_template(template, ns)
         system = render_template(args.system, ns) if args.system else None
         view = StreamView(args.format)

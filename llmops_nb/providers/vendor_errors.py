@@ -98,15 +98,14 @@ def from_vendor(exc: BaseException, provider: str, api_key: str | None = None) -
     if isinstance(status, int):
         response = getattr(exc, "response", None)
         retry_after = retry_after_seconds(getattr(response, "headers", None))
-        klass = class_for_status(status)
-        return klass(
+        return class_for_status(status)(
             f"{provider} answered HTTP {status}: {message}",
             provider=provider,
             status=status,
             retry_after=retry_after,
         )
-    klass = class_for_vendor(type(exc))
-    return None if klass is None else klass(f"{provider}: {message}", provider=provider)
+    known = class_for_vendor(type(exc))
+    return None if known is None else known(f"{provider}: {message}", provider=provider)
 
 
 def _message_of(exc: BaseException) -> str:
