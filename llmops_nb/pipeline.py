@@ -27,6 +27,7 @@ from llmops_nb.cache import CachedAnswer, cache_key, lookup, store
 from llmops_nb.config import Session, session
 from llmops_nb.pricing import price_of
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
+from llmops_nb.tokens import count_message_tokens
 from llmops_nb.tracking import current_group
 from llmops_nb.types import ROLES, CallRecord, Completion, Message, Request
 
@@ -43,6 +44,7 @@ class PreparedCall:
     request: Request
     api_key: str | None
     prompt_ref: str | None = None
+    estimated_input_tokens: int = 0  # counted offline before sending (budgets, context checks)
 
 
 def to_messages(prompt: PromptInput, system: str | None) -> tuple[tuple[Message, ...], str | None]:
@@ -112,7 +114,16 @@ def prepare(
         params=params,
         stream=stream,
     )
-    return PreparedCall(provider, request, api_key, prompt_ref)
+    return PreparedCall(provider, request, api_key, prompt_ref, estimate_input_tokens(request))
+
+
+def estimate_input_tokens(request: Request) -> int:
+    """The prompt's size in tokens, counted offline (exact for OpenAI encodings, an estimate
+    for other providers, whose own count arrives with the answer)."""
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    if request.system:
+        messages.insert(0, {"role": "system", "content": request.system})
+    return count_message_tokens(messages, request.model)
 
 
 def complete(
@@ -161,7 +172,7 @@ def execute(call: PreparedCall, *, use_cache: bool = True, on_text: TextCallback
         _safely_record(recorder, CallRecord(
             record_id=uuid.uuid4().hex, trace_id=trace_id, started_at_ns=started_ns,
             ended_at_ns=started_ns + int(elapsed * 1e9), request=call.request.to_dict(), prompt=call.prompt_ref,
-            experiment=sess.settings.experiment,
+            experiment=sess.settings.experiment, estimated_input_tokens=call.estimated_input_tokens,
             group_id=group.id if group else None, group_name=group.name if group else None,
             **fields,
         ))

@@ -111,6 +111,7 @@ def _tags(r: CallRecord) -> dict[str, str]:
         "cache_read_tokens": str(r.usage.get("cache_read_tokens", 0)),
         "cache_write_tokens": str(r.usage.get("cache_write_tokens", 0)),
         "latency_ms": f"{(r.ended_at_ns - r.started_at_ns) / 1e6:.3f}",
+        "estimated_input_tokens": str(r.estimated_input_tokens),
         "stream": str(req.get("stream", False)).lower(),
     }
     optional = {

@@ -140,6 +140,7 @@ class CallRecord:
     error: str | None = None
     finish_reason: str | None = None
     experiment: str = ""
+    estimated_input_tokens: int = 0
     group_id: str | None = None
     group_name: str | None = None
     notes: list[str] = field(default_factory=list)

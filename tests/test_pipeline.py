@@ -108,3 +108,16 @@ def test_sim_model_named_after_a_real_one_is_priced_like_it(llm):
     c = llm.complete("sim:gpt-5.4-mini", "price me")
     expected = (c.usage.input_tokens * 0.75 + c.usage.output_tokens * 4.5) / 1e6
     assert c.cost_usd == pytest.approx(expected)
+
+
+def test_pre_call_estimate_is_counted_offline_and_recorded(llm):
+    from llmops_nb.pipeline import prepare
+
+    call = prepare("sim:default", "How many tokens is this?", system="Be exact")
+    c = llm.complete("sim:default", "How many tokens is this?", system="Be exact")
+    assert call.estimated_input_tokens == c.usage.input_tokens  # sim reports what OpenAI would
+    llm.flush()
+    import mlflow
+
+    tags = mlflow.MlflowClient(llm.settings().tracking_uri).get_trace(c.trace_id).info.tags
+    assert tags["llmops.estimated_input_tokens"] == str(call.estimated_input_tokens)
