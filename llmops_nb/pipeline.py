@@ -164,7 +164,7 @@ def execute(call: PreparedCall, *, use_cache: bool = True, on_text: TextCallback
     started_ns, t0 = time.time_ns(), time.perf_counter()
     trace_id = "tr-" + uuid.uuid4().hex
     mode = sess.settings.cache_mode
-    key = cache_key(call.request, call.provider.defaults) if mode != "off" else ""
+    key = cache_key(call.request, call.provider.defaults) if use_cache and mode != "off" else ""
 
     def record(latency_s: float | None = None, **fields: Any) -> None:
         group = current_group()

@@ -128,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler; streams use chunked transfer encoding."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else Nagle + delayed ACK stall every keep-alive call ~40 ms
     server: _HTTPServer
 
     def _dispatch(self) -> None:

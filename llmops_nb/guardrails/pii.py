@@ -1,0 +1,324 @@
+"""PII scanner: e-mail, phone, payment card, IBAN, US SSN, IPv4 and IPv6 — validated, not just
+pattern-matched.
+
+Every candidate passes a validator (Luhn and issuer ranges, IBAN mod-97 and country length, SSN
+area/group/serial rules, :mod:`ipaddress`) and context rules that drop the usual false
+positives: version strings and section numbers that look like IPv4, SSN-shaped or bare digit
+runs reported as phones, order/invoice/tracking numbers, dates, prices, thousands-grouped
+numbers, ISBNs and pieces of UUIDs or hashes (a candidate glued to other word characters is
+never taken). Overlaps are resolved by :func:`~llmops_nb.guardrails._common.resolve_overlaps`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from llmops_nb.guardrails._common import make_finding, preceding, resolve_overlaps
+from llmops_nb.types import Finding
+
+SCANNER = "pii"
+TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
+
+# ---------------------------------------------------------------------------------------- e-mail
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])([A-Za-z0-9._%+-]{1,64})@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"([A-Za-z]{2,24}))(?![\w-]|\.[A-Za-z0-9])"
+)
+_RETINA = re.compile(r"^\d(?:\.\d)?x\.", re.I)  # icon@2x.png, logo@1.5x.jpg
+_FILE_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico js css ts tsx jsx json html htm txt yaml yml".split())
+
+
+def _emails(text: str) -> list[Finding]:
+    out = []
+    for m in _EMAIL.finditer(text):
+        local, domain, tld = m.group(1), m.group(2), m.group(3)
+        if local[0] == "." or local[-1] == "." or ".." in local or _RETINA.match(domain):
+            continue
+        if tld.lower() in _FILE_TLDS:
+            continue
+        if text.endswith(":", 0, m.start()) or re.search(r"://[^\s/@]*$", preceding(text, m.start(), 80)):
+            continue  # credentials of a URL (secrets scanner) or a "scheme:" prefix other than mailto
+        nxt = text[m.end():m.end() + 2]
+        if nxt[:1] == ":" and nxt[1:2] not in ("", " ", "\n", "\t"):
+            continue  # git@github.com:org/repo.git — an scp-style remote, not a mailbox
+        out.append(make_finding(SCANNER, "email", text, m.start(), m.end(), score=0.95))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- cards
+_CARD = re.compile(
+    r"(?<![\w.,/-])(?<!\d )("
+    r"\d{4}([ -])\d{4}\2\d{4}\2\d{4}(?:\2\d{3})?"  # 4-4-4-4(-3)
+    r"|\d{4}([ -])\d{6}\3\d{4,5}"  # Amex 4-6-5, Diners 4-6-4
+    r"|\d{13,19}"  # contiguous
+    r")(?![\w-]|[.,/]\d)(?! \d)"
+)
+_CARD_CONTEXT_NO = re.compile(
+    r"(?:\b(?:order|invoice|tracking|awb|shipment|parcel|ref(?:erence)?|account|acct|iccid|imei|isbn|"
+    r"ticket|serial|sku|id|no|number|transaction|txn)|#)\W{0,3}$"
+)
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod-10) checksum of a string of digits."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def card_issuer(digits: str) -> str | None:
+    """The card network for a number by its IIN range and length, or None if none matches."""
+    n, p2, p3, p4, p6 = len(digits), int(digits[:2]), int(digits[:3]), int(digits[:4]), int(digits[:6])
+    rules = (
+        ("amex", p2 in (34, 37), n == 15),
+        ("visa", digits[0] == "4", n in (13, 16, 19)),
+        ("mastercard", 51 <= p2 <= 55 or 2221 <= p4 <= 2720, n == 16),
+        ("discover", p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925, 16 <= n <= 19),
+        ("jcb", 3528 <= p4 <= 3589, 16 <= n <= 19),
+        ("diners", 300 <= p3 <= 305 or p2 in (36, 38, 39) or p4 == 3095, 14 <= n <= 19),
+        ("unionpay", p2 == 62, 16 <= n <= 19),
+        ("maestro", p4 in (5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763), 12 <= n <= 19),
+    )
+    for name, prefix_ok, length_ok in rules:
+        if prefix_ok and length_ok:
+            return name
+    return None
+
+
+def is_card_number(number: str) -> bool:
+    """A plausible payment card: 12–19 digits, a known issuer range and a valid Luhn checksum."""
+    digits = re.sub(r"[ -]", "", number)
+    return digits.isdigit() and 12 <= len(digits) <= 19 and card_issuer(digits) is not None and luhn_ok(digits)
+
+
+def _cards(text: str) -> list[Finding]:
+    out = []
+    for m in _CARD.finditer(text):
+        value = m.group(1)
+        if not is_card_number(value):
+            continue
+        if value.isdigit() and _CARD_CONTEXT_NO.search(preceding(text, m.start(), 24)):
+            continue  # a bare digit run right after "order #", "tracking:" … is an identifier
+        out.append(make_finding(SCANNER, "card", text, m.start(1), m.end(1), score=0.95, severity="high"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ IBAN
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22,
+    "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25,
+    "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
+    "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+_IBAN = re.compile(r"(?<![\w-])([A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){2,8})(?![\w-])")
+
+
+def iban_ok(iban: str) -> bool:
+    """A valid IBAN: known country, that country's length and the ISO 7064 mod-97 check."""
+    s = iban.replace(" ", "").upper()
+    if IBAN_LENGTHS.get(s[:2]) != len(s) or not s.isalnum() or not s[2:4].isdigit():
+        return False
+    rearranged = s[4:] + s[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def _ibans(text: str) -> list[Finding]:
+    out = []
+    for m in _IBAN.finditer(text):
+        raw = m.group(1)
+        want = IBAN_LENGTHS.get(raw[:2])
+        if want is None:
+            continue
+        # The run may have eaten a following code ("… 3000 DATA"): cut at the country's length,
+        # but only where a group ends.
+        count, end = 0, None
+        for i, ch in enumerate(raw):
+            if ch != " ":
+                count += 1
+                if count == want:
+                    end = i + 1
+                    break
+        if end is None or (end < len(raw) and raw[end] != " "):
+            continue
+        if iban_ok(raw[:end]):
+            out.append(make_finding(SCANNER, "iban", text, m.start(1), m.start(1) + end, score=0.95,
+                                    severity="high"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- SSN
+_SSN = re.compile(r"(?<![\w-])(?<!\d[ .])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[ .]\d)")
+_SSN_BARE = re.compile(r"(?<![\w-])(\d{3})(\d{2})(\d{4})(?![\w-])")
+_SSN_CONTEXT = re.compile(r"(?:ssn|social security(?: number| no\.?| #)?|ss#)\W{0,4}$")
+_SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising, never valid
+
+
+def ssn_ok(area: str, group: str, serial: str) -> bool:
+    """A possible US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000."""
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    return area + group + serial not in _SSN_INVALID
+
+
+def _ssns(text: str) -> list[Finding]:
+    out = []
+    for m in _SSN.finditer(text):
+        if ssn_ok(m.group(1), m.group(3), m.group(4)):
+            out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high"))
+    for m in _SSN_BARE.finditer(text):
+        if _SSN_CONTEXT.search(preceding(text, m.start(), 30)) and ssn_ok(m.group(1), m.group(2), m.group(3)):
+            out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ phone
+_PHONE = re.compile(
+    r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])"
+    r"(?:(?P<intl>\+|\b00(?=[1-9]))?(?:\(\d{1,5}\)|\d{1,5})"
+    r"(?:(?:[ .\-]|(?<=\)))(?:\(\d{1,8}\)|\d{1,8})){1,6}"
+    r"|(?P<e164>\+[1-9]\d{7,14}))"
+    r"(?![\w@]|[.\-:/,]\d)"
+)
+_PHONE_CONTEXT_NO = re.compile(
+    r"(?:\b(?:order|invoice|inv|tracking|awb|shipment|parcel|ref(?:erence)?|ticket|case|id|sku|serial|"
+    r"isbn|issn|doi|transaction|txn|batch|lot|part|po|acct|account|no|n[ou]m|number|version|v|build)|#)"
+    r"\.?\s*(?:number|no\.?|#)?\s*[:#=]?\s*$"
+)
+_PHONE_LABEL = re.compile(r"\b(?:phone|tel|mobile|cell|fax|contact)\W*(?:no|num|number|#)\.?\s*[:#]?\s*$")
+_PHONE_CONTEXT_YES = re.compile(r"\b(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|reach me|contact)")
+_CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|usd|eur|gbp|chf|jpy)\s?$")
+
+
+def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
+    n = sum(len(g) for g in groups)
+    if intl:
+        return 8 <= n <= 15 + (1 if "0" in groups[1:2] else 0)
+    if not 9 <= n <= 12:
+        return False
+    lens = [len(g) for g in groups]
+    if any(x == 1 for x in lens[1:]):
+        return False  # phones are not written with single-digit groups after the first (ISBNs are)
+    if len(lens) >= 3 and all(x == 3 for x in lens[1:]) and lens[0] <= 3:
+        return False  # 1 234 567 890: a thousands-grouped amount
+    return lens != [3, 2, 4]  # SSN shape
+
+
+def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
+    value = m.group(0)
+    if m.group("e164"):
+        return True, 0.9
+    intl = bool(m.group("intl"))
+    groups = re.findall(r"\d+", value)
+    if not _phone_groups_ok(groups, intl):
+        return False, 0.0
+    seps = set(re.findall(r"[ .\-]", value))
+    if not intl and seps == {"."} and len(groups) >= 4 and all(len(g) <= 3 for g in groups):
+        return False, 0.0  # dotted quad (IP) or section number
+    before = preceding(text, m.start(), 40)
+    if _CURRENCY_BEFORE.search(before) or (_PHONE_CONTEXT_NO.search(before) and not _PHONE_LABEL.search(before)):
+        return False, 0.0
+    if intl:
+        score = 0.9
+    elif "(" in value or _nanp_ok(groups):
+        score = 0.8
+    else:
+        score = 0.65
+    if _PHONE_CONTEXT_YES.search(before):
+        score += 0.1
+    return True, score
+
+
+def _nanp_ok(groups: list[str]) -> bool:
+    lens = [len(g) for g in groups]
+    if lens[:1] == [1] and groups[0] == "1":
+        groups, lens = groups[1:], lens[1:]
+    return lens == [3, 3, 4] and groups[0][0] not in "01" and groups[1][0] not in "01"
+
+
+def _phones(text: str) -> list[Finding]:
+    out = []
+    for m in _PHONE.finditer(text):
+        ok, score = _phone_candidate_ok(text, m)
+        if ok:
+            out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
+    return out
+
+
+# --------------------------------------------------------------------------------------- IP v4/v6
+_IPV4 = re.compile(r"(?<![\w.-])((?:\d{1,3}\.){3}\d{1,3})(?!\.?\w|[-+][A-Za-z])")
+_IPV4_CONTEXT_NO = re.compile(
+    r"(?:\b(?:v|version|ver|release[sd]?|rel|build|rev(?:ision)?|firmware|fw|sdk|python|node|java|"
+    r"section|sect?|chapter|ch|clause|figure|fig|table|step|item|para(?:graph)?|rule|oid|article|art|"
+    r"upgrade[sd]?|update[sd]?|to|from)\.?|§|[=@^~<>]=?)\s*$"
+)
+_IPV6 = re.compile(
+    r"(?<![\w:.])((?:[0-9A-Fa-f]{1,4}:|:)(?:[0-9A-Fa-f]{0,4}:){1,7}"
+    r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?:%[\w.]+)?)(?![\w:]|\.\w)"
+)
+
+
+def _ipv4s(text: str) -> list[Finding]:
+    out = []
+    for m in _IPV4.finditer(text):
+        value = m.group(1)
+        try:
+            addr = ipaddress.IPv4Address(value)
+        except ValueError:
+            continue
+        if _IPV4_CONTEXT_NO.search(preceding(text, m.start(), 24)):
+            continue
+        private = addr.is_private or addr.is_loopback or addr.is_unspecified or addr.is_link_local
+        out.append(make_finding(SCANNER, "ipv4", text, m.start(1), m.end(1), score=0.7 if private else 0.85,
+                                severity="low" if private else "medium"))
+    return out
+
+
+def _ipv6s(text: str) -> list[Finding]:
+    out = []
+    for m in _IPV6.finditer(text):
+        value = m.group(1)
+        if not any(c.isdigit() for c in value) or value.count(":") < 2:
+            continue
+        try:
+            addr = ipaddress.IPv6Address(value.split("%")[0])
+        except ValueError:
+            continue
+        private = addr.is_private or addr.is_loopback or addr.is_link_local
+        out.append(make_finding(SCANNER, "ipv6", text, m.start(1), m.end(1), score=0.7 if private else 0.85,
+                                severity="low" if private else "medium"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- scan
+_DIGIT = re.compile(r"\d")
+
+def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
+    """PII findings in ``text`` (all types, or only ``types``), one type per span, in order."""
+    wanted = TYPES if types is None else types
+    found: list[Finding] = []
+    has_digit = _DIGIT.search(text) is not None
+    if "email" in wanted and "@" in text:
+        found += _emails(text)
+    if has_digit:
+        if "card" in wanted:
+            found += _cards(text)
+        if "iban" in wanted:
+            found += _ibans(text)
+        if "ssn" in wanted:
+            found += _ssns(text)
+        if "phone" in wanted:
+            found += _phones(text)
+        if "ipv4" in wanted and "." in text:
+            found += _ipv4s(text)
+    if "ipv6" in wanted and ":" in text:
+        found += _ipv6s(text)
+    return resolve_overlaps(found)
