@@ -24,6 +24,8 @@ os.environ.update({
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_AGENT_HINT": "1",
+    # nbval ignores update_display_data, so notebooks under test show only final answers
+    "LLMOPS_LIVE_STREAM": "0",
 })
 for _var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
              "LLMOPS_CACHE", "LLMOPS_DEFAULT_MODEL", "LLMOPS_EXPERIMENT"):

@@ -29,6 +29,7 @@ _ENV = {
     "cache_mode": "LLMOPS_CACHE",
     "default_model": "LLMOPS_DEFAULT_MODEL",
     "tracking": "LLMOPS_TRACKING",
+    "live_stream": "LLMOPS_LIVE_STREAM",
 }
 
 
@@ -44,6 +45,7 @@ class Settings:
     default_model: str = "sim:default"
     tracking: bool = True
     request_timeout_s: float = 60.0
+    live_stream: bool = True  # redraw magic outputs while streaming (off: final answer only)
 
     @property
     def resolved_cache_dir(self) -> Path:
@@ -95,8 +97,9 @@ def _coerce(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
     for key in ("home", "cache_dir"):
         if out.get(key) is not None:
             out[key] = (cwd / Path(out[key]).expanduser()).resolve()
-    if "tracking" in out and isinstance(out["tracking"], str):
-        out["tracking"] = out["tracking"].strip().lower() not in ("0", "false", "off", "no")
+    for flag in ("tracking", "live_stream"):
+        if flag in out and isinstance(out[flag], str):
+            out[flag] = out[flag].strip().lower() not in ("0", "false", "off", "no")
     if "cache_mode" in out:
         mode = {"rw": "readwrite", "on": "readwrite", "read-write": "readwrite"}.get(
             str(out["cache_mode"]).lower(), str(out["cache_mode"]).lower()
@@ -144,6 +147,7 @@ class Session:
         self._lock = threading.RLock()
         self._cache: Any = None
         self._recorder: Any = None
+        self._prompt_store: Any = None
 
     @property
     def cache(self) -> Any:
@@ -165,6 +169,20 @@ class Session:
                 self._recorder = open_recorder(self.settings)
             return self._recorder
 
+    @property
+    def prompt_store(self) -> Any:
+        """The prompt registry (:class:`llmops_nb.prompt_store.MlflowPromptStore`)."""
+        with self._lock:
+            if self._prompt_store is None:
+                import uuid
+
+                from llmops_nb.prompt_store import MlflowPromptStore
+
+                slug = uuid.uuid5(uuid.NAMESPACE_URL, self.settings.tracking_uri).hex[:16]
+                self._prompt_store = MlflowPromptStore(self.settings.tracking_uri,
+                                                       self.settings.home / "prompt_index" / f"{slug}.json")
+            return self._prompt_store
+
     def close(self) -> None:
         """Flush what can be flushed and release files and threads."""
         with self._lock:
@@ -172,7 +190,7 @@ class Session:
                 self._recorder.close()
             if self._cache is not None:
                 self._cache.close()
-            self._recorder = self._cache = None
+            self._recorder = self._cache = self._prompt_store = None
 
 
 _session: Session | None = None
@@ -194,7 +212,8 @@ def configure(**overrides: Any) -> Settings:
 
     Keys: ``tracking_uri``, ``experiment``, ``home``, ``cache_dir``, ``cache_mode``
     (``readwrite`` | ``replay`` | ``off``), ``default_model``, ``tracking`` (False: no MLflow),
-    ``request_timeout_s``. Values not given keep their current value.
+    ``request_timeout_s``, ``live_stream`` (False: magics show only the final answer).
+    Values not given keep their current value.
     """
     global _session
     current = session()

@@ -7,9 +7,15 @@
     │   ├── UnknownProvider      `provider:` part names no registered provider
     │   └── MissingAPIKey        the provider's key variable is unset (nothing was sent)
     ├── TemplateError            a prompt could not be rendered
-    │   └── MissingVariables     `{{names}}` with no value (nothing was sent)
+    │   ├── MissingVariables     `{{names}}` with no value (nothing was sent)
+    │   └── InvalidTemplate      empty, or unbalanced `{{` … `}}`
+    ├── PromptError              the prompt registry refused
+    │   ├── InvalidPromptName    not `[a-zA-Z0-9_.-]+`, or a reserved alias such as `latest`
+    │   └── PromptNotFound       no such prompt, version or alias
     ├── CacheMiss                replay mode and the request is not cached (nothing was sent)
     ├── OutputFormatError        the answer is not in the format asked for (e.g. JSON)
+    ├── GuardrailBlocked         a guardrail policy blocked the prompt (nothing was sent) or the
+    │                            answer (withheld); ``findings`` say what, never the values
     ├── TrackingError            records could not reach MLflow in time (they stay journaled)
     └── ProviderError            the provider was called and failed
         ├── RateLimited          429; ``retry_after`` in seconds when the server said
@@ -26,6 +32,8 @@ Every message says what to do next. In IPython an expected error renders as one 
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class LLMOpsError(Exception):
@@ -73,12 +81,51 @@ class MissingVariables(TemplateError):
         )
 
 
+class InvalidTemplate(TemplateError):
+    """The template is empty or its ``{{`` and ``}}`` do not pair up."""
+
+
+class PromptError(LLMOpsError):
+    """The prompt registry refused an operation."""
+
+
+class InvalidPromptName(PromptError):
+    """A prompt or alias name that the registry does not accept."""
+
+
+class PromptNotFound(PromptError):
+    """No such prompt, version or alias."""
+
+
 class CacheMiss(LLMOpsError):
     """Replay mode (``LLMOPS_CACHE=replay``) and the request is not in the cache."""
 
 
 class OutputFormatError(LLMOpsError):
     """The answer is not in the format that was asked for."""
+
+
+class GuardrailBlocked(LLMOpsError):
+    """A guardrail policy blocked the call: on input nothing was sent; on output the answer was
+    withheld. ``findings`` (``llmops_nb.types.Finding``) carry types, scores, spans and value
+    hashes only; neither they nor the message ever contain the matched values."""
+
+    def __init__(self, findings: list[Any], direction: str = "input") -> None:
+        self.findings = list(findings)
+        self.direction = direction
+        blocking = [f for f in self.findings if getattr(f, "action", "") == "block"] or self.findings
+        counts: dict[str, int] = {}
+        for f in blocking:
+            counts[f"{f.type} ({f.scanner})"] = counts.get(f"{f.type} ({f.scanner})", 0) + 1
+        what = ", ".join(f"{name} ×{n}" for name, n in counts.items()) or "a finding"
+        if direction == "output":
+            head, tail = f"the answer was withheld by the output guardrails: {what}", "ask again"
+        else:
+            head, tail = f"the prompt was blocked by the input guardrails: {what}. Nothing was sent", "remove them"
+        super().__init__(
+            f"{head}. To go on, {tail}, or relax the policy (guard='default' or 'off', or a Policy "
+            f"with action 'warn'/'redact' for these types)."
+        )
 
 
 class TrackingError(LLMOpsError):

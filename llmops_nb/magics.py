@@ -1,26 +1,29 @@
-"""``%%llm`` and ``%llm``: parse what the user typed, call the Python API, render the result.
+"""``%%llm``, ``%llm`` and ``%%prompt``: parse what the user typed, call the Python API, render.
 
 No business logic lives here: every action is a call into the package's public functions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import MagicArgumentParser
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import MagicArgumentParser, arg_split
 
 from llmops_nb.render import FORMATS
 
 USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdown|text|json|code]
               [--no-cache] [--no-stream]      (cell body: the prompt, with {{variables}})
 %llm [MODEL] [options] PROMPT …                 one-line prompt
-%llm models | config | history [N]"""
+%llm --prompt NAME[@VERSION|@ALIAS] [MODEL] [--var k=v …] [options]
+%llm models | config | history [N]
+%llm prompts | prompt NAME | diff NAME V1 V2 | alias NAME ALIAS VERSION | rollback NAME [ALIAS]
+%%prompt NAME [-m MESSAGE] [--alias ALIAS …] [--model MODEL] [-t T] [--max-tokens N]"""
 
 
-def _cell_parser() -> MagicArgumentParser:
+def _call_parser() -> MagicArgumentParser:
     p = MagicArgumentParser(prog="%%llm", usage=USAGE)
     p.add_argument("words", nargs="*", help="model id (provider:model), then for %llm the prompt")
     p.add_argument("-t", "--temperature", type=float)
@@ -30,12 +33,25 @@ def _cell_parser() -> MagicArgumentParser:
     p.add_argument("-f", "--format", choices=FORMATS, default="markdown")
     p.add_argument("--no-cache", action="store_true", dest="no_cache")
     p.add_argument("--no-stream", action="store_true", dest="no_stream")
+    p.add_argument("--prompt", help="registered prompt: NAME, NAME@VERSION or NAME@ALIAS")
+    p.add_argument("--var", action="append", default=[], help="k=v value for a prompt variable")
+    return p
+
+
+def _prompt_parser() -> MagicArgumentParser:
+    p = MagicArgumentParser(prog="%%prompt", usage=USAGE)
+    p.add_argument("name")
+    p.add_argument("-m", "--message")
+    p.add_argument("--alias", action="append", default=[])
+    p.add_argument("--model")
+    p.add_argument("-t", "--temperature", type=float)
+    p.add_argument("--max-tokens", type=int, dest="max_tokens")
     return p
 
 
 @dataclass(frozen=True)
 class CallArgs:
-    """A parsed ``%%llm`` line."""
+    """A parsed ``%%llm`` / ``%llm`` line."""
 
     model: str | None
     prompt: str | None  # line form only
@@ -46,27 +62,42 @@ class CallArgs:
     format: str
     cache: bool
     stream: bool
+    prompt_ref: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def _is_model_id(word: str) -> bool:
+    return ":" in word and " " not in word and not word.startswith(":")
 
 
 def parse_call(line: str, *, cell: bool) -> CallArgs:
     """Parse the magic line; UsageError on anything malformed."""
-    ns = _cell_parser().parse_argstring(line)
+    # intermixed: options may come before or after the model id and the one-line prompt;
+    # "--" ends the options (for a prompt with words such as "-t")
+    ns = _call_parser().parse_intermixed_args(arg_split(line))
     words = list(ns.words)
-    model = words.pop(0) if words and ":" in words[0] and " " not in words[0] else None
-    if cell and words:
+    model = words.pop(0) if words and _is_model_id(words[0]) else None
+    if (cell or ns.prompt) and words:
         raise UsageError(f"unexpected {' '.join(words)!r} after the model id; usage:\n{USAGE}")
-    if not cell and not words:
+    if not cell and not words and not ns.prompt:
         raise UsageError(f"%llm needs a prompt or a command; usage:\n{USAGE}")
     if ns.out is not None and not ns.out.isidentifier():
         raise UsageError(f"-o {ns.out!r} is not a valid variable name")
+    variables = {}
+    for item in ns.var:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise UsageError(f"--var {item!r} must be name=value")
+        variables[key.strip()] = value
     return CallArgs(model, " ".join(words) if not cell else None, ns.temperature, ns.max_tokens,
-                    ns.system, ns.out, ns.format, not ns.no_cache, not ns.no_stream)
+                    ns.system, ns.out, ns.format, not ns.no_cache, not ns.no_stream, ns.prompt, variables)
 
 
 @magics_class
 class LLMMagics(Magics):
-    """The ``llm`` line and cell magic."""
+    """The ``llm`` line/cell magic and the ``prompt`` cell magic."""
 
+    @no_var_expand  # {{name}} is ours; IPython's $name / {name} expansion would rewrite prompts
     @line_cell_magic
     def llm(self, line: str, cell: str | None = None) -> Any:
         """Send the cell (or the rest of the line) to a model; see ``%llm?``."""
@@ -74,28 +105,55 @@ class LLMMagics(Magics):
         if cell is None and words and words[0] in _COMMANDS:
             return _COMMANDS[words[0]](words[1] if len(words) > 1 else "")
         args = parse_call(line, cell=cell is not None)
+        if args.prompt_ref and cell is not None and cell.strip():
+            raise UsageError("with --prompt the text comes from the registry: leave the cell body empty, "
+                             "or register the text with %%prompt")
         return self._call(args, cell if cell is not None else args.prompt or "")
 
+    @no_var_expand
+    @cell_magic
+    def prompt(self, line: str, cell: str) -> None:
+        """Register the cell as a new version of prompt NAME if its content changed."""
+        from IPython.display import display
+
+        from llmops_nb import prompts
+        from llmops_nb.render import registration_bundle
+
+        ns = _prompt_parser().parse_argstring(line)
+        result = prompts.register(ns.name, cell, message=ns.message, aliases=ns.alias, model=ns.model,
+                                  params={"temperature": ns.temperature, "max_tokens": ns.max_tokens})
+        display(registration_bundle(result), raw=True)
+
     def _call(self, args: CallArgs, template: str) -> None:
-        from llmops_nb import complete, tracking
-        from llmops_nb.prompts import render as render_template
+        from llmops_nb import complete, prompts, tracking
         from llmops_nb.render import StreamView, code_of
 
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
-        prompt = render_template(template, ns)
-        system = render_template(args.system, ns) if args.system else None
-        view = StreamView(args.format)
+        variables = {**ns, **args.variables}
+        source: Any = prompts.get(args.prompt_ref) if args.prompt_ref else prompts.render(template, variables)
+        system = prompts.render(args.system, variables) if args.system else None
+        from llmops_nb.config import settings
+
+        view = StreamView(args.format, live=settings().live_stream)
         with tracking.group(f"cell [{getattr(self.shell, 'execution_count', '?')}]"):
             completion = complete(
-                args.model, prompt, system=system, temperature=args.temperature,
+                args.model, source, system=system, temperature=args.temperature,
                 max_tokens=args.max_tokens, stream=args.stream, cache=args.cache,
                 on_text=view.write if args.stream else None,
+                variables=variables if args.prompt_ref else None,  # text was filled above, once
             )
         if args.out:
             ns[args.out] = completion
         view.finish(completion)  # raises OutputFormatError for -f json that is not JSON
         if args.format == "code" and self.shell is not None:
             self.shell.set_next_input(code_of(completion.text), replace=False)
+
+
+def _words(rest: str, command: str, count: tuple[int, int]) -> list[str]:
+    words = rest.split()
+    if not count[0] <= len(words) <= count[1]:
+        raise UsageError(f"usage: %llm {command}; see %llm? for all commands")
+    return words
 
 
 def _models(_: str) -> Any:
@@ -106,12 +164,12 @@ def _models(_: str) -> Any:
     return pd.DataFrame(providers_info())
 
 
-def _config(_: str) -> Any:
-    import pandas as pd
-
+def _config(_: str) -> None:
     from llmops_nb.config import settings
 
-    return pd.Series(settings().public_dict(), name="value").to_frame()
+    values = settings().public_dict()
+    width = max(map(len, values))
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in values.items()))
 
 
 def _history(rest: str) -> Any:
@@ -123,4 +181,48 @@ def _history(rest: str) -> Any:
     return history(int(rest) if rest else 20)
 
 
-_COMMANDS = {"models": _models, "config": _config, "history": _history}
+def _prompts(_: str) -> Any:
+    from llmops_nb import prompts
+    from llmops_nb.render import versions_frame
+
+    return versions_frame(prompts.list_prompts())
+
+
+def _prompt(rest: str) -> Any:
+    from llmops_nb import prompts
+    from llmops_nb.render import versions_frame
+
+    (name,) = _words(rest, "prompt NAME", (1, 1))
+    return versions_frame(prompts.versions(name))
+
+
+def _diff(rest: str) -> None:
+    from IPython.display import display
+
+    from llmops_nb import prompts
+    from llmops_nb.render import diff_bundle
+
+    name, a, b = _words(rest, "diff NAME V1 V2", (3, 3))
+    display(diff_bundle(prompts.diff(name, a, b)), raw=True)
+
+
+def _alias(rest: str) -> None:
+    from llmops_nb import prompts
+
+    name, alias, version = _words(rest, "alias NAME ALIAS VERSION", (3, 3))
+    if not version.isdigit():
+        raise UsageError(f"VERSION must be a number, not {version!r}")
+    v = prompts.set_alias(name, alias, int(version))
+    print(f"{name}@{alias} → version {v.version}")
+
+
+def _rollback(rest: str) -> None:
+    from llmops_nb import prompts
+
+    words = _words(rest, "rollback NAME [ALIAS]", (1, 2))
+    v = prompts.rollback(*words)
+    print(f"{v.name}@{words[1] if len(words) > 1 else 'production'} → version {v.version} (rolled back)")
+
+
+_COMMANDS = {"models": _models, "config": _config, "history": _history, "prompts": _prompts,
+             "prompt": _prompt, "diff": _diff, "alias": _alias, "rollback": _rollback}

@@ -26,13 +26,14 @@ from llmops_nb import errors as E
 from llmops_nb.cache import CachedAnswer, cache_key, lookup, store
 from llmops_nb.config import Session, session
 from llmops_nb.pricing import price_of
+from llmops_nb.prompts import PromptVersion, render
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
 from llmops_nb.tokens import count_message_tokens
 from llmops_nb.tracking import current_group
 from llmops_nb.types import ROLES, CallRecord, Completion, Message, Request
 
 log = logging.getLogger(__name__)
-PromptInput = str | Iterable[Mapping[str, Any] | Message]
+PromptInput = str | Iterable[Mapping[str, Any] | Message] | PromptVersion
 TextCallback = Callable[[str], None]
 
 
@@ -47,7 +48,8 @@ class PreparedCall:
     estimated_input_tokens: int = 0  # counted offline before sending (budgets, context checks)
 
 
-def to_messages(prompt: PromptInput, system: str | None) -> tuple[tuple[Message, ...], str | None]:
+def to_messages(prompt: str | Iterable[Mapping[str, Any] | Message],
+                system: str | None) -> tuple[tuple[Message, ...], str | None]:
     """Normalise a prompt string or message list; system messages join the system prompt."""
     if isinstance(prompt, str):
         items: list[Message] = [Message("user", prompt)]
@@ -86,7 +88,7 @@ def _check_params(params: dict[str, Any]) -> None:
 
 def prepare(
     model: str | None,
-    prompt: PromptInput,
+    prompt: str | Iterable[Mapping[str, Any] | Message],
     *,
     system: str | None = None,
     stream: bool = False,
@@ -136,17 +138,28 @@ def complete(
     stream: bool = False,
     cache: bool = True,
     on_text: TextCallback | None = None,
+    variables: Mapping[str, Any] | None = None,
     **params: Any,
 ) -> Completion:
-    """Send one prompt (text or chat messages) to ``model`` and return the :class:`Completion`.
+    """Send one prompt (text, chat messages or a registered :class:`PromptVersion`) to ``model``.
 
-    ``model`` is ``provider:model`` (None: the configured default). ``stream=True`` streams
-    the answer (``on_text`` receives each piece) and measures time to first token.
-    ``cache=False`` skips the cache for this call. Other keyword arguments are passed to the
-    provider as sampling parameters.
+    ``model`` is ``provider:model`` (None: the prompt version's default model, else the
+    configured default). ``variables`` fill ``{{names}}`` in a prompt version or a text prompt.
+    ``stream=True`` streams the answer (``on_text`` receives each piece) and measures time to
+    first token. ``cache=False`` skips the cache for this call. Other keyword arguments are
+    passed to the provider as sampling parameters.
     """
-    params = {"temperature": temperature, "max_tokens": max_tokens, **params}
-    call = prepare(model, prompt_or_messages, system=system, stream=stream, params=params)
+    params = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, **params}.items()
+              if v is not None}
+    prompt_ref = None
+    if isinstance(prompt_or_messages, PromptVersion):  # prompt assembly: registry version
+        version = prompt_or_messages
+        prompt_or_messages = version.messages(variables or {})
+        model, params, prompt_ref = model or version.model, {**version.params, **params}, version.ref
+    elif variables is not None and isinstance(prompt_or_messages, str):
+        prompt_or_messages = render(prompt_or_messages, variables)
+    call = prepare(model, prompt_or_messages, system=system, stream=stream, params=params,
+                   prompt_ref=prompt_ref)
     return execute(call, use_cache=cache, on_text=on_text)
 
 

@@ -1,4 +1,6 @@
-"""Prompt assembly: ``{{variables}}`` filled from a namespace, exactly once.
+"""Prompt assembly and versioned prompts.
+
+``{{variables}}`` are filled from a namespace, exactly once.
 
 Only ``{{name}}`` (and ``{{obj.attr}}``, ``{{mapping.key}}``) is a variable; single braces are
 text, so JSON, dict comprehensions, LaTeX, f-strings and ``$5`` pass untouched. A value that
@@ -7,11 +9,14 @@ itself contains ``{{…}}`` is inserted as is, never expanded again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from llmops_nb.errors import MissingVariables
+from llmops_nb.errors import InvalidPromptName, InvalidTemplate, MissingVariables, PromptNotFound
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
 _MISSING = object()
@@ -42,3 +47,249 @@ def render(template: str, namespace: Mapping[str, Any]) -> str:
     if missing:
         raise MissingVariables(missing)
     return VARIABLE.sub(lambda m: str(values[m.group(1)]), template)
+
+
+# --- versioned prompts -------------------------------------------------------------------------
+#
+# Notation: a template is plain text (one user message), or chat parts introduced by a line that
+# starts with [system], [user] or [assistant]; the rest of that line and the lines after it are
+# the part's content:
+#
+#     [system] You are a precise technical editor.
+#     Summarize {{text}} in at most {{n}} bullet points.
+#
+# is a one-line system part and a user part. A marker alone on its line opens a block:
+#
+#     [system]
+#     You are a precise technical editor.
+#     Never invent facts.
+#     [user]
+#     Summarize {{text}}.
+
+NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PART = re.compile(r"^\[(system|user|assistant)\][ \t]?", re.IGNORECASE)
+RESERVED_ALIASES = frozenset({"latest"})
+
+
+def parse_parts(template: str) -> tuple[tuple[str, str], ...]:
+    """Split the notation into (role, content) parts; checks emptiness and ``{{`` pairing.
+
+    ``[role] text`` is a one-line part; ``[role]`` alone on its line opens a block that runs to
+    the next marker. Lines outside any part (before the first marker, or after a one-line
+    part) are user text.
+    """
+    if not template or not template.strip():
+        raise InvalidTemplate("the template is empty: write the prompt text in the cell")
+    _check_braces(template)
+    parts: list[list[str]] = []  # [role, text]
+    open_block = False
+    for line in template.strip("\n").split("\n"):
+        mark = _PART.match(line)
+        if mark:
+            rest = line[mark.end():]
+            parts.append([mark.group(1).lower(), rest])
+            open_block = not rest.strip()
+        elif parts and (open_block or parts[-1][0] == "user"):
+            parts[-1][1] += ("\n" if parts[-1][1] else "") + line
+        else:
+            parts.append(["user", line])
+            open_block = True
+    out = tuple((role, text.strip("\n")) for role, text in parts if text.strip())
+    if not out:
+        raise InvalidTemplate("every part of the template is empty: write text after [system]/[user]")
+    return out
+
+
+def _check_braces(template: str) -> None:
+    # After removing real variables, a "{{" with no "}}" after it is a typo such as "{{name}"
+    # or "{{name". Balanced non-variables ("{{ 1 + 2 }}", JSON's "}}") are text.
+    rest = VARIABLE.sub("", template)
+    at = rest.find("{{")
+    while at != -1:
+        if rest.find("}}", at + 2) == -1:
+            snippet = rest[at : at + 20].replace("\n", " ")
+            raise InvalidTemplate(f"unbalanced '{{{{' at {snippet!r}: close it with '}}}}' "
+                                  "(variables are written {{name}})")
+        at = rest.find("{{", rest.find("}}", at + 2) + 2)
+
+
+def name_checked(name: str) -> str:
+    """``name`` if the registry accepts it, else InvalidPromptName with the rule."""
+    if not isinstance(name, str) or not NAME.match(name):
+        raise InvalidPromptName(f"prompt name {name!r} may use only letters, digits, '_', '.' and '-'")
+    return name
+
+
+def alias_checked(alias: str) -> str:
+    """``alias`` if usable, else InvalidPromptName (``latest`` is reserved by MLflow)."""
+    name_checked(alias)
+    if alias.lower() in RESERVED_ALIASES or alias.isdigit():
+        raise InvalidPromptName(f"alias {alias!r} is reserved: pick another name, e.g. 'production'")
+    return alias
+
+
+def content_hash(parts: tuple[tuple[str, str], ...], model: str | None, params: Mapping[str, Any]) -> str:
+    """The identity of a prompt version's content: parts, default model and parameters."""
+    canonical = json.dumps({"parts": parts, "model": model, "params": dict(params)}, sort_keys=True,
+                           ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    """One immutable version of a named prompt."""
+
+    name: str
+    version: int
+    parts: tuple[tuple[str, str], ...]
+    content_hash: str
+    message: str | None = None
+    aliases: tuple[str, ...] = ()
+    model: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    created_at_ms: int | None = None
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, as recorded on every call made from this version."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def template(self) -> str:
+        """The template in this project's notation."""
+        if len(self.parts) == 1 and self.parts[0][0] == "user":
+            return self.parts[0][1]
+        return "\n".join(f"[{role}] {content}" for role, content in self.parts)
+
+    @property
+    def variables(self) -> list[str]:
+        """The variables the template uses, in order."""
+        return variables(self.template)
+
+    def messages(self, namespace: Mapping[str, Any] | None = None, **values: Any) -> list[dict[str, str]]:
+        """The chat messages with variables filled (``values`` win over ``namespace``)."""
+        ns = {**(namespace or {}), **values}
+        missing = [n for n in self.variables if _resolve(n, ns) is _MISSING]
+        if missing:
+            raise MissingVariables(missing)
+        return [{"role": role, "content": render(content, ns)} for role, content in self.parts]
+
+    def format(self, **values: Any) -> str:
+        """The filled template as text (chat parts keep their ``[role]`` markers)."""
+        return render(self.template, values)
+
+
+class PromptRegistration:
+    """What ``register`` did: the version, whether it is new, and the one before it."""
+
+    def __init__(self, version: PromptVersion, created: bool, previous: PromptVersion | None) -> None:
+        self.version, self.created, self.previous = version, created, previous
+
+    def diff(self) -> str:
+        """Unified diff of the previous version's template against this one ('' if none)."""
+        return _unified(self.previous, self.version) if self.previous else ""
+
+
+def _unified(a: PromptVersion, b: PromptVersion) -> str:
+    import difflib
+
+    lines = difflib.unified_diff(_described(a).splitlines(), _described(b).splitlines(),
+                                 fromfile=a.ref, tofile=b.ref, lineterm="")
+    return "\n".join(lines)
+
+
+def _described(v: PromptVersion) -> str:
+    extra = [f"# model: {v.model}"] if v.model else []
+    extra += [f"# {k}: {val}" for k, val in sorted(v.params.items())]
+    return "\n".join([v.template, *extra])
+
+
+def _store() -> Any:
+    from llmops_nb.config import session
+
+    return session().prompt_store
+
+
+def register(name: str, template: str, *, message: str | None = None, aliases: tuple[str, ...] | list[str] = (),
+             model: str | None = None, params: Mapping[str, Any] | None = None) -> PromptRegistration:
+    """Register ``template`` as a new version of ``name`` only if its content changed.
+
+    Content is the parsed template plus default ``model`` and ``params``; the same content as
+    the latest version is a no-op that names that version (no duplicate in MLflow, also across
+    kernel restarts). ``aliases`` are then pointed at the version.
+    """
+    name_checked(name)
+    aliases = tuple(alias_checked(a) for a in aliases)
+    if model is not None:
+        from llmops_nb.providers.base import split_model_id
+
+        split_model_id(model)
+    parts = parse_parts(template)
+    params = {k: v for k, v in (params or {}).items() if v is not None}
+    digest = content_hash(parts, model, params)
+    store = _store()
+    latest = store.latest_known(name, digest) or store.latest(name)
+    if latest is not None and latest.content_hash == digest:
+        version, created, previous = latest, False, store.previous(latest)
+    else:
+        version = store.create(name, parts, digest, message, model, params)
+        created, previous = True, latest
+    for alias in aliases:
+        store.set_alias(name, alias, version.version)
+    if aliases:
+        version = store.get(name, version.version)
+    return PromptRegistration(version, created, previous)
+
+
+def get(ref: str | PromptVersion, version: int | str | None = None) -> PromptVersion:
+    """A version by ``"name"`` (latest), ``"name@3"``, ``"name@alias"`` or ``version=``."""
+    if isinstance(ref, PromptVersion):
+        return ref
+    name, _, selector = str(ref).partition("@")
+    name_checked(name)
+    selector = str(version) if version is not None else selector
+    store = _store()
+    if not selector or selector.lower() == "latest":
+        found = store.latest(name)
+        if found is None:
+            raise PromptNotFound(f"no prompt named {name!r}: define it with %%prompt {name} (or prompts.register)")
+        return found
+    if selector.isdigit():
+        return store.get(name, int(selector))
+    return store.by_alias(name, selector)
+
+
+def versions(name: str) -> list[PromptVersion]:
+    """Every version of ``name``, oldest first."""
+    return _store().versions(name_checked(name))
+
+
+def list_prompts() -> list[PromptVersion]:
+    """The latest version of every prompt in the store."""
+    return _store().latest_of_all()
+
+
+def diff(name: str, a: int | str, b: int | str) -> str:
+    """Unified diff between two versions (numbers or aliases) of ``name``."""
+    return _unified(get(name, a), get(name, b))
+
+
+def set_alias(name: str, alias: str, version: int) -> PromptVersion:
+    """Point ``alias`` at ``version`` (remembering where it pointed, for ``rollback``)."""
+    store = _store()
+    target = store.get(name_checked(name), int(version))
+    store.set_alias(name, alias_checked(alias), target.version)
+    return store.get(name, target.version)
+
+
+def rollback(name: str, alias: str = "production") -> PromptVersion:
+    """Move ``alias`` back to the version it held before its last move."""
+    return _store().rollback(name_checked(name), alias_checked(alias))
+
+
+def complete(model: str | None = None, *, prompt: str | PromptVersion, variables: Mapping[str, Any] | None = None,
+             **kwargs: Any) -> Any:
+    """:func:`llmops_nb.complete` with a registered prompt (``"summarize@production"`` or a version)."""
+    from llmops_nb.pipeline import complete as run
+
+    return run(model, get(prompt), variables=variables, **kwargs)

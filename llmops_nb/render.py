@@ -16,7 +16,7 @@ from llmops_nb.errors import OutputFormatError
 from llmops_nb.types import Completion
 
 FORMATS = ("markdown", "text", "json", "code")
-_FENCE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
+_FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 
 
 def footer_text(c: Completion) -> str:
@@ -31,7 +31,9 @@ def footer_text(c: Completion) -> str:
     if c.ttft_s is not None:
         parts.append(f"TTFT {c.ttft_s * 1000:.0f} ms")
     if c.cached and c.original_latency_s is not None:
-        parts.append(f"cached (orig. {c.original_latency_s * 1000:.0f} ms)")
+        parts.append(f"orig. {c.original_latency_s * 1000:.0f} ms")
+    if c.finish_reason in ("length", "max_tokens"):
+        parts.append("⚠ cut at max tokens")
     if c.prompt:
         parts.append(c.prompt)
     return " · ".join(parts)
@@ -61,7 +63,7 @@ def markdown_with_footer(c: Completion) -> str:
 def parse_json_answer(text: str) -> Any:
     """The answer as JSON; a ```json fence is unwrapped. OutputFormatError if it is not JSON."""
     fenced = _FENCE.search(text)
-    candidate = fenced.group(1) if fenced else text
+    candidate = fenced.group(2) if fenced else text
     try:
         return json.loads(candidate)
     except json.JSONDecodeError as exc:
@@ -75,7 +77,13 @@ def parse_json_answer(text: str) -> Any:
 def code_of(text: str) -> str:
     """The first fenced code block of the answer, or the whole answer."""
     fenced = _FENCE.search(text)
-    return (fenced.group(1) if fenced else text).strip("\n")
+    return (fenced.group(2) if fenced else text).strip("\n")
+
+
+def code_language(text: str) -> str:
+    """The language named on the answer's first code fence ('' if none)."""
+    fenced = _FENCE.search(text)
+    return fenced.group(1) if fenced else ""
 
 
 def bundle(c: Completion, fmt: str) -> dict[str, Any]:
@@ -90,7 +98,8 @@ def bundle(c: Completion, fmt: str) -> dict[str, Any]:
                 "text/plain": f"{pretty}\n\n{foot}{notes}"}
     if fmt == "code":
         code = code_of(c.text)
-        return {"text/markdown": f"```\n{code}\n```\n\n<sub>{html.escape(foot)} · inserted as a new cell</sub>",
+        return {"text/markdown": f"```{code_language(c.text)}\n{code}\n```\n\n"
+                                 f"<sub>{html.escape(foot)} · inserted as a new cell</sub>",
                 "text/plain": f"{code}\n\n{foot}{notes}"}
     return {"text/plain": f"{c.text}\n\n{foot}{notes}"}
 
@@ -102,8 +111,9 @@ class StreamView:
     leaves no empty output behind.
     """
 
-    def __init__(self, fmt: str, min_interval_s: float = 0.05) -> None:
+    def __init__(self, fmt: str, min_interval_s: float = 0.05, live: bool = True) -> None:
         self.fmt = fmt
+        self.live = live  # False: show only the final answer (e.g. for nbval, which ignores updates)
         self.text = ""
         self._min_interval = min_interval_s
         self._last = 0.0
@@ -121,10 +131,12 @@ class StreamView:
         """Append a piece of the answer (throttled redraw)."""
         self.text += piece
         now = time.monotonic()
-        if now - self._last >= self._min_interval:
+        if self.live and now - self._last >= self._min_interval:
             self._last = now
-            mime = "text/markdown" if self.fmt == "markdown" else "text/plain"
-            self._show({mime: self.text + " ▌", "text/plain": self.text})
+            if self.fmt == "markdown":
+                self._show({"text/markdown": self.text + " ▌", "text/plain": self.text})
+            else:
+                self._show({"text/plain": self.text + " ▌"})
 
     def finish(self, c: Completion) -> None:
         """Show the final rendering with its footer and metadata (raw text if it cannot be
@@ -136,3 +148,38 @@ class StreamView:
             self._show(bundle(c, "text"), meta)
             raise
         self._show(data, meta)
+
+
+def diff_bundle(diff: str) -> dict[str, Any]:
+    """A unified diff as a highlighted block."""
+    shown = diff or "(no difference)"
+    return {"text/markdown": f"```diff\n{shown}\n```", "text/plain": shown}
+
+
+def registration_bundle(result: Any) -> dict[str, Any]:
+    """What ``%%prompt`` shows: name@version, new or unchanged, variables, diff."""
+    v = result.version
+    state = "new version" if result.created else "unchanged — no new version"
+    aliases = f" · aliases: {', '.join(v.aliases)}" if v.aliases else ""
+    names = ", ".join("{{" + n + "}}" for n in v.variables) or "none"
+    defaults = " · ".join(x for x in [f"model {v.model}" if v.model else ""] +
+                          [f"{k} {val}" for k, val in sorted(v.params.items())] if x)
+    head = f"{v.ref} ({state}){aliases}\nvariables: {names}" + (f"\ndefaults: {defaults}" if defaults else "")
+    diff = result.diff() if result.created else ""
+    body = f"\n\n```diff\n{diff}\n```" if diff else ""
+    md_head = head.replace("\n", "  \n")
+    return {"text/markdown": f"**{html.escape(v.ref)}** {md_head[len(v.ref):]}{body}",
+            "text/plain": head + (f"\n{diff}" if diff else "")}
+
+
+def versions_frame(versions: list[Any]) -> Any:
+    """Prompt versions as a table: name, version, created, message, aliases, variables, model."""
+    import pandas as pd
+
+    rows = [{
+        "name": v.name, "version": v.version,
+        "created": pd.Timestamp(v.created_at_ms, unit="ms", tz="UTC") if v.created_at_ms else None,
+        "message": v.message or "", "aliases": ", ".join(v.aliases), "variables": ", ".join(v.variables),
+        "model": v.model or "",
+    } for v in versions]
+    return pd.DataFrame(rows, columns=["name", "version", "created", "message", "aliases", "variables", "model"])

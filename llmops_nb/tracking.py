@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import logging
 import os
 import threading
 import uuid
@@ -29,6 +30,7 @@ from typing import Any
 from llmops_nb.types import CallRecord
 
 TAG = "llmops."
+log = logging.getLogger(__name__)
 HISTORY_COLUMNS = [
     "started_at", "model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
     "latency_ms", "ttft_ms", "cached", "status", "error", "trace_id",
@@ -74,6 +76,11 @@ def _import_mlflow() -> Any:
     # Known warnings of mlflow's own imports that would otherwise break writes under -W error.
     warnings.filterwarnings("ignore", r"The ``noload`` loader strategy is deprecated")
     warnings.filterwarnings("ignore", r".*Any type hint is inferred as AnyType", UserWarning)
+    # MLflow announces database creation and migrations at INFO; from our background thread
+    # those lines would land in whichever notebook cell happens to be running.
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.tracking._tracking_service.client"):
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
     import mlflow
 
     return mlflow
@@ -116,7 +123,7 @@ def _tags(r: CallRecord) -> dict[str, str]:
     }
     optional = {
         "prompt": r.prompt,
-        "cost_usd": None if r.cost_usd is None else repr(r.cost_usd),
+        "cost_usd": None if r.cost_usd is None else f"{r.cost_usd:.10g}",
         "ttft_ms": None if r.ttft_s is None else f"{r.ttft_s * 1000:.3f}",
         "original_latency_ms": None if r.original_latency_s is None else f"{r.original_latency_s * 1000:.3f}",
         "error_type": r.error_type,
@@ -130,6 +137,14 @@ def _tags(r: CallRecord) -> dict[str, str]:
     return {TAG + k: v for k, v in tags.items()}
 
 
+def _prompt_ref(prompt: str | None) -> tuple[str, str] | None:
+    """``"name@3"`` → ``("name", "3")``; None for anything else."""
+    if not prompt or "@" not in prompt:
+        return None
+    name, _, version = prompt.rpartition("@")
+    return (name, version) if version.isdigit() else None
+
+
 def _span(r: CallRecord) -> Any:
     from mlflow.entities import Span
     from mlflow.tracing.constant import SpanAttributeKey as K
@@ -137,18 +152,22 @@ def _span(r: CallRecord) -> Any:
 
     req = r.request
     messages = ([{"role": "system", "content": req["system"]}] if req.get("system") else []) + req["messages"]
+    # A cache hit used no tokens: MLflow's totals must not count it (our tags keep its usage).
+    counted = {} if r.cached else r.usage
     usage = {
-        "input_tokens": r.usage.get("input_tokens", 0),
-        "output_tokens": r.usage.get("output_tokens", 0),
-        "total_tokens": r.usage.get("input_tokens", 0) + r.usage.get("output_tokens", 0),
-        "cache_read_input_tokens": r.usage.get("cache_read_tokens", 0),
-        "cache_creation_input_tokens": r.usage.get("cache_write_tokens", 0),
+        "input_tokens": counted.get("input_tokens", 0),
+        "output_tokens": counted.get("output_tokens", 0),
+        "total_tokens": counted.get("input_tokens", 0) + counted.get("output_tokens", 0),
+        "cache_read_input_tokens": counted.get("cache_read_tokens", 0),
+        "cache_creation_input_tokens": counted.get("cache_write_tokens", 0),
     }
     attrs: dict[str, Any] = {
         K.REQUEST_ID: r.trace_id,
         K.SPAN_TYPE: "CHAT_MODEL",
         K.INPUTS: {"messages": messages, "model": req["model"], **req.get("params", {})},
-        K.OUTPUTS: {"content": r.text} if r.status == "OK" else None,
+        # OpenAI's response shape: MLflow previews it and shows an assistant message
+        K.OUTPUTS: {"choices": [{"index": 0, "message": {"role": "assistant", "content": r.text},
+                                 "finish_reason": r.finish_reason}]} if r.status == "OK" else None,
         K.CHAT_USAGE: usage,
         K.MODEL: req["model_name"],
         K.MESSAGE_FORMAT: "openai",
@@ -157,6 +176,9 @@ def _span(r: CallRecord) -> Any:
         attrs[K.LLM_COST] = _cost_split(r)
     encoded = {k: json.dumps(v) for k, v in attrs.items() if v is not None}
     tags = {**_tags(r), TraceTagKey.TRACE_NAME: req["model"]}
+    ref = _prompt_ref(r.prompt)
+    if ref is not None:
+        tags[TraceTagKey.LINKED_PROMPTS] = json.dumps([{"name": ref[0], "version": ref[1]}])
     encoded.update({f"{K.TRACE_TAG_PREFIX}{k}": v for k, v in tags.items()})
     events = []
     status = {"code": "STATUS_CODE_OK", "message": ""}
@@ -195,11 +217,13 @@ class MlflowExporter:
         from mlflow.tracing.client import TracingClient
 
         self.tracking_uri = tracking_uri
-        self.client = mlflow.MlflowClient(tracking_uri)
+        self.client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
         self.tracing = TracingClient(tracking_uri)
         self.default_experiment = experiment
         self._experiments: dict[str, str] = {}
         self._runs: dict[str, str] = {}
+        self._prompt_versions: dict[tuple[str, str], Any] = {}
+        self._steps: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _experiment(self, name: str) -> str:
@@ -230,8 +254,42 @@ class MlflowExporter:
             for r in records:
                 by_exp.setdefault(self._experiment(r.experiment or self.default_experiment), []).append(r)
             for exp, batch in by_exp.items():
+                self._start_grouped(exp, batch)
                 self.tracing.log_spans(exp, [_span(r) for r in batch])
                 self._link_runs(exp, batch)
+                self._link_prompts(batch)
+
+    def _start_grouped(self, exp: str, batch: list[CallRecord]) -> None:
+        """Trace metadata ``mlflow.sourceRun`` (the UI's Run name column) for grouped calls;
+        metadata cannot travel as a span attribute, so these traces are started first."""
+        from mlflow.entities import TraceInfo, TraceLocation, TraceState
+
+        for r in batch:
+            if r.group_id:
+                self.tracing.start_trace(TraceInfo(
+                    trace_id=r.trace_id, trace_location=TraceLocation.from_experiment_id(exp),
+                    request_time=r.started_at_ns // 10**6,
+                    execution_duration=(r.ended_at_ns - r.started_at_ns) // 10**6,
+                    state=TraceState.OK if r.status == "OK" else TraceState.ERROR,
+                    trace_metadata={"mlflow.sourceRun": self._run(r, exp)}))
+
+    def _link_prompts(self, batch: list[CallRecord]) -> None:
+        """Link each trace to the prompt version that produced it (MLflow's prompt lineage).
+
+        Through our own store: MLflow's client helper for this reads the *global* URI. The
+        ``mlflow.linkedPrompts`` tag was already written with the span; a failure here leaves
+        that tag and is logged, never retried (the trace itself has arrived).
+        """
+        for r in batch:
+            ref = _prompt_ref(r.prompt)
+            if ref is None:
+                continue
+            try:
+                if ref not in self._prompt_versions:
+                    self._prompt_versions[ref] = self.client.get_prompt_version(*ref)
+                self.tracing.store.link_prompts_to_trace(r.trace_id, [self._prompt_versions[ref]])
+            except Exception as exc:
+                log.warning("llmops_nb: could not link trace %s to prompt %s@%s: %s", r.trace_id, *ref, exc)
 
     def _link_runs(self, exp: str, batch: list[CallRecord]) -> None:
         from mlflow.entities import Metric
@@ -243,12 +301,13 @@ class MlflowExporter:
         for run_id, rs in by_run.items():
             self.client.link_traces_to_run([r.trace_id for r in rs], run_id)
             metrics = []
-            for r in rs:
+            for r in rs:  # one step per call of the group, so the run's charts show each call
+                step = self._steps[run_id] = self._steps.get(run_id, -1) + 1
                 ts = r.ended_at_ns // 10**6
-                metrics.append(Metric("latency_ms", (r.ended_at_ns - r.started_at_ns) / 1e6, ts, 0))
-                metrics.append(Metric("output_tokens", float(r.usage.get("output_tokens", 0)), ts, 0))
+                metrics.append(Metric("latency_ms", (r.ended_at_ns - r.started_at_ns) / 1e6, ts, step))
+                metrics.append(Metric("output_tokens", float(r.usage.get("output_tokens", 0)), ts, step))
                 if r.cost_usd is not None:
-                    metrics.append(Metric("cost_usd", float(r.cost_usd), ts, 0))
+                    metrics.append(Metric("cost_usd", float(r.cost_usd), ts, step))
             self.client.log_batch(run_id, metrics=metrics)
             self.client.set_terminated(run_id, end_time=max(r.ended_at_ns for r in rs) // 10**6)
 

@@ -118,6 +118,11 @@ class Completion:
 
         return markdown_with_footer(self)
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from llmops_nb.render import footer_text
+
+        p.text(f"{self.text}\n\n{footer_text(self)}")
+
 
 @dataclass
 class CallRecord:

@@ -47,13 +47,19 @@ def test_cell_renders_answer_footer_and_metadata(ip):
     assert 'Explain vector databases; keep {"json": {1}} and $5' in answer.text
 
 
-def test_streaming_updates_one_display(ip):
+@pytest.mark.parametrize("live", [True, False])
+def test_streaming_updates_one_display(ip, llm, live):
     from llmops_nb.providers import sim
 
+    llm.configure(live_stream=live)
     sim.configure_model("slowish", ttft_s=0.01, tokens_per_s=100)
     cap = cell(ip, "sim:slowish", "stream a long answer please")
-    assert len(cap.outputs) >= 1
-    assert "cached" not in cap.outputs[-1].data["text/plain"]
+    frames = [o.data.get("text/markdown", "") for o in cap.outputs]
+    assert all(" ▌" not in f for f in frames[-1:]) and "TTFT" in cap.outputs[-1].data["text/plain"]
+    if live:
+        assert len(frames) > 2 and any(f.endswith(" ▌") for f in frames[:-1])  # redrawn in place
+    else:
+        assert len(frames) == 1  # only the final answer
 
 
 def test_options_reach_the_call(ip):
@@ -98,10 +104,21 @@ def test_line_form_and_commands(ip):
     models = ip.run_line_magic("llm", "models")
     assert {"openai", "anthropic", "ollama", "sim"} <= set(models.provider)
     assert "OPENAI_API_KEY" in set(models["key variable"])
-    config = ip.run_line_magic("llm", "config")
-    assert config.loc["tracking_uri", "value"].startswith("sqlite:////")
+    with capture_output() as cap:
+        ip.run_line_magic("llm", "config")
+    assert "tracking_uri       sqlite:////" in cap.stdout
     hist = ip.run_line_magic("llm", "history 1")
     assert len(hist) == 1 and hist.model[0] == "sim:echo"
+
+
+def test_line_form_takes_options_anywhere_and_no_ipython_expansion(ip):
+    ip.user_ns["topic"] = "caching"
+    with capture_output() as cap:
+        ip.run_line_magic("llm", "sim:echo --no-stream Explain {{topic}}, {topic}, $topic for $5")
+    assert cap.outputs[-1].data["text/plain"].startswith("Explain caching, {topic}, $topic for $5")
+    with capture_output() as cap:
+        ip.run_line_magic("llm", "sim:echo -- what does -t mean")
+    assert cap.outputs[-1].data["text/plain"].startswith("what does -t mean")
 
 
 @pytest.mark.parametrize("line,message", [

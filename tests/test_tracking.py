@@ -34,7 +34,7 @@ def test_one_trace_per_call_with_our_trace_id_and_timing(llm):
     span = trace.data.spans[0]
     assert span.span_type == "CHAT_MODEL"
     assert span.inputs["messages"] == [{"role": "user", "content": "trace me"}]
-    assert span.outputs == {"content": c.text}
+    assert span.outputs["choices"][0]["message"] == {"role": "assistant", "content": c.text}
     usage = span.get_attribute("mlflow.chat.tokenUsage")
     assert usage["input_tokens"] == c.usage.input_tokens and usage["output_tokens"] == c.usage.output_tokens
     assert info.token_usage["total_tokens"] == c.usage.total_tokens  # MLflow's own aggregate
@@ -73,6 +73,22 @@ def test_group_is_one_run_holding_its_traces(llm):
     assert linked == {a.trace_id, b.trace_id} and outside.trace_id not in linked
     assert runs[0].info.status == "FINISHED"
     assert runs[0].data.metrics["latency_ms"] > 0
+    # the UI's Run name column reads the trace's sourceRun metadata
+    info = _client().get_trace(a.trace_id).info
+    assert info.trace_metadata["mlflow.sourceRun"] == runs[0].info.run_id
+    steps = [m.step for m in _client().get_metric_history(runs[0].info.run_id, "latency_ms")]
+    assert sorted(steps) == [0, 1]
+
+
+def test_cache_hit_counts_no_tokens_in_mlflow_totals(llm):
+    first = llm.complete("sim:default", "count me once")
+    hit = llm.complete("sim:default", "count me once")
+    llm.flush()
+    assert _client().get_trace(first.trace_id).info.token_usage["total_tokens"] == first.usage.total_tokens
+    hit_info = _client().get_trace(hit.trace_id).info
+    assert (hit_info.token_usage or {}).get("total_tokens", 0) == 0
+    assert hit_info.tags["llmops.cached"] == "true"
+    assert int(hit_info.tags["llmops.output_tokens"]) == first.usage.output_tokens
 
 
 def test_failed_call_trace_is_an_error_with_the_exception(llm):
@@ -106,13 +122,17 @@ def test_history_sees_calls_of_other_processes(llm):
     assert "sim:echo" in df.model.tolist()
 
 
-def test_tracking_uri_is_absolute_and_user_global_uri_untouched(llm, tmp_path):
+def test_tracking_uri_is_absolute_and_user_global_uri_untouched(llm, tmp_path, monkeypatch):
     assert settings().tracking_uri.startswith("sqlite:////")
+    ours = settings().tracking_uri
+    # mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI: let monkeypatch restore it
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", ours)
     user_uri = f"sqlite:///{tmp_path}/user.db"
     mlflow.set_tracking_uri(user_uri)
     try:
-        llm.complete("sim:default", "isolation")
+        c = llm.complete("sim:default", "isolation")
         llm.flush()
         assert mlflow.get_tracking_uri() == user_uri
+        assert _client().get_trace(c.trace_id).info.trace_id == c.trace_id  # in our store
     finally:
-        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+        mlflow.set_tracking_uri(ours)
