@@ -5,6 +5,7 @@ No business logic lives here: every action is a call into the package's public f
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdo
               [--no-cache] [--no-stream]      (cell body: the prompt, with {{variables}})
 %llm [MODEL] [options] PROMPT …                 one-line prompt
 %llm --prompt NAME[@VERSION|@ALIAS] [MODEL] [--var k=v …] [options]
+%%llm --prompt NAME[@…] [MODEL] [options]       (cell body: one `name = value` per line)
 %llm models | config | history [N]
 %llm prompts | prompt NAME | diff NAME V1 V2 | alias NAME ALIAS VERSION | rollback NAME [ALIAS]
 %%prompt NAME [-m MESSAGE] [--alias ALIAS …] [--model MODEL] [-t T] [--max-tokens N]"""
@@ -93,6 +95,20 @@ def parse_call(line: str, *, cell: bool) -> CallArgs:
                     ns.system, ns.out, ns.format, not ns.no_cache, not ns.no_stream, ns.prompt, variables)
 
 
+def parse_variable_lines(body: str) -> dict[str, str]:
+    """``name = value`` (or ``name: value``) per line, the body of ``%%llm --prompt``."""
+    out = {}
+    for raw in body.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        match = re.match(r"\s*([A-Za-z_]\w*)\s*[=:]\s?(.*)$", raw)
+        if match is None:
+            raise UsageError(f"with --prompt the cell body sets variables, one 'name = value' per line; "
+                             f"{raw.strip()!r} is not one (the prompt text itself lives in %%prompt)")
+        out[match.group(1)] = match.group(2)
+    return out
+
+
 @magics_class
 class LLMMagics(Magics):
     """The ``llm`` line/cell magic and the ``prompt`` cell magic."""
@@ -105,9 +121,9 @@ class LLMMagics(Magics):
         if cell is None and words and words[0] in _COMMANDS:
             return _COMMANDS[words[0]](words[1] if len(words) > 1 else "")
         args = parse_call(line, cell=cell is not None)
-        if args.prompt_ref and cell is not None and cell.strip():
-            raise UsageError("with --prompt the text comes from the registry: leave the cell body empty, "
-                             "or register the text with %%prompt")
+        if args.prompt_ref and cell is not None:  # with --prompt, the body holds variables
+            args.variables.update(parse_variable_lines(cell))
+            cell = ""
         return self._call(args, cell if cell is not None else args.prompt or "")
 
     @no_var_expand

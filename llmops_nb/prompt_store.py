@@ -122,10 +122,6 @@ class MlflowPromptStore:
         self._remember(v)
         return v
 
-    def previous(self, v: PromptVersion) -> PromptVersion | None:
-        earlier = [x for x in self.versions(v.name) if x.version < v.version]
-        return earlier[-1] if earlier else None
-
     def by_alias(self, name: str, alias: str) -> PromptVersion:
         try:
             return self._ours(self.client.get_prompt_version_by_alias(name, alias))

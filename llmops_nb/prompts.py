@@ -100,6 +100,23 @@ def parse_parts(template: str) -> tuple[tuple[str, str], ...]:
     return out
 
 
+def format_parts(parts: tuple[tuple[str, str], ...]) -> str:
+    """The notation for ``parts`` (``parse_parts(format_parts(p)) == p``), written as a person
+    would: user text unmarked where it can be, ``[role] text`` for one-line parts."""
+    lines: list[str] = []
+    one_line_before = True  # unmarked text at the start, or after a one-line part, is user text
+    for role, content in parts:
+        single = "\n" not in content
+        if role == "user" and one_line_before:
+            lines.append(content)
+        elif single:
+            lines.append(f"[{role}] {content}")
+        else:
+            lines.extend([f"[{role}]", content])
+        one_line_before = single and role != "user"
+    return "\n".join(lines)
+
+
 def _check_braces(template: str) -> None:
     # After removing real variables, a "{{" with no "}}" after it is a typo such as "{{name}"
     # or "{{name". Balanced non-variables ("{{ 1 + 2 }}", JSON's "}}") are text.
@@ -157,9 +174,7 @@ class PromptVersion:
     @property
     def template(self) -> str:
         """The template in this project's notation."""
-        if len(self.parts) == 1 and self.parts[0][0] == "user":
-            return self.parts[0][1]
-        return "\n".join(f"[{role}] {content}" for role, content in self.parts)
+        return format_parts(self.parts)
 
     @property
     def variables(self) -> list[str]:
@@ -230,7 +245,7 @@ def register(name: str, template: str, *, message: str | None = None, aliases: t
     store = _store()
     latest = store.latest_known(name, digest) or store.latest(name)
     if latest is not None and latest.content_hash == digest:
-        version, created, previous = latest, False, store.previous(latest)
+        version, created, previous = latest, False, None  # unchanged: nothing to diff
     else:
         version = store.create(name, parts, digest, message, model, params)
         created, previous = True, latest
