@@ -30,7 +30,10 @@ _ENV = {
     "default_model": "LLMOPS_DEFAULT_MODEL",
     "tracking": "LLMOPS_TRACKING",
     "live_stream": "LLMOPS_LIVE_STREAM",
+    "budget_usd": "LLMOPS_BUDGET_USD",
+    "retries": "LLMOPS_RETRIES",
 }
+_DICTS = ("routes", "complexity_routes", "context_windows", "rate_limits")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,19 @@ class Settings:
     tracking: bool = True
     request_timeout_s: float = 60.0
     live_stream: bool = True  # redraw magic outputs while streaming (off: final answer only)
+    # routing and resilience (see llmops_nb.routing)
+    routes: dict[str, Any] = field(default_factory=dict)
+    default_route: str | None = None
+    complexity_routes: dict[str, str] = field(default_factory=dict)
+    context_windows: dict[str, int] = field(default_factory=dict)
+    rate_limits: dict[str, dict[str, float]] = field(default_factory=dict)
+    retries: int = 2  # retries after the first attempt, per model
+    retry_base_s: float = 0.5
+    retry_max_wait_s: float = 30.0
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+    budget_usd: float | None = None  # per session
+    assumed_output_tokens: int = 1024  # for the pre-call estimate when max_tokens is not given
 
     @property
     def resolved_cache_dir(self) -> Path:
@@ -81,7 +97,7 @@ def _from_pyproject(cwd: Path) -> dict[str, Any]:
 
     with path.open("rb") as f:
         table = tomllib.load(f).get("tool", {}).get("llmops_nb", {})
-    return {k: v for k, v in table.items() if not isinstance(v, dict)}
+    return {k: v for k, v in table.items() if not isinstance(v, dict) or k in _DICTS}
 
 
 def _from_env() -> dict[str, Any]:
@@ -107,9 +123,28 @@ def _coerce(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
         if mode not in CACHE_MODES:
             raise ConfigError(f"cache mode {out['cache_mode']!r} is not one of {CACHE_MODES}")
         out["cache_mode"] = mode
-    if "request_timeout_s" in out:
-        out["request_timeout_s"] = float(out["request_timeout_s"])
+    for key, kind in (("request_timeout_s", float), ("retry_base_s", float), ("retry_max_wait_s", float),
+                      ("breaker_cooldown_s", float), ("retries", int), ("breaker_threshold", int),
+                      ("assumed_output_tokens", int)):
+        if key in out:
+            out[key] = _number(key, out[key], kind)
+    if out.get("budget_usd") is not None:
+        out["budget_usd"] = _number("budget_usd", out["budget_usd"], float)
+    if out.get("routes"):
+        from llmops_nb.routing import parse_routes
+
+        parse_routes(out["routes"])  # validate now, not at the first call
     return out
+
+
+def _number(key: str, value: Any, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, not {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{key} must not be negative")
+    return number
 
 
 def build_settings(overrides: dict[str, Any] | None = None, cwd: Path | None = None) -> Settings:
@@ -148,6 +183,10 @@ class Session:
         self._cache: Any = None
         self._recorder: Any = None
         self._prompt_store: Any = None
+        self._spent_usd = 0.0
+        self._saved_usd = 0.0
+        self._calls = 0
+        self._group_spent: dict[str, float] = {}
 
     @property
     def cache(self) -> Any:
@@ -168,6 +207,27 @@ class Session:
 
                 self._recorder = open_recorder(self.settings)
             return self._recorder
+
+    def add_spend(self, cost_usd: float | None, saved_usd: float | None, group_id: str | None) -> None:
+        """Count a finished call's cost (and what a cache hit saved)."""
+        with self._lock:
+            self._calls += 1
+            self._spent_usd += cost_usd or 0.0
+            self._saved_usd += saved_usd or 0.0
+            if group_id is not None:
+                self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
+
+    def group_spent(self, group_id: str) -> float:
+        with self._lock:
+            return self._group_spent.get(group_id, 0.0)
+
+    def spend(self) -> dict[str, Any]:
+        """This session's spend: calls, spent and saved USD, the budget and what remains."""
+        with self._lock:
+            budget = self.settings.budget_usd
+            return {"calls": self._calls, "spent_usd": self._spent_usd, "saved_usd": self._saved_usd,
+                    "budget_usd": budget,
+                    "remaining_usd": None if budget is None else budget - self._spent_usd}
 
     @property
     def prompt_store(self) -> Any:
@@ -224,6 +284,9 @@ def configure(**overrides: Any) -> Settings:
     with _session_lock:
         current.close()
         _session = Session(new)
+        # spend belongs to the process, not to one set of settings
+        _session._spent_usd, _session._saved_usd = current._spent_usd, current._saved_usd
+        _session._calls, _session._group_spent = current._calls, dict(current._group_spent)
     return new
 
 

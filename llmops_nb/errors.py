@@ -13,6 +13,7 @@
     │   ├── InvalidPromptName    not `[a-zA-Z0-9_.-]+`, or a reserved alias such as `latest`
     │   └── PromptNotFound       no such prompt, version or alias
     ├── CacheMiss                replay mode and the request is not cached (nothing was sent)
+    ├── BudgetExceeded           the pre-call estimate exceeds a budget (nothing was sent)
     ├── OutputFormatError        the answer is not in the format asked for (e.g. JSON)
     ├── GuardrailBlocked         a guardrail policy blocked the prompt (nothing was sent) or the
     │                            answer (withheld); ``findings`` say what, never the values
@@ -20,6 +21,7 @@
     └── ProviderError            the provider was called and failed
         ├── RateLimited          429; ``retry_after`` in seconds when the server said
         ├── ProviderUnavailable  5xx, overloaded
+        │   └── CircuitOpen      the model failed repeatedly; its breaker is cooling down
         ├── ProviderTimeout      no answer in time
         ├── ProviderConnectionError  could not connect
         ├── AuthenticationFailed 401 / 403
@@ -101,6 +103,15 @@ class CacheMiss(LLMOpsError):
     """Replay mode (``LLMOPS_CACHE=replay``) and the request is not in the cache."""
 
 
+class BudgetExceeded(LLMOpsError):
+    """The pre-call estimate exceeds a budget; nothing was sent."""
+
+    def __init__(self, scope: str, estimate: float, remaining: float) -> None:
+        self.scope, self.estimate, self.remaining = scope, estimate, remaining
+        super().__init__(f"{scope} budget: this call may cost ${estimate:.6f} but ${max(remaining, 0):.6f} "
+                         "remains. Raise the budget, lower max_tokens, or pick a cheaper model. Nothing was sent.")
+
+
 class OutputFormatError(LLMOpsError):
     """The answer is not in the format that was asked for."""
 
@@ -165,6 +176,10 @@ class ProviderUnavailable(ProviderError):
     """HTTP 5xx or overloaded: the provider failed; retrying later may work."""
 
     retryable = True
+
+
+class CircuitOpen(ProviderUnavailable):
+    """The model's circuit breaker is open: it failed repeatedly and is cooling down."""
 
 
 class ProviderTimeout(ProviderError):

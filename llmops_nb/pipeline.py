@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from llmops_nb import errors as E
+from llmops_nb import routing
 from llmops_nb.cache import CachedAnswer, cache_key, lookup, store
 from llmops_nb.config import Session, session
 from llmops_nb.pricing import price_of
@@ -30,7 +31,7 @@ from llmops_nb.prompts import PromptVersion, render
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
 from llmops_nb.tokens import count_message_tokens
 from llmops_nb.tracking import current_group
-from llmops_nb.types import ROLES, CallRecord, Completion, Message, Request
+from llmops_nb.types import ROLES, CallRecord, Completion, Message, Request, Usage
 
 log = logging.getLogger(__name__)
 PromptInput = str | Iterable[Mapping[str, Any] | Message] | PromptVersion
@@ -139,15 +140,18 @@ def complete(
     cache: bool = True,
     on_text: TextCallback | None = None,
     variables: Mapping[str, Any] | None = None,
+    max_cost: float | None = None,
+    complexity: str | None = None,
     **params: Any,
 ) -> Completion:
     """Send one prompt (text, chat messages or a registered :class:`PromptVersion`) to ``model``.
 
-    ``model`` is ``provider:model`` (None: the prompt version's default model, else the
-    configured default). ``variables`` fill ``{{names}}`` in a prompt version or a text prompt.
-    ``stream=True`` streams the answer (``on_text`` receives each piece) and measures time to
-    first token. ``cache=False`` skips the cache for this call. Other keyword arguments are
-    passed to the provider as sampling parameters.
+    ``model`` is ``provider:model`` or ``route:NAME`` (None: the prompt version's default model,
+    else the configured default). ``variables`` fill ``{{names}}`` in a prompt version or a text
+    prompt. ``stream=True`` streams the answer (``on_text`` receives each piece) and measures
+    time to first token. ``cache=False`` skips the cache for this call. ``max_cost`` (USD) is
+    this call's budget, checked with the pre-call estimate; ``complexity`` is a hint for
+    ``route:auto``. Other keyword arguments are passed to the provider as sampling parameters.
     """
     params = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, **params}.items()
               if v is not None}
@@ -158,9 +162,9 @@ def complete(
         model, params, prompt_ref = model or version.model, {**version.params, **params}, version.ref
     elif variables is not None and isinstance(prompt_or_messages, str):
         prompt_or_messages = render(prompt_or_messages, variables)
-    call = prepare(model, prompt_or_messages, system=system, stream=stream, params=params,
-                   prompt_ref=prompt_ref)
-    return execute(call, use_cache=cache, on_text=on_text)
+    plan = plan_call(model, prompt_or_messages, system=system, stream=stream, params=params,
+                     prompt_ref=prompt_ref, complexity=complexity)
+    return execute(plan, use_cache=cache, on_text=on_text, max_cost=max_cost)
 
 
 async def acomplete(*args: Any, **kwargs: Any) -> Completion:
@@ -168,50 +172,118 @@ async def acomplete(*args: Any, **kwargs: Any) -> Completion:
     return await asyncio.to_thread(complete, *args, **kwargs)
 
 
-def execute(call: PreparedCall, *, use_cache: bool = True, on_text: TextCallback | None = None,
-            sess: Session | None = None) -> Completion:
-    """Run a prepared call through cache, provider and recorder."""
+@dataclass(frozen=True)
+class CallPlan:
+    """The models to try for one call, in order, each validated; and why these."""
+
+    candidates: tuple[PreparedCall, ...]
+    route: str | None
+    reason: str
+
+
+def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Message], *,
+              system: str | None = None, stream: bool = False, params: dict[str, Any] | None = None,
+              prompt_ref: str | None = None, complexity: str | None = None,
+              sess: Session | None = None) -> CallPlan:
+    """Route and validate: every candidate model is checked (id, provider, key) before sending.
+
+    In a route, a model whose key is not set is skipped (with the reason); if none is left,
+    the first MissingAPIKey is raised.
+    """
     sess = sess or session()
+    model = model or sess.settings.default_model
+    params = params or {}
+    messages, _ = to_messages(prompt, system)
+    estimate = estimate_input_tokens(Request(model, "", "", messages, system))
+    choice = routing.choose(model, routing.RuleInput(messages, estimate, complexity),
+                            estimate + int(params.get("max_tokens") or 0), sess.settings)
+    candidates, skipped, first_error = [], [], None
+    for entry in choice.entries:
+        try:
+            candidates.append(prepare(entry.model, prompt, system=system, stream=stream,
+                                      params={**entry.params, **params}, prompt_ref=prompt_ref, sess=sess))
+        except E.MissingAPIKey as exc:
+            if choice.route is None:
+                raise
+            first_error = first_error or exc
+            skipped.append(f"{entry.model} ({exc.variable} not set)")
+    if not candidates:
+        raise first_error or E.ConfigError("no model to call")
+    reason = choice.reason + (f"; skipped {', '.join(skipped)}" if skipped else "")
+    return CallPlan(tuple(candidates), choice.route, reason)
+
+
+def estimated_cost(call: PreparedCall, assumed_output_tokens: int) -> float | None:
+    """The pre-call cost estimate: counted input, and max_tokens (or the assumed) output."""
+    output = int(call.request.params.get("max_tokens") or assumed_output_tokens)
+    return price_of(Usage(input_tokens=call.estimated_input_tokens, output_tokens=output),
+                    call.request.model).cost_usd
+
+
+def _check_budget(call: PreparedCall, sess: Session, max_cost: float | None) -> None:
+    group = current_group()
+    settings = sess.settings
+    left = sess.spend()["remaining_usd"]
+    group_left = None
+    if group is not None and group.budget_usd is not None:
+        group_left = group.budget_usd - sess.group_spent(group.id)
+    if max_cost is None and group_left is None and left is None:
+        return
+    routing.check_budgets(estimated_cost(call, settings.assumed_output_tokens), max_cost=max_cost,
+                          group_left=group_left, session_left=left)
+
+
+def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: TextCallback | None = None,
+            max_cost: float | None = None, sess: Session | None = None) -> Completion:
+    """Run a planned call: cache, then each candidate with retries, breaker and rate limit."""
+    if isinstance(plan, PreparedCall):
+        plan = CallPlan((plan,), None, "model id")
+    sess = sess or session()
+    first = plan.candidates[0]
+    _check_budget(first, sess, max_cost)  # before anything is sent; raises BudgetExceeded
     recorder = sess.recorder
     recorder.call_started()
     started_ns, t0 = time.time_ns(), time.perf_counter()
     trace_id = "tr-" + uuid.uuid4().hex
     mode = sess.settings.cache_mode
-    key = cache_key(call.request, call.provider.defaults) if use_cache and mode != "off" else ""
+    attempts: list[dict[str, Any]] = []
+    group = current_group()
 
-    def record(latency_s: float | None = None, **fields: Any) -> None:
-        group = current_group()
+    def record(call: PreparedCall, latency_s: float | None = None, **fields: Any) -> None:
         elapsed = time.perf_counter() - t0 if latency_s is None else latency_s
         _safely_record(recorder, CallRecord(
             record_id=uuid.uuid4().hex, trace_id=trace_id, started_at_ns=started_ns,
             ended_at_ns=started_ns + int(elapsed * 1e9), request=call.request.to_dict(), prompt=call.prompt_ref,
             experiment=sess.settings.experiment, estimated_input_tokens=call.estimated_input_tokens,
             group_id=group.id if group else None, group_name=group.name if group else None,
-            **fields,
+            route=plan.route, route_reason=plan.reason, attempts=attempts, **fields,
         ))
 
     if use_cache and mode != "off":
-        hit = lookup(sess.cache, key)
-        if hit is not None:
-            completion = _from_cache(hit, call, trace_id, started_ns, time.perf_counter() - t0)
-            if on_text is not None:
-                on_text(hit.text)
-            record(completion.latency_s, status="OK", text=hit.text, usage=asdict(hit.usage), cost_usd=0.0,
-                   ttft_s=None, cached=True, original_latency_s=hit.latency_s,
-                   finish_reason=hit.finish_reason)
-            return completion
+        for call in plan.candidates:
+            hit = lookup(sess.cache, cache_key(call.request, call.provider.defaults))
+            if hit is not None:
+                completion = _from_cache(hit, call, trace_id, started_ns, time.perf_counter() - t0, plan.route)
+                if on_text is not None:
+                    on_text(hit.text)
+                record(call, completion.latency_s, status="OK", text=hit.text, usage=asdict(hit.usage),
+                       cost_usd=0.0, cached=True, original_latency_s=hit.latency_s,
+                       finish_reason=hit.finish_reason)
+                sess.add_spend(0.0, hit.cost_usd, group.id if group else None)
+                return completion
         if mode == "replay":
             error = E.CacheMiss(
-                f"{call.request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
+                f"{first.request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
                 "the cache in readwrite mode to record the answer. Nothing was sent."
             )
-            record(status="ERROR", error_type="CacheMiss", error=str(error))
+            record(first, status="ERROR", error_type="CacheMiss", error=str(error))
             raise error
 
     try:
-        text, final, ttft = _drive(call, sess.settings.request_timeout_s, t0, on_text)
+        call, (text, final, ttft) = _first_answer(plan, sess, max_cost, t0, attempts, on_text)
     except BaseException as exc:
-        record(status="ERROR", error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
+        failed = plan.candidates[-1] if attempts else first
+        record(failed, status="ERROR", error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
         raise
     latency = time.perf_counter() - t0
     price = price_of(final.usage, call.request.model)
@@ -219,14 +291,83 @@ def execute(call: PreparedCall, *, use_cache: bool = True, on_text: TextCallback
         text=text, model=call.request.model, provider=call.request.provider, usage=final.usage,
         cost_usd=price.cost_usd, latency_s=latency, ttft_s=ttft, cached=False, trace_id=trace_id,
         prompt=call.prompt_ref, finish_reason=final.finish_reason, started_at=started_ns / 1e9,
-        notes=[price.note] if price.note else [],
+        notes=[price.note] if price.note else [], route=plan.route, attempts=attempts,
     )
     if use_cache and mode == "readwrite":
-        store(sess.cache, key, CachedAnswer(text, final.usage, price.cost_usd, latency, ttft,
-                                            final.finish_reason, trace_id))
-    record(latency, status="OK", text=text, usage=asdict(final.usage), cost_usd=price.cost_usd,
+        store(sess.cache, cache_key(call.request, call.provider.defaults),
+              CachedAnswer(text, final.usage, price.cost_usd, latency, ttft, final.finish_reason, trace_id))
+    record(call, latency, status="OK", text=text, usage=asdict(final.usage), cost_usd=price.cost_usd,
            ttft_s=ttft, finish_reason=final.finish_reason, notes=completion.notes)
+    sess.add_spend(price.cost_usd, None, group.id if group else None)
     return completion
+
+
+def _first_answer(plan: CallPlan, sess: Session, max_cost: float | None, t0: float,
+                  attempts: list[dict[str, Any]], on_text: TextCallback | None
+                  ) -> tuple[PreparedCall, tuple[str, Final, float | None]]:
+    """Try the candidates in order (fallback), each with retries; the whole path goes to
+    ``attempts``. Raises the last model's error when every model failed."""
+    last: E.ProviderError | E.BudgetExceeded | None = None
+    for index, call in enumerate(plan.candidates):
+        if index:
+            try:
+                _check_budget(call, sess, max_cost)  # a fallback is checked before it is sent too
+            except E.BudgetExceeded as exc:
+                attempts.append({"model": call.request.model, "ok": False, "error_type": "BudgetExceeded",
+                                 "error": str(exc), "duration_ms": 0.0})
+                last = exc
+                continue
+        try:
+            return call, _try_model(call, sess.settings, t0, attempts, on_text)
+        except E.ProviderError as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
+def _try_model(call: PreparedCall, settings: Any, t0: float, attempts: list[dict[str, Any]],
+               on_text: TextCallback | None) -> tuple[str, Final, float | None]:
+    """One model: attempts through its breaker and rate limiter, retried by the one retry loop."""
+    breaker = routing.breaker(call.request.model, settings)
+    limiter = routing.limiter(call.request.model, settings)
+
+    def note_retry(exc: BaseException, wait_s: float) -> None:
+        attempts[-1]["retry_wait_s"] = wait_s
+        if on_text is not None and attempts[-1].get("streamed"):
+            on_text("\n\n↻ retrying…\n\n")  # the final rendering replaces the partial answer
+
+    return routing.with_retries(
+        lambda: _attempt(call, breaker, limiter, settings, t0, attempts, on_text), settings, note_retry)
+
+
+def _attempt(call: PreparedCall, breaker: routing.CircuitBreaker, limiter: routing.RateLimiter | None,
+             settings: Any, t0: float, attempts: list[dict[str, Any]],
+             on_text: TextCallback | None) -> tuple[str, Final, float | None]:
+    entry: dict[str, Any] = {"model": call.request.model, "ok": False}
+    attempts.append(entry)
+    a0 = time.perf_counter()
+
+    def emit(piece: str) -> None:
+        entry["streamed"] = True
+        if on_text is not None:
+            on_text(piece)
+
+    try:
+        breaker.before_call(call.request.model)
+        if limiter is not None:
+            output = int(call.request.params.get("max_tokens") or settings.assumed_output_tokens)
+            entry["rate_limit_wait_s"] = limiter.acquire(call.estimated_input_tokens + output)
+        result = _drive(call, settings.request_timeout_s, t0, emit if on_text is not None else None)
+    except E.ProviderError as exc:
+        if not isinstance(exc, E.CircuitOpen):
+            breaker.record(False)
+        entry.update(error_type=type(exc).__name__, error=str(exc))
+        raise
+    finally:
+        entry["duration_ms"] = (time.perf_counter() - a0) * 1000
+    breaker.record(True)
+    entry["ok"] = True
+    return result
 
 
 def _safely_record(recorder: Any, record: CallRecord) -> None:
@@ -258,10 +399,10 @@ def _drive(call: PreparedCall, timeout_s: float, t0: float,
 
 
 def _from_cache(hit: CachedAnswer, call: PreparedCall, trace_id: str, started_ns: int,
-                lookup_s: float) -> Completion:
+                lookup_s: float, route: str | None = None) -> Completion:
     return Completion(
         text=hit.text, model=call.request.model, provider=call.request.provider, usage=hit.usage,
         cost_usd=0.0, latency_s=lookup_s, ttft_s=None, cached=True, trace_id=trace_id,
         prompt=call.prompt_ref, finish_reason=hit.finish_reason, original_latency_s=hit.latency_s,
-        saved_usd=hit.cost_usd, started_at=started_ns / 1e9,
+        saved_usd=hit.cost_usd, started_at=started_ns / 1e9, route=route,
     )

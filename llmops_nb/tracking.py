@@ -43,6 +43,7 @@ class Group:
 
     id: str
     name: str
+    budget_usd: float | None = None
 
 
 _group: contextvars.ContextVar[Group | None] = contextvars.ContextVar("llmops_group", default=None)
@@ -54,16 +55,17 @@ def current_group() -> Group | None:
 
 
 @contextlib.contextmanager
-def group(name: str) -> Iterator[Group]:
+def group(name: str, *, budget_usd: float | None = None) -> Iterator[Group]:
     """Group the calls made inside the block into one MLflow run named ``name``.
 
-    Nested groups keep the outer one, so a comparison made inside a cell is one run.
+    ``budget_usd`` caps what the group's calls may spend (checked before each call). Nested
+    groups keep the outer one, so a comparison made inside a cell is one run.
     """
     outer = _group.get()
     if outer is not None:
         yield outer
         return
-    token = _group.set(Group(uuid.uuid4().hex, name))
+    token = _group.set(Group(uuid.uuid4().hex, name, budget_usd))
     try:
         yield _group.get()  # type: ignore[misc]
     finally:

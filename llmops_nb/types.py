@@ -103,6 +103,8 @@ class Completion:
     saved_usd: float | None = None
     started_at: float = 0.0
     notes: list[str] = field(default_factory=list)
+    route: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # every model tried, and why it failed
 
     def __str__(self) -> str:
         return self.text
@@ -150,6 +152,9 @@ class CallRecord:
     group_name: str | None = None
     notes: list[str] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    route: str | None = None
+    route_reason: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         # shallow on purpose: asdict() deep-copies the request (5x slower, same JSON)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -106,7 +107,7 @@ def test_line_form_and_commands(ip):
     assert "OPENAI_API_KEY" in set(models["key variable"])
     with capture_output() as cap:
         ip.run_line_magic("llm", "config")
-    assert "tracking_uri       sqlite:////" in cap.stdout
+    assert re.search(r"^tracking_uri +sqlite:////", cap.stdout, re.M)
     hist = ip.run_line_magic("llm", "history 1")
     assert len(hist) == 1 and hist.model[0] == "sim:echo"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -67,7 +68,8 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
 
     Findings of types without a priority (injection, toxicity, patterns …) are kept as they are.
     """
-    ranked, others = [], []
+    ranked: list[Finding] = []
+    others: list[Finding] = []
     for f in findings:
         (ranked if f.type in PRIORITY else others).append(f)
     ranked.sort(key=lambda f: (-PRIORITY[f.type], -(f.end - f.start), f.start))
@@ -76,3 +78,26 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
         if all(f.end <= k.start or f.start >= k.end for k in kept):
             kept.append(f)
     return sorted(kept + others, key=lambda f: (f.start, f.end))
+
+
+def trie_pattern(words: Iterable[str]) -> str:
+    """A regex alternation of literal ``words`` shaped as a trie (``re`` tries one branch per
+    first character instead of every word in turn)."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def render(node: dict) -> str:
+        ends = "" in node
+        branches = [re.escape(ch) + render(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:
+            body = ("(?:" + body + ")?") if len(branches) == 1 else body + "?"
+        return body
+
+    return render(trie)

@@ -22,11 +22,12 @@ TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
 
 # ---------------------------------------------------------------------------------------- e-mail
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])([A-Za-z0-9._%+-]{1,64})@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-    r"([A-Za-z]{2,24}))(?![\w-]|\.[A-Za-z0-9])"
+    r"(?<![\w.%+'-])([\w.%+'-]{1,64})@((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}))(?![\w-]|\.\w)"
 )
+_NOT_MAIL_BEFORE = re.compile(r"(?:\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-\S+\s+)*|://[^\s/@]*)$")
 _RETINA = re.compile(r"^\d(?:\.\d)?x\.", re.I)  # icon@2x.png, logo@1.5x.jpg
-_FILE_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico js css ts tsx jsx json html htm txt yaml yml".split())
+_FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "js", "css", "ts", "tsx", "jsx",
+                        "json", "html", "htm", "txt", "yaml", "yml"})
 
 
 def _emails(text: str) -> list[Finding]:
@@ -37,8 +38,9 @@ def _emails(text: str) -> list[Finding]:
             continue
         if tld.lower() in _FILE_TLDS:
             continue
-        if text.endswith(":", 0, m.start()) or re.search(r"://[^\s/@]*$", preceding(text, m.start(), 80)):
-            continue  # credentials of a URL (secrets scanner) or a "scheme:" prefix other than mailto
+        before = preceding(text, m.start(), 80)
+        if (before.endswith(":") and not before.endswith("mailto:")) or _NOT_MAIL_BEFORE.search(before):
+            continue  # URL credentials (secrets scanner), "user:pass@", an ssh/scp target
         nxt = text[m.end():m.end() + 2]
         if nxt[:1] == ":" and nxt[1:2] not in ("", " ", "\n", "\t"):
             continue  # git@github.com:org/repo.git — an scp-style remote, not a mailbox
@@ -49,7 +51,7 @@ def _emails(text: str) -> list[Finding]:
 # ----------------------------------------------------------------------------------------- cards
 _CARD = re.compile(
     r"(?<![\w.,/-])(?<!\d )("
-    r"\d{4}([ -])\d{4}\2\d{4}\2\d{4}(?:\2\d{3})?"  # 4-4-4-4(-3)
+    r"\d{4}([ -])\d{4}\2\d{4}\2\d{1,4}(?:\2\d{3})?"  # 4-4-4-1..4(-3)
     r"|\d{4}([ -])\d{6}\3\d{4,5}"  # Amex 4-6-5, Diners 4-6-4
     r"|\d{13,19}"  # contiguous
     r")(?![\w-]|[.,/]\d)(?! \d)"
@@ -174,7 +176,9 @@ def _ssns(text: str) -> list[Finding]:
     for m in _SSN.finditer(text):
         if ssn_ok(m.group(1), m.group(3), m.group(4)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high"))
-    for m in _SSN_BARE.finditer(text):
+    low = text.lower()
+    bare = "ssn" in low or "social" in low or "ss#" in low
+    for m in _SSN_BARE.finditer(text) if bare else ():
         if _SSN_CONTEXT.search(preceding(text, m.start(), 30)) and ssn_ok(m.group(1), m.group(2), m.group(3)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
     return out
@@ -195,20 +199,27 @@ _PHONE_CONTEXT_NO = re.compile(
 )
 _PHONE_LABEL = re.compile(r"\b(?:phone|tel|mobile|cell|fax|contact)\W*(?:no|num|number|#)\.?\s*[:#]?\s*$")
 _PHONE_CONTEXT_YES = re.compile(r"\b(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|reach me|contact)")
+_IBAN_FRAGMENT = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4})* $")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|usd|eur|gbp|chf|jpy)\s?$")
 
 
 def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
     n = sum(len(g) for g in groups)
-    if intl:
-        return 8 <= n <= 15 + (1 if "0" in groups[1:2] else 0)
-    if not 9 <= n <= 12:
-        return False
     lens = [len(g) for g in groups]
+    if intl:
+        return 8 <= n <= 15 + (1 if "0" in groups[1:2] else 0) and lens[0] <= 4
+    if not 9 <= n <= 12 or lens[0] > 5 or (len(lens) == 2 and n < 10):
+        return False
+    if lens == [5, 4] or (len(lens) == 3 and lens[1] == 2):
+        return False  # ZIP+4; SSN-like 3-2-5 / 4-2-4 shapes
+    if set(lens) == {2} and groups[0][0] != "0":
+        return False  # 98 87 76 65 54 — pairs of digits are a phone only as a French-style 0x xx xx xx xx
     if any(x == 1 for x in lens[1:]):
         return False  # phones are not written with single-digit groups after the first (ISBNs are)
     if len(lens) >= 3 and all(x == 3 for x in lens[1:]) and lens[0] <= 3:
         return False  # 1 234 567 890: a thousands-grouped amount
+    if len(lens) >= 3 and all(x == 4 for x in lens):
+        return False  # 1234 5678 9012: card-, tracking- or serial-style grouping
     return lens != [3, 2, 4]  # SSN shape
 
 
@@ -224,6 +235,8 @@ def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     if not intl and seps == {"."} and len(groups) >= 4 and all(len(g) <= 3 for g in groups):
         return False, 0.0  # dotted quad (IP) or section number
     before = preceding(text, m.start(), 40)
+    if _IBAN_FRAGMENT.search(text, max(0, m.start() - 40), m.start()):
+        return False, 0.0  # the digits of a (mistyped) IBAN written in groups
     if _CURRENCY_BEFORE.search(before) or (_PHONE_CONTEXT_NO.search(before) and not _PHONE_LABEL.search(before)):
         return False, 0.0
     if intl:
@@ -256,10 +269,13 @@ def _phones(text: str) -> list[Finding]:
 # --------------------------------------------------------------------------------------- IP v4/v6
 _IPV4 = re.compile(r"(?<![\w.-])((?:\d{1,3}\.){3}\d{1,3})(?!\.?\w|[-+][A-Za-z])")
 _IPV4_CONTEXT_NO = re.compile(
-    r"(?:\b(?:v|version|ver|release[sd]?|rel|build|rev(?:ision)?|firmware|fw|sdk|python|node|java|"
-    r"section|sect?|chapter|ch|clause|figure|fig|table|step|item|para(?:graph)?|rule|oid|article|art|"
-    r"upgrade[sd]?|update[sd]?|to|from)\.?|§|[=@^~<>]=?)\s*$"
+    r"(?:\b(?:v|version|ver|release[sd]?|rel|build|rev(?:ision)?|firmware|fw|sdk|python|node|java|net|"
+    r"framework|kernel|driver|patch|hotfix|package|library|assembly|chrome|firefox|edge|safari|windows|"
+    r"macos|ios|android|linux|least|minimum|min|max|section|sect?|chapter|ch|clause|figure|fig|table|step|"
+    r"item|para(?:graph)?|rule|oid|article|art|upgrade[sd]? to|update[sd]? to|bump(?:ed)? to)\.?\s*[:=]?"
+    r"|§|==|[~<>!]=|[\^~<>])\s*$"
 )
+_IPV4_VERSION_AFTER = re.compile(r"\s*(?:or\s+(?:later|higher|newer|above|greater)|and\s+(?:later|above|up))")
 _IPV6 = re.compile(
     r"(?<![\w:.])((?:[0-9A-Fa-f]{1,4}:|:)(?:[0-9A-Fa-f]{0,4}:){1,7}"
     r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?:%[\w.]+)?)(?![\w:]|\.\w)"
@@ -274,7 +290,7 @@ def _ipv4s(text: str) -> list[Finding]:
             addr = ipaddress.IPv4Address(value)
         except ValueError:
             continue
-        if _IPV4_CONTEXT_NO.search(preceding(text, m.start(), 24)):
+        if _IPV4_CONTEXT_NO.search(preceding(text, m.start(), 24)) or _IPV4_VERSION_AFTER.match(text, m.end()):
             continue
         private = addr.is_private or addr.is_loopback or addr.is_unspecified or addr.is_link_local
         out.append(make_finding(SCANNER, "ipv4", text, m.start(1), m.end(1), score=0.7 if private else 0.85,

@@ -13,16 +13,17 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 
-from llmops_nb.guardrails._common import make_finding, preceding, resolve_overlaps, shannon_entropy
+from llmops_nb.guardrails._common import make_finding, resolve_overlaps, shannon_entropy
 from llmops_nb.types import Finding
 
 SCANNER = "secrets"
 TYPES = ("openai_key", "anthropic_key", "aws_access_key", "aws_secret_key", "github_token", "slack_token",
          "google_api_key", "stripe_key", "private_key", "jwt", "bearer_token", "url_credentials")
 
-_PLACEHOLDER = re.compile(r"x{6}|X{6}|\*{4}|\.\.\.|example|your|placeholder|redacted|dummy|changeme|<|>|"
-                          r"\{\{|\$\{|0123456789|abcdef", re.I)
+_PLACEHOLDER = re.compile(r"x{6}|\*{4}|\.\.\.|example|your|placeholder|redacted|dummy|changeme|"
+                          r"0123456789|abcdef", re.I)
 
 # (type, prefilter literal, regex, value group, minimum entropy of the value's body)
 _RULES: list[tuple[str, tuple[str, ...], re.Pattern[str], float]] = [
@@ -32,7 +33,7 @@ _RULES: list[tuple[str, tuple[str, ...], re.Pattern[str], float]] = [
      re.compile(r"(?<![\w-])(sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{32,})(?![\w-])"), 3.5),
     ("aws_access_key", ("AKIA", "ASIA", "ABIA", "ACCA"),
      re.compile(r"(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Za-z0-9])"), 2.5),
-    ("github_token", ("gh", "github_pat_"),
+    ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
      re.compile(r"(?<![\w-])(gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![\w-])"), 3.5),
     ("slack_token", ("xox",),
      re.compile(r"(?<![\w-])(xox[baprse]-(?:\d{8,13}-){1,2}[A-Za-z0-9-]{8,})(?![\w-])"), 3.0),
@@ -48,23 +49,35 @@ _AWS_SECRET = re.compile(
 )
 _PEM = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----"
-    r"(?:[\s\S]{0,16000}?-----END \1PRIVATE KEY\2-----|[A-Za-z0-9+/=:,\-\s]*)"
+    r"(?:[\s\S]{0,16000}?-----END \1PRIVATE KEY\2-----|(?:\r?\n(?:[A-Za-z0-9+/=]{16,}|[A-Za-z-]+: [^\n]*))*)"
 )
-_JWT = re.compile(r"(?<![\w-])(ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*)(?![\w.-])")
+_JWT = re.compile(r"(?<![\w-])(eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*)(?![\w.-])")
 _BEARER = re.compile(
     r"(?i:authorization|auth|token|header)\W{0,4}[:=]?\s*[\"']?(?i:bearer)\s+([A-Za-z0-9\-._~+/]{16,}=*)(?![\w\-.~+/])"
 )
-_URL_CREDS = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@]{1,64}:([^\s:/@]{3,128})@[\w.-]+", re.I)
+_URL_CREDS = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@]{0,64}:([^\s:/@]{3,128})@[\w.-]+", re.I)
+
+
+_STRICT_MIX = frozenset({"openai_key", "anthropic_key", "github_token", "google_api_key", "stripe_key"})
+_WEAK_PASSWORDS = frozenset({"pass", "password", "passwd", "secret", "guest", "anonymous", "changeme", "admin",
+                             "root", "test", "user", "example", "xxx", "xxxx", "****", "pwd", "mypassword"})
+_PREFIX = re.compile(r"^(?:sk-ant-[a-z]+\d*-|sk-(?:proj-|svcacct-|admin-)?|[a-z]+_(?:live|test)_|gh[a-z]_|"
+                     r"github_pat_|xox[a-z]-|AIza|whsec_)")
 
 
 def _body_entropy(value: str) -> float:
-    body = re.sub(r"^(?:sk-ant-[a-z]+\d*-|sk-(?:proj-|svcacct-|admin-)?|[a-z]+_(?:live|test)_|gh[a-z]_|"
-                  r"github_pat_|xox[a-z]-|AIza|whsec_)", "", value)
-    return shannon_entropy(body)
+    return shannon_entropy(_PREFIX.sub("", value))
 
 
 def _looks_fake(value: str) -> bool:
     return _PLACEHOLDER.search(value) is not None
+
+
+def _mixed(body: str, strict: bool) -> bool:
+    """Real keys mix character classes; slugs, kebab-case names and words do not. ``strict``:
+    upper case, lower case and digits (random base62 keys of these lengths always have all three)."""
+    has = (any(c.isdigit() for c in body), any(c.isupper() for c in body), any(c.islower() for c in body))
+    return all(has) if strict else has[0] and (has[1] or has[2])
 
 
 def _jwt_ok(value: str) -> bool:
@@ -87,38 +100,41 @@ def _rule_findings(text: str) -> list[Finding]:
             value = m.group(1)
             if _looks_fake(value) or _body_entropy(value) < min_entropy:
                 continue
+            if type_ != "aws_access_key" and not _mixed(_PREFIX.sub("", value), type_ in _STRICT_MIX):
+                continue
             out.append(make_finding(SCANNER, type_, text, m.start(1), m.end(1), score=0.95, severity="critical"))
     return out
 
 
+def _bearer_ok(token: str) -> bool:
+    return not _looks_fake(token) and shannon_entropy(token) >= 3.0
+
+
+def _password_ok(password: str) -> bool:
+    return not _looks_fake(password) and password.lower() not in _WEAK_PASSWORDS and password[0] not in "$%{<"
+
+
+def _aws_secret_ok(value: str) -> bool:
+    mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
+    return mixed and not _looks_fake(value) and shannon_entropy(value) >= 4.0
+
+
+# (type, prefilter literals, regex, value group, validator, score, severity)
+_STRUCTURED: list[tuple[str, tuple[str, ...], re.Pattern[str], int, Callable[[str], bool], float, str]] = [
+    ("private_key", ("PRIVATE KEY",), _PEM, 0, lambda v: True, 1.0, "critical"),
+    ("jwt", ("eyJ",), _JWT, 1, _jwt_ok, 0.9, "high"),
+    ("bearer_token", ("earer", "EARER"), _BEARER, 1, _bearer_ok, 0.85, "high"),
+    ("url_credentials", ("://",), _URL_CREDS, 1, _password_ok, 0.85, "high"),
+    ("aws_secret_key", ("ecret", "ECRET"), _AWS_SECRET, 1, _aws_secret_ok, 0.9, "critical"),
+]
+
+
 def _structured_findings(text: str) -> list[Finding]:
     out = []
-    if "PRIVATE KEY" in text:
-        out += [make_finding(SCANNER, "private_key", text, m.start(), m.end(), score=1.0, severity="critical")
-                for m in _PEM.finditer(text)]
-    if "ey" in text:
-        out += [make_finding(SCANNER, "jwt", text, m.start(1), m.end(1), score=0.9, severity="high")
-                for m in _JWT.finditer(text) if _jwt_ok(m.group(1))]
-    low = text.lower() if "earer" in text or "EARER" in text else ""
-    if "bearer" in low:
-        for m in _BEARER.finditer(text):
-            token = m.group(1)
-            if not _looks_fake(token) and shannon_entropy(token) >= 3.0:
-                out.append(make_finding(SCANNER, "bearer_token", text, m.start(1), m.end(1), score=0.85,
-                                        severity="high"))
-    if "://" in text and "@" in text:
-        for m in _URL_CREDS.finditer(text):
-            password = m.group(1)
-            if not _looks_fake(password) and not password.startswith("$"):
-                out.append(make_finding(SCANNER, "url_credentials", text, m.start(1), m.end(1), score=0.85,
-                                        severity="high"))
-    if "ecret" in text or "ECRET" in text:
-        for m in _AWS_SECRET.finditer(text):
-            value = m.group(1)
-            mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
-            if mixed and not _looks_fake(value) and shannon_entropy(value) >= 4.0:
-                out.append(make_finding(SCANNER, "aws_secret_key", text, m.start(1), m.end(1), score=0.9,
-                                        severity="critical"))
+    for type_, literals, rx, group, ok, score, severity in _STRUCTURED:
+        if any(lit in text for lit in literals):
+            out += [make_finding(SCANNER, type_, text, m.start(group), m.end(group), score=score, severity=severity)
+                    for m in rx.finditer(text) if ok(m.group(group))]
     return out
 
 
@@ -129,6 +145,3 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
         found = [f for f in found if f.type in types]
     return resolve_overlaps(found)
 
-
-def _unused(text: str, start: int) -> str:  # pragma: no cover - kept small on purpose
-    return preceding(text, start)

@@ -1,0 +1,308 @@
+"""Prompt-injection and jailbreak heuristics that return a score in [0, 1], not just a flag.
+
+Signals, each with a weight (the probability-like strength of that signal alone):
+
+- **instruction override** — "ignore all previous instructions", "disregard the system prompt",
+  "forget everything you were told", "new instructions:" …
+- **prompt leak** — "reveal your system prompt", "repeat the words above" …
+- **role-play jailbreak** — "you are now DAN", "do anything now", "pretend you have no rules",
+  "developer mode enabled", "evil/unfiltered AI" …
+- **role markers** — chat-template tokens pasted into text (``<|im_start|>``, ``[INST]``, ``<</SYS>>``).
+- **hidden Unicode** — tag characters (U+E0000 block; emoji flag sequences excepted), bidi
+  overrides and isolates, zero-width characters inside words. Phrases are matched again on the
+  text with these characters removed, and text smuggled in tag characters is decoded and scanned.
+- **encoded payloads** — base64 / hex blobs that decode to printable text; a decoded text that
+  itself matches an override phrase is a strong signal.
+
+The score is the noisy-OR of the strongest weight of each rule: ``1 − Π(1 − wᵢ)``, so independent
+weak signals add up and one strong signal is enough. :func:`scan` reports a finding when the
+score reaches ``threshold``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from llmops_nb.guardrails._common import make_finding, trie_pattern
+from llmops_nb.types import Finding
+
+SCANNER = "injection"
+DEFAULT_THRESHOLD = 0.5
+
+_I = re.IGNORECASE
+_PREV = r"(?:previous|prior|above|earlier|preceding|former|original|initial|system|developer|old|existing|given)"
+_INSTR = (r"(?:instructions?|prompts?|rules?|directions?|directives?|guidelines?|commands?|constraints?|"
+          r"guidance|programming|orders|training)")
+_LIMITS = r"(?:rules|restrictions|limits|limitations|filters|guidelines|ethics|morals|censorship|boundaries|policies)"
+
+# (rule name, kind, weight, pattern)
+_PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.compile(rx, _I)) for name, kind, w, rx in [
+    ("ignore_previous", "instruction_override", 0.9,
+     rf"\b(?:ignore|disregard|forget|skip|bypass|override|overlook|neglect|drop|abandon)\s+"
+     rf"(?:(?:all|any|the|your|my|every|of|these|those|prior)\s+)*{_PREV}\s+{_INSTR}"),
+    ("ignore_above", "instruction_override", 0.55,
+     r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+)?(?:of\s+)?(?:the\s+|what(?:'s| is)\s+)?"
+     r"(?:above|before|said\s+before)(?=\s*(?:[.,;:!]|and\b|then\b|$))"),
+    ("disregard_system", "instruction_override", 0.85,
+     r"\b(?:ignore|disregard|forget|override)\s+(?:the\s+|your\s+)?(?:system\s+prompt|system\s+message|"
+     r"safety\s+guidelines|content\s+policy)"),
+    ("forget_everything", "instruction_override", 0.85,
+     r"\bforget\s+(?:everything|all)\s+(?:you\s+(?:were|have\s+been)\s+told|(?:above|before|previously)|"
+     r"your\s+(?:instructions|rules|training))"),
+    ("new_instructions", "instruction_override", 0.5,
+     r"\b(?:new|updated|real|actual|true|revised)\s+(?:system\s+)?instructions?\s*:"),
+    ("bypass_filters", "instruction_override", 0.75,
+     rf"\b(?:override|bypass|disable|turn\s+off|ignore|remove|circumvent)\s+(?:all\s+)?(?:your|its|"
+     rf"the\s+(?:ai'?s?|model'?s?|assistant'?s?))\s+(?:safety\s+|content\s+|ethical\s+)?"
+     rf"(?:filters?|guardrails?|{_LIMITS}|safeguards|programming|alignment)"),
+    ("bypass_safety", "instruction_override", 0.7,
+     r"\b(?:bypass|override|disable|circumvent)\s+(?:all\s+)?(?:safety|content|ethical)\s+"
+     r"(?:filters?|guardrails?|guidelines|restrictions|safeguards|policies)"),
+    ("prompt_leak", "prompt_leak", 0.7,
+     r"\b(?:reveal|print|show|repeat|output|display|tell\s+me|give\s+me|leak|dump|what\s+(?:is|are|was|were))\s+"
+     r"(?:me\s+)?your\s+(?:full\s+|entire\s+|exact\s+|original\s+|hidden\s+|secret\s+|initial\s+)*"
+     r"(?:system\s+prompt|system\s+message|instructions|initial\s+prompt|hidden\s+prompt|pre-?prompt)"),
+    ("given_instructions", "prompt_leak", 0.65,
+     r"\b(?:instructions|rules|prompt|guidelines)\s+(?:that\s+)?(?:you\s+were|you've\s+been|you\s+have\s+been)\s+"
+     r"(?:given|told|provided)"),
+    ("reveal_confidential", "prompt_leak", 0.4,
+     r"\breveal\s+(?:all\s+|the\s+|any\s+|your\s+)?(?:confidential|secret|hidden|internal|private)\b"),
+    ("repeat_above", "prompt_leak", 0.65,
+     r"\b(?:repeat|print|output)\s+(?:everything|the\s+(?:text|words|lines|instructions))\s+"
+     r"(?:above|before\s+this)|\bverbatim\b.{0,40}\b(?:system\s+prompt|instructions)"),
+    ("dan", "roleplay_jailbreak", 0.85,
+     r"\byou\s+are\s+(?:now\s+)?(?:DAN|STAN|DUDE|AIM|an?\s+(?:unrestricted|unfiltered|uncensored|jailbroken|"
+     r"evil|rogue|amoral|unaligned)\b)"),
+    ("do_anything_now", "roleplay_jailbreak", 0.8, r"\bdo\s+anything\s+now\b"),
+    ("you_are_now", "roleplay_jailbreak", 0.4, r"\byou\s+are\s+now\s+(?:a|an|my|called|named|going\s+to\s+act)\b"),
+    ("jailbreak_mode", "roleplay_jailbreak", 0.7,
+     r"\b(?:god|jailbreak|jailbroken|unrestricted|dan|evil|chaos|unfiltered)\s+mode\b"),
+    ("developer_mode", "roleplay_jailbreak", 0.35, r"\bdeveloper\s+mode\s+(?:enabled|activated|on|output)\b"),
+    ("no_rules_roleplay", "roleplay_jailbreak", 0.8,
+     rf"\b(?:pretend|act|behave|roleplay|role-play|imagine|respond)\s+(?:to\s+be\s+|as\s+(?:if\s+)?|that\s+)?"
+     rf"[^.\n]{{0,60}}?\b(?:no|without|free\s+(?:of|from)|not\s+bound\s+by)\s+(?:any\s+)?{_LIMITS}"),
+    ("no_longer_bound", "roleplay_jailbreak", 0.7,
+     r"\b(?:no\s+longer|not)\s+(?:bound|restricted|limited|constrained)\s+by\s+(?:any\s+|your\s+|the\s+|openai|anthropic)"),
+    ("evil_persona", "roleplay_jailbreak", 0.6,
+     r"\b(?:evil|unfiltered|uncensored|jailbroken|amoral|unhinged)\s+(?:ai|assistant|chatbot|version|twin|"
+     r"alter\s+ego|persona|gpt|model)\b"),
+    ("no_policy", "roleplay_jailbreak", 0.6,
+     r"\b(?:with|has|have|having)\s+no\s+(?:content\s+|safety\s+|ethical\s+|moral\s+)?(?:policy|policies|"
+     r"filters?|restrictions|guidelines|rules|limits|morals|ethics|censorship)\b"),
+    ("break_rules", "roleplay_jailbreak", 0.5, r"\b(?:break|bend)\s+(?:the|all|your|all\s+the|all\s+your)\s+rules\b"),
+    ("grandma_exploit", "roleplay_jailbreak", 0.6,
+     r"\b(?:act|pretend|roleplay|role-play)\s+(?:to\s+be\s+|as\s+)my\s+(?:deceased|late|dead)\s+\w+"),
+    ("stay_in_character", "roleplay_jailbreak", 0.3, r"\b(?:stay|remain)\s+in\s+character\b"),
+    ("from_now_on", "roleplay_jailbreak", 0.2, r"\b(?:from\s+now\s+on|henceforth)\b"),
+    ("jailbreak_word", "roleplay_jailbreak", 0.35, r"\bjailbreak(?:ing|s)?\b"),
+    ("decode_and_follow", "encoded_payload", 0.6,
+     r"\bdecode\s+(?:this|the\s+following|it)\b[^.\n]{0,40}\b(?:follow|execute|obey|do\s+what|run)\b"),
+    ("chat_tokens", "role_marker", 0.6,
+     r"<\|(?:im_start|im_end|system|endoftext|start_header_id|end_header_id|eot_id)\|>|\[/?INST\]|<</?SYS>>"),
+    ("system_tag", "role_marker", 0.45, r"</?(?:system|user|assistant)>|\bend\s+of\s+(?:system\s+)?prompt\b"),
+    ("role_line", "role_marker", 0.2, r"(?:^|\n)\s*(?:#{2,}\s*)?(?:system|assistant)\s*:"),
+]]
+
+_VERBS = ("ignore", "disregard", "forget", "skip", "bypass", "override", "overlook", "neglect", "drop", "abandon")
+_NOUNS = ("instruction", "prompt", "rule", "direction", "directive", "guideline", "command", "constraint", "guidance",
+          "programming", "order", "training")
+_LIMIT_WORDS = ("rule", "restriction", "limit", "filter", "guideline", "ethic", "moral", "censorship", "boundar",
+                "polic", "guardrail", "safeguard", "programming", "alignment")
+# Cheap pre-checks: a rule's regex runs only if, for each group, one of its substrings is in the
+# lower-cased text (plain ``in`` is C-speed; the regexes are the expensive part).
+_ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "ignore_previous": (_VERBS, _NOUNS), "ignore_above": (("ignore", "disregard", "forget"), ("above", "before")),
+    "disregard_system": (("ignore", "disregard", "forget", "override"), ("system", "safety", "content")),
+    "forget_everything": (("forget",),), "new_instructions": (("instruction",),),
+    "bypass_filters": (("override", "bypass", "disable", "turn", "ignore", "remove", "circumvent"), _LIMIT_WORDS),
+    "bypass_safety": (("bypass", "override", "disable", "circumvent"), ("safety", "content", "ethical")),
+    "prompt_leak": (("your",), ("prompt", "instruction", "system message")),
+    "given_instructions": (("given", "told", "provided"), ("instruction", "rule", "prompt", "guideline")),
+    "reveal_confidential": (("reveal",),), "repeat_above": (("above", "verbatim", "before this"),),
+    "dan": (("dan", "stan", "dude", "aim", "unrestricted", "unfiltered", "uncensored", "jailbroken", "evil", "rogue",
+             "amoral", "unaligned"),),
+    "do_anything_now": (("anything",),), "you_are_now": (("now",), ("you",)),
+    "jailbreak_mode": (("god", "jailbreak", "unrestricted", "dan", "evil", "chaos", "unfiltered"), ("mode",)),
+    "developer_mode": (("developer",), ("mode",)), "no_rules_roleplay": (_LIMIT_WORDS,), "no_longer_bound": (("bound", "restricted",
+                                                                                              "limited", "constrained"),),
+    "evil_persona": (("evil", "unfiltered", "uncensored", "jailbroken", "amoral", "unhinged"),),
+    "no_policy": (_LIMIT_WORDS,), "break_rules": (("break", "bend"), ("rules",)),
+    "grandma_exploit": (("act", "pretend", "role"), ("deceased", "late ", "dead")), "stay_in_character": (("character",),),
+    "from_now_on": (("henceforth", "now"),), "jailbreak_word": (("jailbreak",),), "decode_and_follow": (("decode",),),
+    "chat_tokens": (("<|", "inst]", "<<sys>>", "<</sys>>"),),
+    "system_tag": (("<system>", "</system>", "<user>", "</user>", "<assistant>", "</assistant>", "end of"),),
+    "role_line": (("system", "assistant"),),
+}
+
+_ANCHOR_SETS = {name: tuple(frozenset(g) for g in groups) for name, groups in _ANCHORS.items()}
+_ALL_ANCHORS = frozenset(a for groups in _ANCHORS.values() for g in groups for a in g)
+_ANCHOR_RX = re.compile(trie_pattern(_ALL_ANCHORS))
+_IMPLIED = {w: frozenset(a for a in _ALL_ANCHORS if a in w) for w in _ALL_ANCHORS}  # "boundar" ⊃ "bound"
+
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069"
+                        "\U000e0000-\U000e007f]")
+_FLAG_TAGS = re.compile("\U0001f3f4[\U000e0061-\U000e007a]{2,6}\U000e007f")  # 🏴 + subdivision tags
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])([A-Za-z0-9+/]{24,}={0,2})(?![A-Za-z0-9+/=_-])")
+_HEX = re.compile(r"(?<![0-9A-Fa-f])((?:[0-9A-Fa-f]{2}){12,})(?![0-9A-Fa-f])")
+_LEET = str.maketrans("013457@$", "oieastas")
+_LEET_INSIDE = re.compile(r"[g-z][013457@$]|[013457@$][g-z]", _I)  # hex digests have no g–z: not leet
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_INSTRUCTION_WORDS = re.compile(r"\b(?:ignore|instructions?|system\s+prompt|jailbreak|disregard|password|"
+                                r"you\s+must|you\s+are\s+now)\b", _I)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One piece of evidence: rule name, kind, weight in [0, 1] and its span in the original text."""
+
+    rule: str
+    kind: str
+    weight: float
+    start: int
+    end: int
+
+
+def _anchors(text: str) -> set[str]:
+    found = set(_ANCHOR_RX.findall(text.lower()))
+    return set().union(*(_IMPLIED[w] for w in found)) if found else set()
+
+
+def _phrase_signals(text: str, positions: list[int] | None = None, via: str = "",
+                    present: set[str] | None = None) -> list[Signal]:
+    """Phrase matches in ``text``; ``positions`` maps an index of ``text`` back to the original."""
+    out = []
+    present = _anchors(text) if present is None else present
+    for name, kind, weight, rx in _PHRASES:
+        if not all(not group.isdisjoint(present) for group in _ANCHOR_SETS[name]):
+            continue
+        for m in rx.finditer(text):
+            start, end = m.start(), m.end()
+            if positions is not None:
+                start, end = positions[start], positions[max(end - 1, start)] + 1
+            out.append(Signal(name + via, kind, weight, start, end))
+    return out
+
+
+def _hidden_signals(text: str) -> tuple[list[Signal], list[tuple[int, int]]]:
+    """Signals of invisible characters, and the runs of them (original spans)."""
+    flags = {i for m in _FLAG_TAGS.finditer(text) for i in range(m.start() + 1, m.end())}
+    runs: list[tuple[int, int]] = []
+    for m in _INVISIBLE.finditer(text):
+        if m.start() in flags or (m.group() in "\u200c\u200d" and not _between_ascii(text, m.start())):
+            continue  # emoji ZWJ sequences, Persian/Indic ZWNJ, flag tag sequences are legitimate
+        if m.group() == "\ufeff" and m.start() == 0:
+            continue  # a byte-order mark
+        if runs and runs[-1][1] == m.start():
+            runs[-1] = (runs[-1][0], m.end())
+        else:
+            runs.append((m.start(), m.end()))
+    signals = []
+    for start, end in runs:
+        chars = text[start:end]
+        if any(0xE0000 <= ord(c) <= 0xE007F for c in chars):
+            signals.append(Signal("tag_characters", "hidden_unicode", 0.7, start, end))
+            smuggled = "".join(chr(ord(c) - 0xE0000) for c in chars if 0xE0020 <= ord(c) <= 0xE007E)
+            for s in _phrase_signals(smuggled):
+                signals.append(Signal("smuggled_" + s.rule, "hidden_unicode", max(0.95, s.weight), start, end))
+        elif any("\u202a" <= c <= "\u202e" for c in chars):
+            signals.append(Signal("bidi_override", "hidden_unicode", 0.5, start, end))
+        elif any("\u2066" <= c <= "\u2069" for c in chars):
+            signals.append(Signal("bidi_isolate", "hidden_unicode", 0.3, start, end))
+        else:
+            signals.append(Signal("zero_width", "hidden_unicode", 0.3 if len(runs) < 3 else 0.5, start, end))
+    return signals, runs
+
+
+def _between_ascii(text: str, i: int) -> bool:
+    return 0 < i < len(text) - 1 and text[i - 1].isascii() and text[i - 1].isalpha() and text[i + 1].isascii()
+
+
+def _decoded_text(blob: str, kind: str) -> str | None:
+    try:
+        raw = bytes.fromhex(blob) if kind == "hex" else base64.b64decode(blob + "=" * (-len(blob) % 4))
+        decoded = raw.decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    printable = sum(c.isprintable() or c in "\n\t" for c in decoded)
+    return decoded if decoded and printable / len(decoded) > 0.95 and re.search(r"[A-Za-z]{3}", decoded) else None
+
+
+def _encoded_signals(text: str) -> list[Signal]:
+    out = []
+    for kind, rx in (("base64", _BASE64), ("hex", _HEX)):
+        for m in rx.finditer(text):
+            blob = m.group(1)
+            if kind == "base64" and (blob.isalpha() or blob.isdigit()):
+                continue
+            decoded = _decoded_text(blob, kind)
+            if decoded is None:
+                continue
+            inner = _phrase_signals(decoded)
+            if inner:
+                weight = max(0.85, max(s.weight for s in inner))
+                out.append(Signal(f"{kind}_payload", "encoded_payload", weight, m.start(1), m.end(1)))
+            elif _INSTRUCTION_WORDS.search(decoded):
+                out.append(Signal(f"{kind}_instruction_words", "encoded_payload", 0.4, m.start(1), m.end(1)))
+    return out
+
+
+def injection_signals(text: str) -> list[Signal]:
+    """Every signal found in ``text`` (spans refer to ``text`` as given)."""
+    present = _anchors(text)
+    signals = _phrase_signals(text, present=present)
+    runs: list[tuple[int, int]] = []
+    if not text.isascii():
+        hidden, runs = _hidden_signals(text)
+        signals += hidden
+        clean, positions = text, list(range(len(text)))
+        if runs:
+            drop = {i for s, e in runs for i in range(s, e)}
+            positions = [i for i in range(len(text)) if i not in drop]
+            clean = "".join(text[i] for i in positions)
+        clean = clean.translate(_FULLWIDTH)
+        if runs or clean != text:
+            signals += _phrase_signals(clean, positions, via="@normalised")
+    if _LEET_INSIDE.search(text):
+        leet = text.translate(_LEET)
+        leet_present = _anchors(leet)
+        if leet_present - present:  # leetspeak spelled an anchor word: match phrases on the decoded text
+            signals += _phrase_signals(leet, via="@leet", present=leet_present)
+    if len(text) >= 24:
+        signals += _encoded_signals(text)
+    return signals
+
+
+def combine(signals: list[Signal]) -> float:
+    """Noisy-OR of the strongest weight per rule (a rule seen twice counts once)."""
+    best: dict[str, float] = {}
+    for s in signals:
+        rule = s.rule.split("@")[0]
+        best[rule] = max(best.get(rule, 0.0), s.weight)
+    remaining = 1.0
+    for w in best.values():
+        remaining *= 1.0 - w
+    return round(1.0 - remaining, 4)
+
+
+def injection_score(text: str) -> float:
+    """The injection score of ``text`` in [0, 1] (0: no signal)."""
+    return combine(injection_signals(text))
+
+
+def scan(text: str, threshold: float = DEFAULT_THRESHOLD) -> list[Finding]:
+    """A ``prompt_injection`` finding (span of the strongest signal, score = combined score) when
+    the score reaches ``threshold``, plus one ``hidden_unicode`` finding per run of invisible
+    characters so that redaction can strip them."""
+    signals = injection_signals(text)
+    score = combine(signals)
+    if not signals or score < threshold:
+        return []
+    top = max(signals, key=lambda s: (s.weight, s.end - s.start))
+    severity = "critical" if score >= 0.85 else "high" if score >= 0.6 else "medium"
+    out = [make_finding(SCANNER, "prompt_injection", text, top.start, top.end, score=score, severity=severity)]
+    out += [make_finding(SCANNER, "hidden_unicode", text, s.start, s.end, score=score, severity=severity)
+            for s in signals if s.kind == "hidden_unicode" and not s.rule.startswith("smuggled_")]
+    return out

@@ -1,0 +1,301 @@
+"""Policy and effect: which scanners run, what each finding does, redaction and restoring.
+
+A :class:`Policy` maps a scanner (``pii``) or a finding type (``ipv4``) — optionally prefixed by
+a direction (``output.pii``) — to an action:
+
+- ``block``  — :class:`~llmops_nb.errors.GuardrailBlocked`; on input nothing is sent, on output
+  the answer is withheld;
+- ``warn``   — the call goes ahead, the findings are reported;
+- ``redact`` — the span is replaced by a typed placeholder (``<EMAIL_1>``); the placeholders in
+  the answer are restored for the user only (:func:`restore`);
+- ``off``    — not scanned / not reported.
+
+The most specific key wins: ``output.ipv4`` > ``output.pii`` > ``ipv4`` > ``pii``; no key: off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from llmops_nb.errors import ConfigError, GuardrailBlocked
+from llmops_nb.guardrails import injection, output, pii, secrets, toxicity
+from llmops_nb.guardrails._common import resolve_overlaps
+from llmops_nb.guardrails.patterns import BlockedPatterns
+from llmops_nb.types import Finding
+
+ACTIONS = ("block", "warn", "redact", "off")
+SCANNERS = ("pii", "secrets", "patterns", "injection", "toxicity", "output")
+DIRECTIONS = ("input", "output")
+_SEVERITY_RANK = {"block": 3, "redact": 2, "warn": 1, "off": 0}
+_LABELS = {"email": "EMAIL", "phone": "PHONE", "card": "CARD", "iban": "IBAN", "ssn": "SSN", "ipv4": "IP",
+           "ipv6": "IP", "prompt_injection": "INJECTION"}
+_PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
+_STRIPPED = frozenset({"hidden_unicode"})  # redacted by removal, not by a placeholder
+
+
+def _frozen(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What each scanner does, its thresholds, and the caller's blocked patterns.
+
+    ``actions``: scanner or type (optionally ``"input."``/``"output."``-prefixed) → action.
+    ``thresholds``: minimum score per scanner (``pii``, ``secrets``, ``injection``,
+    ``toxicity``) and ``groundedness`` (answers below it are reported). ``patterns``: blocked
+    substrings/regexes (scanner ``patterns``). ``max_chars``: default answer length limit.
+    Derive variants with :meth:`with_actions` / :meth:`with_thresholds`.
+    """
+
+    name: str = "custom"
+    actions: Mapping[str, str] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    patterns: BlockedPatterns | None = None
+    max_chars: int | None = None
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in self.actions.items() if v not in ACTIONS}
+        if bad:
+            raise ConfigError(f"unknown guardrail action(s) {bad}: use one of {', '.join(ACTIONS)}")
+        object.__setattr__(self, "actions", _frozen(self.actions))
+        object.__setattr__(self, "thresholds", _frozen(self.thresholds))
+
+    def action_for(self, scanner: str, type_: str | None = None, direction: str = "input") -> str:
+        """The action for a finding of ``type_`` from ``scanner`` in ``direction``."""
+        keys = [f"{direction}.{type_}", f"{direction}.{scanner}", type_, scanner] if type_ else [
+            f"{direction}.{scanner}", scanner]
+        for key in keys:
+            if key in self.actions:
+                return self.actions[key]
+        return "off"
+
+    def threshold(self, name: str, default: float = 0.5) -> float:
+        """The threshold called ``name`` (``default`` if the policy does not set it)."""
+        return float(self.thresholds.get(name, default))
+
+    def enabled(self, scanner: str, types: tuple[str, ...] = (), direction: str = "input") -> frozenset[str]:
+        """The types of ``scanner`` that are not off in ``direction`` (``{scanner}`` if it has no types)."""
+        names = types or (scanner,)
+        return frozenset(t for t in names if self.action_for(scanner, t if types else None, direction) != "off")
+
+    def with_actions(self, overrides: Mapping[str, str] | None = None, /, **kw: str) -> Policy:
+        """A copy with some actions changed: ``policy.with_actions({"output.pii": "block"}, ipv4="off")``."""
+        return replace(self, name=f"{self.name}+", actions={**self.actions, **(overrides or {}), **kw})
+
+    def with_thresholds(self, **kw: float) -> Policy:
+        """A copy with some thresholds changed: ``policy.with_thresholds(injection=0.3)``."""
+        return replace(self, name=f"{self.name}+", thresholds={**self.thresholds, **kw})
+
+
+OFF = Policy("off")
+DEFAULT = Policy(
+    "default",
+    actions={"pii": "redact", "ipv4": "warn", "ipv6": "warn", "secrets": "block", "patterns": "block",
+             "injection": "warn", "toxicity": "warn", "output": "warn", "output.pii": "warn",
+             "output.secrets": "redact", "output.injection": "off"},
+    thresholds={"pii": 0.5, "secrets": 0.5, "injection": 0.5, "toxicity": 0.5, "groundedness": 0.5},
+)
+STRICT = Policy(
+    "strict",
+    actions={"pii": "redact", "secrets": "block", "patterns": "block", "injection": "block", "toxicity": "block",
+             "output": "block", "output.pii": "redact", "output.secrets": "block", "output.injection": "warn",
+             "too_long": "warn"},
+    thresholds={"pii": 0.4, "secrets": 0.4, "injection": 0.35, "toxicity": 0.3, "groundedness": 0.6},
+)
+PRESETS: Mapping[str, Policy] = MappingProxyType({"off": OFF, "default": DEFAULT, "strict": STRICT})
+
+
+def get_policy(policy: Policy | str | None = None) -> Policy:
+    """A :class:`Policy` from a policy, a preset name (``off``/``default``/``strict``) or None (default)."""
+    if policy is None:
+        return DEFAULT
+    if isinstance(policy, Policy):
+        return policy
+    if policy in PRESETS:
+        return PRESETS[policy]
+    raise ConfigError(f"unknown guardrail policy {policy!r}: use one of {', '.join(PRESETS)} or a Policy(...)")
+
+
+def _with_actions(findings: list[Finding], pol: Policy, direction: str) -> list[Finding]:
+    out = []
+    for f in findings:
+        act = pol.action_for(f.scanner, f.type, direction)
+        if act != "off":
+            out.append(replace(f, action=act))
+    return out
+
+
+def scan(text: str, direction: str = "input", policy: Policy | str | None = None) -> list[Finding]:
+    """Findings in ``text`` under ``policy`` (default: the ``default`` preset), each with its
+    action; one type per span for PII and secrets. Output-only checks (JSON, length,
+    groundedness) are in :func:`guard_output`."""
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"direction must be 'input' or 'output', not {direction!r}")
+    pol = get_policy(policy)
+    spans: list[Finding] = []
+    pii_types = pol.enabled("pii", pii.TYPES, direction)
+    if pii_types:
+        spans += [f for f in pii.scan(text, pii_types) if f.score >= pol.threshold("pii")]
+    secret_types = pol.enabled("secrets", secrets.TYPES, direction)
+    if secret_types:
+        spans += [f for f in secrets.scan(text, secret_types) if f.score >= pol.threshold("secrets")]
+    found = resolve_overlaps(spans)
+    if pol.patterns and pol.action_for("patterns", None, direction) != "off":
+        found += pol.patterns.scan(text)
+    if pol.enabled("injection", (), direction):
+        found += injection.scan(text, pol.threshold("injection", injection.DEFAULT_THRESHOLD))
+    if pol.enabled("toxicity", (), direction):
+        found += toxicity.scan(text, pol.threshold("toxicity", toxicity.DEFAULT_THRESHOLD))
+    return sorted(_with_actions(found, pol, direction), key=lambda f: (f.start, f.end))
+
+
+def _label(type_: str) -> str:
+    return _LABELS.get(type_) or re.sub(r"[^A-Z0-9]+", "_", type_.upper()).strip("_") or "REDACTED"
+
+
+def redact(text: str, findings: list[Finding], mapping: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """``text`` with every finding's span replaced by a typed placeholder, and the mapping
+    placeholder → original value.
+
+    The same value gets the same placeholder within one call (and across calls when the
+    previous ``mapping`` is passed in: numbering continues from it). Invisible characters
+    (``hidden_unicode``) are removed; output checks (scanner ``output``) are not spans to
+    redact. The mapping holds the raw values: keep it local, never record it.
+    """
+    result = dict(mapping or {})
+    by_value = {v: k for k, v in result.items()}
+    counters: dict[str, int] = {}
+    for existing in result:
+        m = _PLACEHOLDER.fullmatch(existing)
+        if m:
+            counters[m.group(1)] = max(counters.get(m.group(1), 0), int(m.group(2)))
+    spans = sorted((f for f in findings if f.scanner != "output" and f.end > f.start),
+                   key=lambda f: (f.start, -(f.end - f.start)))
+    pieces, pos = [], 0
+    for f in spans:
+        if f.start < pos or f.end > len(text):
+            continue  # overlaps a span already replaced
+        pieces.append(text[pos:f.start])
+        pos = f.end
+        if f.type in _STRIPPED:
+            continue
+        value = text[f.start:f.end]
+        placeholder = by_value.get(value)
+        if placeholder is None:
+            label = _label(f.type)
+            n = counters.get(label, 0) + 1
+            while f"<{label}_{n}>" in text:
+                n += 1  # never collide with a placeholder-looking string already in the text
+            counters[label] = n
+            placeholder = f"<{label}_{n}>"
+            result[placeholder] = value
+            by_value[value] = placeholder
+        pieces.append(placeholder)
+    pieces.append(text[pos:])
+    return "".join(pieces), result
+
+
+def restore(text: str, mapping: Mapping[str, str]) -> str:
+    """``text`` with the placeholders of ``mapping`` put back (unknown placeholders stay)."""
+    if not mapping:
+        return text
+    return _PLACEHOLDER.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
+
+
+@dataclass
+class GuardResult:
+    """What a guard did: findings (with actions), the texts to use (redacted where the policy
+    said so), the placeholder mapping, and whether the policy blocks.
+
+    ``texts`` and ``mapping`` are left out of the repr: ``mapping`` holds raw values and, with
+    action ``warn``, so do the texts. ``findings_by_text[i]`` are the findings of ``texts[i]``
+    (spans refer to the original ``i``-th text).
+    """
+
+    direction: str
+    findings: list[Finding]
+    blocked: bool
+    texts: list[str] = field(repr=False)
+    mapping: dict[str, str] = field(default_factory=dict, repr=False)
+    findings_by_text: list[list[Finding]] = field(default_factory=list, repr=False)
+    scores: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The first (for output: the only) text."""
+        return self.texts[0] if self.texts else ""
+
+    def raise_if_blocked(self) -> None:
+        """Raise :class:`~llmops_nb.errors.GuardrailBlocked` when the policy blocks."""
+        if self.blocked:
+            raise GuardrailBlocked(self.findings, self.direction)
+
+    def summary(self) -> str:
+        """A compact line for a footer: ``email×2 redact · openai_key×1 block``."""
+        counts: dict[tuple[str, str], int] = {}
+        for f in self.findings:
+            counts[(f.type, f.action)] = counts.get((f.type, f.action), 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-_SEVERITY_RANK[kv[0][1]], kv[0][0]))
+        return " · ".join(f"{t}×{n} {a}" for (t, a), n in ranked)
+
+
+def _scores(findings: list[Finding]) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for f in findings:
+        scores[f.scanner] = max(scores.get(f.scanner, 0.0), f.score)
+    return scores
+
+
+def guard_input(texts: list[str] | str, policy: Policy | str | None = None) -> GuardResult:
+    """Scan the prompt's texts (e.g. the messages' contents); redact what the policy says, with
+    one shared mapping so a value gets the same placeholder in every message."""
+    pol = get_policy(policy)
+    items = [texts] if isinstance(texts, str) else list(texts)
+    mapping: dict[str, str] = {}
+    redacted, per_text = [], []
+    for text in items:
+        found = scan(text, "input", pol)
+        per_text.append(found)
+        new_text, mapping = redact(text, [f for f in found if f.action == "redact"], mapping)
+        redacted.append(new_text)
+    flat = [f for fs in per_text for f in fs]
+    return GuardResult("input", flat, any(f.action == "block" for f in flat), redacted, mapping, per_text,
+                       _scores(flat))
+
+
+def guard_output(text: str, policy: Policy | str | None = None, *, context: str | list[str] | None = None,
+                 json_schema: dict[str, Any] | None = None, expect_json: bool = False,
+                 max_chars: int | None = None, mapping: Mapping[str, str] | None = None) -> GuardResult:
+    """Check an answer: leaks (PII, secrets), toxicity, JSON / JSON Schema (when asked for),
+    length, and groundedness against ``context`` (when given).
+
+    ``text`` is the raw answer (placeholders not yet restored). Pass the input's ``mapping`` so
+    that new placeholders for leaked values continue its numbering; the result's ``mapping``
+    holds only those new ones — they must not be restored for the user (they are leaks).
+    """
+    pol = get_policy(policy)
+    found = scan(text, "output", pol)
+    checks: list[Finding] = []
+    notes: list[str] = []
+    if expect_json or json_schema is not None:
+        fs, ns = output.check_json(text, schema=json_schema)
+        checks, notes = checks + fs, notes + ns
+    fs, ns = output.check_length(text, max_chars if max_chars is not None else pol.max_chars)
+    checks, notes = checks + fs, notes + ns
+    scores: dict[str, float] = {}
+    if context is not None:
+        fs, g, ns = output.check_grounded(text, context, threshold=pol.threshold("groundedness"))
+        checks, notes = checks + fs, notes + ns
+        scores["groundedness"] = g.score
+    found = sorted(found + _with_actions(checks, pol, "output"), key=lambda f: (f.start, f.end))
+    previous = dict(mapping or {})
+    redacted, merged = redact(text, [f for f in found if f.action == "redact"], previous)
+    new = {k: v for k, v in merged.items() if k not in previous}
+    return GuardResult("output", found, any(f.action == "block" for f in found), [redacted], new, [found],
+                       {**_scores(found), **scores}, notes)

@@ -1,0 +1,197 @@
+"""Offline toxicity scorer: a small curated lexicon with severity weights, no model download.
+
+Matching is on whole words (so *Scunthorpe*, *assassin*, *cocktail*, *therapist*, *Dickens* or
+*spicy* never match) with a few exception phrases (*Dick Van Dyke*, *chink in the armor*,
+*Maine Coon*). Simple obfuscation is undone for tokens that show it: leetspeak (``sh1t``,
+``a$$``), masking (``f*ck``), repeated letters (``fuuuuck``) and spaced letters (``f u c k``).
+
+Score: each hit weighs its lexicon weight, plus ``TARGET_BONUS`` when it is aimed at the reader
+(``you``/``your``/``ur`` up to two words before it); the text's score is the noisy-OR of the hits.
+A text is toxic when its score reaches the threshold (default 0.5): one strong term or a few
+milder ones; a lone "damn" or "stupid printer" is not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from llmops_nb.guardrails._common import make_finding
+from llmops_nb.types import Finding
+
+SCANNER = "toxicity"
+DEFAULT_THRESHOLD = 0.5
+TARGET_BONUS = 0.25
+_SUFFIXES = ("s", "es", "ed", "ing", "er", "ers", "y", "ier", "iest", "ty", "ly", "bag", "head", "face")
+_WORD = re.compile(r"[a-z]+")
+_OBFUSCATION_GATE = re.compile(r"[g-z][0-9@$!|*]|[0-9@$!|*][g-z]|[a-z]\*|([a-z])\1\1")
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|*")
+_BANG = re.compile(r"!+(?![a-z0-9])")  # "idiot!" is punctuation, "sh!t" is leet
+_SPACED = re.compile(r"(?<![\w])(?:[a-z][ .\-_]){2,}[a-z](?!\w)")
+_LEET = str.maketrans("0134578@$!|+", "oieastbasiit")
+_TARGET = re.compile(r"\b(?:you|you're|youre|ur|u|ya|your|yo)\b(?:\W+\w+){0,3}\W*$|\b(?:bunch|pack|load)\s+of\s+$")
+_TARGET_AFTER = re.compile(r"\W{1,3}(?:you|u|ya)\b")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The parsed lexicon: single-word forms, phrases and exceptions."""
+
+    words: dict[str, tuple[str, float, str]]  # form → (term, weight, category)
+    prefixes: tuple[tuple[str, float, str], ...]
+    phrases: dict[str, tuple[float, str]]
+    exceptions: tuple[str, ...]
+    collapsed: dict[str, str]  # form with repeated letters squeezed → form
+
+
+def _squeeze(word: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", word)
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> Lexicon:
+    """The bundled lexicon (``data/toxicity_lexicon.tsv``), parsed once."""
+    text = resources.files("llmops_nb.guardrails").joinpath("data/toxicity_lexicon.tsv").read_text("utf-8")
+    words: dict[str, tuple[str, float, str]] = {}
+    prefixes, phrases, exceptions = [], {}, []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        term, weight, category, *rest = (line.split("\t") + [""])[:4]
+        flags, w = rest[0] if rest else "", float(weight)
+        if "!" in flags:
+            exceptions.append(term)
+        elif " " in term:
+            phrases[term] = (w, category)
+        else:
+            words[term] = (term, w, category)
+            if "+" in flags:
+                words.update({term + s: (term, w, category) for s in _SUFFIXES})
+            if "*" in flags:
+                prefixes.append((term, w, category))
+    collapsed = {_squeeze(f): f for f in words}
+    return Lexicon(words, tuple(prefixes), phrases, tuple(exceptions), collapsed)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One lexicon hit: the term, its category, weight (with any target bonus) and span."""
+
+    term: str
+    category: str
+    weight: float
+    start: int
+    end: int
+
+
+def _lookup(token: str, lex: Lexicon) -> tuple[str, float, str] | None:
+    if token in lex.words:
+        return lex.words[token]
+    for prefix, w, cat in lex.prefixes:
+        if token.startswith(prefix):
+            return prefix, w, cat
+    return None
+
+
+def _deobfuscate(token: str, lex: Lexicon) -> tuple[str, float, str] | None:
+    token = token.strip("*!")
+    plain = token.translate(_LEET)
+    found = _lookup(plain, lex) or (lex.words.get(lex.collapsed.get(_squeeze(plain), "")))
+    if found is None and "*" in token and len(token) >= 3:
+        rx = re.compile(re.escape(token).replace(r"\*", "[a-z]"))
+        form = next((f for f in lex.words if len(f) == len(token) and rx.fullmatch(f)), None)
+        found = lex.words[form] if form else None
+    return found
+
+
+def _word_hits(low: str, lex: Lexicon) -> list[Hit]:
+    words = set(_WORD.findall(low))
+    hits = []
+    if words & lex.words.keys() or any(prefix in low for prefix, _, _ in lex.prefixes):
+        for m in _WORD.finditer(low):
+            found = _lookup(m.group(), lex)
+            if found:
+                hits.append(Hit(found[0], found[2], found[1], m.start(), m.end()))
+    for phrase, (w, cat) in lex.phrases.items():
+        if set(_WORD.findall(phrase)) <= words:
+            hits += [Hit(phrase, cat, w, m.start(), m.end())
+                     for m in re.finditer(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", low)]
+    return hits
+
+
+def _obfuscated_tokens(low: str) -> dict[int, int]:
+    """Spans (start → end) of the tokens around each obfuscation sign (see the gate)."""
+    spans: dict[int, int] = {}
+    last_end = -1
+    for m in _OBFUSCATION_GATE.finditer(low):
+        if m.start() < last_end:
+            continue
+        s, e = m.start(), m.end()
+        while s > 0 and low[s - 1] in _TOKEN_CHARS:
+            s -= 1
+        while e < len(low) and low[e] in _TOKEN_CHARS:
+            e += 1
+        if sum(c.isalpha() for c in low[s:e]) >= 2 and e - s <= 24:
+            spans[s] = e
+        last_end = e
+    return spans
+
+
+def _obfuscated_hits(low: str, lex: Lexicon) -> list[Hit]:
+    hits = []
+    for start, end in _obfuscated_tokens(low).items():
+        token = low[start:end]
+        found = _deobfuscate(token, lex)
+        if found and token not in lex.words:
+            hits.append(Hit(found[0], found[2], found[1], start, end))
+    for m in _SPACED.finditer(low):
+        found = _lookup(re.sub(r"[ .\-_]", "", m.group()), lex)
+        if found:
+            hits.append(Hit(found[0], found[2], found[1], m.start(), m.end()))
+    return hits
+
+
+def toxicity_hits(text: str) -> list[Hit]:
+    """Every lexicon hit in ``text``, with the target bonus applied, minus exception phrases."""
+    lex = lexicon()
+    low = text.lower()
+    hits = _word_hits(low, lex) + _obfuscated_hits(_BANG.sub(lambda m: " " * len(m.group()), low), lex)
+    if not hits:
+        return []
+    guarded = [(m.start(), m.end()) for e in lex.exceptions if e.split()[0] in low
+               for m in re.finditer(r"(?<!\w)" + re.escape(e) + r"(?!\w)", low)]
+    out = []
+    for h in hits:
+        if any(s <= h.start and h.end <= e for s, e in guarded):
+            continue
+        aimed = h.category in ("insult", "profanity", "sexual", "slur") and (
+            _TARGET.search(low[max(0, h.start - 40):h.start]) or _TARGET_AFTER.match(low, h.end))
+        out.append(Hit(h.term, h.category, min(1.0, h.weight + TARGET_BONUS) if aimed else h.weight, h.start, h.end))
+    return out
+
+
+def combine(hits: list[Hit]) -> float:
+    """Noisy-OR of the hits' weights."""
+    remaining = 1.0
+    for h in hits:
+        remaining *= 1.0 - h.weight
+    return round(1.0 - remaining, 4)
+
+
+def toxicity_score(text: str) -> float:
+    """The toxicity score of ``text`` in [0, 1]."""
+    return combine(toxicity_hits(text))
+
+
+def scan(text: str, threshold: float = DEFAULT_THRESHOLD) -> list[Finding]:
+    """One finding per hit (type = category, score = the text's score) when the score reaches
+    ``threshold``; none otherwise."""
+    hits = toxicity_hits(text)
+    score = combine(hits)
+    if score < threshold:
+        return []
+    severity = "critical" if score >= 0.85 else "high" if score >= 0.6 else "medium"
+    return [make_finding(SCANNER, h.category, text, h.start, h.end, score=score, severity=severity)
+            for h in sorted(hits, key=lambda h: h.start)]

@@ -1,0 +1,340 @@
+"""Routes and resilience: which model answers, and what happens when one fails.
+
+- **Routes** are ordered lists of models (``configure(routes={"balanced": ["openai:…",
+  {"model": "anthropic:…", "temperature": 0.2}]})`` or ``[tool.llmops_nb.routes]``); a route id
+  ``route:NAME`` works wherever a model id does. ``route:auto`` lets rules choose: user
+  predicates (:func:`add_rule`), then the request's ``complexity`` hint
+  (``configure(complexity_routes={"low": "fast", "high": "quality"})``), then
+  ``default_route``. Models whose context window cannot hold the prompt are skipped. The
+  choice and the reason are recorded on the call.
+- **Retries**: one loop (tenacity), exponential backoff with jitter, ``retry-after`` honoured
+  (capped by ``retry_max_wait_s``); only retryable errors (429, 5xx, timeouts, connection
+  errors) are retried. The SDKs' own retries are off.
+- **Fallback** to the next model of the route when a model's retries are spent or it failed.
+- **Circuit breaker** per model: opens after ``breaker_threshold`` consecutive failures,
+  fast-fails while open, lets one probe through after ``breaker_cooldown_s`` (half-open).
+- **Rate limits** per model, client side: requests and tokens per minute
+  (``configure(rate_limits={"openai:gpt-5.4-mini": {"rpm": 60, "tpm": 200_000}})``); a call
+  waits for room rather than failing.
+- **Budgets**: per call (``max_cost``), per group (``group(name, budget_usd=...)``) and per
+  session (``configure(budget_usd=...)``), checked with the pre-call estimate before sending.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops_nb import errors as E
+from llmops_nb.config import Settings
+
+ROUTE_PREFIX = "route:"
+# Context windows (input + output tokens) of model families; configure(context_windows=...) wins.
+CONTEXT_WINDOWS = {
+    "openai:gpt-5*": 400_000, "openai:gpt-4.1*": 1_047_576, "openai:gpt-4o*": 128_000,
+    "openai:o[0-9]*": 200_000, "anthropic:claude-*": 200_000, "sim:*": 128_000,
+}
+
+
+@dataclass(frozen=True)
+class RouteEntry:
+    """One model of a route, with the parameters it is called with."""
+
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    """What a routing rule sees about a request."""
+
+    messages: tuple[Any, ...]
+    estimated_tokens: int
+    complexity: str | None
+
+
+@dataclass(frozen=True)
+class RouteChoice:
+    """The models to try, in order, and why."""
+
+    route: str | None
+    entries: tuple[RouteEntry, ...]
+    reason: str
+
+
+def parse_routes(raw: Mapping[str, Any]) -> dict[str, tuple[RouteEntry, ...]]:
+    """Validate ``routes`` settings: name → list of model ids or ``{"model": id, **params}``."""
+    from llmops_nb.providers.base import split_model_id
+
+    routes = {}
+    for name, items in (raw or {}).items():
+        if not isinstance(items, (list, tuple)) or not items:
+            raise E.ConfigError(f"route {name!r} must be a non-empty list of model ids")
+        entries = []
+        for item in items:
+            if isinstance(item, str):
+                entries.append(RouteEntry(item))
+            elif isinstance(item, Mapping) and isinstance(item.get("model"), str):
+                entries.append(RouteEntry(item["model"], {k: v for k, v in item.items() if k != "model"}))
+            else:
+                raise E.ConfigError(f"route {name!r}: {item!r} is neither a model id nor {{'model': id, ...}}")
+            if entries[-1].model.startswith(ROUTE_PREFIX):
+                raise E.ConfigError(f"route {name!r} names another route; list models instead")
+            split_model_id(entries[-1].model)
+        routes[name] = tuple(entries)
+    return routes
+
+
+_rules: list[Callable[[RuleInput], str | None]] = []
+
+
+def add_rule(rule: Callable[[RuleInput], str | None]) -> None:
+    """A user predicate for ``route:auto``: return a route name to choose it, None to pass."""
+    _rules.append(rule)
+
+
+def clear_rules() -> None:
+    """Forget every rule added with :func:`add_rule`."""
+    _rules.clear()
+
+
+def route_entries(name: str, settings: Settings | None = None) -> tuple[RouteEntry, ...]:
+    """The models of route ``name``."""
+    from llmops_nb.config import settings as current
+
+    routes = parse_routes((settings or current()).routes)
+    if name not in routes:
+        raise E.ConfigError(f"no route named {name!r} (routes: {', '.join(sorted(routes)) or 'none'}); "
+                            "define it with configure(routes={...}) or [tool.llmops_nb.routes]")
+    return routes[name]
+
+
+def context_window(model: str, settings: Settings) -> int | None:
+    """The context window of ``model`` in tokens, if known."""
+    for table in (settings.context_windows, CONTEXT_WINDOWS):
+        if model in table:
+            return int(table[model])
+        for pattern, size in table.items():
+            if fnmatch.fnmatchcase(model, pattern):
+                return int(size)
+    return None
+
+
+def choose(model: str, info: RuleInput, needed_tokens: int, settings: Settings) -> RouteChoice:
+    """The models to try for ``model`` (a model id or ``route:NAME``), skipping those whose
+    context window is too small."""
+    if not model.startswith(ROUTE_PREFIX):
+        return RouteChoice(None, (RouteEntry(model),), "model id")
+    name, reason = model[len(ROUTE_PREFIX):], "named route"
+    if name == "auto":
+        name, reason = _auto(info, settings)
+    fitting, skipped = [], []
+    for entry in route_entries(name, settings):
+        window = context_window(entry.model, settings)
+        if window is not None and needed_tokens > window:
+            skipped.append(f"{entry.model} (window {window:,} < {needed_tokens:,} tokens)")
+        else:
+            fitting.append(entry)
+    if not fitting:
+        raise E.ConfigError(f"no model of route {name!r} has a context window for {needed_tokens:,} tokens: "
+                            f"{'; '.join(skipped)}. Shorten the prompt or add a larger model to the route.")
+    if skipped:
+        reason += "; skipped " + ", ".join(skipped)
+    return RouteChoice(name, tuple(fitting), reason)
+
+
+def _auto(info: RuleInput, settings: Settings) -> tuple[str, str]:
+    for rule in _rules:
+        chosen = rule(info)
+        if chosen:
+            return chosen, f"rule {getattr(rule, '__name__', 'rule')}"
+    if info.complexity is not None:
+        if info.complexity not in settings.complexity_routes:
+            raise E.ConfigError(f"complexity {info.complexity!r} has no route: "
+                                f"configure(complexity_routes={{{info.complexity!r}: 'route-name'}})")
+        return settings.complexity_routes[info.complexity], f"complexity {info.complexity}"
+    if settings.default_route:
+        return settings.default_route, "default route"
+    raise E.ConfigError("route:auto found no rule, complexity hint or default_route; "
+                        "configure(default_route='balanced') or pass complexity=...")
+
+
+# --- circuit breakers --------------------------------------------------------------------------
+
+@dataclass
+class CircuitBreaker:
+    """Closed → open after ``threshold`` consecutive failures → half-open after ``cooldown_s``
+    (one probe) → closed on success, open again on failure."""
+
+    threshold: int = 5
+    cooldown_s: float = 30.0
+    failures: int = 0
+    opened_at: float | None = None
+    probing: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if time.monotonic() - self.opened_at >= self.cooldown_s else "open"
+
+    def before_call(self, model: str) -> None:
+        """Raise CircuitOpen unless a call may go through now."""
+        with self.lock:
+            state = self.state
+            if state == "closed":
+                return
+            if state == "half-open" and not self.probing:
+                self.probing = True  # this call is the probe
+                return
+            left = max(0.0, self.cooldown_s - (time.monotonic() - (self.opened_at or 0)))
+            raise E.CircuitOpen(f"{model}: circuit open after {self.failures} failures; next probe in {left:.0f} s",
+                              provider=model.partition(":")[0], retry_after=left)
+
+    def record(self, ok: bool) -> None:
+        with self.lock:
+            self.probing = False
+            if ok:
+                self.failures, self.opened_at = 0, None
+                return
+            self.failures += 1
+            if self.failures >= self.threshold or self.opened_at is not None:
+                self.opened_at = time.monotonic()
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker(model: str, settings: Settings) -> CircuitBreaker:
+    """The breaker of ``model`` (created with the settings' threshold and cool-down)."""
+    with _breakers_lock:
+        if model not in _breakers:
+            _breakers[model] = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s)
+        return _breakers[model]
+
+
+def health() -> list[dict[str, Any]]:
+    """Breaker state per model called in this process."""
+    with _breakers_lock:
+        items = sorted(_breakers.items())
+    return [{"model": m, "state": b.state, "consecutive_failures": b.failures} for m, b in items]
+
+
+def reset() -> None:
+    """Close every breaker and forget rate-limit history (tests, or after an outage)."""
+    with _breakers_lock:
+        _breakers.clear()
+    with _limiters_lock:
+        _limiters.clear()
+
+
+# --- rate limits -------------------------------------------------------------------------------
+
+@dataclass
+class RateLimiter:
+    """Requests and tokens per minute over a sliding 60 s window; ``acquire`` waits for room."""
+
+    rpm: float | None = None
+    tpm: float | None = None
+    window_s: float = 60.0
+    sent: deque[tuple[float, int]] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _wait_needed(self, now: float, tokens: int) -> float:
+        while self.sent and now - self.sent[0][0] >= self.window_s:
+            self.sent.popleft()
+        waits = [0.0]
+        if self.rpm and len(self.sent) >= self.rpm:
+            waits.append(self.sent[int(len(self.sent) - self.rpm)][0] + self.window_s - now)
+        if self.tpm and self.sent:
+            used, excess = sum(t for _, t in self.sent) + tokens, 0
+            for at, t in self.sent:  # oldest first: wait until enough tokens leave the window
+                if used - excess <= self.tpm:
+                    break
+                excess += t
+                waits.append(at + self.window_s - now)
+        return max(waits)
+
+    def acquire(self, tokens: int, sleep: Callable[[float], None] = time.sleep) -> float:
+        """Wait until a request of ``tokens`` fits; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                wait = self._wait_needed(now, tokens)
+                if wait <= 0:
+                    self.sent.append((now, tokens))
+                    return waited
+            sleep(wait)
+            waited += wait
+
+
+_limiters: dict[str, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter(model: str, settings: Settings) -> RateLimiter | None:
+    """The rate limiter of ``model``, if the settings limit it."""
+    limits = settings.rate_limits.get(model) or next(
+        (v for k, v in settings.rate_limits.items() if fnmatch.fnmatchcase(model, k)), None)
+    if not limits:
+        return None
+    with _limiters_lock:
+        if model not in _limiters:
+            _limiters[model] = RateLimiter(limits.get("rpm"), limits.get("tpm"))
+        return _limiters[model]
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, E.ProviderError) and exc.retryable and not isinstance(exc, E.CircuitOpen)
+
+
+def with_retries(fn: Callable[[], Any], settings: Settings, on_retry: Callable[[BaseException, float], None],
+                 sleep: Callable[[float], None] = time.sleep) -> Any:
+    """Call ``fn`` until it succeeds, a non-retryable error, or the retries are spent."""
+    import tenacity
+
+    exponential = tenacity.wait_exponential_jitter(multiplier=settings.retry_base_s, max=settings.retry_max_wait_s)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        advised = getattr(exc, "retry_after", None)
+        if advised is not None:  # the server said when: honour it (capped)
+            return float(min(advised, settings.retry_max_wait_s))
+        return float(exponential(state))
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if exc is not None and state.next_action is not None:
+            on_retry(exc, state.next_action.sleep)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(settings.retries + 1), wait=wait,
+        retry=tenacity.retry_if_exception(_retryable), reraise=True, sleep=sleep, before_sleep=before_sleep)
+    return retrying(fn)
+
+
+# --- budgets -----------------------------------------------------------------------------------
+
+def check_budgets(estimate: float | None, *, max_cost: float | None, group_left: float | None,
+                  session_left: float | None) -> None:
+    """Raise BudgetExceeded for the first budget the estimate does not fit."""
+    if estimate is None:
+        return
+    for scope, left in (("call (max_cost)", max_cost), ("group", group_left), ("session", session_left)):
+        if left is not None and estimate > left:
+            raise E.BudgetExceeded(scope, estimate, left)
+
+
+def names_of(entries: Sequence[RouteEntry]) -> list[str]:
+    """Model ids of route entries."""
+    return [e.model for e in entries]

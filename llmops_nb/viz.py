@@ -1,0 +1,83 @@
+"""Altair charts of comparisons and call history.
+
+Charts are built from plain DataFrames (the table :func:`llmops_nb.compare.compare` returns),
+so they render the same in JupyterLab, in a static export (``chart.save("c.png")`` with
+vl-convert) and in nbval-checked notebooks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# two-sided 95 % Student t quantiles by degrees of freedom (normal beyond 30)
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+        10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
+EXTENTS = ("sd", "ci")
+
+
+def _t95(dof: int) -> float:
+    if dof > 30:
+        return 1.96
+    return _T95[max(k for k in _T95 if k <= dof)]  # the next lower tabulated dof: a wider interval
+
+
+def _spread(sd: float, n: int, extent: str) -> float:
+    if n < 2 or math.isnan(sd):
+        return 0.0
+    return sd if extent == "sd" else _t95(n - 1) * sd / math.sqrt(n)
+
+
+def cost_latency_stats(df: Any, *, by: str = "model", extent: str = "sd", include_cached: bool = False) -> Any:
+    """Per ``by`` group: n, mean and spread of latency (ms) and cost (USD), with the error-bar
+    ends (``*_lo``/``*_hi``). ``extent``: ``"sd"`` (mean ± one standard deviation) or ``"ci"``
+    (95 % confidence interval of the mean, Student t). Failed calls are left out, and cache
+    hits too unless ``include_cached`` (they measure the cache, not the model)."""
+    import pandas as pd
+
+    if extent not in EXTENTS:
+        raise ValueError(f"extent must be one of {EXTENTS}, not {extent!r}")
+    rows = df[df["status"] == "OK"]
+    if not include_cached:
+        rows = rows[~rows["cached"].astype(bool)]
+    out = []
+    for key, g in rows.groupby(by, sort=False):
+        lat, cost = g["latency_ms"].astype(float), pd.to_numeric(g["cost_usd"], errors="coerce").dropna()
+        item = {by: key, "n": len(g)}
+        for name, values in (("latency_ms", lat), ("cost_usd", cost)):
+            mean = float(values.mean()) if len(values) else math.nan
+            half = _spread(float(values.std()) if len(values) > 1 else math.nan, len(values), extent)
+            item.update({name: mean, f"{name}_lo": mean - half, f"{name}_hi": mean + half})
+        out.append(item)
+    columns = [by, "n", *[f"{m}{s}" for m in ("latency_ms", "cost_usd") for s in ("", "_lo", "_hi")]]
+    return pd.DataFrame(out, columns=columns)
+
+
+def cost_latency_chart(df: Any, *, by: str = "model", extent: str = "sd", include_cached: bool = False,
+                       title: str = "Cost vs latency", width: int = 520, height: int = 340) -> Any:
+    """Cost per call against latency per call, one point per model at the mean, with error
+    bars in both directions over its calls (samples × inputs × prompts); see
+    :func:`cost_latency_stats` for ``extent`` and what is left out."""
+    import altair as alt
+
+    stats = cost_latency_stats(df, by=by, extent=extent, include_cached=include_cached)
+    stats = stats.dropna(subset=["latency_ms", "cost_usd"])
+    what = "± 1 sd" if extent == "sd" else "with 95% CI"
+    subtitle = f"mean {what} over each {by}'s calls; failed{'' if include_cached else ' and cached'} calls left out"
+    base = alt.Chart(stats)
+    x = alt.X("latency_ms:Q", title="latency per call (ms)", scale=alt.Scale(zero=False, nice=True))
+    y = alt.Y("cost_usd:Q", title="cost per call (USD)", scale=alt.Scale(zero=False, nice=True),
+              axis=alt.Axis(format="$.2~e"))
+    color = alt.Color(f"{by}:N", title=by, legend=alt.Legend(orient="right"))
+    tooltip = [alt.Tooltip(f"{by}:N"), alt.Tooltip("n:Q", title="calls"),
+               alt.Tooltip("latency_ms:Q", format=".0f", title="mean latency (ms)"),
+               alt.Tooltip("cost_usd:Q", format="$.6f", title="mean cost")]
+    horizontal = base.mark_rule(strokeWidth=1.5).encode(x="latency_ms_lo:Q", x2="latency_ms_hi:Q",
+                                                        y="cost_usd:Q", color=color)
+    vertical = base.mark_rule(strokeWidth=1.5).encode(x="latency_ms:Q", y="cost_usd_lo:Q", y2="cost_usd_hi:Q",
+                                                      color=color)
+    points = base.mark_point(filled=True, size=90, opacity=1).encode(x=x, y=y, color=color, tooltip=tooltip)
+    labels = base.mark_text(align="left", dx=8, dy=-8, fontSize=11).encode(
+        x="latency_ms:Q", y="cost_usd:Q", text=f"{by}:N", color=color)
+    return (horizontal + vertical + points + labels).properties(
+        width=width, height=height, title=alt.Title(title, subtitle=subtitle))
