@@ -290,6 +290,18 @@ def configure(**overrides: Any) -> Settings:
     return new
 
 
+def reset(**overrides: Any) -> Settings:
+    """Start a fresh session: settings from the environment and pyproject plus ``overrides``
+    (nothing kept from ``configure`` calls), spend counters at zero."""
+    global _session
+    new = build_settings(overrides)
+    with _session_lock:
+        if _session is not None:
+            _session.close()
+        _session = Session(new)
+    return new
+
+
 def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
     cwd = Path.cwd().resolve()
     out = _coerce(values, cwd)

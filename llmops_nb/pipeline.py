@@ -259,32 +259,43 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
             route=plan.route, route_reason=plan.reason, attempts=attempts, **fields,
         ))
 
-    if use_cache and mode != "off":
-        for call in plan.candidates:
-            hit = lookup(sess.cache, cache_key(call.request, call.provider.defaults))
-            if hit is not None:
-                completion = _from_cache(hit, call, trace_id, started_ns, time.perf_counter() - t0, plan.route)
-                if on_text is not None:
-                    on_text(hit.text)
-                record(call, completion.latency_s, status="OK", text=hit.text, usage=asdict(hit.usage),
-                       cost_usd=0.0, cached=True, original_latency_s=hit.latency_s,
-                       finish_reason=hit.finish_reason)
-                sess.add_spend(0.0, hit.cost_usd, group.id if group else None)
-                return completion
-        if mode == "replay":
-            error = E.CacheMiss(
-                f"{first.request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
-                "the cache in readwrite mode to record the answer. Nothing was sent."
-            )
-            record(first, status="ERROR", error_type="CacheMiss", error=str(error))
-            raise error
+    def cached(call: PreparedCall) -> CachedAnswer | None:
+        if not use_cache or mode == "off":
+            return None
+        return lookup(sess.cache, cache_key(call.request, call.provider.defaults))
+
+    def answer_from_cache(call: PreparedCall, hit: CachedAnswer) -> Completion:
+        completion = _from_cache(hit, call, trace_id, started_ns, time.perf_counter() - t0, plan.route)
+        if on_text is not None:
+            on_text(hit.text)
+        record(call, completion.latency_s, status="OK", text=hit.text, usage=asdict(hit.usage), cost_usd=0.0,
+               cached=True, original_latency_s=hit.latency_s, finish_reason=hit.finish_reason)
+        sess.add_spend(0.0, hit.cost_usd, group.id if group else None)
+        return completion
+
+    # The primary's cache first; a fallback's cached answer is used only when falling back
+    # (or in replay mode, where nothing may be sent).
+    for call in plan.candidates if mode == "replay" else plan.candidates[:1]:
+        hit = cached(call)
+        if hit is not None:
+            return answer_from_cache(call, hit)
+    if use_cache and mode == "replay":
+        error = E.CacheMiss(
+            f"{first.request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
+            "the cache in readwrite mode to record the answer. Nothing was sent."
+        )
+        record(first, status="ERROR", error_type="CacheMiss", error=str(error))
+        raise error
 
     try:
-        call, (text, final, ttft) = _first_answer(plan, sess, max_cost, t0, attempts, on_text)
+        call, outcome = _first_answer(plan, sess, max_cost, t0, attempts, on_text, cached)
     except BaseException as exc:
         failed = plan.candidates[-1] if attempts else first
         record(failed, status="ERROR", error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
         raise
+    if isinstance(outcome, CachedAnswer):
+        return answer_from_cache(call, outcome)
+    text, final, ttft = outcome
     latency = time.perf_counter() - t0
     price = price_of(final.usage, call.request.model)
     completion = Completion(
@@ -303,13 +314,17 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
 
 
 def _first_answer(plan: CallPlan, sess: Session, max_cost: float | None, t0: float,
-                  attempts: list[dict[str, Any]], on_text: TextCallback | None
-                  ) -> tuple[PreparedCall, tuple[str, Final, float | None]]:
+                  attempts: list[dict[str, Any]], on_text: TextCallback | None,
+                  cached: Callable[[PreparedCall], CachedAnswer | None]
+                  ) -> tuple[PreparedCall, tuple[str, Final, float | None] | CachedAnswer]:
     """Try the candidates in order (fallback), each with retries; the whole path goes to
     ``attempts``. Raises the last model's error when every model failed."""
     last: E.ProviderError | E.BudgetExceeded | None = None
     for index, call in enumerate(plan.candidates):
         if index:
+            hit = cached(call)
+            if hit is not None:
+                return call, hit
             try:
                 _check_budget(call, sess, max_cost)  # a fallback is checked before it is sent too
             except E.BudgetExceeded as exc:

@@ -246,6 +246,8 @@ class RateLimiter:
     window_s: float = 60.0
     sent: deque[tuple[float, int]] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
     def _wait_needed(self, now: float, tokens: int) -> float:
         while self.sent and now - self.sent[0][0] >= self.window_s:
@@ -262,17 +264,17 @@ class RateLimiter:
                 waits.append(at + self.window_s - now)
         return max(waits)
 
-    def acquire(self, tokens: int, sleep: Callable[[float], None] = time.sleep) -> float:
+    def acquire(self, tokens: int) -> float:
         """Wait until a request of ``tokens`` fits; returns the seconds waited."""
         waited = 0.0
         while True:
             with self.lock:
-                now = time.monotonic()
+                now = self.clock()
                 wait = self._wait_needed(now, tokens)
                 if wait <= 0:
                     self.sent.append((now, tokens))
                     return waited
-            sleep(wait)
+            self.sleep(wait)
             waited += wait
 
 

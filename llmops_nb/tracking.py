@@ -133,10 +133,41 @@ def _tags(r: CallRecord) -> dict[str, str]:
         "finish_reason": r.finish_reason,
         "group": r.group_name,
         "notes": "; ".join(r.notes) or None,
+        "route": r.route,
+        "route_reason": r.route_reason,
+        "attempts": json.dumps(_attempt_summary(r.attempts)) if r.attempts else None,
         "findings": json.dumps(r.findings) if r.findings else None,
     }
     tags.update({k: v for k, v in optional.items() if v is not None})
     return {TAG + k: v for k, v in tags.items()}
+
+
+def _attempt_summary(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keep = ("model", "ok", "error_type", "duration_ms", "retry_wait_s", "rate_limit_wait_s")
+    return [{k: a[k] for k in keep if k in a} for a in attempts]
+
+
+def _attempt_spans(r: CallRecord, root_id: str) -> list[Any]:
+    """One child span per attempt (model tried, how long, why it failed), laid end to end."""
+    from mlflow.entities import Span
+    from mlflow.tracing.constant import SpanAttributeKey as K
+
+    spans, at = [], r.started_at_ns
+    for i, a in enumerate(r.attempts):
+        duration = int(float(a.get("duration_ms", 0.0)) * 1e6)
+        attrs = {K.REQUEST_ID: json.dumps(r.trace_id), K.SPAN_TYPE: json.dumps("LLM"),
+                 "llmops.attempt": json.dumps({k: v for k, v in a.items() if k != "streamed"})}
+        ok = a.get("ok", False)
+        spans.append(Span.from_dict({
+            "trace_id": r.trace_id, "span_id": f"{r.record_id[16:28]}{i:04x}", "parent_span_id": root_id,
+            "name": f"attempt {i + 1}: {a.get('model')}", "start_time_unix_nano": at,
+            "end_time_unix_nano": at + max(duration, 1),
+            "status": {"code": "STATUS_CODE_OK" if ok else "STATUS_CODE_ERROR",
+                       "message": "" if ok else f"{a.get('error_type')}: {a.get('error', '')}"},
+            "attributes": attrs, "events": [], "links": [],
+        }))
+        at += duration + int(float(a.get("retry_wait_s", 0.0)) * 1e9)
+    return spans
 
 
 def _prompt_ref(prompt: str | None) -> tuple[str, str] | None:
@@ -257,7 +288,13 @@ class MlflowExporter:
                 by_exp.setdefault(self._experiment(r.experiment or self.default_experiment), []).append(r)
             for exp, batch in by_exp.items():
                 self._start_grouped(exp, batch)
-                self.tracing.log_spans(exp, [_span(r) for r in batch])
+                spans = []
+                for r in batch:
+                    root = _span(r)
+                    spans.append(root)
+                    if len(r.attempts) > 1 or r.route:  # the path is worth showing
+                        spans.extend(_attempt_spans(r, root.span_id))
+                self.tracing.log_spans(exp, spans)
                 self._link_runs(exp, batch)
                 self._link_prompts(batch)
 

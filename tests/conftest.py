@@ -19,9 +19,9 @@ ANTHROPIC_KEY = "sk-ant-test-ANTHROPIC-0123456789SECRET"
 @pytest.fixture
 def llm(tmp_path: Path) -> Iterator[object]:
     """The package, configured with its own state dir and experiment (shared test store)."""
-    llmops_nb.configure(home=tmp_path / "home", experiment=f"test-{uuid.uuid4().hex[:8]}",
-                        cache_mode="readwrite", tracking=True, default_model="sim:default",
-                        retries=0)  # retry behaviour is tested on its own (test_routing.py)
+    config.reset(home=tmp_path / "home", experiment=f"test-{uuid.uuid4().hex[:8]}",
+                 cache_mode="readwrite", tracking=True, default_model="sim:default",
+                 retries=0)  # retry behaviour is tested on its own (test_routing.py)
     yield llmops_nb
     config.session().close()
     sim.reset()

@@ -1,0 +1,200 @@
+"""Routes, retries, fallback, circuit breakers, rate limits and budgets — offline."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import mlflow
+import pytest
+
+from llmops_nb import errors as E
+from llmops_nb import routing
+from llmops_nb.config import session, settings
+from llmops_nb.providers import sim
+
+
+def _trace(trace_id):
+    return mlflow.MlflowClient(settings().tracking_uri).get_trace(trace_id)
+
+
+def test_retry_then_success_records_every_attempt(llm):
+    llm.configure(retries=2, retry_base_s=0.01)
+    sim.configure_model("shaky", failures=["500", "429", "ok"])
+    c = llm.complete("sim:shaky", "hello", cache=False)
+    assert [a["ok"] for a in c.attempts] == [False, False, True]
+    assert [a.get("error_type") for a in c.attempts[:2]] == ["ProviderUnavailable", "RateLimited"]
+    llm.flush()
+    trace = _trace(c.trace_id)
+    names = [s.name for s in trace.data.spans]
+    assert names[1:] == ["attempt 1: sim:shaky", "attempt 2: sim:shaky", "attempt 3: sim:shaky"]
+    assert json.loads(trace.info.tags["llmops.attempts"])[2]["ok"] is True
+
+
+def test_retries_are_spent_then_the_error_is_raised(llm):
+    llm.configure(retries=1, retry_base_s=0.01)
+    sim.configure_model("down", failures=["503"] * 5)
+    with pytest.raises(E.ProviderUnavailable):
+        llm.complete("sim:down", "x", cache=False)
+
+
+def test_retry_after_is_honoured(llm, openai_env):
+    llm.configure(retries=1, retry_base_s=0.01)
+    openai_env.error(429, retry_after=0.4).reply("finally")
+    t0 = time.perf_counter()
+    c = llm.complete("openai:gpt-5.4-mini", "hi", cache=False)
+    assert c.text == "finally" and time.perf_counter() - t0 >= 0.4
+    assert c.attempts[0]["retry_wait_s"] == pytest.approx(0.4)
+    assert len(openai_env.requests) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_client_errors_are_not_retried(llm, openai_env, status):
+    llm.configure(retries=3, retry_base_s=0.01)
+    openai_env.error(status).reply("never reached")
+    with pytest.raises(E.ProviderError):
+        llm.complete("openai:gpt-5.4-mini", "hi", cache=False)
+    assert len(openai_env.requests) == 1
+
+
+def test_fallback_to_the_next_model_of_the_route(llm):
+    llm.configure(retries=1, retry_base_s=0.01,
+                  routes={"balanced": ["sim:primary", {"model": "sim:backup", "max_tokens": 50}]})
+    sim.configure_model("primary", failures=["500"] * 10)
+    c = llm.complete("route:balanced", "who answers?", cache=False)
+    assert c.model == "sim:backup" and c.route == "balanced"
+    assert [(a["model"], a["ok"]) for a in c.attempts] == [
+        ("sim:primary", False), ("sim:primary", False), ("sim:backup", True)]
+    llm.flush()
+    tags = _trace(c.trace_id).info.tags
+    assert tags["llmops.route"] == "balanced" and tags["llmops.model"] == "sim:backup"
+
+
+def test_a_call_that_fails_entirely_is_recorded_with_the_whole_path(llm):
+    llm.configure(retries=0, routes={"r": ["sim:a", "sim:b"]})
+    sim.configure_model("a", failures=["500"])
+    sim.configure_model("b", failures=["timeout"])
+    with pytest.raises(E.ProviderTimeout):
+        llm.complete("route:r", "doomed", cache=False)
+    llm.flush()
+    row = llm.history(1).iloc[0]
+    tags = _trace(row.trace_id).info.tags
+    path = json.loads(tags["llmops.attempts"])
+    assert [(a["model"], a["error_type"]) for a in path] == [("sim:a", "ProviderUnavailable"),
+                                                             ("sim:b", "ProviderTimeout")]
+    assert row.status == "ERROR"
+
+
+def test_breaker_opens_fast_fails_then_recovers_through_a_half_open_probe(llm):
+    llm.configure(retries=0, breaker_threshold=2, breaker_cooldown_s=0.3)
+    sim.configure_model("flaky", failures=["500", "500"], ttft_s=0.05)
+    for _ in range(2):
+        with pytest.raises(E.ProviderUnavailable):
+            llm.complete("sim:flaky", "x", cache=False)
+    assert routing.health()[0] == {"model": "sim:flaky", "state": "open", "consecutive_failures": 2}
+    t0 = time.perf_counter()
+    with pytest.raises(E.CircuitOpen, match="circuit open"):
+        llm.complete("sim:flaky", "x", cache=False)
+    assert time.perf_counter() - t0 < 0.04  # fast: the provider was not called (ttft is 0.05)
+    time.sleep(0.35)
+    assert routing.health()[0]["state"] == "half-open"
+    assert llm.complete("sim:flaky", "x", cache=False).text  # the probe succeeds
+    assert routing.health()[0]["state"] == "closed"
+
+
+def test_open_breaker_falls_back_without_calling(llm):
+    llm.configure(retries=0, breaker_threshold=1, breaker_cooldown_s=60, routes={"r": ["sim:p", "sim:q"]})
+    sim.configure_model("p", failures=["500"] * 3)
+    assert llm.complete("route:r", "one", cache=False).model == "sim:q"
+    c = llm.complete("route:r", "two", cache=False)
+    assert c.model == "sim:q" and c.attempts[0]["error_type"] == "CircuitOpen"
+
+
+def test_rate_limiter_spaces_requests():
+    clock = [0.0]
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        clock[0] += s
+
+    lim = routing.RateLimiter(rpm=2, tpm=1000, clock=lambda: clock[0], sleep=sleep)
+    assert lim.acquire(10) == 0 and lim.acquire(10) == 0
+    assert lim.acquire(10) == pytest.approx(60.0)  # the third request of the minute waits
+    clock[0] += 60
+    assert lim.acquire(900) == 0
+    assert lim.acquire(200) == pytest.approx(60.0)  # tokens per minute too
+
+
+def test_rate_limit_is_applied_to_calls(llm, monkeypatch):
+    llm.configure(rate_limits={"sim:*": {"rpm": 1}})
+    waits = []
+    lim = routing.limiter("sim:limited", settings())
+    monkeypatch.setattr(lim, "sleep", lambda s: (waits.append(s), lim.sent.clear()))
+    llm.complete("sim:limited", "one", cache=False)
+    c = llm.complete("sim:limited", "two", cache=False)
+    assert waits and waits[0] > 59 and c.attempts[0]["rate_limit_wait_s"] > 59
+
+
+def test_budget_refusal_sends_nothing(llm, openai_env):
+    with pytest.raises(E.BudgetExceeded, match="call \\(max_cost\\) budget.*Nothing was sent"):
+        llm.complete("openai:gpt-5.4-mini", "hi", max_cost=1e-9)
+    llm.configure(budget_usd=0.01)
+    llm.complete("openai:gpt-5.4-mini", "hi", max_tokens=10)
+    spend = session().spend()
+    assert spend["calls"] == 1 and 0 < spend["spent_usd"] < 0.01
+    llm.configure(budget_usd=spend["spent_usd"] + 1e-7)
+    with pytest.raises(E.BudgetExceeded) as info:
+        llm.complete("openai:gpt-5.4-mini", "hi again", max_tokens=1000)
+    assert info.value.scope == "session" and info.value.remaining == pytest.approx(1e-7)
+    assert len(openai_env.requests) == 1
+
+
+def test_group_budget(llm):
+    llm.set_price("sim:*", input_per_mtok=1000, output_per_mtok=1000)
+    with llm.group("tight", budget_usd=0.05):
+        llm.complete("sim:default", "first", max_tokens=10)
+        with pytest.raises(E.BudgetExceeded, match="group"):
+            for i in range(20):
+                llm.complete("sim:default", f"more {i}", max_tokens=10)
+
+
+def test_route_auto_rules_complexity_and_context_windows(llm):
+    llm.configure(routes={"fast": ["sim:small", "sim:big"], "quality": ["sim:big"]},
+                  complexity_routes={"low": "fast", "high": "quality"}, default_route="fast",
+                  context_windows={"sim:small": 50})
+    assert llm.complete("route:auto", "short", complexity="high").model == "sim:big"
+    assert llm.complete("route:auto", "short").model == "sim:small"
+    long = "word " * 200
+    c = llm.complete("route:auto", long)
+    assert c.model == "sim:big"
+    llm.flush()
+    assert "skipped sim:small (window 50" in _trace(c.trace_id).info.tags["llmops.route_reason"]
+    routing.add_rule(lambda info: "quality" if "legal" in info.messages[-1].content else None)
+    assert llm.complete("route:auto", "a legal question").model == "sim:big"
+
+
+def test_route_errors_are_typed(llm):
+    with pytest.raises(E.ConfigError, match="no route named 'nope'"):
+        llm.complete("route:nope", "x")
+    with pytest.raises(E.ConfigError, match="non-empty list"):
+        llm.configure(routes={"bad": []})
+    llm.configure(routes={"tiny": ["sim:a"]}, context_windows={"sim:a": 5})
+    with pytest.raises(E.ConfigError, match="context window"):
+        llm.complete("route:tiny", "this prompt is longer than five tokens for sure")
+
+
+def test_route_skips_models_without_keys(llm, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    llm.configure(routes={"r": ["openai:gpt-5.4-mini", "sim:default"]})
+    c = llm.complete("route:r", "hi")
+    assert c.model == "sim:default"
+
+
+def test_routes_from_pyproject(tmp_path, monkeypatch):
+    from llmops_nb.config import build_settings
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.llmops_nb.routes]\nfast = ["sim:a", {model = "sim:b", temperature = 0.1}]\n')
+    s = build_settings(cwd=tmp_path)
+    assert routing.route_entries("fast", s)[1] == routing.RouteEntry("sim:b", {"temperature": 0.1})
