@@ -25,6 +25,7 @@ _EXPORTS = {
     "settings": "llmops_nb.config",
     "history": "llmops_nb.tracking",
     "flush": "llmops_nb.tracking",
+    "findings": "llmops_nb.tracking",
     "group": "llmops_nb.tracking",
     "set_price": "llmops_nb.pricing",
     "price_of": "llmops_nb.pricing",
@@ -64,7 +65,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmops_nb.types import Completion, Finding, Message, Usage
 
 
+_SUBMODULES = {"guardrails", "prompts", "routing", "tracking", "providers"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = import_module(f"llmops_nb.{name}")
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'llmops_nb' has no attribute {name!r}")

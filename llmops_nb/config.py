@@ -32,6 +32,7 @@ _ENV = {
     "live_stream": "LLMOPS_LIVE_STREAM",
     "budget_usd": "LLMOPS_BUDGET_USD",
     "retries": "LLMOPS_RETRIES",
+    "guardrails": "LLMOPS_GUARDRAILS",
 }
 _DICTS = ("routes", "complexity_routes", "context_windows", "rate_limits")
 
@@ -62,6 +63,7 @@ class Settings:
     breaker_cooldown_s: float = 30.0
     budget_usd: float | None = None  # per session
     assumed_output_tokens: int = 1024  # for the pre-call estimate when max_tokens is not given
+    guardrails: Any = "default"  # preset name ("off", "default", "strict") or a guardrails.Policy
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -19,8 +19,8 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, NoReturn
 
 from llmops_nb import errors as E
 from llmops_nb import routing
@@ -31,7 +31,7 @@ from llmops_nb.prompts import PromptVersion, render
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
 from llmops_nb.tokens import count_message_tokens
 from llmops_nb.tracking import current_group
-from llmops_nb.types import ROLES, CallRecord, Completion, Message, Request, Usage
+from llmops_nb.types import ROLES, CallRecord, Completion, Finding, Message, Request, Usage
 
 log = logging.getLogger(__name__)
 PromptInput = str | Iterable[Mapping[str, Any] | Message] | PromptVersion
@@ -129,6 +129,53 @@ def estimate_input_tokens(request: Request) -> int:
     return count_message_tokens(messages, request.model)
 
 
+INHERIT: Any = object()  # "use the configured value" (None means off)
+
+
+@dataclass
+class Guards:
+    """Guardrails of one call: the input result (redacted messages, placeholder mapping) and
+    what the answer will be checked for. Only ``findings`` (hashes, never values) leave it."""
+
+    policy: Any
+    input: Any
+    messages: tuple[Message, ...]
+    system: str | None
+    context: str | list[str] | None = None
+    json_schema: dict[str, Any] | None = None
+
+    @classmethod
+    def start(cls, guard: Any, messages: tuple[Message, ...], system: str | None, *,
+              context: str | list[str] | None, json_schema: dict[str, Any] | None) -> Guards | None:
+        """Scan the rendered prompt (system first); None when guardrails are off."""
+        if guard is INHERIT:
+            guard = session().settings.guardrails
+        if guard is None or guard == "off":
+            return None
+        from llmops_nb import guardrails
+
+        policy = guardrails.get_policy(guard)
+        texts = ([system] if system else []) + [m.content for m in messages]
+        result = guardrails.guard_input(texts, policy)
+        safe = result.texts
+        if result.blocked:  # nothing is sent, but the attempt is recorded: without the values
+            safe = [guardrails.redact(t, fs)[0] for t, fs in zip(texts, result.findings_by_text, strict=True)]
+        new_system = safe[0] if system else None
+        rest = safe[1:] if system else safe
+        redacted = tuple(Message(m.role, t) for m, t in zip(messages, rest, strict=True))
+        return cls(policy, result, redacted, new_system, context, json_schema)
+
+    def check_answer(self, raw: str) -> tuple[str, str, list[Finding], Any]:
+        """(text for the record, text for the user, findings, output result) of a raw answer:
+        leaks redacted for everyone, the input's placeholders restored for the user only."""
+        from llmops_nb import guardrails
+
+        out = guardrails.guard_output(raw, self.policy, context=self.context, json_schema=self.json_schema,
+                                      mapping=self.input.mapping)
+        found = self.input.findings + [replace(f, direction="output") for f in out.findings]
+        return out.text, guardrails.restore(out.text, self.input.mapping), found, out
+
+
 def complete(
     model: str | None,
     prompt_or_messages: PromptInput,
@@ -142,6 +189,9 @@ def complete(
     variables: Mapping[str, Any] | None = None,
     max_cost: float | None = None,
     complexity: str | None = None,
+    guard: Any = INHERIT,
+    context: str | list[str] | None = None,
+    json_schema: dict[str, Any] | None = None,
     **params: Any,
 ) -> Completion:
     """Send one prompt (text, chat messages or a registered :class:`PromptVersion`) to ``model``.
@@ -151,7 +201,10 @@ def complete(
     prompt. ``stream=True`` streams the answer (``on_text`` receives each piece) and measures
     time to first token. ``cache=False`` skips the cache for this call. ``max_cost`` (USD) is
     this call's budget, checked with the pre-call estimate; ``complexity`` is a hint for
-    ``route:auto``. Other keyword arguments are passed to the provider as sampling parameters.
+    ``route:auto``. ``guard`` is the guardrail policy (``"default"``, ``"strict"``, a
+    :class:`~llmops_nb.guardrails.Policy`; None or ``"off"``: no guardrails; omitted: the
+    configured one); ``context`` (for the groundedness check) and ``json_schema`` feed the output
+    checks. Other keyword arguments are passed to the provider as sampling parameters.
     """
     params = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, **params}.items()
               if v is not None}
@@ -162,9 +215,13 @@ def complete(
         model, params, prompt_ref = model or version.model, {**version.params, **params}, version.ref
     elif variables is not None and isinstance(prompt_or_messages, str):
         prompt_or_messages = render(prompt_or_messages, variables)
-    plan = plan_call(model, prompt_or_messages, system=system, stream=stream, params=params,
+    messages, system = to_messages(prompt_or_messages, system)
+    guards = Guards.start(guard, messages, system, context=context, json_schema=json_schema)
+    if guards is not None:  # the provider, the cache and MLflow only ever see redacted text
+        messages, system = guards.messages, guards.system
+    plan = plan_call(model, messages, system=system, stream=stream, params=params,
                      prompt_ref=prompt_ref, complexity=complexity)
-    return execute(plan, use_cache=cache, on_text=on_text, max_cost=max_cost)
+    return execute(plan, use_cache=cache, on_text=on_text, max_cost=max_cost, guards=guards)
 
 
 async def acomplete(*args: Any, **kwargs: Any) -> Completion:
@@ -234,83 +291,114 @@ def _check_budget(call: PreparedCall, sess: Session, max_cost: float | None) -> 
 
 
 def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: TextCallback | None = None,
-            max_cost: float | None = None, sess: Session | None = None) -> Completion:
-    """Run a planned call: cache, then each candidate with retries, breaker and rate limit."""
+            max_cost: float | None = None, guards: Guards | None = None, sess: Session | None = None) -> Completion:
+    """Run a planned call: guard, cache, then each candidate with retries, breaker and rate limit,
+    then the output guard; recorded whatever happens."""
     if isinstance(plan, PreparedCall):
         plan = CallPlan((plan,), None, "model id")
-    sess = sess or session()
-    first = plan.candidates[0]
-    _check_budget(first, sess, max_cost)  # before anything is sent; raises BudgetExceeded
-    recorder = sess.recorder
-    recorder.call_started()
-    started_ns, t0 = time.time_ns(), time.perf_counter()
-    trace_id = "tr-" + uuid.uuid4().hex
-    mode = sess.settings.cache_mode
-    attempts: list[dict[str, Any]] = []
-    group = current_group()
-
-    def record(call: PreparedCall, latency_s: float | None = None, **fields: Any) -> None:
-        elapsed = time.perf_counter() - t0 if latency_s is None else latency_s
-        _safely_record(recorder, CallRecord(
-            record_id=uuid.uuid4().hex, trace_id=trace_id, started_at_ns=started_ns,
-            ended_at_ns=started_ns + int(elapsed * 1e9), request=call.request.to_dict(), prompt=call.prompt_ref,
-            experiment=sess.settings.experiment, estimated_input_tokens=call.estimated_input_tokens,
-            group_id=group.id if group else None, group_name=group.name if group else None,
-            route=plan.route, route_reason=plan.reason, attempts=attempts, **fields,
-        ))
-
-    def cached(call: PreparedCall) -> CachedAnswer | None:
-        if not use_cache or mode == "off":
-            return None
-        return lookup(sess.cache, cache_key(call.request, call.provider.defaults))
-
-    def answer_from_cache(call: PreparedCall, hit: CachedAnswer) -> Completion:
-        completion = _from_cache(hit, call, trace_id, started_ns, time.perf_counter() - t0, plan.route)
-        if on_text is not None:
-            on_text(hit.text)
-        record(call, completion.latency_s, status="OK", text=hit.text, usage=asdict(hit.usage), cost_usd=0.0,
-               cached=True, original_latency_s=hit.latency_s, finish_reason=hit.finish_reason)
-        sess.add_spend(0.0, hit.cost_usd, group.id if group else None)
-        return completion
-
+    run = _Run(plan, sess or session(), guards, on_text)
+    if guards is not None and guards.input.blocked:  # nothing is sent; the attempt is recorded
+        run.fail(plan.candidates[0], E.GuardrailBlocked(guards.input.findings, "input"), guards.input.findings)
+    _check_budget(plan.candidates[0], run.sess, max_cost)  # before anything is sent
+    mode = run.sess.settings.cache_mode
+    cached = run.cached if use_cache and mode != "off" else (lambda call: None)
     # The primary's cache first; a fallback's cached answer is used only when falling back
     # (or in replay mode, where nothing may be sent).
     for call in plan.candidates if mode == "replay" else plan.candidates[:1]:
         hit = cached(call)
         if hit is not None:
-            return answer_from_cache(call, hit)
+            return run.answer_from_cache(call, hit)
     if use_cache and mode == "replay":
-        error = E.CacheMiss(
-            f"{first.request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
-            "the cache in readwrite mode to record the answer. Nothing was sent."
-        )
-        record(first, status="ERROR", error_type="CacheMiss", error=str(error))
-        raise error
-
+        run.fail(plan.candidates[0], E.CacheMiss(
+            f"{plan.candidates[0].request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
+            "the cache in readwrite mode to record the answer. Nothing was sent."))
     try:
-        call, outcome = _first_answer(plan, sess, max_cost, t0, attempts, on_text, cached)
+        call, outcome = _first_answer(plan, run.sess, max_cost, run.t0, run.attempts, on_text, cached)
     except BaseException as exc:
-        failed = plan.candidates[-1] if attempts else first
-        record(failed, status="ERROR", error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
+        run.record(plan.candidates[-1] if run.attempts else plan.candidates[0], status="ERROR",
+                   error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
         raise
     if isinstance(outcome, CachedAnswer):
-        return answer_from_cache(call, outcome)
-    text, final, ttft = outcome
-    latency = time.perf_counter() - t0
-    price = price_of(final.usage, call.request.model)
-    completion = Completion(
-        text=text, model=call.request.model, provider=call.request.provider, usage=final.usage,
-        cost_usd=price.cost_usd, latency_s=latency, ttft_s=ttft, cached=False, trace_id=trace_id,
-        prompt=call.prompt_ref, finish_reason=final.finish_reason, started_at=started_ns / 1e9,
-        notes=[price.note] if price.note else [], route=plan.route, attempts=attempts,
-    )
-    if use_cache and mode == "readwrite":
-        store(sess.cache, cache_key(call.request, call.provider.defaults),
-              CachedAnswer(text, final.usage, price.cost_usd, latency, ttft, final.finish_reason, trace_id))
-    record(call, latency, status="OK", text=text, usage=asdict(final.usage), cost_usd=price.cost_usd,
-           ttft_s=ttft, finish_reason=final.finish_reason, notes=completion.notes)
-    sess.add_spend(price.cost_usd, None, group.id if group else None)
-    return completion
+        return run.answer_from_cache(call, outcome)
+    return run.answer(call, *outcome, store_in_cache=use_cache and mode == "readwrite")
+
+
+class _Run:
+    """The state of one call between its start and its record."""
+
+    def __init__(self, plan: CallPlan, sess: Session, guards: Guards | None, on_text: TextCallback | None):
+        self.plan, self.sess, self.guards, self.on_text = plan, sess, guards, on_text
+        self.recorder = sess.recorder
+        self.recorder.call_started()
+        self.started_ns, self.t0 = time.time_ns(), time.perf_counter()
+        self.trace_id = "tr-" + uuid.uuid4().hex
+        self.attempts: list[dict[str, Any]] = []
+        self.group = current_group()
+
+    def record(self, call: PreparedCall, latency_s: float | None = None, **fields: Any) -> None:
+        elapsed = time.perf_counter() - self.t0 if latency_s is None else latency_s
+        group = self.group
+        _safely_record(self.recorder, CallRecord(
+            record_id=uuid.uuid4().hex, trace_id=self.trace_id, started_at_ns=self.started_ns,
+            ended_at_ns=self.started_ns + int(elapsed * 1e9), request=call.request.to_dict(),
+            prompt=call.prompt_ref, experiment=self.sess.settings.experiment,
+            estimated_input_tokens=call.estimated_input_tokens,
+            group_id=group.id if group else None, group_name=group.name if group else None,
+            route=self.plan.route, route_reason=self.plan.reason, attempts=self.attempts, **fields,
+        ))
+
+    def fail(self, call: PreparedCall, error: Exception, findings: list[Finding] | None = None) -> NoReturn:
+        """Record ``error`` as this call's outcome and raise it."""
+        self.record(call, status="ERROR", error_type=type(error).__name__, error=str(error),
+                    findings=[asdict(f) for f in findings or []])
+        raise error
+
+    def cached(self, call: PreparedCall) -> CachedAnswer | None:
+        return lookup(self.sess.cache, cache_key(call.request, call.provider.defaults))
+
+    def _checked(self, call: PreparedCall, raw: str) -> tuple[str, str, list[Finding]]:
+        """(text to record, text for the user, findings) after the output guardrails."""
+        if self.guards is None:
+            return raw, raw, []
+        recorded, shown, findings, out = self.guards.check_answer(raw)
+        if out.blocked:
+            self.fail(call, E.GuardrailBlocked(out.findings, "output"), findings)
+        return recorded, shown, findings
+
+    def answer_from_cache(self, call: PreparedCall, hit: CachedAnswer) -> Completion:
+        recorded, shown, findings = self._checked(call, hit.text)
+        completion = _from_cache(hit, call, self.trace_id, self.started_ns, time.perf_counter() - self.t0,
+                                 self.plan.route)
+        completion.text, completion.findings = shown, findings
+        if self.on_text is not None:
+            self.on_text(shown)
+        self.record(call, completion.latency_s, status="OK", text=recorded, usage=asdict(hit.usage),
+                    cost_usd=0.0, cached=True, original_latency_s=hit.latency_s, finish_reason=hit.finish_reason,
+                    findings=[asdict(f) for f in findings])
+        self.sess.add_spend(0.0, hit.cost_usd, self.group.id if self.group else None)
+        return completion
+
+    def answer(self, call: PreparedCall, raw: str, final: Final, ttft: float | None, *,
+               store_in_cache: bool) -> Completion:
+        latency = time.perf_counter() - self.t0
+        price = price_of(final.usage, call.request.model)
+        recorded, shown, findings = self._checked(call, raw)
+        if store_in_cache:  # as recorded: the input's placeholders, leaks redacted, no user values
+            store(self.sess.cache, cache_key(call.request, call.provider.defaults),
+                  CachedAnswer(recorded, final.usage, price.cost_usd, latency, ttft, final.finish_reason,
+                               self.trace_id))
+        completion = Completion(
+            text=shown, model=call.request.model, provider=call.request.provider, usage=final.usage,
+            cost_usd=price.cost_usd, latency_s=latency, ttft_s=ttft, cached=False, trace_id=self.trace_id,
+            prompt=call.prompt_ref, finish_reason=final.finish_reason, started_at=self.started_ns / 1e9,
+            notes=[price.note] if price.note else [], route=self.plan.route, attempts=self.attempts,
+            findings=findings,
+        )
+        self.record(call, latency, status="OK", text=recorded, usage=asdict(final.usage), cost_usd=price.cost_usd,
+                    ttft_s=ttft, finish_reason=final.finish_reason, notes=completion.notes,
+                    findings=[asdict(f) for f in findings])
+        self.sess.add_spend(price.cost_usd, None, self.group.id if self.group else None)
+        return completion
 
 
 def _first_answer(plan: CallPlan, sess: Session, max_cost: float | None, t0: float,

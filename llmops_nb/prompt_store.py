@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,27 @@ class MlflowPromptStore:
             raise
         return sorted(getattr(page, "prompt_versions", page), key=lambda pv: int(pv.version))
 
+    def _aliases(self, name: str) -> dict[int, tuple[str, ...]]:
+        """version → aliases. MLflow's version search leaves aliases out, so they are looked up
+        by name (the aliases this package has set are listed in the prompt's tags)."""
+        try:
+            tags = self.client.get_prompt(name).tags or {}
+        except Exception:
+            return {}
+        out: dict[int, list[str]] = {}
+        for key in tags:
+            if key.startswith(HISTORY):
+                alias = key[len(HISTORY):]
+                try:
+                    out.setdefault(int(self.client.get_prompt_version_by_alias(name, alias).version), []).append(alias)
+                except Exception:  # alias deleted in MLflow directly
+                    continue
+        return {v: tuple(sorted(a)) for v, a in out.items()}
+
     def versions(self, name: str) -> list[PromptVersion]:
-        out = [self._ours(pv) for pv in self._versions_raw(name)]
+        raw = self._versions_raw(name)
+        aliases = self._aliases(name) if raw else {}
+        out = [replace(self._ours(pv), aliases=aliases.get(int(pv.version), ())) for pv in raw]
         if out:
             self._remember(out[-1])
         return out

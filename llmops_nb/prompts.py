@@ -121,13 +121,18 @@ def _check_braces(template: str) -> None:
     # After removing real variables, a "{{" with no "}}" after it is a typo such as "{{name}"
     # or "{{name". Balanced non-variables ("{{ 1 + 2 }}", JSON's "}}") are text.
     rest = VARIABLE.sub("", template)
-    at = rest.find("{{")
+    at, index = rest.find("{{"), 0
     while at != -1:
-        if rest.find("}}", at + 2) == -1:
-            snippet = rest[at : at + 20].replace("\n", " ")
+        close = rest.find("}}", at + 2)
+        if close == -1:
+            variable_starts = {m.start() for m in VARIABLE.finditer(template)}
+            stray = [i for i in range(len(template) - 1)
+                     if template.startswith("{{", i) and i not in variable_starts]
+            where = stray[index] if index < len(stray) else template.find("{{")
+            snippet = template[where : where + 24].replace("\n", " ")
             raise InvalidTemplate(f"unbalanced '{{{{' at {snippet!r}: close it with '}}}}' "
                                   "(variables are written {{name}})")
-        at = rest.find("{{", rest.find("}}", at + 2) + 2)
+        at, index = rest.find("{{", close + 2), index + 1 + rest.count("{{", at + 2, close)
 
 
 def name_checked(name: str) -> str:

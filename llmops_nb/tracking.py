@@ -33,8 +33,10 @@ TAG = "llmops."
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = [
     "started_at", "model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
-    "latency_ms", "ttft_ms", "cached", "status", "error", "trace_id",
+    "latency_ms", "ttft_ms", "cached", "status", "error", "findings", "trace_id",
 ]
+FINDING_COLUMNS = ["started_at", "trace_id", "model", "status", "direction", "scanner", "type", "severity",
+                   "score", "action", "start", "end", "value_hash"]
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def _tags(r: CallRecord) -> dict[str, str]:
         "route": r.route,
         "route_reason": r.route_reason,
         "attempts": json.dumps(_attempt_summary(r.attempts)) if r.attempts else None,
-        "findings": json.dumps(r.findings) if r.findings else None,
+        "findings": json.dumps(r.findings[:50]) if r.findings else None,  # hashes, never values
     }
     tags.update({k: v for k, v in optional.items() if v is not None})
     return {TAG + k: v for k, v in tags.items()}
@@ -377,8 +379,17 @@ def _row(info: Any) -> dict[str, Any]:
         "cached": t.get(TAG + "cached") == "true",
         "status": t.get(TAG + "status", str(info.state)),
         "error": t.get(TAG + "error"),
+        "findings": _findings_summary(json.loads(t.get(TAG + "findings", "[]"))),
         "trace_id": info.trace_id,
     }
+
+
+def _findings_summary(findings: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for f in findings:
+        key = f"{f.get('type')} {f.get('action')}"
+        counts[key] = counts.get(key, 0) + 1
+    return " · ".join(f"{k.replace(' ', '×' + str(n) + ' ', 1)}" for k, n in counts.items())
 
 
 def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
@@ -411,6 +422,45 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
             if not token:
                 break
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def _traces(limit: int | None, filter_string: str) -> list[Any]:
+    from llmops_nb.config import settings
+
+    flush()
+    s = settings()
+    client = _store_client(s.tracking_uri)
+    exp = client.get_experiment_by_name(s.experiment)
+    infos: list[Any] = []
+    if exp is None:
+        return infos
+    token = None
+    while limit is None or len(infos) < limit:
+        page = client.search_traces(
+            locations=[exp.experiment_id], max_results=min(500, limit - len(infos)) if limit else 500,
+            order_by=["timestamp_ms DESC"], include_spans=False, page_token=token, filter_string=filter_string)
+        infos.extend(t.info for t in page)
+        token = page.token
+        if not token:
+            break
+    return infos
+
+
+def findings(limit: int | None = 500) -> Any:
+    """Guardrail findings of the latest calls, one row per finding, newest call first.
+
+    Columns: ``started_at, trace_id, model, status, direction, scanner, type, severity, score,
+    action, start, end, value_hash`` — a hash, never the matched value.
+    """
+    import pandas as pd
+
+    rows = []
+    for info in _traces(limit, f"tags.`{TAG}findings` != ''"):
+        base = {"started_at": pd.Timestamp(info.request_time, unit="ms", tz="UTC"), "trace_id": info.trace_id,
+                "model": info.tags.get(TAG + "model"), "status": info.tags.get(TAG + "status")}
+        for f in json.loads(info.tags.get(TAG + "findings", "[]")):
+            rows.append({**base, **f})
+    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
 
 
 def flush(timeout: float | None = 120.0) -> None:

@@ -75,6 +75,7 @@ class Finding:
     end: int = 0
     value_hash: str = ""
     action: str = "warn"
+    direction: str = "input"  # "input": the prompt; "output": the answer
 
 
 @dataclass
