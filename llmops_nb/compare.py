@@ -497,22 +497,20 @@ def summary_metrics(df: Any, scorers: Sequence[str] | None = None) -> dict[str, 
             if not pd.isna(row[col])}
 
 
-def log_group_results(group_id: str, group_name: str, *, texts: Mapping[str, str],
-                      dicts: Mapping[str, Any], metrics: Mapping[str, float],
+def log_group_results(group_id: str, group_name: str, *, tracking_uri: str, experiment: str,
+                      texts: Mapping[str, str], dicts: Mapping[str, Any], metrics: Mapping[str, float],
                       tags: Mapping[str, str]) -> str:
     """Log artifacts, metrics and tags to the MLflow run of group ``group_id`` (found by its
-    tag, created if none of its calls reached MLflow); returns the run id.
+    tag, created if none of its calls reached MLflow); returns the run id. Flush the group's
+    calls first, so that their run is found rather than a second one created.
 
     Belongs in :mod:`llmops_nb.tracking` (the only module meant to import mlflow); it lives
     here until moved, going through tracking's client helper.
     """
-    from llmops_nb.config import settings
-    from llmops_nb.tracking import TAG, _store_client, experiment_id, flush
+    from llmops_nb.tracking import TAG, _store_client, experiment_id
 
-    flush()  # the group's calls (and so its run) are in the store
-    s = settings()
-    client = _store_client(s.tracking_uri)
-    exp = experiment_id(client, s.experiment, s.tracking_uri)
+    client = _store_client(tracking_uri)
+    exp = experiment_id(client, experiment, tracking_uri)
     found = client.search_runs([exp], filter_string=f"tags.`{TAG}group_id` = '{group_id}'", max_results=1)
     run_id = found[0].info.run_id if found else client.create_run(
         exp, run_name=group_name, tags={TAG + "group_id": group_id, TAG + "kind": "calls"}).info.run_id
@@ -535,12 +533,13 @@ _logged: dict[str, Future[str | None]] = {}
 _log_lock = threading.Lock()
 
 
-def _log_results(group_id: str, df: Any, scorers: list[str]) -> str | None:
+def _log_results(group_id: str, df: Any, scorers: list[str], sess: Any, recorder: Any) -> str | None:
     from llmops_nb.tracking import TAG
 
     try:
+        recorder.flush()  # the group's calls, and so its run, are in the store
         return log_group_results(
-            group_id, df.attrs["name"],
+            group_id, df.attrs["name"], tracking_uri=sess.settings.tracking_uri, experiment=sess.settings.experiment,
             texts={"comparison/table.csv": df.to_csv(index=False)},
             dicts={"comparison/summary.json": {
                 "name": df.attrs["name"], "estimate_usd": df.attrs["estimate_usd"], "wall_s": df.attrs["wall_s"],
@@ -553,10 +552,11 @@ def _log_results(group_id: str, df: Any, scorers: list[str]) -> str | None:
 
 
 def _log_in_background(group_id: str, df: Any, scorers: list[str]) -> None:
-    from llmops_nb.config import settings
+    from llmops_nb.config import session
 
     global _log_pool
-    if not settings().tracking:
+    sess = session()  # the one that recorded the calls, even if configure() replaces it meanwhile
+    if not sess.settings.tracking:
         return
     with _log_lock:
         if _log_pool is None:
@@ -564,7 +564,8 @@ def _log_in_background(group_id: str, df: Any, scorers: list[str]) -> None:
         comparison = uuid.uuid4().hex
         df.attrs["comparison_id"] = comparison
         # non-daemon worker: queued logging still runs when the interpreter exits
-        _logged[comparison] = _log_pool.submit(_log_results, group_id, df.copy(), scorers)
+        _logged[comparison] = _log_pool.submit(_log_results, group_id, df.copy(), scorers, sess,
+                                                sess.recorder)
 
 
 def wait_logged(df: Any, timeout: float | None = 120.0) -> str | None:

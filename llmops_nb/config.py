@@ -106,7 +106,14 @@ def _from_env() -> dict[str, Any]:
     return {name: os.environ[var] for name, var in _ENV.items() if os.environ.get(var)}
 
 
+_NUMBERS = {"request_timeout_s": float, "retry_base_s": float, "retry_max_wait_s": float,
+            "breaker_cooldown_s": float, "retries": int, "breaker_threshold": int,
+            "assumed_output_tokens": int, "budget_usd": float}
+_CACHE_MODE_ALIASES = {"rw": "readwrite", "on": "readwrite", "read-write": "readwrite"}
+
+
 def _coerce(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
+    """Check names and turn text (from env or pyproject) into typed, absolute values."""
     known = {f.name for f in dataclasses.fields(Settings)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -116,27 +123,25 @@ def _coerce(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
         if out.get(key) is not None:
             out[key] = (cwd / Path(out[key]).expanduser()).resolve()
     for flag in ("tracking", "live_stream"):
-        if flag in out and isinstance(out[flag], str):
+        if isinstance(out.get(flag), str):
             out[flag] = out[flag].strip().lower() not in ("0", "false", "off", "no")
-    if "cache_mode" in out:
-        mode = {"rw": "readwrite", "on": "readwrite", "read-write": "readwrite"}.get(
-            str(out["cache_mode"]).lower(), str(out["cache_mode"]).lower()
-        )
-        if mode not in CACHE_MODES:
-            raise ConfigError(f"cache mode {out['cache_mode']!r} is not one of {CACHE_MODES}")
-        out["cache_mode"] = mode
-    for key, kind in (("request_timeout_s", float), ("retry_base_s", float), ("retry_max_wait_s", float),
-                      ("breaker_cooldown_s", float), ("retries", int), ("breaker_threshold", int),
-                      ("assumed_output_tokens", int)):
-        if key in out:
+    for key, kind in _NUMBERS.items():
+        if out.get(key) is not None:
             out[key] = _number(key, out[key], kind)
-    if out.get("budget_usd") is not None:
-        out["budget_usd"] = _number("budget_usd", out["budget_usd"], float)
+    if "cache_mode" in out:
+        out["cache_mode"] = _cache_mode(out["cache_mode"])
     if out.get("routes"):
         from llmops_nb.routing import parse_routes
 
         parse_routes(out["routes"])  # validate now, not at the first call
     return out
+
+
+def _cache_mode(value: Any) -> str:
+    mode = _CACHE_MODE_ALIASES.get(str(value).lower(), str(value).lower())
+    if mode not in CACHE_MODES:
+        raise ConfigError(f"cache mode {value!r} is not one of {CACHE_MODES}")
+    return mode
 
 
 def _number(key: str, value: Any, kind: type) -> Any:

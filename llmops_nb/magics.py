@@ -20,6 +20,7 @@ USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdo
 %llm [MODEL] [options] PROMPT …                 one-line prompt
 %llm --prompt NAME[@VERSION|@ALIAS] [MODEL] [--var k=v …] [options]
 %%llm --prompt NAME[@…] [MODEL] [options]       (cell body: one `name = value` per line)
+%%llm MODEL MODEL …  |  %%llm --prompt NAME@1 NAME@2 … [MODEL …]   answers side by side
 %llm models | config | history [N]
 %llm prompts | prompt NAME | diff NAME V1 V2 | alias NAME ALIAS VERSION | rollback NAME [ALIAS]
 %%prompt NAME [-m MESSAGE] [--alias ALIAS …] [--model MODEL] [-t T] [--max-tokens N]"""
@@ -35,7 +36,8 @@ def _call_parser() -> MagicArgumentParser:
     p.add_argument("-f", "--format", choices=FORMATS, default="markdown")
     p.add_argument("--no-cache", action="store_true", dest="no_cache")
     p.add_argument("--no-stream", action="store_true", dest="no_stream")
-    p.add_argument("--prompt", help="registered prompt: NAME, NAME@VERSION or NAME@ALIAS")
+    p.add_argument("--prompt", nargs="+", default=[],
+                   help="registered prompt(s): NAME, NAME@VERSION or NAME@ALIAS (several: side by side)")
     p.add_argument("--var", action="append", default=[], help="k=v value for a prompt variable")
     return p
 
@@ -66,6 +68,12 @@ class CallArgs:
     stream: bool
     prompt_ref: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    models: tuple[str, ...] = ()  # every model id given (several: side by side)
+    prompt_refs: tuple[str, ...] = ()  # every --prompt ref given (several: side by side)
+
+    @property
+    def side_by_side(self) -> bool:
+        return len(self.models) > 1 or len(self.prompt_refs) > 1
 
 
 def _is_model_id(word: str) -> bool:
@@ -76,12 +84,16 @@ def parse_call(line: str, *, cell: bool) -> CallArgs:
     """Parse the magic line; UsageError on anything malformed."""
     # intermixed: options may come before or after the model id and the one-line prompt;
     # "--" ends the options (for a prompt with words such as "-t")
-    ns = _call_parser().parse_intermixed_args(arg_split(line))
-    words = list(ns.words)
-    model = words.pop(0) if words and _is_model_id(words[0]) else None
-    if (cell or ns.prompt) and words:
+    ns = _call_parser().parse_intermixed_args(arg_split(line, posix=True))
+    # --prompt takes several refs; model ids written after them (refs never hold ':') are models
+    refs = [r for r in ns.prompt if not _is_model_id(r)]
+    words = [r for r in ns.prompt if _is_model_id(r)] + list(ns.words)
+    models: list[str] = []
+    while words and _is_model_id(words[0]) and (not models or cell or refs):  # one-line prompts: one model
+        models.append(words.pop(0))
+    if (cell or refs) and words:
         raise UsageError(f"unexpected {' '.join(words)!r} after the model id; usage:\n{USAGE}")
-    if not cell and not words and not ns.prompt:
+    if not cell and not words and not refs:
         raise UsageError(f"%llm needs a prompt or a command; usage:\n{USAGE}")
     if ns.out is not None and not ns.out.isidentifier():
         raise UsageError(f"-o {ns.out!r} is not a valid variable name")
@@ -91,8 +103,9 @@ def parse_call(line: str, *, cell: bool) -> CallArgs:
         if not eq or not key.strip().isidentifier():
             raise UsageError(f"--var {item!r} must be name=value")
         variables[key.strip()] = value
-    return CallArgs(model, " ".join(words) if not cell else None, ns.temperature, ns.max_tokens,
-                    ns.system, ns.out, ns.format, not ns.no_cache, not ns.no_stream, ns.prompt, variables)
+    return CallArgs(models[0] if models else None, " ".join(words) if not cell else None, ns.temperature,
+                    ns.max_tokens, ns.system, ns.out, ns.format, not ns.no_cache, not ns.no_stream,
+                    refs[0] if refs else None, variables, tuple(models), tuple(refs))
 
 
 def parse_variable_lines(body: str) -> dict[str, str]:
@@ -124,6 +137,8 @@ class LLMMagics(Magics):
         if args.prompt_ref and cell is not None:  # with --prompt, the body holds variables
             args.variables.update(parse_variable_lines(cell))
             cell = ""
+        if args.side_by_side:
+            return self._side_by_side(args, cell or "")
         return self._call(args, cell if cell is not None else args.prompt or "")
 
     @no_var_expand
@@ -135,7 +150,7 @@ class LLMMagics(Magics):
         from llmops_nb import prompts
         from llmops_nb.render import registration_bundle
 
-        ns = _prompt_parser().parse_argstring(line)
+        ns = _prompt_parser().parse_args(arg_split(line, posix=True))  # posix: quotes are syntax
         result = prompts.register(ns.name, cell, message=ns.message, aliases=ns.alias, model=ns.model,
                                   params={"temperature": ns.temperature, "max_tokens": ns.max_tokens})
         display(registration_bundle(result), raw=True)
@@ -163,6 +178,50 @@ class LLMMagics(Magics):
         view.finish(completion)  # raises OutputFormatError for -f json that is not JSON
         if args.format == "code" and self.shell is not None:
             self.shell.set_next_input(code_of(completion.text), replace=False)
+
+
+    def _side_by_side(self, args: CallArgs, template: str) -> None:
+        """Several models and/or prompt versions: one comparison, answers as columns."""
+        from IPython.display import display
+
+        from llmops_nb import prompts, tracking
+        from llmops_nb.compare import ComparisonFailed, compare
+        from llmops_nb.config import settings
+        from llmops_nb.render import side_by_side_bundle, side_by_side_metadata
+
+        if args.format not in ("markdown", "text"):
+            raise UsageError(f"-f {args.format} works with one model and one prompt; side by side shows text")
+        ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        variables = {**ns, **args.variables}
+        sources: list[Any] = [prompts.get(r) for r in args.prompt_refs] or [template]
+        system = prompts.render(args.system, variables) if args.system else None
+        with tracking.group(f"cell [{getattr(self.shell, 'execution_count', '?')}]"):
+            df = compare(list(args.models) or [settings().default_model], sources, [_used_values(sources, variables)],
+                         system=system, temperature=args.temperature, max_tokens=args.max_tokens,
+                         stream=args.stream, cache=args.cache)
+        if args.out:
+            ns[args.out] = df
+        rows = df.to_dict("records")
+        display(side_by_side_bundle(rows), raw=True, metadata=side_by_side_metadata(rows))
+        if (df["status"] != "OK").all():
+            raise ComparisonFailed(f"every call failed; first error: {rows[0]['error']}")
+
+
+def _used_values(sources: list[Any], namespace: dict[str, Any]) -> dict[str, Any]:
+    """The namespace values the templates use (the comparison's one input); MissingVariables,
+    before anything is sent, for any that is absent."""
+    from llmops_nb import prompts
+
+    names: list[str] = []
+    for source in sources:
+        if isinstance(source, str):
+            prompts.render(source, namespace)
+            names += prompts.variables(source)
+        else:
+            source.messages(namespace)
+            names += source.variables
+    heads = dict.fromkeys(n.split(".")[0] for n in names)
+    return {h: namespace[h] for h in heads}
 
 
 def _words(rest: str, command: str, count: tuple[int, int]) -> list[str]:

@@ -9,6 +9,7 @@ import html
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -183,3 +184,68 @@ def versions_frame(versions: list[Any]) -> Any:
         "model": v.model or "",
     } for v in versions]
     return pd.DataFrame(rows, columns=["name", "version", "created", "message", "aliases", "variables", "model"])
+
+
+# --- side by side (several models or prompt versions in one cell) -------------------------------
+
+def row_footer_text(row: Mapping[str, Any]) -> str:
+    """:func:`footer_text` for one row of a comparison table (``llmops_nb.compare``)."""
+    if row.get("status") != "OK":
+        return f"{row.get('model')} · failed"
+    parts = [str(row.get("answered_by") or row.get("model")),
+             f"{int(row.get('input_tokens') or 0)}→{int(row.get('output_tokens') or 0)} tok"]
+    cost = row.get("cost_usd")
+    if row.get("cached"):
+        parts.append("$0 (cached)")
+    else:
+        parts.append("cost n/a" if cost is None or cost != cost else f"${cost:.6f}")  # NaN: unpriced
+    parts.append(f"{float(row.get('latency_ms') or 0):.0f} ms")
+    ttft = row.get("ttft_ms")
+    if ttft is not None and ttft == ttft:
+        parts.append(f"TTFT {ttft:.0f} ms")
+    return " · ".join(parts)
+
+
+def _column_titles(rows: list[Mapping[str, Any]]) -> list[str]:
+    """The model and/or the prompt, whichever differ between the columns."""
+    keys = [k for k in ("model", "prompt") if len({str(r.get(k)) for r in rows}) > 1] or ["model"]
+    return [" · ".join(str(r.get(k)) for k in keys) for r in rows]
+
+
+def _body(row: Mapping[str, Any]) -> str:
+    if row.get("status") == "OK":
+        return str(row.get("output") or "")
+    return f"⚠ {row.get('error')}"
+
+
+_COLUMN = ("flex:1 1 0;min-width:220px;border:1px solid rgba(128,128,128,.35);border-radius:6px;"
+           "padding:8px 10px;display:flex;flex-direction:column")
+
+
+def side_by_side_bundle(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Answers as columns (HTML flex; stacked blocks as text), each with its title and footer.
+
+    ``rows`` are rows of a comparison table; a failed row shows its error in its column."""
+    titles = _column_titles(rows)
+    columns, blocks = [], []
+    for title, row in zip(titles, rows, strict=True):
+        ok = row.get("status") == "OK"
+        body_style = "white-space:pre-wrap;flex:1" + ("" if ok else ";color:#c62828")
+        columns.append(
+            f'<div style="{_COLUMN}"><div style="font-weight:600;margin-bottom:6px">{html.escape(title)}</div>'
+            f'<div style="{body_style}">{html.escape(_body(row))}</div>'
+            f'<div style="margin-top:8px;opacity:.7;font-size:.85em">{html.escape(row_footer_text(row))}</div></div>')
+        blocks.append(f"── {title} ──\n{_body(row)}\n{row_footer_text(row)}")
+    return {"text/html": f'<div style="display:flex;gap:12px;align-items:stretch">{"".join(columns)}</div>',
+            "text/plain": "\n\n".join(blocks)}
+
+
+def side_by_side_metadata(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Each column's facts as output metadata (``metadata["llmops_nb"]["columns"]``)."""
+    keys = ("model", "prompt", "answered_by", "status", "input_tokens", "output_tokens", "cost_usd",
+            "latency_ms", "ttft_ms", "cached", "error", "trace_id")
+
+    def plain(value: Any) -> Any:
+        return None if isinstance(value, float) and value != value else value  # NaN is not JSON
+
+    return {"llmops_nb": {"columns": [{k: plain(r.get(k)) for k in keys} for r in rows]}}
