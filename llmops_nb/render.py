@@ -37,7 +37,20 @@ def footer_text(c: Completion) -> str:
         parts.append("⚠ cut at max tokens")
     if c.prompt:
         parts.append(c.prompt)
+    if c.route:
+        parts.append(f"route:{c.route}" + (f" ({len(c.attempts)} attempts)" if len(c.attempts) > 1 else ""))
+    if c.findings:
+        parts.append("🛡 " + findings_summary(c.findings))
     return " · ".join(parts)
+
+
+def findings_summary(findings: list[Any]) -> str:
+    """``email×2 redact, prompt_injection×1 warn`` (input and output findings together)."""
+    counts: dict[str, int] = {}
+    for f in findings:
+        key = f"{f.type}×{{n}} {f.action}" + (" (answer)" if getattr(f, "direction", "input") == "output" else "")
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(k.format(n=n) for k, n in counts.items())
 
 
 def footer_metadata(c: Completion) -> dict[str, Any]:
@@ -53,6 +66,8 @@ def footer_metadata(c: Completion) -> dict[str, Any]:
         "trace_id": c.trace_id,
         "prompt": c.prompt,
         "notes": c.notes,
+        "route": c.route,
+        "findings": [asdict(f) for f in c.findings],  # hashes, never the values
     }
 
 
