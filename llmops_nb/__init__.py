@@ -26,6 +26,8 @@ _EXPORTS = {
     "history": "llmops_nb.tracking",
     "flush": "llmops_nb.tracking",
     "findings": "llmops_nb.tracking",
+    "compare": "llmops_nb.comparison",
+    "spend": "llmops_nb.config",
     "group": "llmops_nb.tracking",
     "set_price": "llmops_nb.pricing",
     "price_of": "llmops_nb.pricing",
@@ -65,7 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmops_nb.types import Completion, Finding, Message, Usage
 
 
-_SUBMODULES = {"guardrails", "prompts", "routing", "tracking", "providers"}
+_SUBMODULES = {"guardrails", "prompts", "routing", "tracking", "providers", "viz", "comparison"}
 
 
 def __getattr__(name: str) -> Any:

@@ -316,6 +316,11 @@ def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def spend() -> dict[str, Any]:
+    """This process's spend: calls, spent and saved USD, the session budget and what remains."""
+    return session().spend()
+
+
 def settings() -> Settings:
     """The settings in force."""
     return session().settings

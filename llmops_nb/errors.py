@@ -14,6 +14,8 @@
     │   └── PromptNotFound       no such prompt, version or alias
     ├── CacheMiss                replay mode and the request is not cached (nothing was sent)
     ├── BudgetExceeded           the pre-call estimate exceeds a budget (nothing was sent)
+    ├── CostConfirmationRequired a comparison's estimate needs a yes that nobody gave
+    ├── ComparisonFailed         every cell of a comparison failed
     ├── OutputFormatError        the answer is not in the format asked for (e.g. JSON)
     ├── GuardrailBlocked         a guardrail policy blocked the prompt (nothing was sent) or the
     │                            answer (withheld); ``findings`` say what, never the values
@@ -110,6 +112,21 @@ class BudgetExceeded(LLMOpsError):
         self.scope, self.estimate, self.remaining = scope, estimate, remaining
         super().__init__(f"{scope} budget: this call may cost ${estimate:.6f} but ${max(remaining, 0):.6f} "
                          "remains. Raise the budget, lower max_tokens, or pick a cheaper model. Nothing was sent.")
+
+
+class CostConfirmationRequired(LLMOpsError):
+    """The estimated cost is above ``confirm_above_usd`` and it was not confirmed (no one
+    could be asked, or the answer was no). Nothing was sent."""
+
+    def __init__(self, estimate: Any, threshold: float, declined: bool = False) -> None:
+        self.estimate, self.threshold = estimate, threshold
+        why = "declined" if declined else "no one can confirm here (no interactive input)"
+        super().__init__(f"{estimate.describe()} is above confirm_above_usd=${threshold:g}; {why}. "
+                         "Pass confirm=True, raise confirm_above_usd, or compare fewer cells. Nothing was sent.")
+
+
+class ComparisonFailed(LLMOpsError):
+    """Every cell of a comparison failed (each error is in the table)."""
 
 
 class OutputFormatError(LLMOpsError):

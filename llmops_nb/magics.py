@@ -185,8 +185,9 @@ class LLMMagics(Magics):
         from IPython.display import display
 
         from llmops_nb import prompts, tracking
-        from llmops_nb.compare import ComparisonFailed, compare
+        from llmops_nb.comparison import compare
         from llmops_nb.config import settings
+        from llmops_nb.errors import ComparisonFailed
         from llmops_nb.render import side_by_side_bundle, side_by_side_metadata
 
         if args.format not in ("markdown", "text"):

@@ -317,6 +317,8 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
     except BaseException as exc:
         run.record(plan.candidates[-1] if run.attempts else plan.candidates[0], status="ERROR",
                    error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
+        if isinstance(exc, Exception):
+            exc.trace_id = run.trace_id  # type: ignore[attr-defined]
         raise
     if isinstance(outcome, CachedAnswer):
         return run.answer_from_cache(call, outcome)
@@ -351,6 +353,7 @@ class _Run:
         """Record ``error`` as this call's outcome and raise it."""
         self.record(call, status="ERROR", error_type=type(error).__name__, error=str(error),
                     findings=[asdict(f) for f in findings or []])
+        error.trace_id = self.trace_id  # type: ignore[attr-defined]  # which trace holds the failure
         raise error
 
     def cached(self, call: PreparedCall) -> CachedAnswer | None:

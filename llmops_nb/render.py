@@ -204,7 +204,7 @@ def versions_frame(versions: list[Any]) -> Any:
 # --- side by side (several models or prompt versions in one cell) -------------------------------
 
 def row_footer_text(row: Mapping[str, Any]) -> str:
-    """:func:`footer_text` for one row of a comparison table (``llmops_nb.compare``)."""
+    """:func:`footer_text` for one row of a comparison table (``llmops_nb.comparison``)."""
     if row.get("status") != "OK":
         return f"{row.get('model')} · failed"
     parts = [str(row.get("answered_by") or row.get("model")),

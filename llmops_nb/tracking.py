@@ -20,9 +20,10 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -461,6 +462,33 @@ def findings(limit: int | None = 500) -> Any:
         for f in json.loads(info.tags.get(TAG + "findings", "[]")):
             rows.append({**base, **f})
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)
+
+
+def log_group_results(group_id: str, group_name: str, *, tracking_uri: str, experiment: str,
+                      texts: Mapping[str, str], dicts: Mapping[str, Any], metrics: Mapping[str, float],
+                      tags: Mapping[str, str]) -> str:
+    """Log artifacts, metrics and tags to the MLflow run of group ``group_id`` (found by its
+    tag, created if none of its calls reached MLflow); returns the run id. Flush the group's
+    calls first, so that their run is found rather than a second one created.
+    """
+    client = _store_client(tracking_uri)
+    exp = experiment_id(client, experiment, tracking_uri)
+    found = client.search_runs([exp], filter_string=f"tags.`{TAG}group_id` = '{group_id}'", max_results=1)
+    run_id = found[0].info.run_id if found else client.create_run(
+        exp, run_name=group_name, tags={TAG + "group_id": group_id, TAG + "kind": "calls"}).info.run_id
+    for path, text in texts.items():
+        client.log_text(run_id, text, path)
+    for path, value in dicts.items():
+        client.log_dict(run_id, value, path)
+    from mlflow.entities import Metric, RunTag
+
+    stamp = int(time.time() * 1000)
+
+    client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()],
+                     tags=[RunTag(k, v) for k, v in tags.items()])
+    if not found:
+        client.set_terminated(run_id)
+    return str(run_id)
 
 
 def flush(timeout: float | None = 120.0) -> None:

@@ -1,6 +1,6 @@
 """Altair charts of comparisons and call history.
 
-Charts are built from plain DataFrames (the table :func:`llmops_nb.compare.compare` returns),
+Charts are built from plain DataFrames (the table :func:`llmops_nb.comparison.compare` returns),
 so they render the same in JupyterLab, in a static export (``chart.save("c.png")`` with
 vl-convert) and in nbval-checked notebooks.
 """

@@ -51,7 +51,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llmops_nb.errors import LLMOpsError
+from llmops_nb.errors import CostConfirmationRequired, LLMOpsError
 from llmops_nb.prompts import PromptVersion
 
 log = logging.getLogger(__name__)
@@ -65,21 +65,6 @@ COLUMNS = [
 REF = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+$")
 DEFAULT_ESTIMATE_OUTPUT_TOKENS = 256
 ROUTE_PREFIX = "route:"
-
-
-class CostConfirmationRequired(LLMOpsError):
-    """The estimated cost is above ``confirm_above_usd`` and it was not confirmed (no one
-    could be asked, or the answer was no). Nothing was sent."""
-
-    def __init__(self, estimate: CostEstimate, threshold: float, declined: bool = False) -> None:
-        self.estimate, self.threshold = estimate, threshold
-        why = "declined" if declined else "no one can confirm here (no interactive input)"
-        super().__init__(f"{estimate.describe()} is above confirm_above_usd=${threshold:g}; {why}. "
-                         "Pass confirm=True, raise confirm_above_usd, or compare fewer cells. Nothing was sent.")
-
-
-class ComparisonFailed(LLMOpsError):
-    """Every cell of a comparison failed (each error is in the table)."""
 
 
 @dataclass(frozen=True)
@@ -497,48 +482,18 @@ def summary_metrics(df: Any, scorers: Sequence[str] | None = None) -> dict[str, 
             if not pd.isna(row[col])}
 
 
-def log_group_results(group_id: str, group_name: str, *, tracking_uri: str, experiment: str,
-                      texts: Mapping[str, str], dicts: Mapping[str, Any], metrics: Mapping[str, float],
-                      tags: Mapping[str, str]) -> str:
-    """Log artifacts, metrics and tags to the MLflow run of group ``group_id`` (found by its
-    tag, created if none of its calls reached MLflow); returns the run id. Flush the group's
-    calls first, so that their run is found rather than a second one created.
-
-    Belongs in :mod:`llmops_nb.tracking` (the only module meant to import mlflow); it lives
-    here until moved, going through tracking's client helper.
-    """
-    from llmops_nb.tracking import TAG, _store_client, experiment_id
-
-    client = _store_client(tracking_uri)
-    exp = experiment_id(client, experiment, tracking_uri)
-    found = client.search_runs([exp], filter_string=f"tags.`{TAG}group_id` = '{group_id}'", max_results=1)
-    run_id = found[0].info.run_id if found else client.create_run(
-        exp, run_name=group_name, tags={TAG + "group_id": group_id, TAG + "kind": "calls"}).info.run_id
-    for path, text in texts.items():
-        client.log_text(run_id, text, path)
-    for path, value in dicts.items():
-        client.log_dict(run_id, value, path)
-    stamp = int(time.time() * 1000)
-    from mlflow.entities import Metric, RunTag
-
-    client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()],
-                     tags=[RunTag(k, v) for k, v in tags.items()])
-    if not found:
-        client.set_terminated(run_id)
-    return str(run_id)
-
-
 _log_pool: ThreadPoolExecutor | None = None
 _logged: dict[str, Future[str | None]] = {}
 _log_lock = threading.Lock()
 
 
 def _log_results(group_id: str, df: Any, scorers: list[str], sess: Any, recorder: Any) -> str | None:
+    from llmops_nb import tracking
     from llmops_nb.tracking import TAG
 
     try:
         recorder.flush()  # the group's calls, and so its run, are in the store
-        return log_group_results(
+        return tracking.log_group_results(
             group_id, df.attrs["name"], tracking_uri=sess.settings.tracking_uri, experiment=sess.settings.experiment,
             texts={"comparison/table.csv": df.to_csv(index=False)},
             dicts={"comparison/summary.json": {
