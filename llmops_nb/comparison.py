@@ -117,9 +117,12 @@ class CallOptions:
     cache: bool = True
     max_cost: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    guard: Any = None  # None: the configured policy (see complete(guard=...))
 
     def kwargs(self, cache: bool) -> dict[str, Any]:
-        extra = {"max_cost": self.max_cost} if self.max_cost is not None else {}
+        extra: dict[str, Any] = {"max_cost": self.max_cost} if self.max_cost is not None else {}
+        if self.guard is not None:
+            extra["guard"] = self.guard
         return {"system": self.system, "temperature": self.temperature, "max_tokens": self.max_tokens,
                 "stream": self.stream, "cache": cache, **extra, **self.params}
 
@@ -389,6 +392,7 @@ def compare(
     stream: bool = True,
     cache: bool = True,
     max_cost: float | None = None,
+    guard: Any = None,
     **params: Any,
 ) -> Any:
     """Run every (model, prompt, input, sample) cell concurrently; one row per call.
@@ -400,7 +404,8 @@ def compare(
     (so TTFT is measured). ``progress`` shows the estimate and a progress bar where someone can
     see them (Jupyter or a terminal; never under pytest or in scripts). ``budget_usd`` caps
     the comparison's spend (checked before each call; ignored inside an enclosing group, e.g.
-    a ``%%llm`` cell, whose budget applies).
+    a ``%%llm`` cell, whose budget applies). ``guard`` is the guardrail policy of every call
+    (None: the configured one; ``"off"`` to switch them off).
 
     Returns a DataFrame with :data:`COLUMNS` plus one column per scorer; ``df.attrs`` holds
     ``name``, ``group_id``, ``estimate_usd`` and ``wall_s``.
@@ -413,7 +418,7 @@ def compare(
     clash = set(scorers) & set(COLUMNS)
     if clash:
         raise ValueError(f"scorer names {sorted(clash)} clash with table columns; rename them")
-    opts = CallOptions(system, temperature, max_tokens, stream, cache, max_cost, params)
+    opts = CallOptions(system, temperature, max_tokens, stream, cache, max_cost, params, guard)
     cells = plan(models, resolve_prompts(prompts), list(inputs) if inputs is not None else [{}], n)
     est = estimate(cells, opts)
     if progress and _interactive():

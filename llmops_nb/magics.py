@@ -16,12 +16,12 @@ from IPython.core.magic_arguments import MagicArgumentParser, arg_split
 from llmops_nb.render import FORMATS
 
 USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdown|text|json|code]
-              [--no-cache] [--no-stream]      (cell body: the prompt, with {{variables}})
+              [--no-cache] [--no-stream] [--guard off|default|strict]   (cell body: the prompt)
 %llm [MODEL] [options] PROMPT …                 one-line prompt
 %llm --prompt NAME[@VERSION|@ALIAS] [MODEL] [--var k=v …] [options]
 %%llm --prompt NAME[@…] [MODEL] [options]       (cell body: one `name = value` per line)
 %%llm MODEL MODEL …  |  %%llm --prompt NAME@1 NAME@2 … [MODEL …]   answers side by side
-%llm models | config | history [N]
+%llm models | config | history [N] | health | cost
 %llm prompts | prompt NAME | diff NAME V1 V2 | alias NAME ALIAS VERSION | rollback NAME [ALIAS]
 %%prompt NAME [-m MESSAGE] [--alias ALIAS …] [--model MODEL] [-t T] [--max-tokens N]"""
 
@@ -39,6 +39,7 @@ def _call_parser() -> MagicArgumentParser:
     p.add_argument("--prompt", nargs="+", default=[],
                    help="registered prompt(s): NAME, NAME@VERSION or NAME@ALIAS (several: side by side)")
     p.add_argument("--var", action="append", default=[], help="k=v value for a prompt variable")
+    p.add_argument("--guard", choices=("off", "default", "strict"), help="guardrail policy for this cell")
     return p
 
 
@@ -70,6 +71,11 @@ class CallArgs:
     variables: dict[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = ()  # every model id given (several: side by side)
     prompt_refs: tuple[str, ...] = ()  # every --prompt ref given (several: side by side)
+    guard: str | None = None  # None: the configured policy
+
+    @property
+    def guard_kwargs(self) -> dict[str, Any]:
+        return {} if self.guard is None else {"guard": self.guard}
 
     @property
     def side_by_side(self) -> bool:
@@ -80,17 +86,51 @@ def _is_model_id(word: str) -> bool:
     return ":" in word and " " not in word and not word.startswith(":")
 
 
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'|\S+')
+_VALUE_OPTIONS = frozenset({"-t", "--temperature", "--max-tokens", "-s", "--system", "-o", "--out", "-f",
+                            "--format", "--var", "--guard"})
+
+
+def split_line_prompt(line: str) -> tuple[list[str], str]:
+    """Split ``%llm [options] [MODEL] [options] PROMPT`` into option words and the prompt text
+    exactly as typed (apostrophes, backslashes and quotes in the prompt are kept). ``--`` ends
+    the options explicitly."""
+    words: list[str] = []
+    pos, expect_value, seen_model = 0, False, False
+    while True:
+        match = _TOKEN.search(line, pos)
+        if match is None:
+            return words, ""
+        raw = match.group(0)
+        if expect_value or raw in ("--no-cache", "--no-stream") or raw.split("=", 1)[0] in _VALUE_OPTIONS:
+            words.append(arg_split(raw, posix=True)[0] if expect_value and raw[0] in "'\"" else raw)
+            expect_value = not expect_value and raw in _VALUE_OPTIONS
+        elif raw == "--":
+            return words, line[match.end():].strip()
+        elif not seen_model and _is_model_id(raw):
+            words.append(raw)
+            seen_model = True
+        else:
+            return words, line[match.start():].strip()
+        pos = match.end()
+
+
 def parse_call(line: str, *, cell: bool) -> CallArgs:
     """Parse the magic line; UsageError on anything malformed."""
-    # intermixed: options may come before or after the model id and the one-line prompt;
-    # "--" ends the options (for a prompt with words such as "-t")
-    ns = _call_parser().parse_intermixed_args(arg_split(line, posix=True))
+    verbatim = None
+    if not cell and "--prompt" not in line:  # one-line prompt: options first, then the text as typed
+        option_words, verbatim = split_line_prompt(line)
+        ns = _call_parser().parse_intermixed_args(option_words)
+    else:  # options may come in any order; quotes are shell-like
+        ns = _call_parser().parse_intermixed_args(arg_split(line, posix=True))
     # --prompt takes several refs; model ids written after them (refs never hold ':') are models
     refs = [r for r in ns.prompt if not _is_model_id(r)]
     words = [r for r in ns.prompt if _is_model_id(r)] + list(ns.words)
     models: list[str] = []
     while words and _is_model_id(words[0]) and (not models or cell or refs):  # one-line prompts: one model
         models.append(words.pop(0))
+    if verbatim is not None:
+        words = [verbatim] if verbatim else []
     if (cell or refs) and words:
         raise UsageError(f"unexpected {' '.join(words)!r} after the model id; usage:\n{USAGE}")
     if not cell and not words and not refs:
@@ -105,7 +145,7 @@ def parse_call(line: str, *, cell: bool) -> CallArgs:
         variables[key.strip()] = value
     return CallArgs(models[0] if models else None, " ".join(words) if not cell else None, ns.temperature,
                     ns.max_tokens, ns.system, ns.out, ns.format, not ns.no_cache, not ns.no_stream,
-                    refs[0] if refs else None, variables, tuple(models), tuple(refs))
+                    refs[0] if refs else None, variables, tuple(models), tuple(refs), ns.guard)
 
 
 def parse_variable_lines(body: str) -> dict[str, str]:
@@ -172,6 +212,7 @@ class LLMMagics(Magics):
                 max_tokens=args.max_tokens, stream=args.stream, cache=args.cache,
                 on_text=view.write if args.stream else None,
                 variables=variables if args.prompt_ref else None,  # text was filled above, once
+                **args.guard_kwargs,
             )
         if args.out:
             ns[args.out] = completion
@@ -199,7 +240,7 @@ class LLMMagics(Magics):
         with tracking.group(f"cell [{getattr(self.shell, 'execution_count', '?')}]"):
             df = compare(list(args.models) or [settings().default_model], sources, [_used_values(sources, variables)],
                          system=system, temperature=args.temperature, max_tokens=args.max_tokens,
-                         stream=args.stream, cache=args.cache)
+                         stream=args.stream, cache=args.cache, **args.guard_kwargs)
         if args.out:
             ns[args.out] = df
         rows = df.to_dict("records")
@@ -300,5 +341,27 @@ def _rollback(rest: str) -> None:
     print(f"{v.name}@{words[1] if len(words) > 1 else 'production'} → version {v.version} (rolled back)")
 
 
-_COMMANDS = {"models": _models, "config": _config, "history": _history, "prompts": _prompts,
+def _health(_: str) -> Any:
+    import pandas as pd
+
+    from llmops_nb.routing import health
+
+    rows = health()
+    if not rows:
+        print("no model called yet in this session")
+        return None
+    return pd.DataFrame(rows)
+
+
+def _cost(_: str) -> None:
+    from llmops_nb.config import spend
+
+    s = spend()
+    budget = "no budget" if s["budget_usd"] is None else \
+        f"budget ${s['budget_usd']:.4f}, ${s['remaining_usd']:.6f} left"
+    print(f"{s['calls']} calls · spent ${s['spent_usd']:.6f} · saved ${s['saved_usd']:.6f} by the cache · {budget}")
+
+
+_COMMANDS = {"models": _models, "config": _config, "history": _history, "prompts": _prompts, "health": _health,
+             "cost": _cost,
              "prompt": _prompt, "diff": _diff, "alias": _alias, "rollback": _rollback}
