@@ -81,3 +81,25 @@ def cost_latency_chart(df: Any, *, by: str = "model", extent: str = "sd", includ
         x="latency_ms:Q", y="cost_usd:Q", text=f"{by}:N", color=color)
     return (horizontal + vertical + points + labels).properties(
         width=width, height=height, title=alt.Title(title, subtitle=subtitle))
+
+
+def findings_chart(df: Any, *, freq: str = "1h") -> Any:
+    """Guardrail findings by type and action over time: stacked bars per time bucket, one
+    colour per action (block / redact / warn), one row of bars per finding type.
+
+    ``df`` is :func:`llmops_nb.findings` (one row per finding); ``freq`` is the bucket width
+    (a pandas frequency such as ``"1min"``, ``"1h"``, ``"1D"``)."""
+    import altair as alt
+    import pandas as pd
+
+    bucket = pd.to_datetime(df["started_at"]).dt.floor(freq)
+    data = df.assign(bucket=bucket.dt.strftime("%Y-%m-%d %H:%M")) \
+        .groupby(["bucket", "type", "action"], as_index=False).size().rename(columns={"size": "findings"})
+    colours = alt.Scale(domain=["block", "redact", "warn"], range=["#c0392b", "#e67e22", "#7f8c8d"])
+    return alt.Chart(data, title="Guardrail findings by type and action").mark_bar().encode(
+        x=alt.X("bucket:O", title=f"time (UTC, per {freq})", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("sum(findings):Q", title="findings"),
+        color=alt.Color("action:N", scale=colours, title="action"),
+        row=alt.Row("type:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+        tooltip=["bucket:O", "type:N", "action:N", "findings:Q"],
+    ).properties(width=420, height=60)

@@ -117,3 +117,12 @@ def test_findings_dataframe_has_hashes_not_values(llm):
 def test_scan_outside_the_pipeline():
     found = guardrails.scan(f"write to {EMAIL}")
     assert [(f.type, f.start, f.end) for f in found] == [("email", 9, 9 + len(EMAIL))]
+
+
+def test_findings_chart_renders(llm, tmp_path):
+    llm.complete("sim:echo", f"reach me at {EMAIL} or {PHONE}")
+    chart = llm.viz.findings_chart(llm.findings(), freq="1min")
+    spec = chart.to_dict()
+    assert spec["encoding"]["color"]["field"] == "action" and spec["encoding"]["row"]["field"] == "type"
+    chart.save(str(tmp_path / "findings.png"))
+    assert (tmp_path / "findings.png").stat().st_size > 5000
