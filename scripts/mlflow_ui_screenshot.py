@@ -65,7 +65,7 @@ def record_calls(home: Path) -> None:
     with llm.group("cell [1]"):
         llm.complete("sim:default", "Name three LLM metrics.")
         llm.complete("sim:default", "What is time to first token?")
-    sim.configure_model("flaky", failures=["429"])
+    sim.configure_model("flaky", failures=["429"] * 3, retry_after_s=0.05)  # retries spent: an error
     try:
         llm.complete("sim:flaky", "This call will be rate limited.")
     except Exception as exc:  # the injected 429, recorded as a failed call
