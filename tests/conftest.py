@@ -31,6 +31,21 @@ def llm(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture
+def ip(llm):  # type: ignore[no-untyped-def]
+    """A real IPython shell with the extension loaded (the notebook's side of the magics)."""
+    from IPython.testing.globalipapp import start_ipython
+
+    start_ipython()
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "llmops_nb")
+    yield shell
+    for name in ("topic", "ans", "doc", "data", "df", "cmp", "tone", "word"):
+        shell.user_ns.pop(name, None)
+
+
+@pytest.fixture
 def openai_env(fake_openai, monkeypatch):  # type: ignore[no-untyped-def]
     """The real openai SDK pointed at the fake server through OPENAI_BASE_URL."""
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)

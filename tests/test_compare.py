@@ -8,7 +8,6 @@ import math
 
 import mlflow
 import pytest
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
 from llmops_nb import comparison as C
@@ -187,18 +186,6 @@ def test_an_incomplete_estimate_asks_too(llm, monkeypatch):
 
 
 # --- magic ---------------------------------------------------------------------------------------
-
-@pytest.fixture
-def ip(llm):
-    start_ipython()
-    from IPython.testing.globalipapp import get_ipython
-
-    shell = get_ipython()
-    shell.run_line_magic("load_ext", "llmops_nb")
-    yield shell
-    for name in ("topic", "cmp"):
-        shell.user_ns.pop(name, None)
-
 
 def test_magic_with_several_models_shows_columns_with_footers(ip):
     ip.user_ns["topic"] = "caching"

@@ -8,23 +8,10 @@ import sys
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
 from llmops_nb import errors as E
 from llmops_nb.magics import parse_call
-
-
-@pytest.fixture
-def ip(llm):
-    start_ipython()
-    from IPython.testing.globalipapp import get_ipython
-
-    shell = get_ipython()
-    shell.run_line_magic("load_ext", "llmops_nb")
-    yield shell
-    for name in ("topic", "ans", "doc", "data"):
-        shell.user_ns.pop(name, None)
 
 
 def cell(ip, line, body):

@@ -56,24 +56,22 @@ def test_injected_failures(llm, failure, kind):
     assert llm.complete("sim:flaky", "x", cache=False).text
 
 
+def _outcomes(llm, model: str, count: int) -> list[bool]:
+    out = []
+    for _ in range(count):
+        try:
+            llm.complete(model, "x", cache=False)
+            out.append(True)
+        except E.ProviderUnavailable:
+            out.append(False)
+    return out
+
+
 def test_fail_rate_is_seeded(llm):
     sim.configure_model("coin", fail_rate=0.5, seed=3)
-    outcomes = []
-    for _ in range(20):
-        try:
-            llm.complete("sim:coin", "x", cache=False)
-            outcomes.append(True)
-        except E.ProviderUnavailable:
-            outcomes.append(False)
+    outcomes = _outcomes(llm, "sim:coin", 20)
     sim.configure_model("coin", fail_rate=0.5, seed=3)
-    again = []
-    for _ in range(20):
-        try:
-            llm.complete("sim:coin", "x", cache=False)
-            again.append(True)
-        except E.ProviderUnavailable:
-            again.append(False)
-    assert outcomes == again and 3 < sum(outcomes) < 17
+    assert _outcomes(llm, "sim:coin", 20) == outcomes and 3 < sum(outcomes) < 17
 
 
 def test_default_model_and_bad_model_ids(llm):
