@@ -1,7 +1,12 @@
 """The one path every call takes, and the only place that knows its order::
 
-    request ─► input guardrails ─► route ─► prompt assembly ─► cache lookup
-            ─► provider call (stream) ─► output guardrails ─► record ─► Completion
+    request ─► prompt assembly ({{vars}}, registry version) ─► input guardrails (block/redact)
+            ─► route (models to try, budgets) ─► cache lookup ─► provider call (stream,
+            retries, breaker, rate limit, fallback) ─► output guardrails ─► record ─► Completion
+
+(DESIGN.md puts the input guardrails first; they run after prompt assembly here because they
+must see the rendered prompt — a template's ``{{email}}`` is not an e-mail address yet — and
+before routing, so that no model, estimate or cache key ever sees a redacted value.)
 
 Everything that can be checked is checked before anything is sent: the model id, the
 provider, its API key, the messages and parameters. A call that was attempted — answered,
@@ -72,7 +77,10 @@ def to_messages(prompt: str | Iterable[Mapping[str, Any] | Message],
             raise E.ConfigError(f"message role {m.role!r} is not one of {ROLES}")
         if not isinstance(m.content, str):
             raise E.ConfigError(f"message content must be text, not {type(m.content).__name__}")
-        (systems.append(m.content) if m.role == "system" else messages.append(m))
+        if m.role == "system":
+            systems.append(m.content)
+        else:
+            messages.append(m)
     if not messages or not any(m.content.strip() for m in messages):
         raise E.ConfigError("the prompt is empty: write the prompt in the cell (or pass text). Nothing was sent.")
     return tuple(messages), ("\n\n".join(systems) if systems else None)

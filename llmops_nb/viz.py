@@ -103,3 +103,73 @@ def findings_chart(df: Any, *, freq: str = "1h") -> Any:
         row=alt.Row("type:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
         tooltip=["bucket:O", "type:N", "action:N", "findings:Q"],
     ).properties(width=420, height=60)
+
+
+# --- experiments and monitoring (llmops_nb.experiments, llmops_nb.monitor) -------------------------
+
+def effect_chart(result: Any, *, width: int = 460) -> Any:
+    """Each pair's effect (second minus first) with its interval, a rule at zero; pairs whose
+    Holm-adjusted p-value clears the threshold are coloured. ``result`` is an
+    :class:`~llmops_nb.experiments.ExperimentResult`."""
+    import altair as alt
+    import pandas as pd
+
+    rows = [{"pair": f"{p.second} − {p.first}", "effect": p.effect, "lo": p.interval[0], "hi": p.interval[1],
+             "p": p.adjusted_p, "verdict": "significant" if p.significant else "not significant"}
+            for p in result.pairs]
+    data = pd.DataFrame(rows)
+    colours = alt.Scale(domain=["significant", "not significant"], range=["#1f77b4", "#9e9e9e"])
+    y = alt.Y("pair:N", title=None, sort=None)
+    base = alt.Chart(data)
+    bars = base.mark_rule(strokeWidth=3).encode(x=alt.X("lo:Q", title=f"effect on mean {result.metric}"),
+                                                 x2="hi:Q", y=y, color=alt.Color("verdict:N", scale=colours))
+    dots = base.mark_point(filled=True, size=110, opacity=1).encode(
+        x="effect:Q", y=y, color=alt.Color("verdict:N", scale=colours, title=None),
+        tooltip=["pair:N", alt.Tooltip("effect:Q", format="+.3f"), alt.Tooltip("lo:Q", format="+.3f"),
+                 alt.Tooltip("hi:Q", format="+.3f"), alt.Tooltip("p:Q", format=".3g")])
+    labels = base.mark_text(dy=-12, fontSize=11).encode(x="effect:Q", y=y, text=alt.Text("effect:Q", format="+.3f"))
+    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 3], color="#444").encode(x="x:Q")
+    title = alt.Title(f"{result.name}: effect with its interval", subtitle=f"{result.test}; {result.decision}")
+    return (zero + bars + dots + labels).properties(width=width, height=max(60, 45 * len(rows)), title=title)
+
+
+def latency_percentiles_chart(stats: Any, *, by: str = "model", width: int = 300) -> Any:
+    """Grouped bars of p50 / p95 / p99 latency (ms) per ``by`` (from ``monitor.summary``)."""
+    import altair as alt
+
+    long = stats.reset_index().melt(id_vars=[by], value_vars=["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"],
+                                    var_name="percentile", value_name="ms")
+    long["percentile"] = long["percentile"].str.extract(r"(p\d+)", expand=False)
+    return alt.Chart(long, title="Latency percentiles (ms)").mark_bar().encode(
+        y=alt.Y(f"{by}:N", title=None), yOffset=alt.YOffset("percentile:N", sort=["p50", "p95", "p99"]),
+        x=alt.X("ms:Q", title="latency (ms)"),
+        color=alt.Color("percentile:N", sort=["p50", "p95", "p99"], scale=alt.Scale(scheme="blues"),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=[f"{by}:N", "percentile:N", alt.Tooltip("ms:Q", format=".0f")]).properties(width=width)
+
+
+def cost_by_day_chart(costs: Any, *, width: int = 300) -> Any:
+    """Stacked bars of cost (USD) per day, one colour per model (from ``monitor.cost(by=["day", "model"])``)."""
+    import altair as alt
+
+    return alt.Chart(costs, title="Cost by day and model (USD)").mark_bar().encode(
+        x=alt.X("day:O", title="day (UTC)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("cost_usd:Q", title="cost (USD)", axis=alt.Axis(format="$.2~g")),
+        color=alt.Color("model:N", legend=alt.Legend(orient="bottom")),
+        tooltip=["day:O", "model:N", alt.Tooltip("cost_usd:Q", format="$.6f"), "calls:Q"]).properties(width=width)
+
+
+def rates_chart(stats: Any, *, by: str = "model", width: int = 300) -> Any:
+    """Error rate and cache-hit rate per ``by``, side by side (from ``monitor.summary``)."""
+    import altair as alt
+
+    long = stats.reset_index().melt(id_vars=[by], value_vars=["error_rate", "cache_hit_rate"],
+                                    var_name="rate", value_name="share")
+    long["rate"] = long["rate"].map({"error_rate": "errors", "cache_hit_rate": "cache hits"})
+    colours = alt.Scale(domain=["errors", "cache hits"], range=["#c0392b", "#27ae60"])
+    bars = alt.Chart(long, title="Error and cache-hit rates").mark_bar().encode(
+        y=alt.Y(f"{by}:N", title=None), yOffset="rate:N",
+        x=alt.X("share:Q", title="share of calls", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("rate:N", scale=colours, legend=alt.Legend(orient="bottom")),
+        tooltip=[f"{by}:N", "rate:N", alt.Tooltip("share:Q", format=".1%")])
+    return bars.properties(width=width)
