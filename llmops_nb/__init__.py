@@ -28,6 +28,8 @@ _EXPORTS = {
     "findings": "llmops_nb.tracking",
     "compare": "llmops_nb.comparison",
     "spend": "llmops_nb.config",
+    "Experiment": "llmops_nb.experiments",
+    "dashboard": "llmops_nb.monitor",
     "group": "llmops_nb.tracking",
     "set_price": "llmops_nb.pricing",
     "price_of": "llmops_nb.pricing",
@@ -67,7 +69,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmops_nb.types import Completion, Finding, Message, Usage
 
 
-_SUBMODULES = {"guardrails", "prompts", "routing", "tracking", "providers", "viz", "comparison"}
+_SUBMODULES = {"guardrails", "prompts", "routing", "tracking", "providers", "viz", "comparison", "experiments",
+               "evaluation", "monitor"}
 
 
 def __getattr__(name: str) -> Any:

@@ -426,7 +426,7 @@ def compare(
     confirm_cost(est, confirm_above_usd, confirm)
     name = name or f"compare {len(dict.fromkeys(models))} models × {len(cells) // len(dict.fromkeys(models))} calls"
     started = time.perf_counter()
-    with tracking.group(name, **({"budget_usd": budget_usd} if budget_usd is not None else {})) as group:
+    with tracking.group(name, budget_usd=budget_usd) as group:
         rows = _run_all(cells, opts, scorers, max_workers, progress)
     df = pd.DataFrame(rows, columns=[*COLUMNS, *scorers])
     df.attrs.update(name=group.name, group_id=group.id, estimate_usd=est.usd,

@@ -261,7 +261,7 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
     messages, _ = to_messages(prompt, system)
     estimate = estimate_input_tokens(Request(model, "", "", messages, system))
     choice = routing.choose(model, routing.RuleInput(messages, estimate, complexity),
-                            estimate + int(params.get("max_tokens") or 0), sess.settings)
+                            params.get("max_tokens"), sess.settings)
     candidates, skipped, first_error = [], [], None
     for entry in choice.entries:
         try:
@@ -275,7 +275,7 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
     if not candidates:
         raise first_error or E.ConfigError("no model to call")
     reason = choice.reason + (f"; skipped {', '.join(skipped)}" if skipped else "")
-    return CallPlan(tuple(candidates), choice.route, reason)
+    return CallPlan(tuple(candidates), choice.route, reason)  # the reason also lands on Completion
 
 
 def estimated_cost(call: PreparedCall, assumed_output_tokens: int) -> float | None:
@@ -380,7 +380,7 @@ class _Run:
         recorded, shown, findings = self._checked(call, hit.text)
         completion = _from_cache(hit, call, self.trace_id, self.started_ns, time.perf_counter() - self.t0,
                                  self.plan.route)
-        completion.text, completion.findings = shown, findings
+        completion.text, completion.findings, completion.route_reason = shown, findings, self.plan.reason
         if self.on_text is not None:
             self.on_text(shown)
         self.record(call, completion.latency_s, status="OK", text=recorded, usage=asdict(hit.usage),
@@ -403,7 +403,7 @@ class _Run:
             cost_usd=price.cost_usd, latency_s=latency, ttft_s=ttft, cached=False, trace_id=self.trace_id,
             prompt=call.prompt_ref, finish_reason=final.finish_reason, started_at=self.started_ns / 1e9,
             notes=[price.note] if price.note else [], route=self.plan.route, attempts=self.attempts,
-            findings=findings,
+            findings=findings, route_reason=self.plan.reason,
         )
         self.record(call, latency, status="OK", text=recorded, usage=asdict(final.usage), cost_usd=price.cost_usd,
                     ttft_s=ttft, finish_reason=final.finish_reason, notes=completion.notes,

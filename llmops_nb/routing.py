@@ -125,17 +125,20 @@ def context_window(model: str, settings: Settings) -> int | None:
     return None
 
 
-def choose(model: str, info: RuleInput, needed_tokens: int, settings: Settings) -> RouteChoice:
+def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settings) -> RouteChoice:
     """The models to try for ``model`` (a model id or ``route:NAME``), skipping those whose
-    context window is too small."""
+    context window cannot hold the prompt plus the answer's ``max_tokens`` (the call's, else
+    the route entry's)."""
     if not model.startswith(ROUTE_PREFIX):
         return RouteChoice(None, (RouteEntry(model),), "model id")
     name, reason = model[len(ROUTE_PREFIX):], "named route"
     if name == "auto":
         name, reason = _auto(info, settings)
     fitting, skipped = [], []
+    needed_tokens = info.estimated_tokens
     for entry in route_entries(name, settings):
         window = context_window(entry.model, settings)
+        needed_tokens = info.estimated_tokens + int(max_tokens or entry.params.get("max_tokens") or 0)
         if window is not None and needed_tokens > window:
             skipped.append(f"{entry.model} (window {window:,} < {needed_tokens:,} tokens)")
         else:
@@ -305,7 +308,8 @@ def with_retries(fn: Callable[[], Any], settings: Settings, on_retry: Callable[[
     """Call ``fn`` until it succeeds, a non-retryable error, or the retries are spent."""
     import tenacity
 
-    exponential = tenacity.wait_exponential_jitter(multiplier=settings.retry_base_s, max=settings.retry_max_wait_s)
+    exponential = tenacity.wait_exponential_jitter(multiplier=settings.retry_base_s, max=settings.retry_max_wait_s,
+                                                   jitter=settings.retry_base_s)
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -34,7 +34,7 @@ TAG = "llmops."
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = [
     "started_at", "model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
-    "latency_ms", "ttft_ms", "cached", "status", "error", "findings", "trace_id",
+    "latency_ms", "ttft_ms", "cached", "status", "error_type", "error", "findings", "trace_id",
 ]
 FINDING_COLUMNS = ["started_at", "trace_id", "model", "status", "direction", "scanner", "type", "severity",
                    "score", "action", "start", "end", "value_hash"]
@@ -58,17 +58,18 @@ def current_group() -> Group | None:
 
 
 @contextlib.contextmanager
-def group(name: str, *, budget_usd: float | None = None) -> Iterator[Group]:
+def group(name: str, *, budget_usd: float | None = None, group_id: str | None = None) -> Iterator[Group]:
     """Group the calls made inside the block into one MLflow run named ``name``.
 
-    ``budget_usd`` caps what the group's calls may spend (checked before each call). Nested
-    groups keep the outer one, so a comparison made inside a cell is one run.
+    ``budget_usd`` caps what the group's calls may spend (checked before each call);
+    ``group_id`` rejoins an earlier group (its MLflow run), e.g. an experiment run in several
+    steps. Nested groups keep the outer one, so a comparison made inside a cell is one run.
     """
     outer = _group.get()
     if outer is not None:
         yield outer
         return
-    token = _group.set(Group(uuid.uuid4().hex, name, budget_usd))
+    token = _group.set(Group(group_id or uuid.uuid4().hex, name, budget_usd))
     try:
         yield _group.get()  # type: ignore[misc]
     finally:
@@ -379,6 +380,7 @@ def _row(info: Any) -> dict[str, Any]:
         "ttft_ms": num("ttft_ms"),
         "cached": t.get(TAG + "cached") == "true",
         "status": t.get(TAG + "status", str(info.state)),
+        "error_type": t.get(TAG + "error_type"),
         "error": t.get(TAG + "error"),
         "findings": _findings_summary(json.loads(t.get(TAG + "findings", "[]"))),
         "trace_id": info.trace_id,
@@ -496,3 +498,27 @@ def flush(timeout: float | None = 120.0) -> None:
     from llmops_nb.config import session
 
     session().recorder.flush(timeout)
+
+
+def log_feedback(trace_id: str, value: bool | float, comment: str | None = None,
+                 name: str = "user_rating") -> Any:
+    """Store a human rating of one call (👍 ``True`` / 👎 ``False``, or a score) as MLflow
+    feedback on its trace, with ``comment`` as the rationale; returns the assessment.
+
+    Written to this session's store (MLflow's own ``mlflow.log_feedback`` would use the global
+    tracking URI). Pending records are flushed first, so the trace exists.
+    """
+    from llmops_nb.config import settings
+
+    if not trace_id:
+        from llmops_nb.errors import ConfigError
+
+        raise ConfigError("log_feedback needs the trace id of a call (Completion.trace_id)")
+    flush()
+    _import_mlflow()
+    from mlflow.entities import AssessmentSource, Feedback
+    from mlflow.tracing.client import TracingClient
+
+    feedback = Feedback(name=name, value=value, rationale=comment,
+                        source=AssessmentSource(source_type="HUMAN", source_id="notebook"))
+    return TracingClient(settings().tracking_uri).log_assessment(trace_id, feedback)

@@ -105,6 +105,7 @@ class Completion:
     started_at: float = 0.0
     notes: list[str] = field(default_factory=list)
     route: str | None = None
+    route_reason: str | None = None  # why these models (route, rule, skipped windows)
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every model tried, and why it failed
 
     def __str__(self) -> str:

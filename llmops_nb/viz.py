@@ -67,7 +67,7 @@ def cost_latency_chart(df: Any, *, by: str = "model", extent: str = "sd", includ
     base = alt.Chart(stats)
     x = alt.X("latency_ms:Q", title="latency per call (ms)", scale=alt.Scale(zero=False, nice=True))
     y = alt.Y("cost_usd:Q", title="cost per call (USD)", scale=alt.Scale(zero=False, nice=True),
-              axis=alt.Axis(format="$.2~e"))
+              axis=alt.Axis(format="$.3~g"))
     color = alt.Color(f"{by}:N", title=by, legend=alt.Legend(orient="right"))
     tooltip = [alt.Tooltip(f"{by}:N"), alt.Tooltip("n:Q", title="calls"),
                alt.Tooltip("latency_ms:Q", format=".0f", title="mean latency (ms)"),
@@ -156,7 +156,7 @@ def cost_by_day_chart(costs: Any, *, width: int = 300) -> Any:
         x=alt.X("day:O", title="day (UTC)", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("cost_usd:Q", title="cost (USD)", axis=alt.Axis(format="$.2~g")),
         color=alt.Color("model:N", legend=alt.Legend(orient="bottom")),
-        tooltip=["day:O", "model:N", alt.Tooltip("cost_usd:Q", format="$.6f"), "calls:Q"]).properties(width=width)
+        tooltip=["day:O", "model:N", alt.Tooltip("cost_usd:Q", format="$.6f"), "calls:Q"]).properties(width=width, height=220)
 
 
 def rates_chart(stats: Any, *, by: str = "model", width: int = 300) -> Any:
