@@ -24,7 +24,6 @@ never MLflow's global tracking URI.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import math
@@ -296,15 +295,7 @@ def log_feedback(trace_id: str, scores: Mapping[str, Any], *, rationales: Mappin
     if not trace_id or not scores:
         return 0
     from llmops_nb import tracking
-    from llmops_nb.config import settings
 
-    if flush:
-        tracking.flush()
-    tracking._import_mlflow()  # quiet mlflow's import-time warnings and logs
-    from mlflow.entities import AssessmentSource, Feedback
-    from mlflow.tracing.client import TracingClient
-
-    client = _tracing_client(TracingClient, settings().tracking_uri)
     count = 0
     for name, value in scores.items():
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -312,16 +303,10 @@ def log_feedback(trace_id: str, scores: Mapping[str, Any], *, rationales: Mappin
         rationale = (rationales or {}).get(name) or getattr(value, "reason", None) or None
         plain = bool(value) if isinstance(value, bool) else float(value)
         kind = "LLM_JUDGE" if isinstance(value, Judgement) else "CODE"
-        client.log_assessment(trace_id, Feedback(
-            name=name, value=plain, rationale=rationale, trace_id=trace_id,
-            source=AssessmentSource(source_type=kind, source_id=source)))
+        tracking.log_feedback(trace_id, plain, rationale, name, source_type=kind, source_id=source,
+                              flush_first=flush and count == 0)
         count += 1
     return count
-
-
-@functools.lru_cache(maxsize=4)
-def _tracing_client(cls: Any, tracking_uri: str) -> Any:
-    return cls(tracking_uri)
 
 
 def evaluate(model: str | None, prompt: Any, inputs: Iterable[Mapping[str, Any]], scorers: ScorerSpec, *,

@@ -225,7 +225,7 @@ class JournalRecorder:
             self._wait_for_quiet()
             paths, stop = self._next_batch(first)
             records = self._load(paths)
-            exported = not records
+            exported, failures = not records, 0
             while not exported:
                 try:
                     if exporter is None:
@@ -233,8 +233,12 @@ class JournalRecorder:
                     exporter.export(records)
                     exported = True
                 except Exception as exc:  # keep the records; try again later
-                    log.warning("llmops_nb: could not export %d call record(s) (%s); will retry",
-                                len(records), exc)
+                    failures += 1
+                    # A first failure is often passing (another process creating the store);
+                    # only a lasting one is worth a line in whichever cell is running now.
+                    level = logging.WARNING if failures == 3 or failures % 30 == 0 else logging.DEBUG
+                    log.log(level, "llmops_nb: could not export %d call record(s) (%s); will retry",
+                            len(records), exc)
                     if self._closed:
                         break  # they stay journaled for the next process
                     time.sleep(self._retry_s)

@@ -60,6 +60,7 @@ def footer_metadata(c: Completion) -> dict[str, Any]:
         "provider": c.provider,
         "usage": asdict(c.usage),
         "cost_usd": c.cost_usd,
+        "saved_usd": c.saved_usd,
         "latency_s": c.latency_s,
         "ttft_s": c.ttft_s,
         "cached": c.cached,
@@ -73,7 +74,12 @@ def footer_metadata(c: Completion) -> dict[str, Any]:
 
 def markdown_with_footer(c: Completion) -> str:
     notes = "".join(f"<br>⚠ {html.escape(n)}" for n in c.notes)
-    return f"{c.text}\n\n<sub>{html.escape(footer_text(c))}{notes}</sub>"
+    # "$" would start LaTeX in Jupyter's markdown: the footer's prices are escaped
+    return f"{c.text}\n\n<sub>{_no_math(html.escape(footer_text(c)))}{_no_math(notes)}</sub>"
+
+
+def _no_math(text: str) -> str:
+    return text.replace("$", "\\$")
 
 
 def parse_json_answer(text: str) -> Any:
@@ -110,12 +116,12 @@ def bundle(c: Completion, fmt: str) -> dict[str, Any]:
         return {"text/markdown": markdown_with_footer(c), "text/plain": f"{c.text}\n\n{foot}{notes}"}
     if fmt == "json":
         pretty = json.dumps(parse_json_answer(c.text), indent=2, ensure_ascii=False)
-        return {"text/markdown": f"```json\n{pretty}\n```\n\n<sub>{html.escape(foot)}</sub>",
+        return {"text/markdown": f"```json\n{pretty}\n```\n\n<sub>{_no_math(html.escape(foot))}</sub>",
                 "text/plain": f"{pretty}\n\n{foot}{notes}"}
     if fmt == "code":
         code = code_of(c.text)
         return {"text/markdown": f"```{code_language(c.text)}\n{code}\n```\n\n"
-                                 f"<sub>{html.escape(foot)} · inserted as a new cell</sub>",
+                                 f"<sub>{_no_math(html.escape(foot))} · inserted as a new cell</sub>",
                 "text/plain": f"{code}\n\n{foot}{notes}"}
     return {"text/plain": f"{c.text}\n\n{foot}{notes}"}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -500,10 +501,11 @@ def flush(timeout: float | None = 120.0) -> None:
     session().recorder.flush(timeout)
 
 
-def log_feedback(trace_id: str, value: bool | float, comment: str | None = None,
-                 name: str = "user_rating") -> Any:
-    """Store a human rating of one call (👍 ``True`` / 👎 ``False``, or a score) as MLflow
-    feedback on its trace, with ``comment`` as the rationale; returns the assessment.
+def log_feedback(trace_id: str, value: bool | float, comment: str | None = None, name: str = "user_rating", *,
+                 source_type: str = "HUMAN", source_id: str = "notebook", flush_first: bool = True) -> Any:
+    """Store a rating of one call (👍 ``True`` / 👎 ``False``, or a score) as MLflow feedback on
+    its trace, with ``comment`` as the rationale; returns the assessment. ``source_type`` is
+    MLflow's ``HUMAN``, ``CODE`` (a scorer) or ``LLM_JUDGE``.
 
     Written to this session's store (MLflow's own ``mlflow.log_feedback`` would use the global
     tracking URI). Pending records are flushed first, so the trace exists.
@@ -514,11 +516,18 @@ def log_feedback(trace_id: str, value: bool | float, comment: str | None = None,
         from llmops_nb.errors import ConfigError
 
         raise ConfigError("log_feedback needs the trace id of a call (Completion.trace_id)")
-    flush()
+    if flush_first:
+        flush()
     _import_mlflow()
     from mlflow.entities import AssessmentSource, Feedback
+
+    feedback = Feedback(name=name, value=value, rationale=comment, trace_id=trace_id,
+                        source=AssessmentSource(source_type=source_type, source_id=source_id))
+    return _tracing_client(settings().tracking_uri).log_assessment(trace_id, feedback)
+
+
+@functools.lru_cache(maxsize=8)
+def _tracing_client(tracking_uri: str) -> Any:
     from mlflow.tracing.client import TracingClient
 
-    feedback = Feedback(name=name, value=value, rationale=comment,
-                        source=AssessmentSource(source_type="HUMAN", source_id="notebook"))
-    return TracingClient(settings().tracking_uri).log_assessment(trace_id, feedback)
+    return TracingClient(tracking_uri)

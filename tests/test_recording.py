@@ -52,6 +52,7 @@ def test_record_is_journaled_before_export_and_removed_after(tmp_path):
 def test_failed_exports_are_retried_until_they_arrive(tmp_path, caplog):
     exporter = FlakyExporter(failures=3)
     rec = JournalRecorder(tmp_path, lambda: exporter, quiet_s=0, retry_s=0.01)
+    caplog.set_level("DEBUG", logger="llmops_nb.recording")
     for i in range(5):
         rec.record(_record(i))
     rec.flush(5)
