@@ -30,6 +30,10 @@ _EXPORTS = {
     "spend": "llmops_nb.config",
     "Experiment": "llmops_nb.experiments",
     "dashboard": "llmops_nb.monitor",
+    "playground": "llmops_nb.widgets",
+    "grid": "llmops_nb.widgets",
+    "dashboard_widget": "llmops_nb.widgets",
+    "log_feedback": "llmops_nb.tracking",
     "group": "llmops_nb.tracking",
     "set_price": "llmops_nb.pricing",
     "price_of": "llmops_nb.pricing",
@@ -70,7 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 _SUBMODULES = {"guardrails", "prompts", "routing", "tracking", "providers", "viz", "comparison", "experiments",
-               "evaluation", "monitor"}
+               "evaluation", "monitor", "widgets"}
 
 
 def __getattr__(name: str) -> Any:
