@@ -193,6 +193,7 @@ class Session:
         self._spent_usd = 0.0
         self._saved_usd = 0.0
         self._calls = 0
+        self._unpriced = 0
         self._group_spent: dict[str, float] = {}
 
     @property
@@ -216,9 +217,11 @@ class Session:
             return self._recorder
 
     def add_spend(self, cost_usd: float | None, saved_usd: float | None, group_id: str | None) -> None:
-        """Count a finished call's cost (and what a cache hit saved)."""
+        """Count a finished call's cost (and what a cache hit saved); a call with no known
+        price is counted apart, never as $0."""
         with self._lock:
             self._calls += 1
+            self._unpriced += cost_usd is None
             self._spent_usd += cost_usd or 0.0
             self._saved_usd += saved_usd or 0.0
             if group_id is not None:
@@ -229,10 +232,12 @@ class Session:
             return self._group_spent.get(group_id, 0.0)
 
     def spend(self) -> dict[str, Any]:
-        """This session's spend: calls, spent and saved USD, the budget and what remains."""
+        """This session's spend: calls (and how many had no known price), spent and saved USD,
+    the budget and what remains."""
         with self._lock:
             budget = self.settings.budget_usd
-            return {"calls": self._calls, "spent_usd": self._spent_usd, "saved_usd": self._saved_usd,
+            return {"calls": self._calls, "unpriced_calls": self._unpriced,
+                    "spent_usd": self._spent_usd, "saved_usd": self._saved_usd,
                     "budget_usd": budget,
                     "remaining_usd": None if budget is None else budget - self._spent_usd}
 
@@ -294,6 +299,7 @@ def configure(**overrides: Any) -> Settings:
         # spend belongs to the process, not to one set of settings
         _session._spent_usd, _session._saved_usd = current._spent_usd, current._saved_usd
         _session._calls, _session._group_spent = current._calls, dict(current._group_spent)
+        _session._unpriced = current._unpriced
     return new
 
 

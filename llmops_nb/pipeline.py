@@ -343,6 +343,7 @@ class _Run:
         self.started_ns, self.t0 = time.time_ns(), time.perf_counter()
         self.trace_id = "tr-" + uuid.uuid4().hex
         self.attempts: list[dict[str, Any]] = []
+        self.notes: list[str] = []
         self.group = current_group()
 
     def record(self, call: PreparedCall, latency_s: float | None = None, **fields: Any) -> None:
@@ -368,10 +369,12 @@ class _Run:
         return lookup(self.sess.cache, cache_key(call.request, call.provider.defaults))
 
     def _checked(self, call: PreparedCall, raw: str) -> tuple[str, str, list[Finding]]:
-        """(text to record, text for the user, findings) after the output guardrails."""
+        """(text to record, text for the user, findings) after the output guardrails; their
+        notes (why a schema check failed, the groundedness score) go to ``self.notes``."""
         if self.guards is None:
             return raw, raw, []
         recorded, shown, findings, out = self.guards.check_answer(raw)
+        self.notes = list(out.notes)
         if out.blocked:
             self.fail(call, E.GuardrailBlocked(out.findings, "output"), findings)
         return recorded, shown, findings
@@ -381,6 +384,7 @@ class _Run:
         completion = _from_cache(hit, call, self.trace_id, self.started_ns, time.perf_counter() - self.t0,
                                  self.plan.route)
         completion.text, completion.findings, completion.route_reason = shown, findings, self.plan.reason
+        completion.notes = self.notes
         if self.on_text is not None:
             self.on_text(shown)
         self.record(call, completion.latency_s, status="OK", text=recorded, usage=asdict(hit.usage),
@@ -402,7 +406,7 @@ class _Run:
             text=shown, model=call.request.model, provider=call.request.provider, usage=final.usage,
             cost_usd=price.cost_usd, latency_s=latency, ttft_s=ttft, cached=False, trace_id=self.trace_id,
             prompt=call.prompt_ref, finish_reason=final.finish_reason, started_at=self.started_ns / 1e9,
-            notes=[price.note] if price.note else [], route=self.plan.route, attempts=self.attempts,
+            notes=([price.note] if price.note else []) + self.notes, route=self.plan.route, attempts=self.attempts,
             findings=findings, route_reason=self.plan.reason,
         )
         self.record(call, latency, status="OK", text=recorded, usage=asdict(final.usage), cost_usd=price.cost_usd,

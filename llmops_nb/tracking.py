@@ -400,7 +400,8 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
     """The latest calls, newest first, read back from the MLflow store (all kernels' calls).
 
     Columns: ``started_at, model, provider, prompt, input_tokens, output_tokens, cost_usd,
-    latency_ms, ttft_ms, cached, status, error, trace_id``. ``limit=None`` reads them all.
+    latency_ms, ttft_ms, cached, status, error_type, error, findings, trace_id`` (``findings``
+    summarises guardrail findings, e.g. ``email×1 redact``). ``limit=None`` reads them all.
     This process's pending records are flushed first, so the calls just made are included.
     """
     import pandas as pd

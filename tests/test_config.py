@@ -69,7 +69,7 @@ def test_dotenv_is_loaded_without_overriding(tmp_path, monkeypatch):
     monkeypatch.delenv("LLMOPS_TEST_A", raising=False)
     config.load_dotenv_once(tmp_path)
     assert os.environ["LLMOPS_TEST_A"] == "from-file" and os.environ["LLMOPS_TEST_B"] == "from-env"
-    monkeypatch.delenv("LLMOPS_TEST_A")
+    os.environ.pop("LLMOPS_TEST_A")  # set by dotenv, not by monkeypatch: leave no trace for later kernels
 
 
 def test_import_is_cheap():

@@ -7,11 +7,16 @@ and check what the panels show and what reached the stores.
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
 from llmops_nb.providers import sim
 from llmops_nb.widgets import dashboard_widget, grid, model_choices, playground
+
+# the prompt registry is shared by the whole test run: names unique to this run
+SUMM = f"summ-{uuid.uuid4().hex[:6]}"
+GREET = f"greet-{uuid.uuid4().hex[:6]}"
 
 
 def test_variables_follow_the_template_and_keep_typed_values(llm):
@@ -115,24 +120,24 @@ def test_guardrail_block_and_missing_variables_are_inline(llm):
 
 def test_save_creates_versions_and_the_picker_shows_their_diff(llm):
     pg = playground(template="Summarize {{text}}.", models=["sim:default"])
-    pg.prompt_name.value = "summ"
+    pg.prompt_name.value = SUMM
     pg.save_message.value, pg.save_alias.value = "first", "production"
     first = pg.save()
-    assert first is not None and first.version.ref == "summ@1" and first.created
-    assert "summ@1 (new version)" in pg.save_status.value
+    assert first is not None and first.version.ref == f"{SUMM}@1" and first.created
+    assert f"{SUMM}@1 (new version)" in pg.save_status.value
     pg.template.value = "Summarize {{text}} in {{n}} bullet points."
     second = pg.save(message="bullets", alias="")
-    assert second is not None and second.version.ref == "summ@2"
-    assert pg.version.ref == "summ@2"
+    assert second is not None and second.version.ref == f"{SUMM}@2"
+    assert pg.version.ref == f"{SUMM}@2"
     from llmops_nb import prompts
 
-    assert [v.version for v in prompts.versions("summ")] == [1, 2]
-    assert prompts.get("summ@production").version == 1
+    assert [v.version for v in prompts.versions(SUMM)] == [1, 2]
+    assert prompts.get(f"{SUMM}@production").version == 1
     assert [label for label, _ in pg.version_picker.options] == ["v1 [production] — first", "v2 — bullets (current)"]
     pg.version_picker.value = 1
     assert "-Summarize {{text}}." in pg.diff_view.value
     assert "+Summarize {{text}} in {{n}} bullet points." in pg.diff_view.value
-    assert pg.show_diff(1) == prompts.diff("summ", 1, 2)
+    assert pg.show_diff(1) == prompts.diff(SUMM, 1, 2)
     unchanged = pg.save()
     assert unchanged is not None and not unchanged.created and "unchanged" in pg.save_status.value
     pg.prompt_name.value = "bad name!"
@@ -142,17 +147,17 @@ def test_save_creates_versions_and_the_picker_shows_their_diff(llm):
 def test_a_loaded_version_is_called_as_that_version(llm):
     from llmops_nb import prompts
 
-    prompts.register("greet", "[system] Be brief.\nGreet {{who}}.", message="v1")
-    prompts.register("greet", "[system] Be brief.\nGreet {{who}} warmly.", message="v2")
-    pg = playground("greet@1", models=["sim:default"], variables={"who": "Ann"})
-    assert pg.template.value == prompts.get("greet@1").template
+    prompts.register(GREET, "[system] Be brief.\nGreet {{who}}.", message="v1")
+    prompts.register(GREET, "[system] Be brief.\nGreet {{who}} warmly.", message="v2")
+    pg = playground(f"{GREET}@1", models=["sim:default"], variables={"who": "Ann"})
+    assert pg.template.value == prompts.get(f"{GREET}@1").template
     pg.run()
-    assert pg.panels[0].completion is not None and pg.panels[0].completion.prompt == "greet@1"
-    assert "greet@1" in pg.panels[0].footer
+    assert pg.panels[0].completion is not None and pg.panels[0].completion.prompt == f"{GREET}@1"
+    assert f"{GREET}@1" in pg.panels[0].footer
     pg.version_picker.value = 2
     assert pg.load_version() is not None and "warmly" in pg.template.value
     pg.run()
-    assert pg.panels[0].completion is not None and pg.panels[0].completion.prompt == "greet@2"
+    assert pg.panels[0].completion is not None and pg.panels[0].completion.prompt == f"{GREET}@2"
     pg.template.value += " Edited."
     pg.run()
     assert pg.panels[0].completion is not None and pg.panels[0].completion.prompt is None
