@@ -406,33 +406,16 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
     """
     import pandas as pd
 
+    rows = [_row(info) for info in _traces(limit, f"tags.`{TAG}model` != ''", flush_first=flush_first)]
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def _traces(limit: int | None, filter_string: str, *, flush_first: bool = True) -> list[Any]:
+    """Trace infos of the current experiment, newest first, without spans (paged)."""
     from llmops_nb.config import settings
 
     if flush_first:
         flush()
-    s = settings()
-    client = _store_client(s.tracking_uri)
-    exp = client.get_experiment_by_name(s.experiment)
-    rows: list[dict[str, Any]] = []
-    if exp is not None:
-        token = None
-        while limit is None or len(rows) < limit:
-            page = client.search_traces(
-                locations=[exp.experiment_id], max_results=min(500, limit - len(rows)) if limit else 500,
-                order_by=["timestamp_ms DESC"], include_spans=False, page_token=token,
-                filter_string=f"tags.`{TAG}model` != ''",
-            )
-            rows.extend(_row(t.info) for t in page)
-            token = page.token
-            if not token:
-                break
-    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-
-
-def _traces(limit: int | None, filter_string: str) -> list[Any]:
-    from llmops_nb.config import settings
-
-    flush()
     s = settings()
     client = _store_client(s.tracking_uri)
     exp = client.get_experiment_by_name(s.experiment)
