@@ -51,6 +51,9 @@ _EXPORTS = {
     "MissingVariables": "llmops_nb.errors",
     "CacheMiss": "llmops_nb.errors",
     "ProviderError": "llmops_nb.errors",
+    "GuardrailBlocked": "llmops_nb.errors",
+    "BudgetExceeded": "llmops_nb.errors",
+    "PromptNotFound": "llmops_nb.errors",
 }
 
 __all__ = [*_EXPORTS, "load_ipython_extension", "__version__"]
