@@ -266,9 +266,11 @@ class _Progress:
     Jupyter, else nothing. Its initial display is deterministic (nbval compares it)."""
 
     def __init__(self, total: int) -> None:
+        from llmops_nb.config import settings
+
         self._bar: Any = None
         self._tqdm = False
-        if not _interactive():
+        if not _interactive() or not settings().live_stream:  # live displays off (e.g. under nbval)
             return
         try:
             from tqdm.auto import tqdm

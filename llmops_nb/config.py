@@ -49,7 +49,7 @@ class Settings:
     default_model: str = "sim:default"
     tracking: bool = True
     request_timeout_s: float = 60.0
-    live_stream: bool = True  # redraw magic outputs while streaming (off: final answer only)
+    live_stream: bool = True  # live displays: streamed redraws, progress bars (off: final output only)
     # routing and resilience (see llmops_nb.routing)
     routes: dict[str, Any] = field(default_factory=dict)
     default_route: str | None = None
@@ -284,7 +284,8 @@ def configure(**overrides: Any) -> Settings:
 
     Keys: ``tracking_uri``, ``experiment``, ``home``, ``cache_dir``, ``cache_mode``
     (``readwrite`` | ``replay`` | ``off``), ``default_model``, ``tracking`` (False: no MLflow),
-    ``request_timeout_s``, ``live_stream`` (False: magics show only the final answer).
+    ``request_timeout_s``, ``live_stream`` (False: no live redraws or progress bars, only final
+    outputs — what nbval can compare).
     Values not given keep their current value.
     """
     global _session
