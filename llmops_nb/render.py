@@ -74,12 +74,14 @@ def footer_metadata(c: Completion) -> dict[str, Any]:
 
 def markdown_with_footer(c: Completion) -> str:
     notes = "".join(f"<br>⚠ {html.escape(n)}" for n in c.notes)
-    # "$" would start LaTeX in Jupyter's markdown: the footer's prices are escaped
-    return f"{c.text}\n\n<sub>{_no_math(html.escape(footer_text(c)))}{_no_math(notes)}</sub>"
+    return f"{c.text}\n\n{_sub(html.escape(footer_text(c)) + notes)}"
 
 
-def _no_math(text: str) -> str:
-    return text.replace("$", "\\$")
+def _sub(text: str) -> str:
+    """Small print that Jupyter's markdown must not read as LaTeX: "$0 … $0.000045" would be
+    typeset as maths. The dollars become entities (no math in the source) and the element is
+    one MathJax skips (no math in the page)."""
+    return f'<sub class="tex2jax_ignore">{text.replace("$", "&#36;")}</sub>'
 
 
 def parse_json_answer(text: str) -> Any:
@@ -116,12 +118,12 @@ def bundle(c: Completion, fmt: str) -> dict[str, Any]:
         return {"text/markdown": markdown_with_footer(c), "text/plain": f"{c.text}\n\n{foot}{notes}"}
     if fmt == "json":
         pretty = json.dumps(parse_json_answer(c.text), indent=2, ensure_ascii=False)
-        return {"text/markdown": f"```json\n{pretty}\n```\n\n<sub>{_no_math(html.escape(foot))}</sub>",
+        return {"text/markdown": f"```json\n{pretty}\n```\n\n{_sub(html.escape(foot))}",
                 "text/plain": f"{pretty}\n\n{foot}{notes}"}
     if fmt == "code":
         code = code_of(c.text)
         return {"text/markdown": f"```{code_language(c.text)}\n{code}\n```\n\n"
-                                 f"<sub>{_no_math(html.escape(foot))} · inserted as a new cell</sub>",
+                                 f"{_sub(html.escape(foot) + ' · inserted as a new cell')}",
                 "text/plain": f"{code}\n\n{foot}{notes}"}
     return {"text/plain": f"{c.text}\n\n{foot}{notes}"}
 
