@@ -81,7 +81,7 @@ def _sub(text: str) -> str:
     """Small print that Jupyter's markdown must not read as LaTeX: "$0 … $0.000045" would be
     typeset as maths. The dollars become entities (no math in the source) and the element is
     one MathJax skips (no math in the page)."""
-    return f'<sub class="tex2jax_ignore">{text.replace("$", "&#36;")}</sub>'
+    return f'<sub class="mathjax_ignore tex2jax_ignore">{text.replace("$", "&#36;")}</sub>'
 
 
 def parse_json_answer(text: str) -> Any:
