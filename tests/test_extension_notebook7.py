@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_extension_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LABEXT, TOKEN, _free_port, _wait_http
+from tests.test_extension_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LABEXT,
+    TOKEN,
+    _free_port,
+    _wait_http,
+)
 
 
 def _notebook() -> dict:
