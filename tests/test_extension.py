@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_extension_browser import stop
+
 ROOT = Path(__file__).resolve().parents[1]
 LABEXT = ROOT / "llmops_nb" / "labextension"
 SECRET = "sk-test-OPENAI-0123456789abcdefSECRET"
@@ -93,12 +95,7 @@ def server(llm, tmp_path: Path):  # type: ignore[no-untyped-def]
             pytest.fail("jupyter server exited: " + (tmp_path / "server.log").read_text()[-2000:])
         yield base, token
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
 
 

@@ -30,6 +30,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TOKEN = "llmops-browser-test"
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a server started by a test: politely, then for sure."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def _notebook() -> dict:
     def code(src: str) -> dict:
         return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
@@ -108,12 +118,7 @@ def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
             pytest.skip("the llmops-nb labextension is not installed in this JupyterLab")
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copy(tmp_path / "lab.log", ARTIFACTS / "extension-lab.log")

@@ -21,6 +21,7 @@ from tests.test_extension_browser import (
     TOKEN,
     _free_port,
     _wait_http,
+    stop,
 )
 
 
@@ -89,10 +90,5 @@ def test_notebook7_highlights_lists_calls_and_keeps_dollars(tmp_path: Path) -> N
             assert page.locator("mjx-container").count() == 0
             browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
