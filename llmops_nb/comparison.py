@@ -180,12 +180,16 @@ def _estimate_target(model: str, params: dict[str, Any]) -> tuple[str, dict[str,
     """The model (and its parameters) a call to ``model`` is priced as: a route's first model."""
     if not model.startswith(ROUTE_PREFIX):
         return model, params
-    try:
-        from llmops_nb.routing import route_entries
+    from llmops_nb.config import settings
+    from llmops_nb.routing import route_entries
 
-        entry = route_entries(model[len(ROUTE_PREFIX):])[0]
-    except (ImportError, AttributeError):
-        return model, params
+    name = model[len(ROUTE_PREFIX):]
+    if name == "auto":  # rules decide per request; price it as the default route
+        name = settings().default_route or ""
+    try:
+        entry = route_entries(name)[0]
+    except LLMOpsError:
+        return model, params  # unknown route: the estimate lists it as unpriced
     return entry.model, {**dict(entry.params), **params}
 
 

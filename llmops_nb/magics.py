@@ -212,7 +212,7 @@ class LLMMagics(Magics):
                 max_tokens=args.max_tokens, stream=args.stream, cache=args.cache,
                 on_text=view.write if args.stream else None,
                 variables=variables if args.prompt_ref else None,  # text was filled above, once
-                **args.guard_kwargs,
+                expect_json=args.format == "json", **args.guard_kwargs,
             )
         if args.out:
             ns[args.out] = completion

@@ -151,10 +151,12 @@ class Guards:
     system: str | None
     context: str | list[str] | None = None
     json_schema: dict[str, Any] | None = None
+    expect_json: bool = False
 
     @classmethod
     def start(cls, guard: Any, messages: tuple[Message, ...], system: str | None, *,
-              context: str | list[str] | None, json_schema: dict[str, Any] | None) -> Guards | None:
+              context: str | list[str] | None, json_schema: dict[str, Any] | None,
+              expect_json: bool = False) -> Guards | None:
         """Scan the rendered prompt (system first); None when guardrails are off."""
         if guard is INHERIT:
             guard = session().settings.guardrails
@@ -171,7 +173,7 @@ class Guards:
         new_system = safe[0] if system else None
         rest = safe[1:] if system else safe
         redacted = tuple(Message(m.role, t) for m, t in zip(messages, rest, strict=True))
-        return cls(policy, result, redacted, new_system, context, json_schema)
+        return cls(policy, result, redacted, new_system, context, json_schema, expect_json)
 
     def check_answer(self, raw: str) -> tuple[str, str, list[Finding], Any]:
         """(text for the record, text for the user, findings, output result) of a raw answer:
@@ -179,6 +181,7 @@ class Guards:
         from llmops_nb import guardrails
 
         out = guardrails.guard_output(raw, self.policy, context=self.context, json_schema=self.json_schema,
+                                      expect_json=self.expect_json,
                                       mapping=self.input.mapping)
         found = self.input.findings + [replace(f, direction="output") for f in out.findings]
         return out.text, guardrails.restore(out.text, self.input.mapping), found, out
@@ -200,6 +203,7 @@ def complete(
     guard: Any = INHERIT,
     context: str | list[str] | None = None,
     json_schema: dict[str, Any] | None = None,
+    expect_json: bool = False,
     **params: Any,
 ) -> Completion:
     """Send one prompt (text, chat messages or a registered :class:`PromptVersion`) to ``model``.
@@ -211,7 +215,8 @@ def complete(
     this call's budget, checked with the pre-call estimate; ``complexity`` is a hint for
     ``route:auto``. ``guard`` is the guardrail policy (``"default"``, ``"strict"``, a
     :class:`~llmops_nb.guardrails.Policy`; None or ``"off"``: no guardrails; omitted: the
-    configured one); ``context`` (for the groundedness check) and ``json_schema`` feed the output
+    configured one); ``context`` (for the groundedness check), ``json_schema`` and
+    ``expect_json`` (the answer must be JSON) feed the output
     checks. Other keyword arguments are passed to the provider as sampling parameters.
     """
     params = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, **params}.items()
@@ -224,7 +229,8 @@ def complete(
     elif variables is not None and isinstance(prompt_or_messages, str):
         prompt_or_messages = render(prompt_or_messages, variables)
     messages, system = to_messages(prompt_or_messages, system)
-    guards = Guards.start(guard, messages, system, context=context, json_schema=json_schema)
+    guards = Guards.start(guard, messages, system, context=context, json_schema=json_schema,
+                          expect_json=expect_json)
     if guards is not None:  # the provider, the cache and MLflow only ever see redacted text
         messages, system = guards.messages, guards.system
     plan = plan_call(model, messages, system=system, stream=stream, params=params,

@@ -265,3 +265,11 @@ def test_chart_renders_to_png(tmp_path):
     path = tmp_path / "chart.png"
     chart.save(str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_route_auto_is_priced_as_the_default_route(llm):
+    llm.set_price("sim:*", input_per_mtok=1.0, output_per_mtok=1.0)
+    llm.configure(routes={"fast": ["sim:a"]}, default_route="fast")
+    est = C.estimate(C.plan(["route:auto"], C.resolve_prompts(["hi {{x}}"]), [{"x": "there"}], 1),
+                     C.CallOptions())
+    assert est.usd > 0 and not est.unpriced

@@ -126,3 +126,13 @@ def test_findings_chart_renders(llm, tmp_path):
     assert spec["encoding"]["color"]["field"] == "action" and spec["encoding"]["row"]["field"] == "type"
     chart.save(str(tmp_path / "findings.png"))
     assert (tmp_path / "findings.png").stat().st_size > 5000
+
+
+def test_expect_json_checks_the_answer_is_json(llm):
+    from llmops_nb.providers import sim
+
+    sim.configure_model("prose", reply="Sure! Here is some prose, not JSON.")
+    c = llm.complete("sim:prose", "give JSON", expect_json=True)
+    assert any(f.scanner == "output" and f.direction == "output" for f in c.findings)
+    assert not [f for f in llm.complete("sim:json", "give JSON", expect_json=True).findings
+                if f.scanner == "output"]
