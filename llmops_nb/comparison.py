@@ -443,6 +443,24 @@ def compare(
 
 # --- summary and MLflow --------------------------------------------------------------------------
 
+def inputs_from_namespace(sources: Sequence[Any], namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The values ``sources`` (templates or prompt versions) use, taken from ``namespace`` — one
+    input for :func:`compare` (a notebook's side-by-side cell). MissingVariables, before anything
+    is sent, for any that is absent."""
+    from llmops_nb import prompts
+
+    names: list[str] = []
+    for source in sources:
+        if isinstance(source, str):
+            prompts.render(source, namespace)
+            names += prompts.variables(source)
+        else:
+            source.messages(namespace)
+            names += source.variables
+    heads = dict.fromkeys(n.split(".")[0] for n in names)
+    return {h: namespace[h] for h in heads}
+
+
 def _scorer_columns(df: Any, scorers: Sequence[str] | None) -> list[str]:
     return list(scorers) if scorers is not None else [c for c in df.columns if c not in COLUMNS]
 

@@ -227,6 +227,13 @@ class Session:
             if group_id is not None:
                 self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
 
+    def carry_spend_from(self, other: Session) -> None:
+        """Take over ``other``'s spend counters (``configure`` replaces the session, not the spend)."""
+        with other._lock, self._lock:
+            self._calls, self._unpriced = other._calls, other._unpriced
+            self._spent_usd, self._saved_usd = other._spent_usd, other._saved_usd
+            self._group_spent = dict(other._group_spent)
+
     def group_spent(self, group_id: str) -> float:
         with self._lock:
             return self._group_spent.get(group_id, 0.0)
@@ -297,10 +304,7 @@ def configure(**overrides: Any) -> Settings:
     with _session_lock:
         current.close()
         _session = Session(new)
-        # spend belongs to the process, not to one set of settings
-        _session._spent_usd, _session._saved_usd = current._spent_usd, current._saved_usd
-        _session._calls, _session._group_spent = current._calls, dict(current._group_spent)
-        _session._unpriced = current._unpriced
+        _session.carry_spend_from(current)  # spend belongs to the process, not to one set of settings
     return new
 
 

@@ -226,7 +226,7 @@ class LLMMagics(Magics):
         from IPython.display import display
 
         from llmops_nb import prompts, tracking
-        from llmops_nb.comparison import compare
+        from llmops_nb.comparison import compare, inputs_from_namespace
         from llmops_nb.config import settings
         from llmops_nb.errors import ComparisonFailed
         from llmops_nb.render import side_by_side_bundle, side_by_side_metadata
@@ -238,7 +238,7 @@ class LLMMagics(Magics):
         sources: list[Any] = [prompts.get(r) for r in args.prompt_refs] or [template]
         system = prompts.render(args.system, variables) if args.system else None
         with tracking.group(f"cell [{getattr(self.shell, 'execution_count', '?')}]"):
-            df = compare(list(args.models) or [settings().default_model], sources, [_used_values(sources, variables)],
+            df = compare(list(args.models) or [settings().default_model], sources, [inputs_from_namespace(sources, variables)],
                          system=system, temperature=args.temperature, max_tokens=args.max_tokens,
                          stream=args.stream, cache=args.cache, **args.guard_kwargs)
         if args.out:
@@ -247,23 +247,6 @@ class LLMMagics(Magics):
         display(side_by_side_bundle(rows), raw=True, metadata=side_by_side_metadata(rows))
         if (df["status"] != "OK").all():
             raise ComparisonFailed(f"every call failed; first error: {rows[0]['error']}")
-
-
-def _used_values(sources: list[Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    """The namespace values the templates use (the comparison's one input); MissingVariables,
-    before anything is sent, for any that is absent."""
-    from llmops_nb import prompts
-
-    names: list[str] = []
-    for source in sources:
-        if isinstance(source, str):
-            prompts.render(source, namespace)
-            names += prompts.variables(source)
-        else:
-            source.messages(namespace)
-            names += source.variables
-    heads = dict.fromkeys(n.split(".")[0] for n in names)
-    return {h: namespace[h] for h in heads}
 
 
 def _words(rest: str, command: str, count: tuple[int, int]) -> list[str]:

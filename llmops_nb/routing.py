@@ -26,7 +26,7 @@ import fnmatch
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -340,7 +340,3 @@ def check_budgets(estimate: float | None, *, max_cost: float | None, group_left:
         if left is not None and estimate > left:
             raise E.BudgetExceeded(scope, estimate, left)
 
-
-def names_of(entries: Sequence[RouteEntry]) -> list[str]:
-    """Model ids of route entries."""
-    return [e.model for e in entries]
