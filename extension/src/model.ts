@@ -175,6 +175,19 @@ export interface SpendTotals {
  * One kernel's calls, newest first, each counted once (by trace id): a streamed answer's
  * display is updated several times but is one call.
  */
+/** Totals of no calls at all. */
+export function emptyTotals(): SpendTotals {
+  return {
+    calls: 0,
+    cachedCalls: 0,
+    spentUsd: 0,
+    savedUsd: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    unpricedCalls: 0
+  };
+}
+
 export class CallLedger {
   private _calls: CallInfo[] = [];
   private _seen = new Set<string>();
@@ -205,15 +218,7 @@ export class CallLedger {
   }
 
   totals(): SpendTotals {
-    const t: SpendTotals = {
-      calls: 0,
-      cachedCalls: 0,
-      spentUsd: 0,
-      savedUsd: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      unpricedCalls: 0
-    };
+    const t = emptyTotals();
     for (const c of this._calls) {
       if (c.status !== 'OK') {
         continue;

@@ -2,7 +2,7 @@
 import { Widget } from '@lumino/widgets';
 
 import { fetchConfig, fetchStoreCalls, fetchTrace } from './api';
-import { CallInfo, formatTokens, formatUsd, spendLabel, SpendTotals, traceUrl } from './model';
+import { CallInfo, emptyTotals, formatTokens, formatUsd, spendLabel, traceUrl } from './model';
 import { CallStore } from './store';
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -19,16 +19,6 @@ function el<K extends keyof HTMLElementTagNameMap>(
   }
   return node;
 }
-
-const EMPTY: SpendTotals = {
-  calls: 0,
-  cachedCalls: 0,
-  spentUsd: 0,
-  savedUsd: 0,
-  inputTokens: 0,
-  outputTokens: 0,
-  unpricedCalls: 0
-};
 
 /** Status bar: the current notebook kernel's spend; a click opens the sidebar. */
 export class SpendStatus extends Widget {
@@ -47,7 +37,7 @@ export class SpendStatus extends Widget {
 
   refresh(): void {
     const ledger = this.store.ledger();
-    this.node.textContent = spendLabel(ledger ? ledger.totals() : EMPTY);
+    this.node.textContent = spendLabel(ledger ? ledger.totals() : emptyTotals());
   }
 }
 
