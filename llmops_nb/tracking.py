@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import json
 import logging
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmops_nb.run_totals import RunTotals, exact
 from llmops_nb.types import CallRecord
 
 TAG = "llmops."
@@ -190,15 +192,7 @@ def _span(r: CallRecord) -> Any:
 
     req = r.request
     messages = ([{"role": "system", "content": req["system"]}] if req.get("system") else []) + req["messages"]
-    # A cache hit used no tokens: MLflow's totals must not count it (our tags keep its usage).
-    counted = {} if r.cached else r.usage
-    usage = {
-        "input_tokens": counted.get("input_tokens", 0),
-        "output_tokens": counted.get("output_tokens", 0),
-        "total_tokens": counted.get("input_tokens", 0) + counted.get("output_tokens", 0),
-        "cache_read_input_tokens": counted.get("cache_read_tokens", 0),
-        "cache_creation_input_tokens": counted.get("cache_write_tokens", 0),
-    }
+    usage = _span_usage(r)
     attrs: dict[str, Any] = {
         K.REQUEST_ID: r.trace_id,
         K.SPAN_TYPE: "CHAT_MODEL",
@@ -233,18 +227,43 @@ def _span(r: CallRecord) -> Any:
     })
 
 
+def _trace_figures(r: CallRecord) -> dict[str, str]:
+    """The trace's own token usage and cost (``mlflow.trace.tokenUsage`` / ``mlflow.trace.cost``
+    metadata: the trace header in the MLflow UI), the same figures as its span. A trace started
+    with ``start_trace`` is final: MLflow does not fill these in from the spans afterwards on
+    every version, so they are written here (no cost when the price is unknown)."""
+    from mlflow.tracing.constant import TraceMetadataKey
+
+    out = {TraceMetadataKey.TOKEN_USAGE: json.dumps(_span_usage(r))}
+    if r.cost_usd is not None:
+        out[TraceMetadataKey.COST] = json.dumps(_cost_split(r))
+    return out
+
+
+def _span_usage(r: CallRecord) -> dict[str, int]:
+    # A cache hit used no tokens: MLflow's totals must not count it (our tags keep its usage).
+    counted = {} if r.cached else r.usage
+    return {
+        "input_tokens": counted.get("input_tokens", 0),
+        "output_tokens": counted.get("output_tokens", 0),
+        "total_tokens": counted.get("input_tokens", 0) + counted.get("output_tokens", 0),
+        "cache_read_input_tokens": counted.get("cache_read_tokens", 0),
+        "cache_creation_input_tokens": counted.get("cache_write_tokens", 0),
+    }
+
+
 def _cost_split(r: CallRecord) -> dict[str, float]:
     """Total cost split into input and output shares by token proportion of the price."""
     from llmops_nb.pricing import price_of
     from llmops_nb.types import Usage
 
-    total = float(r.cost_usd or 0.0)
+    total = exact(r.cost_usd or 0.0)
     if total == 0.0:
         return {"input_cost": 0.0, "output_cost": 0.0, "total_cost": 0.0}
     u = Usage(**r.usage) if r.usage else Usage()
     output_only = price_of(Usage(output_tokens=u.output_tokens), r.request["model"]).cost_usd
-    output = min(total, output_only) if output_only is not None else 0.0
-    return {"input_cost": total - output, "output_cost": output, "total_cost": total}
+    output = exact(min(total, output_only)) if output_only is not None else 0.0
+    return {"input_cost": exact(total - output), "output_cost": output, "total_cost": total}
 
 
 class MlflowExporter:
@@ -261,7 +280,8 @@ class MlflowExporter:
         self._experiments: dict[str, str] = {}
         self._runs: dict[str, str] = {}
         self._prompt_versions: dict[tuple[str, str], Any] = {}
-        self._steps: dict[str, int] = {}
+        self._totals: dict[str, RunTotals] = {}  # per run: the sums of its calls so far
+        self._counted: dict[str, set[str]] = {}  # per run: the trace ids in those sums
         self._lock = threading.Lock()
 
     def _experiment(self, name: str) -> str:
@@ -276,12 +296,14 @@ class MlflowExporter:
         if run_id is None:
             found = self.client.search_runs([exp], filter_string=f"tags.`{TAG}group_id` = '{r.group_id}'",
                                             max_results=1)
-            if found:
+            if found:  # a rejoined group, or a new process: go on from the run's totals
                 run_id = found[0].info.run_id
+                self._totals[run_id] = RunTotals.from_metrics(found[0].data.metrics)
             else:
                 run = self.client.create_run(exp, run_name=r.group_name, start_time=r.started_at_ns // 10**6,
                                              tags={TAG + "group_id": r.group_id, TAG + "kind": "calls"})
                 run_id = run.info.run_id
+                self._totals[run_id] = RunTotals()
             self._runs[r.group_id] = run_id
         return run_id
 
@@ -315,7 +337,7 @@ class MlflowExporter:
                     request_time=r.started_at_ns // 10**6,
                     execution_duration=(r.ended_at_ns - r.started_at_ns) // 10**6,
                     state=TraceState.OK if r.status == "OK" else TraceState.ERROR,
-                    trace_metadata={"mlflow.sourceRun": self._run(r, exp)}))
+                    trace_metadata={"mlflow.sourceRun": self._run(r, exp), **_trace_figures(r)}))
 
     def _link_prompts(self, batch: list[CallRecord]) -> None:
         """Link each trace to the prompt version that produced it (MLflow's prompt lineage).
@@ -344,16 +366,27 @@ class MlflowExporter:
                 by_run.setdefault(self._run(r, exp), []).append(r)
         for run_id, rs in by_run.items():
             self.client.link_traces_to_run([r.trace_id for r in rs], run_id)
+            # on a copy, kept once written: a retried batch is not counted twice
+            totals = dataclasses.replace(self._totals.setdefault(run_id, RunTotals()))
+            counted = self._counted.setdefault(run_id, set())
+            rs = [r for r in rs if r.trace_id not in counted]
+            if not rs:
+                continue
             metrics = []
-            for r in rs:  # one step per call of the group, so the run's charts show each call
-                step = self._steps[run_id] = self._steps.get(run_id, -1) + 1
-                ts = r.ended_at_ns // 10**6
-                metrics.append(Metric("latency_ms", (r.ended_at_ns - r.started_at_ns) / 1e6, ts, step))
-                metrics.append(Metric("output_tokens", float(r.usage.get("output_tokens", 0)), ts, step))
-                if r.cost_usd is not None:
-                    metrics.append(Metric("cost_usd", float(r.cost_usd), ts, step))
-            self.client.log_batch(run_id, metrics=metrics)
-            self.client.set_terminated(run_id, end_time=max(r.ended_at_ns for r in rs) // 10**6)
+            for r in rs:  # per call: one step each, so the run's charts show every call
+                step, ts = totals.calls, r.ended_at_ns // 10**6
+                metrics.append(Metric("call_latency_ms", round((r.ended_at_ns - r.started_at_ns) / 1e6, 3), ts, step))
+                if r.cost_usd is not None and r.status == "OK":
+                    metrics.append(Metric("call_cost_usd", exact(r.cost_usd), ts, step))
+                totals.add(r)
+            # the run's own figures: the sums of its calls (the latest value is what the run shows)
+            ts = max(r.ended_at_ns for r in rs) // 10**6
+            metrics += [Metric(k, v, ts, totals.calls - 1) for k, v in totals.metrics().items()]
+            for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics a batch
+                self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
+            self._totals[run_id] = totals
+            counted.update(r.trace_id for r in rs)
+            self.client.set_terminated(run_id, end_time=ts)
 
 
 def _store_client(tracking_uri: str) -> Any:
@@ -471,7 +504,7 @@ def log_group_results(group_id: str, group_name: str, *, tracking_uri: str, expe
 
     stamp = int(time.time() * 1000)
 
-    client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()],
+    client.log_batch(run_id, metrics=[Metric(k, exact(v), stamp, 0) for k, v in metrics.items()],
                      tags=[RunTag(k, v) for k, v in tags.items()])
     if not found:
         client.set_terminated(run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,11 +73,11 @@ def test_group_is_one_run_holding_its_traces(llm):
                                                                  run_id=runs[0].info.run_id)}
     assert linked == {a.trace_id, b.trace_id} and outside.trace_id not in linked
     assert runs[0].info.status == "FINISHED"
-    assert runs[0].data.metrics["latency_ms"] > 0
+    assert runs[0].data.metrics["mean_latency_ms"] > 0
     # the UI's Run name column reads the trace's sourceRun metadata
     info = _client().get_trace(a.trace_id).info
     assert info.trace_metadata["mlflow.sourceRun"] == runs[0].info.run_id
-    steps = [m.step for m in _client().get_metric_history(runs[0].info.run_id, "latency_ms")]
+    steps = [m.step for m in _client().get_metric_history(runs[0].info.run_id, "call_latency_ms")]
     assert sorted(steps) == [0, 1]
 
 
@@ -136,3 +137,104 @@ def test_tracking_uri_is_absolute_and_user_global_uri_untouched(llm, tmp_path, m
         assert _client().get_trace(c.trace_id).info.trace_id == c.trace_id  # in our store
     finally:
         mlflow.set_tracking_uri(ours)
+
+
+# --- a run's figures are the sums of its calls; a trace carries its call's cost (issue 12.5/12.6) ---
+
+def _exact_sum(costs):
+    from decimal import Decimal
+
+    return float(sum(Decimal(repr(c)) for c in costs))
+
+
+def test_group_run_cost_and_tokens_are_the_sums_of_its_calls(llm):
+    llm.set_price("sim:*", input_per_mtok=0.15, output_per_mtok=0.6)
+    llm.set_price("sim:dear", input_per_mtok=2.5, output_per_mtok=10.0)
+    sim.configure_model("down", failures=["500"])
+    with llm.group("eval"):
+        calls = [llm.complete(m, f"question {i}")
+                 for i, m in enumerate(["sim:default", "sim:dear", "sim:default", "sim:dear"])]
+        hit = llm.complete("sim:default", "question 0")  # cached: $0, no tokens
+        with pytest.raises(llm.ProviderError):
+            llm.complete("sim:down", "fails")
+    llm.flush()
+    run = _client().search_runs([_experiment_id()])[0]
+    m = run.data.metrics
+    assert m["cost_usd"] == _exact_sum([c.cost_usd for c in calls]) > max(c.cost_usd for c in calls)
+    assert m["input_tokens"] == sum(c.usage.input_tokens for c in calls)
+    assert m["output_tokens"] == sum(c.usage.output_tokens for c in calls)
+    assert m["total_tokens"] == m["input_tokens"] + m["output_tokens"]
+    assert (m["calls"], m["cached_calls"], m["failed_calls"], m["unpriced_calls"]) == (6, 1, 1, 0)
+    assert hit.cached
+    per_call = _client().get_metric_history(run.info.run_id, "call_cost_usd")
+    assert sorted(p.step for p in per_call) == [0, 1, 2, 3, 4]  # the failed call has no cost
+    assert m["mean_latency_ms"] > 0
+
+
+def test_run_without_prices_has_no_cost_and_counts_unpriced_calls(llm):
+    with llm.group("unpriced"):
+        llm.complete("sim:no-price-a", "a")
+        llm.complete("sim:no-price-b", "b")
+    llm.flush()
+    m = _client().search_runs([_experiment_id()])[0].data.metrics
+    assert "cost_usd" not in m  # unknown, never a silent 0
+    assert (m["calls"], m["unpriced_calls"]) == (2, 2)
+
+
+def test_rejoined_group_goes_on_from_the_stored_totals(llm):
+    """A group rejoined by another exporter (a new process) adds to the run's sums."""
+    from llmops_nb.tracking import MlflowExporter
+
+    llm.set_price("sim:*", input_per_mtok=0.15, output_per_mtok=0.6)
+    with llm.group("steps", group_id="g-rejoin") as g:
+        first = llm.complete("sim:default", "step one")
+    llm.flush()
+    record = _record_of(first, g)
+    fresh = MlflowExporter(settings().tracking_uri, settings().experiment)  # knows nothing yet
+    record.trace_id, record.record_id = "tr-" + "ab" * 16, "cd" * 16
+    fresh.export([record])
+    fresh.export([record])  # a retried batch is not counted twice
+    m = _client().search_runs([_experiment_id()])[0].data.metrics
+    assert m["calls"] == 2 and m["cost_usd"] == _exact_sum([first.cost_usd, first.cost_usd])
+    assert m["output_tokens"] == 2 * first.usage.output_tokens
+
+
+def _record_of(c, group):
+    from llmops_nb.types import CallRecord
+
+    info = _client().get_trace(c.trace_id).info
+    t = info.tags
+    return CallRecord(
+        record_id="ef" * 16, trace_id=c.trace_id, started_at_ns=info.request_time * 10**6,
+        ended_at_ns=(info.request_time + info.execution_duration) * 10**6,
+        request={"model": c.model, "provider": c.provider, "model_name": c.model.split(":", 1)[1],
+                 "messages": [{"role": "user", "content": "step one"}], "system": None, "params": {},
+                 "stream": False},
+        status="OK", text=c.text, usage={"input_tokens": int(t["llmops.input_tokens"]),
+                                         "output_tokens": int(t["llmops.output_tokens"])},
+        cost_usd=c.cost_usd, experiment=settings().experiment, group_id=group.id, group_name=group.name)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_trace_cost_field_carries_the_calls_cost(llm, grouped):
+    import contextlib
+
+    llm.set_price("sim:*", input_per_mtok=0.15, output_per_mtok=0.6)
+    with llm.group("g") if grouped else contextlib.nullcontext():
+        c = llm.complete("sim:default", "what did this cost")
+    llm.flush()
+    info = _client().get_trace(c.trace_id).info
+    assert info.cost["total_cost"] == c.cost_usd
+    assert info.cost["input_cost"] + info.cost["output_cost"] == pytest.approx(c.cost_usd, abs=1e-15)
+    assert repr(info.cost["input_cost"]) == repr(float(f"{info.cost['input_cost']:.12g}"))  # no float noise
+    assert json.loads(info.trace_metadata["mlflow.trace.cost"])["total_cost"] == c.cost_usd
+    assert info.token_usage["total_tokens"] == c.usage.total_tokens
+
+
+def test_group_results_metrics_are_stored_without_float_noise(llm):
+    from llmops_nb import tracking
+
+    s = settings()
+    run_id = tracking.log_group_results("g-noise", "noise", tracking_uri=s.tracking_uri, experiment=s.experiment,
+                                        texts={}, dicts={}, metrics={"total_cost_usd": 0.1 + 0.2}, tags={})
+    assert _client().get_run(run_id).data.metrics["total_cost_usd"] == 0.3
