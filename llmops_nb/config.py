@@ -195,6 +195,15 @@ class Session:
         self._calls = 0
         self._unpriced = 0
         self._group_spent: dict[str, float] = {}
+        self._seen: set[Any] = set()  # what was already said once this session (price notes)
+
+    def first_time(self, key: Any) -> bool:
+        """True the first time ``key`` is asked about in this session (say a note once)."""
+        with self._lock:
+            if key in self._seen:
+                return False
+            self._seen.add(key)
+            return True
 
     @property
     def cache(self) -> Any:
@@ -233,6 +242,7 @@ class Session:
             self._calls, self._unpriced = other._calls, other._unpriced
             self._spent_usd, self._saved_usd = other._spent_usd, other._saved_usd
             self._group_spent = dict(other._group_spent)
+            self._seen = set(other._seen)
 
     def group_spent(self, group_id: str) -> float:
         with self._lock:
@@ -240,11 +250,14 @@ class Session:
 
     def spend(self) -> dict[str, Any]:
         """This session's spend: calls (and how many had no known price), spent and saved USD,
-    the budget and what remains."""
+        the budget and what remains. ``spent_usd`` is what the ``priced_calls`` cost: with no
+        priced call it says nothing (see :func:`spend_summary`), the others are counted apart."""
         with self._lock:
             budget = self.settings.budget_usd
-            return {"calls": self._calls, "unpriced_calls": self._unpriced,
-                    "spent_usd": self._spent_usd, "saved_usd": self._saved_usd,
+            priced = self._calls - self._unpriced
+            return {"calls": self._calls, "priced_calls": priced, "unpriced_calls": self._unpriced,
+                    "spent_usd": float(f"{self._spent_usd:.12g}"),
+                    "saved_usd": float(f"{self._saved_usd:.12g}"),
                     "budget_usd": budget,
                     "remaining_usd": None if budget is None else budget - self._spent_usd}
 
@@ -330,6 +343,23 @@ def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
 def spend() -> dict[str, Any]:
     """This process's spend: calls, spent and saved USD, the session budget and what remains."""
     return session().spend()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def spend_summary(s: dict[str, Any] | None = None) -> str:
+    """One line for people: ``3 calls · $0.000123 · 1 unpriced``; a session whose calls all
+    lack a price says ``2 calls, 2 unpriced (cost unknown)``, never ``$0``."""
+    s = spend() if s is None else s
+    calls, unpriced = s["calls"], s["unpriced_calls"]
+    if not calls:
+        return "no calls yet"
+    if not s.get("priced_calls", calls - unpriced):
+        return f"{_plural(calls, 'call')}, {unpriced} unpriced (cost unknown)"
+    tail = f" · {unpriced} unpriced (not counted: see set_price)" if unpriced else ""
+    return f"{_plural(calls, 'call')} · ${s['spent_usd']:.6f}{tail}"
 
 
 def settings() -> Settings:

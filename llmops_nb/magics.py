@@ -337,15 +337,12 @@ def _health(_: str) -> Any:
 
 
 def _cost(_: str) -> None:
-    from llmops_nb.config import spend
+    from llmops_nb.config import spend, spend_summary
 
     s = spend()
     budget = "no budget" if s["budget_usd"] is None else \
         f"budget ${s['budget_usd']:.4f}, ${s['remaining_usd']:.6f} left"
-    unpriced = f" ({s['unpriced_calls']} with no known price, not counted: see set_price)" \
-        if s["unpriced_calls"] else ""
-    print(f"{s['calls']} calls · spent ${s['spent_usd']:.6f}{unpriced} · saved ${s['saved_usd']:.6f} "
-          f"by the cache · {budget}")
+    print(f"{spend_summary(s)} · saved ${s['saved_usd']:.6f} by the cache · {budget}")
 
 
 _COMMANDS = {"models": _models, "config": _config, "history": _history, "prompts": _prompts, "health": _health,

@@ -31,6 +31,7 @@ from llmops_nb import errors as E
 from llmops_nb import routing
 from llmops_nb.cache import CachedAnswer, cache_key, lookup, store
 from llmops_nb.config import Session, session
+from llmops_nb.cutoff import CUT_FINISH_REASONS, Cut, why_cut
 from llmops_nb.pricing import price_of
 from llmops_nb.prompts import PromptVersion, render
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
@@ -391,13 +392,24 @@ class _Run:
                                  self.plan.route)
         completion.text, completion.findings, completion.route_reason = shown, findings, self.plan.reason
         completion.notes = self.notes
+        cut = self._cut(call, hit.finish_reason, hit.usage, None)
+        completion.cut_by, completion.cut_detail = (cut.by, cut.detail) if cut else (None, None)
         if self.on_text is not None:
             self.on_text(shown)
         self.record(call, completion.latency_s, status="OK", text=recorded, usage=asdict(hit.usage),
                     cost_usd=0.0, cached=True, original_latency_s=hit.latency_s, finish_reason=hit.finish_reason,
-                    findings=[asdict(f) for f in findings])
+                    findings=[asdict(f) for f in findings], cut_by=completion.cut_by,
+                    cut_detail=completion.cut_detail)
         self.sess.add_spend(0.0, hit.cost_usd, self.group.id if self.group else None)
         return completion
+
+    def _cut(self, call: PreparedCall, finish_reason: str | None, usage: Usage, window: int | None) -> Cut | None:
+        """Which limit cut the answer (the provider's window first, then the configured one)."""
+        if finish_reason not in CUT_FINISH_REASONS:
+            return None
+        window = window or routing.context_window(call.request.model, self.sess.settings)
+        max_tokens = call.request.params.get("max_tokens", call.provider.defaults.get("max_tokens"))
+        return why_cut(finish_reason, usage, max_tokens, window)
 
     def answer(self, call: PreparedCall, raw: str, final: Final, ttft: float | None, *,
                store_in_cache: bool) -> Completion:
@@ -408,16 +420,22 @@ class _Run:
             store(self.sess.cache, cache_key(call.request, call.provider.defaults),
                   CachedAnswer(recorded, final.usage, price.cost_usd, latency, ttft, final.finish_reason,
                                self.trace_id))
+        # a missing price is said once per model per session (the footer says "cost unknown" each time)
+        price_note = [price.note] if price.note else []
+        shown_note = price_note if price_note and self.sess.first_time(("price note", call.request.model)) else []
+        cut = self._cut(call, final.finish_reason, final.usage, final.context_window)
         completion = Completion(
             text=shown, model=call.request.model, provider=call.request.provider, usage=final.usage,
             cost_usd=price.cost_usd, latency_s=latency, ttft_s=ttft, cached=False, trace_id=self.trace_id,
             prompt=call.prompt_ref, finish_reason=final.finish_reason, started_at=self.started_ns / 1e9,
-            notes=([price.note] if price.note else []) + self.notes, route=self.plan.route, attempts=self.attempts,
-            findings=findings, route_reason=self.plan.reason,
+            notes=shown_note + self.notes, route=self.plan.route, attempts=self.attempts,
+            findings=findings, route_reason=self.plan.reason, cost_simulated=price.simulated,
+            cut_by=cut.by if cut else None, cut_detail=cut.detail if cut else None,
         )
         self.record(call, latency, status="OK", text=recorded, usage=asdict(final.usage), cost_usd=price.cost_usd,
-                    ttft_s=ttft, finish_reason=final.finish_reason, notes=completion.notes,
-                    findings=[asdict(f) for f in findings])
+                    ttft_s=ttft, finish_reason=final.finish_reason, notes=price_note + self.notes,
+                    findings=[asdict(f) for f in findings], cost_simulated=price.simulated,
+                    cut_by=completion.cut_by, cut_detail=completion.cut_detail)
         self.sess.add_spend(price.cost_usd, None, self.group.id if self.group else None)
         return completion
 

@@ -3,7 +3,8 @@
 ``price_of(usage, model)`` never guesses: a model with no known price costs ``None`` and a
 note says why and how to fix it (``set_price``), never a silent 0. ``sim:<name>`` is priced as
 the real model ``<name>`` when genai-prices knows it (``sim:gpt-5.4-mini`` costs what
-gpt-5.4-mini would); otherwise use ``set_price("sim:*", ...)``.
+gpt-5.4-mini would); any other ``sim:`` model at the simulator's reference price
+(``llmops_nb.providers.sim.REFERENCE_PRICE``), marked ``simulated``; ``set_price`` overrides both.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ class PriceOverride:
         read = self.input_per_mtok if self.cache_read_per_mtok is None else self.cache_read_per_mtok
         write = self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
         plain_input = max(0, usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens)
-        return (
+        total = (
             plain_input * self.input_per_mtok
             + usage.cache_read_tokens * read
             + usage.cache_write_tokens * write
             + usage.output_tokens * self.output_per_mtok
         ) / 1e6
+        return float(f"{total:.12g}")  # no binary float noise (0.000017549999999999996)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Price:
 
     cost_usd: float | None
     note: str | None = None
+    simulated: bool = False  # the simulator's reference price, not a real model's
 
 
 _overrides: dict[str, PriceOverride] = {}
@@ -111,6 +114,12 @@ def price_of(usage: Usage, model: str) -> Price:
         return Price(None, f"no price for {model} (self-hosted?): call llmops_nb.set_price({model!r}, "
                            "input_per_mtok=..., output_per_mtok=...)")
     if not _known_to_genai_prices(name, provider_id):
+        if provider == "sim":
+            from llmops_nb.providers.sim import reference_cost
+
+            cost = reference_cost(name, usage)
+            if cost is not None:
+                return Price(float(f"{cost:.12g}"), simulated=True)
         return Price(None, f"genai-prices has no price for {model}: call llmops_nb.set_price({model!r}, "
                            "input_per_mtok=..., output_per_mtok=...)")
     return Price(_genai_cost(name, provider_id, usage))

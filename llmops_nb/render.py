@@ -27,14 +27,14 @@ def footer_text(c: Completion) -> str:
         saved = f", saved ${c.saved_usd:.6f}" if c.saved_usd else ""
         parts.append(f"$0 (cached{saved})")
     else:
-        parts.append("cost n/a" if c.cost_usd is None else f"${c.cost_usd:.6f}")
+        parts.append(cost_text(c.cost_usd, c.cost_simulated))
     parts.append(f"{c.latency_s * 1000:.0f} ms")
     if c.ttft_s is not None:
         parts.append(f"TTFT {c.ttft_s * 1000:.0f} ms")
     if c.cached and c.original_latency_s is not None:
         parts.append(f"orig. {c.original_latency_s * 1000:.0f} ms")
-    if c.finish_reason in ("length", "max_tokens"):
-        parts.append("⚠ cut at max tokens")
+    if c.cut_detail:
+        parts.append(f"⚠ cut {c.cut_detail}")  # which limit: max_tokens, the context window, unknown
     if c.prompt:
         parts.append(c.prompt)
     if c.route:
@@ -42,6 +42,14 @@ def footer_text(c: Completion) -> str:
     if c.findings:
         parts.append("🛡 " + findings_summary(c.findings))
     return " · ".join(parts)
+
+
+def cost_text(cost_usd: float | None, simulated: bool = False) -> str:
+    """A call's cost as shown: ``$0.000035``, ``$0.000035 simulated`` (the simulator's reference
+    price) or ``cost unknown`` (no price: never shown as $0)."""
+    if cost_usd is None:
+        return "cost unknown"
+    return f"${cost_usd:.6f}" + (" simulated" if simulated else "")
 
 
 def findings_summary(findings: list[Any]) -> str:
@@ -60,6 +68,7 @@ def footer_metadata(c: Completion) -> dict[str, Any]:
         "provider": c.provider,
         "usage": asdict(c.usage),
         "cost_usd": c.cost_usd,
+        "cost_simulated": c.cost_simulated,
         "saved_usd": c.saved_usd,
         "latency_s": c.latency_s,
         "ttft_s": c.ttft_s,
@@ -68,6 +77,9 @@ def footer_metadata(c: Completion) -> dict[str, Any]:
         "prompt": c.prompt,
         "notes": c.notes,
         "route": c.route,
+        "finish_reason": c.finish_reason,
+        "cut_by": c.cut_by,
+        "cut_detail": c.cut_detail,
         "findings": [asdict(f) for f in c.findings],  # hashes, never the values
     }
 
@@ -221,7 +233,7 @@ def row_footer_text(row: Mapping[str, Any]) -> str:
     if row.get("cached"):
         parts.append("$0 (cached)")
     else:
-        parts.append("cost n/a" if cost is None or cost != cost else f"${cost:.6f}")  # NaN: unpriced
+        parts.append(cost_text(None if cost is None or cost != cost else cost))  # NaN: unpriced
     parts.append(f"{float(row.get('latency_ms') or 0):.0f} ms")
     ttft = row.get("ttft_ms")
     if ttft is not None and ttft == ttft:

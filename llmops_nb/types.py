@@ -107,6 +107,9 @@ class Completion:
     route: str | None = None
     route_reason: str | None = None  # why these models (route, rule, skipped windows)
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every model tried, and why it failed
+    cost_simulated: bool = False  # priced at the simulator's reference price (sim:)
+    cut_by: str | None = None  # the answer was cut: "max_tokens", "context_window" or "unknown"
+    cut_detail: str | None = None  # … and how, for people: "at max_tokens (100)"
 
     def __str__(self) -> str:
         return self.text
@@ -157,6 +160,9 @@ class CallRecord:
     route: str | None = None
     route_reason: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    cost_simulated: bool = False
+    cut_by: str | None = None
+    cut_detail: str | None = None
 
     def to_json(self) -> str:
         # shallow on purpose: asdict() deep-copies the request (5x slower, same JSON)

@@ -146,6 +146,7 @@ def test_estimate_prices_prompt_tokens_and_max_tokens(llm):
 
 
 def test_estimate_names_unpriced_models(llm):
+    sim.configure_model("no-price", priced=False)
     est = C.estimate(_cells(["sim:no-price"]), C.CallOptions())
     assert not est.complete and est.unpriced == ("sim:no-price",) and est.usd == 0.0
     assert "no price for sim:no-price" in est.describe()
@@ -181,6 +182,7 @@ def test_confirmation_above_the_threshold(llm, monkeypatch, capsys):
 
 def test_an_incomplete_estimate_asks_too(llm, monkeypatch):
     monkeypatch.setattr(C, "_ask", lambda q: None)
+    sim.configure_model("unpriced", priced=False)
     with pytest.raises(CostConfirmationRequired, match="no price for sim:unpriced"):
         C.compare(["sim:unpriced"], ["x"], confirm_above_usd=100.0)
 
@@ -200,7 +202,7 @@ def test_magic_with_several_models_shows_columns_with_footers(ip):
     plain = out.data["text/plain"]
     assert plain.startswith("── sim:left ──\nSimulated answer (left) to “Explain caching")
     assert "\n\n── sim:right ──\n" in plain and "TTFT" in plain and plain.count(" tok · $") + plain.count(
-        " tok · cost n/a") == 2
+        " tok · cost unknown") == 2
     cols = out.metadata["llmops_nb"]["columns"]
     assert [c["trace_id"] for c in cols] == list(df.trace_id)
 

@@ -53,6 +53,7 @@ def test_cost_standard_attribute_and_trace_cost(llm):
 
 
 def test_unknown_price_leaves_cost_out_not_zero(llm):
+    sim.configure_model("no-such-model", priced=False)
     c = llm.complete("sim:no-such-model", "price?")
     assert c.cost_usd is None and c.notes
     llm.flush()
@@ -172,6 +173,8 @@ def test_group_run_cost_and_tokens_are_the_sums_of_its_calls(llm):
 
 
 def test_run_without_prices_has_no_cost_and_counts_unpriced_calls(llm):
+    sim.configure_model("no-price-a", priced=False)
+    sim.configure_model("no-price-b", priced=False)
     with llm.group("unpriced"):
         llm.complete("sim:no-price-a", "a")
         llm.complete("sim:no-price-b", "b")

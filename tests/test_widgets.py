@@ -80,13 +80,14 @@ def test_run_sends_the_controls_as_parameters(llm):
     pg.run()
     (panel,) = pg.panels
     assert panel.text == "Say"  # cut at max_tokens=1
-    assert "cut at max tokens" in panel.footer
+    assert "cut at max_tokens (1)" in panel.footer
     assert panel.completion is not None and panel.completion.finish_reason == "length"
 
 
 def test_errors_show_inline_in_their_panel(llm, monkeypatch, caplog):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     llm.configure(budget_usd=0.0)
+    sim.configure_model("ok", priced=False)
     pg = playground(template="Mail me at ann@example.com about {{topic}}",
                     models=["openai:gpt-5.4-mini", "sim:gpt-4o", "sim:ok"], variables={"topic": "x"})
     pg.run()

@@ -37,6 +37,7 @@ class Final:
     usage: Usage
     finish_reason: str | None = None
     response_model: str | None = None
+    context_window: int | None = None  # the model's context window, when the provider says it
 
 
 ProviderEvent = TextDelta | Final

@@ -10,6 +10,17 @@ be injected to demonstrate resilience::
 
 Model names with a built-in behaviour: ``sim:echo`` repeats the last user message, ``sim:json``
 answers a JSON object. Any other name answers deterministic prose about the prompt.
+
+What a simulated call costs: ``sim:<real model>`` costs what that model would (genai-prices);
+any other ``sim:`` model is priced at the simulator's reference price, :data:`REFERENCE_PRICE`
+(USD 0.15 per million input tokens, 0.60 per million output tokens: gpt-4o-mini's rates, the
+o200k usage the simulator reports), and its footer says ``simulated``. ``set_price("sim:*", ...)``
+overrides it; ``configure_model(name, priced=False)`` makes a model unpriced (to see how an
+unknown price is shown).
+
+A context window can be simulated too: ``configure_model("tiny", context_window=512)`` stops
+an answer where prompt plus answer fill 512 tokens (``finish_reason`` ``"length"``), as a local
+server with a small context does.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from llmops_nb.providers.base import Final, ProviderEvent, TextDelta
 from llmops_nb.types import Request, Usage
 
 FAILURES = ("429", "500", "503", "timeout", "connection", "ok")
+REFERENCE_PRICE = (0.15, 0.60)  # USD per million input, output tokens (see the module docstring)
 _WORDS = ["model", "prompt", "token", "cost", "latency", "cache", "trace", "version", "notebook", "answer", "context", "evaluation", "signal", "quality", "budget", "route", "fallback", "result", "metric", "sample", "variance", "summary", "detail", "example", "step", "reason", "input", "output", "guardrail", "policy", "review", "baseline", "experiment", "data"]
 
 
@@ -43,6 +55,8 @@ class SimBehaviour:
     retry_after_s: float | None = None
     reply: str | None = None  # fixed answer text
     seed: int = 0
+    priced: bool = True  # False: no price (unless set_price gives one)
+    context_window: int | None = None  # prompt + answer tokens; None: unlimited
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
 
@@ -72,6 +86,24 @@ def reset() -> None:
 def _behaviour(name: str) -> SimBehaviour:
     with _lock:
         return _behaviours.setdefault(name, SimBehaviour())
+
+
+def reference_cost(model_name: str, usage: Usage) -> float | None:
+    """What ``usage`` costs on ``sim:<model_name>`` at :data:`REFERENCE_PRICE` (None when the
+    model was configured ``priced=False``)."""
+    with _lock:
+        sb = _behaviours.get(model_name)
+    if sb is not None and not sb.priced:
+        return None
+    per_in, per_out = REFERENCE_PRICE
+    return (usage.input_tokens * per_in + usage.output_tokens * per_out) / 1e6
+
+
+def context_window(model_name: str) -> int | None:
+    """The simulated context window of ``sim:<model_name>``, if one was configured."""
+    with _lock:
+        sb = _behaviours.get(model_name)
+    return None if sb is None else sb.context_window
 
 
 def _next_failure(sb: SimBehaviour) -> str:
@@ -137,12 +169,18 @@ class SimProvider:
         failure = _next_failure(sb)
         if failure != "ok":
             _raise(failure, sb, self.name)
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        input_tokens = count_message_tokens(messages, "openai:gpt-4o")  # as an OpenAI o200k model reports it
         text, finish = answer_text(request), "stop"
-        max_tokens = request.params.get("max_tokens")
-        if max_tokens is not None:
+        limits = [int(request.params["max_tokens"])] if request.params.get("max_tokens") is not None else []
+        if sb.context_window is not None:
+            limits.append(max(0, sb.context_window - input_tokens))
+        if limits:
             ids = encoding("o200k_base").encode_ordinary(text)
-            if len(ids) > int(max_tokens):  # cut where a real model would stop: at max_tokens
-                text, finish = encoding("o200k_base").decode(ids[: int(max_tokens)]), "length"
+            if len(ids) > min(limits):  # cut where a real model would stop: the first limit reached
+                text, finish = encoding("o200k_base").decode(ids[: min(limits)]), "length"
         pieces = _token_pieces(text)
         per_token = 1.0 / sb.tokens_per_s if sb.tokens_per_s > 0 else 0.0
         if request.stream:
@@ -154,14 +192,8 @@ class SimProvider:
         else:
             time.sleep(per_token * len(pieces))
             yield TextDelta("".join(pieces))
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        if request.system:
-            messages.insert(0, {"role": "system", "content": request.system})
-        usage = Usage(  # counted as an OpenAI o200k model would report it
-            input_tokens=count_message_tokens(messages, "openai:gpt-4o"),
-            output_tokens=count_tokens("".join(pieces), "openai:gpt-4o"),
-        )
-        yield Final(usage, finish, request.model_name)
+        usage = Usage(input_tokens=input_tokens, output_tokens=count_tokens("".join(pieces), "openai:gpt-4o"))
+        yield Final(usage, finish, request.model_name, context_window=sb.context_window)
 
 
 def _token_pieces(text: str) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 import ipywidgets as W
 
 from llmops_nb import prompts, render, tracking
-from llmops_nb.config import settings, spend
+from llmops_nb.config import settings, spend_summary
 from llmops_nb.errors import LLMOpsError
 from llmops_nb.pipeline import complete
 from llmops_nb.prompts import PromptVersion
@@ -330,9 +330,8 @@ class Playground(W.VBox):
             t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         ok = sum(p.state == "done" for p in self.panels)
         failed = sum(p.state == "error" for p in self.panels)
-        s = spend()
         self.status.value = (f"<span class='llmops-run-status'>{ok} answered, {failed} failed · session: "
-                             f"{s['calls']} calls, ${s['spent_usd']:.6f}</span>")
+                             f"{html.escape(spend_summary())}</span>")
 
     # --- versions -------------------------------------------------------------------------------
 

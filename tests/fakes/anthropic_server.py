@@ -51,6 +51,9 @@ class FakeAnthropic(FakeServer):
             fields["finish_reason"] = stop_reason
         return super().reply(text, **fields)
 
+    def cut_reason(self, by: str) -> str:
+        return "model_context_window_exceeded" if by == "context_window" else "max_tokens"
+
     def client(self, **kwargs: Any) -> Any:
         """A real ``anthropic.Anthropic`` for this server (``max_retries=0``, 5 s timeout)."""
         import anthropic

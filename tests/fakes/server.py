@@ -16,6 +16,12 @@ Default reply (``Reply()``), deterministic so tests can assert exact numbers:
   (plus Anthropic's ``system`` prompt) ``+ 7``
 * completion tokens = whitespace-separated words in the reply text
 * streamed text chunks = one per word (surrounding whitespace kept)
+
+Limits, as a real server applies them: with ``context_window`` set (``fake.context_window =
+512``; None, the default, means no limits), a derived reply stops at the request's
+``max_tokens`` / ``max_completion_tokens`` or where prompt plus answer fill the window,
+whichever comes first, one token per word, with the provider's ``cut_reason`` as finish
+reason (OpenAI ``length``; Anthropic ``max_tokens`` or ``model_context_window_exceeded``).
 """
 
 from __future__ import annotations
@@ -203,6 +209,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.default: Behaviour = Reply()
+        self.context_window: int | None = None  # see "Limits" in the module docstring
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -299,7 +306,7 @@ class FakeServer:
         if text is None:
             text = "".join(reply.chunks) if reply.chunks is not None else "echo: " + last_user_text(body)
         prompt = sum(len(t.split()) for t in request_texts(body)) + DEFAULT_PROMPT_OVERHEAD
-        return replace(
+        resolved = replace(
             reply,
             text=text,
             model=reply.model or body.get("model") or "fake-model",
@@ -309,6 +316,26 @@ class FakeServer:
             if reply.completion_tokens is None
             else reply.completion_tokens,
         )
+        return self._limited(body, resolved) if reply.completion_tokens is None else resolved
+
+    def _limited(self, body: dict[str, Any], reply: Reply) -> Reply:
+        """``reply`` stopped at the first limit it reaches (see "Limits" above)."""
+        if self.context_window is None:
+            return reply
+        asked = body.get("max_completion_tokens", body.get("max_tokens"))
+        room = max(0, self.context_window - (reply.prompt_tokens or 0))
+        limits = {**({"max_tokens": int(asked)} if isinstance(asked, int) else {}), "context_window": room}
+        by, limit = min(limits.items(), key=lambda kv: kv[1])
+        words = re.findall(r"\s*\S+\s*", reply.text or "")
+        if len(words) <= limit:
+            return reply
+        text = "".join(words[:limit]).rstrip()
+        return replace(reply, text=text, chunks=re.findall(r"\s*\S+\s*", text) or [text],
+                       completion_tokens=limit, finish_reason=self.cut_reason(by))
+
+    def cut_reason(self, by: str) -> str:
+        """The finish reason of an answer cut by ``by`` (``max_tokens`` or ``context_window``)."""
+        return "length"
 
     def handle(self, http: _Handler, request: RecordedRequest) -> None:
         """``check`` the request, take a behaviour, answer with JSON, SSE or an error."""
