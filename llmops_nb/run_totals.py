@@ -35,6 +35,7 @@ class RunTotals:
     failed_calls: int = 0
     cached_calls: int = 0
     unpriced_calls: int = 0
+    simulated_calls: int = 0  # priced at the simulator's reference price (part of cost_usd)
     cost_usd: Decimal = Decimal(0)
     input_tokens: int = 0
     output_tokens: int = 0
@@ -56,7 +57,8 @@ class RunTotals:
 
         calls = count("calls")
         return cls(calls=calls, failed_calls=count("failed_calls"), cached_calls=count("cached_calls"),
-                   unpriced_calls=count("unpriced_calls"), cost_usd=_dec(metrics.get("cost_usd", 0.0)),
+                   unpriced_calls=count("unpriced_calls"), simulated_calls=count("simulated_calls"),
+                   cost_usd=_dec(metrics.get("cost_usd", 0.0)),
                    input_tokens=count("input_tokens"), output_tokens=count("output_tokens"),
                    cache_read_tokens=count("cache_read_tokens"), cache_write_tokens=count("cache_write_tokens"),
                    latency_ms=Decimal(repr(metrics.get("mean_latency_ms", 0.0) * calls)))
@@ -79,6 +81,7 @@ class RunTotals:
             self.unpriced_calls += 1
         else:
             self.cost_usd += _dec(r.cost_usd)
+            self.simulated_calls += bool(r.cost_simulated)
 
     def metrics(self) -> dict[str, float]:
         """The run's metrics. ``cost_usd`` only when some call was priced: a run whose calls
@@ -86,6 +89,7 @@ class RunTotals:
         out = {
             "calls": float(self.calls), "failed_calls": float(self.failed_calls),
             "cached_calls": float(self.cached_calls), "unpriced_calls": float(self.unpriced_calls),
+            "simulated_calls": float(self.simulated_calls),
             "input_tokens": float(self.input_tokens), "output_tokens": float(self.output_tokens),
             "total_tokens": float(self.input_tokens + self.output_tokens),
             "cache_read_tokens": float(self.cache_read_tokens), "cache_write_tokens": float(self.cache_write_tokens),

@@ -166,6 +166,7 @@ def test_group_run_cost_and_tokens_are_the_sums_of_its_calls(llm):
     assert m["output_tokens"] == sum(c.usage.output_tokens for c in calls)
     assert m["total_tokens"] == m["input_tokens"] + m["output_tokens"]
     assert (m["calls"], m["cached_calls"], m["failed_calls"], m["unpriced_calls"]) == (6, 1, 1, 0)
+    assert m["simulated_calls"] == 0  # set prices, not the simulator's reference price
     assert hit.cached
     per_call = _client().get_metric_history(run.info.run_id, "call_cost_usd")
     assert sorted(p.step for p in per_call) == [0, 1, 2, 3, 4]  # the failed call has no cost
@@ -182,6 +183,16 @@ def test_run_without_prices_has_no_cost_and_counts_unpriced_calls(llm):
     m = _client().search_runs([_experiment_id()])[0].data.metrics
     assert "cost_usd" not in m  # unknown, never a silent 0
     assert (m["calls"], m["unpriced_calls"]) == (2, 2)
+
+
+def test_run_counts_calls_priced_at_the_simulators_reference_price(llm):
+    with llm.group("sim priced"):
+        a = llm.complete("sim:default", "a")
+        b = llm.complete("sim:other", "b")
+    llm.flush()
+    m = _client().search_runs([_experiment_id()])[0].data.metrics
+    assert a.cost_simulated and b.cost_simulated
+    assert m["simulated_calls"] == 2 and m["cost_usd"] == _exact_sum([a.cost_usd, b.cost_usd])
 
 
 def test_rejoined_group_goes_on_from_the_stored_totals(llm):
