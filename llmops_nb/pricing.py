@@ -120,6 +120,8 @@ def price_of(usage: Usage, model: str) -> Price:
             cost = reference_cost(name, usage)
             if cost is not None:
                 return Price(float(f"{cost:.12g}"), simulated=True)
+            return Price(None, f"{model} is configured without a price (priced=False): call "
+                               f"llmops_nb.set_price({model!r}, input_per_mtok=..., output_per_mtok=...)")
         return Price(None, f"genai-prices has no price for {model}: call llmops_nb.set_price({model!r}, "
                            "input_per_mtok=..., output_per_mtok=...)")
     return Price(_genai_cost(name, provider_id, usage))
