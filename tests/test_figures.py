@@ -143,3 +143,47 @@ def test_playground_session_line_with_unknown_costs(llm):
     assert "session: 2 calls, 2 unpriced (cost unknown)" in pg.status.value
     assert "$0.000000" not in pg.status.value
     assert all("cost unknown" in p.footer for p in pg.panels)
+
+
+# --- 12.5: comparisons, experiments and cells: the run's cost is the sum of its calls --------------
+
+def _run_metrics(run_id):
+    return mlflow.MlflowClient(settings().tracking_uri).get_run(run_id).data.metrics
+
+
+def _exact_sum(costs):
+    from decimal import Decimal
+
+    return float(sum(Decimal(repr(float(c))) for c in costs))
+
+
+def test_comparison_and_experiment_runs_sum_their_calls(llm):
+    from llmops_nb import comparison as C
+    from llmops_nb.experiments import Experiment
+
+    llm.set_price("sim:*", input_per_mtok=0.15, output_per_mtok=0.6)
+    df = C.compare(["sim:a", "sim:b"], ["Say {{v}}"], [{"v": 1}, {"v": 2}, {"v": 3}], progress=False)
+    m = _run_metrics(C.wait_logged(df))
+    assert m["calls"] == len(df) == 6
+    assert m["cost_usd"] == _exact_sum(df.cost_usd) > df.cost_usd.max()
+    assert m["output_tokens"] == df.output_tokens.sum()
+    exp = Experiment("sums", {"a": "sim:a", "b": "sim:b"}, prompt="Answer: {{q}}")
+    exp.run([{"q": "one"}, {"q": "two"}, {"q": "three"}], [lambda out, inp: len(out) > 3])
+    m = _run_metrics(exp.log())
+    assert m["calls"] == 6 and m["cost_usd"] == _exact_sum(exp.table.cost_usd)
+
+
+def test_cell_run_sums_the_cells_calls(ip, llm):
+    from llmops_nb import flush
+
+    llm.set_price("sim:*", input_per_mtok=0.15, output_per_mtok=0.6)
+    ip.user_ns["topic"] = "runs"
+    with capture_output():
+        ip.run_cell_magic("llm", "sim:left sim:right -o cmp", "Explain {{topic}}")
+    flush()
+    df = ip.user_ns["cmp"]
+    client = mlflow.MlflowClient(settings().tracking_uri)
+    exp_id = client.get_experiment_by_name(settings().experiment).experiment_id
+    (run,) = client.search_runs([exp_id])
+    assert run.info.run_name.startswith("cell [")
+    assert run.data.metrics["cost_usd"] == _exact_sum(df.cost_usd) and run.data.metrics["calls"] == 2
