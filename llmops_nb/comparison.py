@@ -51,6 +51,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmops_nb import recorded
 from llmops_nb.errors import CostConfirmationRequired, LLMOpsError
 from llmops_nb.prompts import PromptVersion
 
@@ -333,8 +334,19 @@ def _score(scorers: Mapping[str, Scorer], output: str, inputs: Mapping[str, Any]
     return scores, problems
 
 
-def run_cell(cell: Cell, opts: CallOptions, scorers: Mapping[str, Scorer], use_cache: bool) -> dict[str, Any]:
-    """One call of the comparison as a table row; failures become the row's error."""
+def run_cell(cell: Cell, opts: CallOptions, scorers: Mapping[str, Scorer],
+             use_cache: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One call of the comparison as a table row, for the user and as recorded (what the
+    provider saw: see :mod:`llmops_nb.recorded`); failures become the row's error."""
+    row, c = _call_row(cell, opts, scorers, use_cache)
+    policy = recorded.policy_of(recorded.INHERIT if opts.guard is None else opts.guard)
+    kept = recorded.recorded_row(row, c, policy, texts=("prompt", "error"))
+    kept["input"] = recorded.inputs_json(cell.inputs, getattr(c, "placeholders", {}), policy)
+    return row, kept
+
+
+def _call_row(cell: Cell, opts: CallOptions, scorers: Mapping[str, Scorer],
+              use_cache: bool) -> tuple[dict[str, Any], Any]:
     from llmops_nb.pipeline import complete
 
     row = {**_base_row(cell), **dict.fromkeys(scorers)}
@@ -343,7 +355,7 @@ def run_cell(cell: Cell, opts: CallOptions, scorers: Mapping[str, Scorer], use_c
     except Exception as exc:  # one failure never stops the rest
         row.update(error=f"{type(exc).__name__}: {exc}", findings=_findings(getattr(exc, "findings", [])),
                    trace_id=getattr(exc, "trace_id", None))
-        return row
+        return row, None
     row.update(status="OK", output=c.text, answered_by=c.model, input_tokens=c.usage.input_tokens,
                output_tokens=c.usage.output_tokens, cost_usd=c.cost_usd, latency_ms=c.latency_s * 1000,
                ttft_ms=None if c.ttft_s is None else c.ttft_s * 1000, cached=c.cached,
@@ -352,16 +364,16 @@ def run_cell(cell: Cell, opts: CallOptions, scorers: Mapping[str, Scorer], use_c
     row.update(scores)
     if problems:
         row["error"] = "; ".join(problems)
-    return row
+    return row, c
 
 
 def _run_all(cells: list[Cell], opts: CallOptions, scorers: Mapping[str, Scorer], max_workers: int,
-             progress: bool) -> list[dict[str, Any]]:
+             progress: bool) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Run the cells on a bounded pool, each in a copy of the caller's context (so the calls
-    join the caller's group); rows come back in table order."""
+    join the caller's group); (row, recorded row) pairs come back in table order."""
     use_cache = opts.cache and all(c.sample == 0 for c in cells)
     bar = _Progress(len(cells)) if progress else None
-    rows: dict[int, dict[str, Any]] = {}
+    rows: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
     order = {id(c): i for i, c in enumerate(cells)}
     pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(cells))),
                               thread_name_prefix="llmops_nb-compare")
@@ -433,11 +445,13 @@ def compare(
     name = name or f"compare {len(dict.fromkeys(models))} models × {len(cells) // len(dict.fromkeys(models))} calls"
     started = time.perf_counter()
     with tracking.group(name, budget_usd=budget_usd) as group:
-        rows = _run_all(cells, opts, scorers, max_workers, progress)
-    df = pd.DataFrame(rows, columns=[*COLUMNS, *scorers])
+        pairs = _run_all(cells, opts, scorers, max_workers, progress)
+    df = pd.DataFrame([shown for shown, _ in pairs], columns=[*COLUMNS, *scorers])
     df.attrs.update(name=group.name, group_id=group.id, estimate_usd=est.usd,
                     wall_s=time.perf_counter() - started)
-    _log_in_background(group.id, df, list(scorers))
+    logged = pd.DataFrame([kept for _, kept in pairs], columns=[*COLUMNS, *scorers])
+    logged.attrs.update(df.attrs)
+    _log_in_background(group.id, df, logged, list(scorers))
     return df
 
 
@@ -535,7 +549,8 @@ def _log_results(group_id: str, df: Any, scorers: list[str], sess: Any, recorder
         return None
 
 
-def _log_in_background(group_id: str, df: Any, scorers: list[str]) -> None:
+def _log_in_background(group_id: str, df: Any, logged: Any, scorers: list[str]) -> None:
+    """Log ``logged`` (the recorded form of ``df``) to the group's run, off the caller's thread."""
     from llmops_nb.config import session
 
     global _log_pool
@@ -548,7 +563,8 @@ def _log_in_background(group_id: str, df: Any, scorers: list[str]) -> None:
         comparison = uuid.uuid4().hex
         df.attrs["comparison_id"] = comparison
         # non-daemon worker: queued logging still runs when the interpreter exits
-        _logged[comparison] = _log_pool.submit(_log_results, group_id, df.copy(), scorers, sess,
+        logged.attrs["comparison_id"] = comparison
+        _logged[comparison] = _log_pool.submit(_log_results, group_id, logged, scorers, sess,
                                                 sess.recorder)
 
 

@@ -230,7 +230,8 @@ def llm_judge(route_or_model: str, rubric: str, *, name: str = "judge", include_
         context = f"INPUTS:\n{json.dumps(dict(inp), ensure_ascii=False, default=str)}\n\n" if include_inputs else ""
         prompt = f"RUBRIC:\n{rubric}\n\n{context}ANSWER:\n{out}"
         reply = complete(route_or_model, prompt, system=JUDGE_SYSTEM, **call_options)
-        return parse_judgement(reply.text)
+        # the reason is logged to MLflow as the rationale: the judge's answer as recorded
+        return parse_judgement(reply.recorded_text if reply.recorded_text is not None else reply.text)
 
     return Scorer(name, judge)
 

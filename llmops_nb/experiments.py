@@ -331,6 +331,7 @@ class Experiment:
         self.split = {k: weights[k] / total for k in variants}
         self.looks_used = 0
         self.table: Any = None  # paired design: one row per call
+        self._recorded: Any = None  # the same rows as logged: what the provider saw (llmops_nb.recorded)
         self.observations: list[dict[str, Any]] = []  # live design, in arrival order
         from llmops_nb.tracking import Group
 
@@ -370,9 +371,11 @@ class Experiment:
             # a copy of this context per call, made here: the calls join the group set above
             futures = [pool.submit(contextvars.copy_context().run, self._call, c, fns, use_cache, call_options)
                        for c in cells]
-            rows = [f.result() for f in futures]
-        new = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *fns])
+            pairs = [f.result() for f in futures]
+        new = pd.DataFrame([shown for shown, _ in pairs], columns=[*TABLE_COLUMNS, *fns])
+        kept = pd.DataFrame([k for _, k in pairs], columns=[*TABLE_COLUMNS, *fns])
         self.table = new if self.table is None else pd.concat([self.table, new], ignore_index=True)
+        self._recorded = kept if self._recorded is None else pd.concat([self._recorded, kept], ignore_index=True)
         self.looks_used += 1
         if feedback:
             self._feedback(new, list(fns))
@@ -382,7 +385,16 @@ class Experiment:
         return result
 
     def _call(self, cell: tuple[Variant, int, dict[str, Any], int], fns: Mapping[str, Any], use_cache: bool,
-              options: Mapping[str, Any]) -> dict[str, Any]:
+              options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One call's row, for the user and as recorded (placeholders, never redacted values)."""
+        from llmops_nb import recorded
+
+        row, c = self._call_row(cell, fns, use_cache, options)
+        policy = recorded.policy_of(options.get("guard", recorded.INHERIT))
+        return row, recorded.recorded_row(row, c, policy, texts=("error",))
+
+    def _call_row(self, cell: tuple[Variant, int, dict[str, Any], int], fns: Mapping[str, Any], use_cache: bool,
+                  options: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
         from llmops_nb.pipeline import complete
 
         variant, index, inp, sample = cell
@@ -394,7 +406,7 @@ class Experiment:
             c = complete(variant.model, variant.prompt, variables=inp, cache=use_cache, **options)
         except Exception as exc:  # a failed call is data (it scores error_score), not a crash
             row.update(error=f"{type(exc).__name__}: {exc}", trace_id=getattr(exc, "trace_id", None))
-            return row
+            return row, None
         row.update(status="OK", output=c.text, cost_usd=c.cost_usd, latency_ms=c.latency_s * 1000,
                    ttft_ms=None if c.ttft_s is None else c.ttft_s * 1000, cached=c.cached, trace_id=c.trace_id)
         problems = []
@@ -405,7 +417,7 @@ class Experiment:
                 row[name] = math.nan
                 problems.append(f"scorer {name!r} failed: {type(exc).__name__}: {exc}")
         row["error"] = "; ".join(problems) or None
-        return row
+        return row, c
 
     def _feedback(self, table: Any, scorers: list[str]) -> None:
         from llmops_nb.evaluation import log_feedback
@@ -466,7 +478,7 @@ class Experiment:
             return None
         result = result or self.result()
         tracking.flush()
-        table = self.table if result.design == "paired" else _live_frame(self)
+        table = self._recorded if result.design == "paired" else _live_frame(self)
         metrics = {"effect": result.effect, "p_value": result.p_value, "looks": float(self.looks_used)}
         metrics.update({f"prob_best/{v}": p for v, p in result.prob_best.items()})
         for v, row in result.per_variant.iterrows():

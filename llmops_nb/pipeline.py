@@ -386,6 +386,9 @@ class _Run:
             self.fail(call, E.GuardrailBlocked(out.findings, "output"), findings)
         return recorded, shown, findings
 
+    def _placeholders(self) -> dict[str, str]:
+        return dict(self.guards.input.mapping) if self.guards is not None else {}
+
     def answer_from_cache(self, call: PreparedCall, hit: CachedAnswer) -> Completion:
         recorded, shown, findings = self._checked(call, hit.text)
         completion = _from_cache(hit, call, self.trace_id, self.started_ns, time.perf_counter() - self.t0,
@@ -394,6 +397,7 @@ class _Run:
         completion.notes = self.notes
         cut = self._cut(call, hit.finish_reason, hit.usage, None)
         completion.cut_by, completion.cut_detail = (cut.by, cut.detail) if cut else (None, None)
+        completion.recorded_text, completion.placeholders = recorded, self._placeholders()
         if self.on_text is not None:
             self.on_text(shown)
         self.record(call, completion.latency_s, status="OK", text=recorded, usage=asdict(hit.usage),
@@ -431,6 +435,7 @@ class _Run:
             notes=shown_note + self.notes, route=self.plan.route, attempts=self.attempts,
             findings=findings, route_reason=self.plan.reason, cost_simulated=price.simulated,
             cut_by=cut.by if cut else None, cut_detail=cut.detail if cut else None,
+            recorded_text=recorded, placeholders=self._placeholders(),
         )
         self.record(call, latency, status="OK", text=recorded, usage=asdict(final.usage), cost_usd=price.cost_usd,
                     ttft_s=ttft, finish_reason=final.finish_reason, notes=price_note + self.notes,

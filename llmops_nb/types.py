@@ -110,6 +110,11 @@ class Completion:
     cost_simulated: bool = False  # priced at the simulator's reference price (sim:)
     cut_by: str | None = None  # the answer was cut: "max_tokens", "context_window" or "unknown"
     cut_detail: str | None = None  # … and how, for people: "at max_tokens (100)"
+    # What left the process: the answer as recorded (input placeholders kept, leaks redacted;
+    # None: the same as ``text``), and placeholder → the user's value, for building the
+    # recorded form of tables (llmops_nb.recorded). In memory only: never written anywhere.
+    recorded_text: str | None = field(default=None, repr=False)
+    placeholders: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __str__(self) -> str:
         return self.text
