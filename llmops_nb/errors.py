@@ -8,7 +8,9 @@
     │   └── MissingAPIKey        the provider's key variable is unset (nothing was sent)
     ├── TemplateError            a prompt could not be rendered
     │   ├── MissingVariables     `{{names}}` with no value (nothing was sent)
-    │   └── InvalidTemplate      empty, or unbalanced `{{` … `}}`
+    │   ├── InvalidTemplate      empty, or a malformed `{{…}}` (unclosed, stray `}}`, not a name)
+    │   └── InvalidVariable      a `{{name}}` that may not be read (module, callable, `_private`,
+    │                            an object's internals) or whose value cannot become text
     ├── PromptError              the prompt registry refused
     │   ├── InvalidPromptName    not `[a-zA-Z0-9_.-]+`, or a reserved alias such as `latest`
     │   └── PromptNotFound       no such prompt, version or alias
@@ -86,7 +88,15 @@ class MissingVariables(TemplateError):
 
 
 class InvalidTemplate(TemplateError):
-    """The template is empty or its ``{{`` and ``}}`` do not pair up."""
+    """The template is empty or a ``{{…}}`` in it is malformed; nothing was sent."""
+
+
+class InvalidVariable(TemplateError):
+    """A ``{{name}}`` that templates may not read, or whose value cannot become text."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        super().__init__(f"{{{{{name}}}}}: {reason}. Nothing was sent.")
 
 
 class PromptError(LLMOpsError):

@@ -1,10 +1,8 @@
-"""Prompt assembly and versioned prompts.
+"""Versioned prompts: a registry of templates, versions by content hash, aliases, diff.
 
-``{{variables}}`` are filled from a namespace, exactly once.
-
-Only ``{{name}}`` (and ``{{obj.attr}}``, ``{{mapping.key}}``) is a variable; single braces are
-text, so JSON, dict comprehensions, LaTeX, f-strings and ``$5`` pass untouched. A value that
-itself contains ``{{…}}`` is inserted as is, never expanded again.
+Templates follow the one grammar of :mod:`llmops_nb.templates` (``render``, ``variables`` and
+``VARIABLE`` are re-exported here): only ``{{name}}`` (and ``{{mapping.key}}``,
+``{{data_object.field}}``) is a variable; single braces are text.
 """
 
 from __future__ import annotations
@@ -17,37 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmops_nb.errors import InvalidPromptName, InvalidTemplate, MissingVariables, PromptNotFound
-
-VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
-_MISSING = object()
-
-
-def variables(template: str) -> list[str]:
-    """The variable names a template uses, in order of first use."""
-    return list(dict.fromkeys(m.group(1) for m in VARIABLE.finditer(template)))
-
-
-def _resolve(path: str, namespace: Mapping[str, Any]) -> Any:
-    head, *rest = path.split(".")
-    value = namespace.get(head, _MISSING)
-    for part in rest:
-        if value is _MISSING:
-            break
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        else:
-            value = getattr(value, part, _MISSING)
-    return value
-
-
-def render(template: str, namespace: Mapping[str, Any]) -> str:
-    """Fill every ``{{name}}`` from ``namespace``; MissingVariables lists all that are absent."""
-    values = {name: _resolve(name, namespace) for name in variables(template)}
-    missing = [name for name, value in values.items() if value is _MISSING]
-    if missing:
-        raise MissingVariables(missing)
-    return VARIABLE.sub(lambda m: str(values[m.group(1)]), template)
-
+from llmops_nb.templates import MISSING, check, render, resolve, variables
+from llmops_nb.templates import VARIABLE as VARIABLE  # the grammar's pattern, re-exported
 
 # --- versioned prompts -------------------------------------------------------------------------
 #
@@ -80,7 +49,7 @@ def parse_parts(template: str) -> tuple[tuple[str, str], ...]:
     """
     if not template or not template.strip():
         raise InvalidTemplate("the template is empty: write the prompt text in the cell")
-    _check_braces(template)
+    check(template)
     parts: list[list[str]] = []  # [role, text]
     open_block = False
     for line in template.strip("\n").split("\n"):
@@ -117,22 +86,13 @@ def format_parts(parts: tuple[tuple[str, str], ...]) -> str:
     return "\n".join(lines)
 
 
-def _check_braces(template: str) -> None:
-    # After removing real variables, a "{{" with no "}}" after it is a typo such as "{{name}"
-    # or "{{name". Balanced non-variables ("{{ 1 + 2 }}", JSON's "}}") are text.
-    rest = VARIABLE.sub("", template)
-    at, index = rest.find("{{"), 0
-    while at != -1:
-        close = rest.find("}}", at + 2)
-        if close == -1:
-            variable_starts = {m.start() for m in VARIABLE.finditer(template)}
-            stray = [i for i in range(len(template) - 1)
-                     if template.startswith("{{", i) and i not in variable_starts]
-            where = stray[index] if index < len(stray) else template.find("{{")
-            snippet = template[where : where + 24].replace("\n", " ")
-            raise InvalidTemplate(f"unbalanced '{{{{' at {snippet!r}: close it with '}}}}' "
-                                  "(variables are written {{name}})")
-        at, index = rest.find("{{", close + 2), index + 1 + rest.count("{{", at + 2, close)
+_REF = re.compile(r"^[A-Za-z0-9_.-]+(?:@[A-Za-z0-9_.-]+)?$")
+
+
+def is_ref(text: str) -> bool:
+    """Whether ``text`` names a registered prompt (``name``, ``name@3``, ``name@alias``) rather
+    than being a template: a text with spaces or ``{{…}}`` is a template."""
+    return isinstance(text, str) and bool(_REF.match(text))
 
 
 def name_checked(name: str) -> str:
@@ -189,7 +149,7 @@ class PromptVersion:
     def messages(self, namespace: Mapping[str, Any] | None = None, **values: Any) -> list[dict[str, str]]:
         """The chat messages with variables filled (``values`` win over ``namespace``)."""
         ns = {**(namespace or {}), **values}
-        missing = [n for n in self.variables if _resolve(n, ns) is _MISSING]
+        missing = [n for n in self.variables if resolve(n, ns) is MISSING]
         if missing:
             raise MissingVariables(missing)
         return [{"role": role, "content": render(content, ns)} for role, content in self.parts]
