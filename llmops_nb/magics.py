@@ -6,6 +6,7 @@ No business logic lives here: every action is a call into the package's public f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +22,10 @@ USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdo
 %llm --prompt NAME[@VERSION|@ALIAS] [MODEL] [--var k=v …] [options]
 %%llm --prompt NAME[@…] [MODEL] [options]       (cell body: one `name = value` per line)
 %%llm MODEL MODEL …  |  %%llm --prompt NAME@1 NAME@2 … [MODEL …]   answers side by side
-%llm models | config | history [N] | health | cost
+%llm models | config | history [N] | health | cost | ui
 %llm prompts | prompt NAME | diff NAME V1 V2 | alias NAME ALIAS VERSION | rollback NAME [ALIAS]
+    (a command runs only with exactly these words; any other line is a prompt to the default
+     model, e.g. `%llm cost of living in Paris`; `%llm -- cost` sends the word itself)
 %%prompt NAME [-m MESSAGE] [--alias ALIAS …] [--model MODEL] [-t T] [--max-tokens N]"""
 
 
@@ -91,6 +94,25 @@ _VALUE_OPTIONS = frozenset({"-t", "--temperature", "--max-tokens", "-s", "--syst
                             "--format", "--var", "--guard"})
 
 
+def _split(line: str) -> list[str]:
+    """Shell-like words; UsageError (not a raw ValueError) for an unclosed quote."""
+    try:
+        return arg_split(line, posix=True)
+    except ValueError as exc:
+        raise UsageError(f"cannot read the magic line ({exc}): close every quote, e.g. -s \"Be brief\"; "
+                         f"usage:\n{USAGE}") from None
+
+
+def _not_a_model_id(word: str) -> UsageError:
+    """The message for a first word that should have been a model id."""
+    from llmops_nb.pricing import providers_knowing
+
+    known = providers_knowing(word) if re.fullmatch(r"[\w.@/-]+", word) else []
+    hint = f"did you mean {' or '.join(f'{p}:{word}' for p in known)}?" if known else \
+        "e.g. openai:gpt-5.4-mini, anthropic:claude-haiku-4-5, sim:default (%llm models lists the providers)"
+    return UsageError(f"{word!r} is not a model id: model ids are provider:model — {hint}")
+
+
 def split_line_prompt(line: str) -> tuple[list[str], str]:
     """Split ``%llm [options] [MODEL] [options] PROMPT`` into option words and the prompt text
     exactly as typed (apostrophes, backslashes and quotes in the prompt are kept). ``--`` ends
@@ -103,7 +125,7 @@ def split_line_prompt(line: str) -> tuple[list[str], str]:
             return words, ""
         raw = match.group(0)
         if expect_value or raw in ("--no-cache", "--no-stream") or raw.split("=", 1)[0] in _VALUE_OPTIONS:
-            words.append(arg_split(raw, posix=True)[0] if expect_value and raw[0] in "'\"" else raw)
+            words.append(_split(raw)[0] if expect_value and raw[0] in "'\"" else raw)
             expect_value = not expect_value and raw in _VALUE_OPTIONS
         elif raw == "--":
             return words, line[match.end():].strip()
@@ -122,7 +144,7 @@ def parse_call(line: str, *, cell: bool) -> CallArgs:
         option_words, verbatim = split_line_prompt(line)
         ns = _call_parser().parse_intermixed_args(option_words)
     else:  # options may come in any order; quotes are shell-like
-        ns = _call_parser().parse_intermixed_args(arg_split(line, posix=True))
+        ns = _call_parser().parse_intermixed_args(_split(line))
     # --prompt takes several refs; model ids written after them (refs never hold ':') are models
     refs = [r for r in ns.prompt if not _is_model_id(r)]
     words = [r for r in ns.prompt if _is_model_id(r)] + list(ns.words)
@@ -131,6 +153,8 @@ def parse_call(line: str, *, cell: bool) -> CallArgs:
         models.append(words.pop(0))
     if verbatim is not None:
         words = [verbatim] if verbatim else []
+    if cell and not models and not refs and words and not re.search(r"\s", words[0]):
+        raise _not_a_model_id(words[0])
     if (cell or refs) and words:
         raise UsageError(f"unexpected {' '.join(words)!r} after the model id; usage:\n{USAGE}")
     if not cell and not words and not refs:
@@ -166,13 +190,28 @@ def parse_variable_lines(body: str) -> dict[str, str]:
 class LLMMagics(Magics):
     """The ``llm`` line/cell magic and the ``prompt`` cell magic."""
 
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        cleanup = getattr(shell, "input_transformers_cleanup", None)
+        if cleanup is not None and empty_prompt_cell not in cleanup:
+            cleanup.append(empty_prompt_cell)  # IPython refuses a cell magic with no body
+
+    def namespace(self) -> dict[str, Any]:
+        """The notebook's variables a template may read: the user's own names, not IPython's
+        (``In``, ``Out``, ``get_ipython`` …) and none starting with ``_``."""
+        if self.shell is None:
+            return {}
+        hidden = getattr(self.shell, "user_ns_hidden", {})
+        return {k: v for k, v in self.shell.user_ns.items() if not k.startswith("_") and k not in hidden}
+
     @no_var_expand  # {{name}} is ours; IPython's $name / {name} expansion would rewrite prompts
     @line_cell_magic
     def llm(self, line: str, cell: str | None = None) -> Any:
         """Send the cell (or the rest of the line) to a model; see ``%llm?``."""
-        words = line.split(maxsplit=1)
-        if cell is None and words and words[0] in _COMMANDS:
-            return _COMMANDS[words[0]](words[1] if len(words) > 1 else "")
+        words = line.split()
+        command = _COMMANDS.get(words[0]) if cell is None and words else None
+        if command is not None and command.accepts(words[1:]):
+            return command.run(words[1:])
         args = parse_call(line, cell=cell is not None)
         if args.prompt_ref and cell is not None:  # with --prompt, the body holds variables
             args.variables.update(parse_variable_lines(cell))
@@ -190,17 +229,17 @@ class LLMMagics(Magics):
         from llmops_nb import prompts
         from llmops_nb.render import registration_bundle
 
-        ns = _prompt_parser().parse_args(arg_split(line, posix=True))  # posix: quotes are syntax
+        ns = _prompt_parser().parse_args(_split(line))  # posix: quotes are syntax
         result = prompts.register(ns.name, cell, message=ns.message, aliases=ns.alias, model=ns.model,
                                   params={"temperature": ns.temperature, "max_tokens": ns.max_tokens})
         display(registration_bundle(result), raw=True)
 
     def _call(self, args: CallArgs, template: str) -> None:
         from llmops_nb import complete, prompts, tracking
-        from llmops_nb.render import StreamView, code_of
+        from llmops_nb.render import StreamView
 
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
-        variables = {**ns, **args.variables}
+        variables = {**self.namespace(), **args.variables}
         source: Any = prompts.get(args.prompt_ref) if args.prompt_ref else prompts.render(template, variables)
         system = prompts.render(args.system, variables) if args.system else None
         from llmops_nb.config import settings
@@ -216,9 +255,26 @@ class LLMMagics(Magics):
             )
         if args.out:
             ns[args.out] = completion
+        if args.format == "code":
+            self._offer_code(view, completion, template, args)
+            return
         view.finish(completion)  # raises OutputFormatError for -f json that is not JSON
-        if args.format == "code" and self.shell is not None:
-            self.shell.set_next_input(code_of(completion.text), replace=False)
+
+    def _offer_code(self, view: Any, completion: Any, template: str, args: CallArgs) -> None:
+        """``-f code``: the answer's code block as a new cell below, once per cell (see
+        :mod:`llmops_nb.code_cells`); no code block, or the same code again: nothing inserted."""
+        from llmops_nb import code_cells
+
+        code = code_cells.code_block(completion.text)
+        key, durable = code_cells.cell_key(self.shell, template)
+        decision = code_cells.decide(key, durable, code)
+        if decision not in (code_cells.INSERT, code_cells.CHANGED):
+            view.fmt = "markdown"  # shown as the answer it is; nothing was inserted
+        view.finish(completion)
+        if decision in (code_cells.INSERT, code_cells.CHANGED) and self.shell is not None:
+            self.shell.set_next_input(code, replace=False)
+        if decision in code_cells.MESSAGES:
+            print(code_cells.MESSAGES[decision])
 
 
     def _side_by_side(self, args: CallArgs, template: str) -> None:
@@ -234,7 +290,7 @@ class LLMMagics(Magics):
         if args.format not in ("markdown", "text"):
             raise UsageError(f"-f {args.format} works with one model and one prompt; side by side shows text")
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
-        variables = {**ns, **args.variables}
+        variables = {**self.namespace(), **args.variables}
         sources: list[Any] = [prompts.get(r) for r in args.prompt_refs] or [template]
         system = prompts.render(args.system, variables) if args.system else None
         with tracking.group(f"cell [{getattr(self.shell, 'execution_count', '?')}]"):
@@ -249,14 +305,32 @@ class LLMMagics(Magics):
             raise ComparisonFailed(f"every call failed; first error: {rows[0]['error']}")
 
 
-def _words(rest: str, command: str, count: tuple[int, int]) -> list[str]:
-    words = rest.split()
-    if not count[0] <= len(words) <= count[1]:
-        raise UsageError(f"usage: %llm {command}; see %llm? for all commands")
-    return words
+def empty_prompt_cell(lines: list[str]) -> list[str]:
+    """``%%llm --prompt NAME`` with an empty body is the line form (variables come from the
+    notebook); IPython itself refuses a cell magic whose body is empty."""
+    if lines and lines[0].startswith("%%llm") and "--prompt" in lines[0] and not "".join(lines[1:]).strip():
+        return ["%llm" + lines[0][len("%%llm"):].rstrip("\n") + "\n"]
+    return lines
 
 
-def _models(_: str) -> Any:
+_NAME, _NUMBER = re.compile(r"[A-Za-z0-9_.-]+"), re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``%llm`` command: it runs only when the words after it have exactly its shape (one
+    pattern per word; the last ``optional`` may be left out) — any other line is a prompt."""
+
+    run: Callable[[list[str]], Any]
+    shape: tuple[re.Pattern[str], ...] = ()
+    optional: int = 0
+
+    def accepts(self, words: list[str]) -> bool:
+        return len(self.shape) - self.optional <= len(words) <= len(self.shape) and all(
+            p.fullmatch(w) for p, w in zip(self.shape, words, strict=False))
+
+
+def _models(_: list[str]) -> Any:
     import pandas as pd
 
     from llmops_nb.providers.base import providers_info
@@ -264,7 +338,7 @@ def _models(_: str) -> Any:
     return pd.DataFrame(providers_info())
 
 
-def _config(_: str) -> None:
+def _config(_: list[str]) -> None:
     from llmops_nb.config import settings
 
     values = settings().public_dict()
@@ -272,59 +346,67 @@ def _config(_: str) -> None:
     print("\n".join(f"{k:<{width}}  {v}" for k, v in values.items()))
 
 
-def _history(rest: str) -> Any:
+def _history(words: list[str]) -> Any:
+    from llmops_nb.config import settings
     from llmops_nb.tracking import history
 
-    rest = rest.strip()
-    if rest and not rest.isdigit():
-        raise UsageError(f"%llm history takes a number of calls, not {rest!r}")
-    return history(int(rest) if rest else 20)
+    df = history(int(words[0]) if words else 20)
+    if len(df) == 0:
+        print(f"no calls recorded yet in {settings().tracking_uri} (experiment {settings().experiment!r})")
+        return None
+    return df
 
 
-def _prompts(_: str) -> Any:
+def _ui(_: list[str]) -> None:
+    import shlex
+
+    from llmops_nb.config import settings
+
+    uri = settings().tracking_uri
+    print(f"This kernel writes to {uri}. Open it with:\n\n    mlflow ui --backend-store-uri {shlex.quote(uri)}\n\n"
+          f"then http://127.0.0.1:5000, experiment {settings().experiment!r}.")
+
+
+def _prompts(_: list[str]) -> Any:
     from llmops_nb import prompts
     from llmops_nb.render import versions_frame
 
     return versions_frame(prompts.list_prompts())
 
 
-def _prompt(rest: str) -> Any:
+def _prompt(words: list[str]) -> Any:
     from llmops_nb import prompts
     from llmops_nb.render import versions_frame
 
-    (name,) = _words(rest, "prompt NAME", (1, 1))
-    return versions_frame(prompts.versions(name))
+    return versions_frame(prompts.versions(words[0]))
 
 
-def _diff(rest: str) -> None:
+def _diff(words: list[str]) -> None:
     from IPython.display import display
 
     from llmops_nb import prompts
     from llmops_nb.render import diff_bundle
 
-    name, a, b = _words(rest, "diff NAME V1 V2", (3, 3))
+    name, a, b = words
     display(diff_bundle(prompts.diff(name, a, b)), raw=True)
 
 
-def _alias(rest: str) -> None:
+def _alias(words: list[str]) -> None:
     from llmops_nb import prompts
 
-    name, alias, version = _words(rest, "alias NAME ALIAS VERSION", (3, 3))
-    if not version.isdigit():
-        raise UsageError(f"VERSION must be a number, not {version!r}")
+    name, alias, version = words
     v = prompts.set_alias(name, alias, int(version))
     print(f"{name}@{alias} → version {v.version}")
 
 
-def _rollback(rest: str) -> None:
+def _rollback(words: list[str]) -> None:
     from llmops_nb import prompts
 
-    words = _words(rest, "rollback NAME [ALIAS]", (1, 2))
     v = prompts.rollback(*words)
     print(f"{v.name}@{words[1] if len(words) > 1 else 'production'} → version {v.version} (rolled back)")
 
 
-def _health(_: str) -> Any:
+def _health(_: list[str]) -> Any:
     import pandas as pd
 
     from llmops_nb.routing import health
@@ -336,7 +418,7 @@ def _health(_: str) -> Any:
     return pd.DataFrame(rows)
 
 
-def _cost(_: str) -> None:
+def _cost(_: list[str]) -> None:
     from llmops_nb.config import spend, spend_summary
 
     s = spend()
@@ -345,6 +427,9 @@ def _cost(_: str) -> None:
     print(f"{spend_summary(s)} · saved ${s['saved_usd']:.6f} by the cache · {budget}")
 
 
-_COMMANDS = {"models": _models, "config": _config, "history": _history, "prompts": _prompts, "health": _health,
-             "cost": _cost,
-             "prompt": _prompt, "diff": _diff, "alias": _alias, "rollback": _rollback}
+_COMMANDS = {
+    "models": Command(_models), "config": Command(_config), "health": Command(_health), "cost": Command(_cost),
+    "ui": Command(_ui), "history": Command(_history, (_NUMBER,), optional=1), "prompts": Command(_prompts),
+    "prompt": Command(_prompt, (_NAME,)), "diff": Command(_diff, (_NAME, _NAME, _NAME)),
+    "alias": Command(_alias, (_NAME, _NAME, _NUMBER)), "rollback": Command(_rollback, (_NAME, _NAME), optional=1),
+}

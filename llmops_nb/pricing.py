@@ -144,3 +144,13 @@ def _genai_cost(name: str, provider_id: str | None, usage: Usage) -> float:
         provider_id=provider_id,
     )
     return float(result.total_price)
+
+
+def providers_knowing(model_name: str) -> list[str]:
+    """Our provider names whose genai-prices data knows ``model_name`` (to suggest
+    ``openai:gpt-4o-mini`` for a bare ``gpt-4o-mini``)."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    known = {p.id: p for p in get_snapshot().providers}
+    return [ours for ours, theirs in _GENAI_PROVIDER.items()
+            if theirs in known and known[theirs].find_model(model_name) is not None]

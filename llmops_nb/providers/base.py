@@ -154,9 +154,19 @@ def providers_info() -> list[dict[str, Any]]:
             "key variable": p.key_env or "",
             "key set": bool(p.key_env and os.environ.get(p.key_env)) if p.key_env else None,
             "needs key": p.key_required,
-            "base URL": p.base_url or ("SDK default or <PROVIDER>_BASE_URL" if p.key_env else "(local)"),
+            "base URL": p.base_url or _sdk_base_url(p.key_env),
         })
     return rows
+
+
+def _sdk_base_url(key_env: str | None) -> str:
+    """What an SDK provider talks to: its ``<NAME>_BASE_URL`` when set, else the SDK default."""
+    import os
+
+    if not key_env:
+        return "(local)"
+    variable = key_env.removesuffix("_API_KEY") + "_BASE_URL"
+    return os.environ.get(variable) or f"SDK default (set {variable} to change)"
 
 
 def split_model_id(model: str) -> tuple[str, str]:

@@ -172,6 +172,8 @@ class Playground(W.VBox):
     def __init__(self, prompt: str | PromptVersion | None = None, *, template: str | None = None,
                  models: Sequence[str] | None = None, variables: Mapping[str, Any] | None = None) -> None:
         super().__init__()
+        if isinstance(prompt, str) and template is None and not prompts.is_ref(prompt):
+            prompt, template = None, prompt  # "Describe {{thing}}" is a template, not a name
         self.version: PromptVersion | None = prompts.get(prompt) if prompt is not None else None
         text = template if template is not None else (self.version.template if self.version else DEFAULT_TEMPLATE)
         self._initial = {k: str(v) for k, v in (variables or {}).items()}
