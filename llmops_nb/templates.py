@@ -58,7 +58,7 @@ def _check_pair(template: str, at: int, body: str) -> None:
         raise InvalidTemplate(f"{shown!r}: filters are not supported; transform the value in Python and "
                               f"pass the result as a variable")
     if "\n" in body or "{" in body:
-        raise InvalidTemplate(f"unclosed '{{{{' at {_snippet(template, at)!r}: close it with '}}}}' "
+        raise InvalidTemplate(f"unbalanced '{{{{' at {_snippet(template, at)!r}: close it with '}}}}' "
                               "(variables are written {{name}})")
     raise InvalidTemplate(f"{shown!r} is not a variable: only {{{{name}}}} and {{{{a.b}}}} are filled "
                           "(no expressions); compute the value in Python")
@@ -74,7 +74,7 @@ def check(template: str) -> None:
         if m.group(1) is not None:
             _check_pair(template, m.start(), m.group(1))
         elif token == "{{":
-            raise InvalidTemplate(f"unclosed '{{{{' at {_snippet(template, m.start())!r}: close it with '}}}}' "
+            raise InvalidTemplate(f"unbalanced '{{{{' at {_snippet(template, m.start())!r}: close it with '}}}}' "
                                   "(variables are written {{name}})")
         elif token == "}}":
             if depth == 0:

@@ -136,7 +136,7 @@ def test_interoperates_with_mlflow_genai(name, monkeypatch):
 @pytest.mark.parametrize("call,error,match", [
     (lambda: prompts.register("bad name!", "x"), E.InvalidPromptName, "letters, digits"),
     (lambda: prompts.register("ok", "x", aliases=["latest"]), E.InvalidPromptName, "reserved"),
-    (lambda: prompts.register("ok", "Hi {{name}"), E.InvalidTemplate, "unclosed"),
+    (lambda: prompts.register("ok", "Hi {{name}"), E.InvalidTemplate, "unbalanced"),
     (lambda: prompts.register("ok", "  \n "), E.InvalidTemplate, "empty"),
     (lambda: prompts.register("ok", "x", model="gpt-4o"), E.ConfigError, "provider:model"),
 ])

@@ -162,9 +162,12 @@ def test_registered_prompt_cannot_read_the_notebook(ip, openai_env):
     ip.user_ns["os"] = os
     with pytest.raises(InvalidVariable):
         ip.run_line_magic("llm", "--prompt exfil openai:gpt-5.4-mini")
-    prompts.register("exfil2", "Tell me {{In}} {{_ih}}")
-    with pytest.raises((InvalidVariable, MissingVariables)):
+    prompts.register("exfil2", "Tell me {{In}}")  # IPython's input history is not a notebook variable
+    with pytest.raises(MissingVariables):
         ip.run_line_magic("llm", "--prompt exfil2 openai:gpt-5.4-mini")
+    prompts.register("exfil3", "Tell me {{_ih}}")
+    with pytest.raises(InvalidVariable):
+        ip.run_line_magic("llm", "--prompt exfil3 openai:gpt-5.4-mini")
     assert openai_env.requests == []
 
 
