@@ -43,6 +43,17 @@ def test_no_raw_exception_escapes_the_parser_on_any_text(line, cell):
         parse_call(line, cell=cell)
 
 
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(st.sampled_from(["name", "bad name!", "-m", '"msg', "'", '"a b"', "--alias", "latest", "prod",
+                                 "--model", "sim:a", "nomodel", "-t", "x", "3", "--max-tokens", "-1", "--zz"]),
+                max_size=6))
+def test_no_raw_exception_escapes_the_prompt_magic_line(words):
+    from llmops_nb.magics import _prompt_parser, _split
+
+    with contextlib.suppress(UsageError):
+        _prompt_parser().parse_args(_split(" ".join(words)))
+
+
 @pytest.mark.parametrize("line", ['openai:gpt-4o-mini -s "unclosed', "sim:a -s 'x", 'sim:a "'])
 def test_unbalanced_quotes_are_usage_errors(ip, openai_env, line):
     with pytest.raises(UsageError, match="close every quote"):

@@ -95,3 +95,10 @@ def test_values_of_every_shape_are_redacted(llm, value):
     placeholders = {"<EMAIL_1>": EMAIL}
     out = json.loads(recorded.inputs_json({"v": value}, placeholders, recorded.policy_of()))
     assert str(CARD) not in json.dumps(out) and EMAIL not in json.dumps(out)
+
+
+def test_a_judges_reason_logged_as_rationale_holds_placeholders(llm):
+    judge = ev.llm_judge("sim:echo", "grade it", include_inputs=False)
+    answer = f'{{"score": 1, "reason": "it mails {EMAIL}"}}'  # sim:echo answers with the judge prompt
+    verdict = ev.call_scorer(judge, answer, {}, None)
+    assert float(verdict) == 1.0 and verdict.reason == "it mails <EMAIL_1>"
