@@ -97,8 +97,9 @@ def _plain_fields(value: Any) -> Mapping[str, Any] | None:
     """The public fields of a plain data object (None: not one)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple) and hasattr(type(value), "_fields"):  # namedtuple
-        return dict(zip(type(value)._fields, value, strict=False))
+    names = getattr(type(value), "_fields", None)
+    if isinstance(value, tuple) and isinstance(names, tuple):  # namedtuple
+        return dict(zip(names, value, strict=False))
     if isinstance(value, types.SimpleNamespace):
         return vars(value)
     model_fields = getattr(type(value), "model_fields", None)  # pydantic v2
