@@ -268,12 +268,14 @@ class ExperimentResult:
         out["per_variant"] = json.loads(self.per_variant.reset_index().to_json(orient="records"))
         return out
 
-    def _repr_markdown_(self) -> str:
+    def _repr_html_(self) -> str:  # names are user data: through the sanitizing renderer
+        from llmops_nb.render import markdown_html
+
         lo, hi = self.interval
         head = (f"**{self.name}** ({self.design}, metric `{self.metric}`): {self.decision}  \n"
                 f"effect {self.effect:+.3f} [{lo:+.3f}, {hi:+.3f}] · {self.test} · p = {self.p_value:.3g}"
                 f" · P(best) " + ", ".join(f"{k} {v:.2f}" for k, v in self.prob_best.items()))
-        return f"{head}\n\n```\n{self.per_variant.to_string()}\n```"
+        return markdown_html(f"{head}\n\n```\n{self.per_variant.to_string()}\n```")
 
 
 # --- variants ------------------------------------------------------------------------------------

@@ -1,4 +1,13 @@
-"""How answers look in a notebook: the footer, output formats, and in-place streaming.
+"""How answers look in a notebook: the one sanitizing renderer, the footer, output formats,
+and in-place streaming.
+
+Model output, prompts and anything read back from a store are untrusted. Every HTML fragment
+that shows them (cell outputs, reprs, widget values) is built here: markdown is rendered with
+raw HTML off (it shows as text), then the whole fragment goes through ``nh3`` with an allow-list
+of tags, attributes, classes and CSS properties; only ``http``, ``https`` and ``mailto`` links
+survive, and images become links (a picture would be a request leaving the page). Outputs are
+``text/html`` made here plus ``text/plain``, never raw ``text/markdown`` that a frontend would
+trust.
 
 Pure presentation: nothing here calls a provider or decides anything about a call.
 """
@@ -8,16 +17,131 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
+from functools import cache
 from typing import Any
+
+import nh3
 
 from llmops_nb.errors import OutputFormatError
 from llmops_nb.types import Completion
 
 FORMATS = ("markdown", "text", "json", "code")
 _FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.DOTALL)
+
+# --- the one sanitizing renderer -----------------------------------------------------------------
+
+_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+    "hr", "i", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody", "td",
+    "th", "thead", "tr", "ul",
+})
+_ATTRIBUTES = {"*": {"class", "style", "title"}, "a": {"href"}, "ol": {"start"}, "td": {"align"}, "th": {"align"}}
+_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# layout and colour only: no property that can load anything (background, list-style, cursor …)
+_STYLE_PROPERTIES = frozenset({
+    "align-items", "border", "border-radius", "color", "display", "flex", "flex-direction", "font-size",
+    "font-style", "font-weight", "gap", "line-height", "margin", "margin-bottom", "margin-top", "min-width",
+    "opacity", "padding", "text-align", "vertical-align", "white-space",
+})
+_UNSAFE_STYLE = re.compile(r"url\s*\(|expression\s*\(|image-set|@import|\\|&|/\*", re.IGNORECASE)
+_CLASSES = re.compile(r"llmops-[\w-]+|language-[\w+#.-]+|mathjax_ignore|tex2jax_ignore")
+IGNORE_MATH = "mathjax_ignore tex2jax_ignore"  # MathJax 3 and 2 skip elements with these classes
+
+
+def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "class":
+        return " ".join(c for c in value.split() if _CLASSES.fullmatch(c)) or None
+    if attribute == "style" and _UNSAFE_STYLE.search(value):
+        return None
+    return value
+
+
+def sanitize_html(fragment: str) -> str:
+    """``fragment`` with everything outside the allow-list removed: no scripts, event
+    handlers, frames, forms, images, styles that load things, or links other than
+    http(s)/mailto (entity-encoded and mixed-case schemes included: nh3 parses as a browser does)."""
+    return nh3.clean(fragment, tags=set(_TAGS), attributes={k: set(v) for k, v in _ATTRIBUTES.items()},
+                     attribute_filter=_attribute_filter, url_schemes=set(_URL_SCHEMES),
+                     filter_style_properties=set(_STYLE_PROPERTIES), clean_content_tags={"script", "style"},
+                     link_rel="noopener noreferrer nofollow", strip_comments=True)
+
+
+@cache
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+
+    def image_as_link(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        token = tokens[idx]
+        alt = html.escape(renderer.renderInlineAsText(token.children or [], options, env) or "image")
+        src = html.escape(str(token.attrGet("src") or ""), quote=True)
+        return f'<a href="{src}">[image: {alt}]</a>' if src else f"[image: {alt}]"
+
+    md.add_render_rule("image", image_as_link)
+    return md
+
+
+# Maths is taken out before markdown (whose escapes and emphasis would mangle it) and put back as
+# text for MathJax; a dollar that opens no maths is shown as a dollar, never typeset ("$5 and $10").
+_MATH_OR_CODE = re.compile(
+    r"(?P<fence>^[ ]{0,3}(?P<ticks>`{3,}|~{3,})[^\n]*(?:\n[\s\S]*?(?:\n[ ]{0,3}(?P=ticks)[ \t]*(?=\n|$)|$)|$))"
+    r"|(?P<span>(?P<run>`+)[\s\S]*?(?P=run))"
+    r"|(?P<math>\$\$[\s\S]+?\$\$|\\\[[\s\S]+?\\\]|\\\([\s\S]+?\\\)"
+    r"|\\begin\{(?P<env>[A-Za-z]+\*?)\}[\s\S]+?\\end\{(?P=env)\}|\$[^\s$](?:[^$\n]*?[^\s$\\])?\$)"
+    r"|(?P<dollar>\$)", re.MULTILINE)
+_HOLE = re.compile("\ue000(\\d+)\ue001")
+_TAG = re.compile(r"(<[^>]*>)")
+_DOLLAR = f'<span class="{IGNORE_MATH}">&#36;</span>'
+
+
+def markdown_html(text: str) -> str:
+    """Markdown (an answer, a prompt) as sanitized HTML: raw HTML in it is shown as text, links
+    keep only safe schemes, images become links, maths is left for MathJax as written."""
+    holes: list[str] = []
+
+    def hole(match: re.Match[str]) -> str:
+        if match.group("fence") is not None or match.group("span") is not None:
+            return match.group(0)
+        holes.append(match.group("math") or "$")
+        return f"\ue000{len(holes) - 1}\ue001"
+
+    rendered = _markdown().render(_MATH_OR_CODE.sub(hole, text.replace("\ue000", "").replace("\ue001", "")))
+
+    def refill(segment: str) -> str:
+        in_tag = segment.startswith("<")
+
+        def put(match: re.Match[str]) -> str:
+            source = holes[int(match.group(1))]
+            return html.escape(source, quote=True) if in_tag or source != "$" else _DOLLAR
+
+        return _HOLE.sub(put, segment)
+
+    return sanitize_html("".join(refill(s) for s in _TAG.split(rendered)))
+
+
+def text_html(text: str, *, css_class: str = "llmops-text", color: str | None = None) -> str:
+    """Plain text (an error, a streamed answer in a widget) as a sanitized, wrapped block that
+    MathJax leaves alone."""
+    style = "white-space:pre-wrap;margin:4px 0;line-height:1.45" + (f";color:{color}" if color else "")
+    return sanitize_html(f'<div class="{css_class} {IGNORE_MATH}" style="{style}">{html.escape(text)}</div>')
+
+
+def code_html(code: str, language: str = "") -> str:
+    """A code block (``-f json``/``-f code``, a diff) as sanitized HTML."""
+    cls = f' class="language-{html.escape(language, quote=True)}"' if language else ""
+    return sanitize_html(f"<pre><code{cls}>{html.escape(code)}</code></pre>")
+
+
+def small_print_html(text: str) -> str:
+    """A footer line: escaped, in an element MathJax skips, dollars as entities ("$0 … $0.000045"
+    must not be typeset as maths)."""
+    return sanitize_html(f'<sub class="{IGNORE_MATH}">{html.escape(text).replace("$", "&#36;")}</sub>')
 
 
 def footer_text(c: Completion) -> str:
@@ -84,16 +208,14 @@ def footer_metadata(c: Completion) -> dict[str, Any]:
     }
 
 
-def markdown_with_footer(c: Completion) -> str:
-    notes = "".join(f"<br>⚠ {html.escape(n)}" for n in c.notes)
-    return f"{c.text}\n\n{_sub(html.escape(footer_text(c)) + notes)}"
+def footer_html(c: Completion) -> str:
+    """The footer and the call's notes as sanitized small print."""
+    return small_print_html(footer_text(c)) + "".join(f"<br>{small_print_html(f'⚠ {n}')}" for n in c.notes)
 
 
-def _sub(text: str) -> str:
-    """Small print that Jupyter's markdown must not read as LaTeX: "$0 … $0.000045" would be
-    typeset as maths. The dollars become entities (no math in the source) and the element is
-    one MathJax skips (no math in the page)."""
-    return f'<sub class="mathjax_ignore tex2jax_ignore">{text.replace("$", "&#36;")}</sub>'
+def answer_html(c: Completion) -> str:
+    """The answer as rendered markdown with its footer (what a cell and ``Completion`` show)."""
+    return sanitize_html(f'<div class="llmops-answer">{markdown_html(c.text)}<p>{footer_html(c)}</p></div>')
 
 
 def parse_json_answer(text: str) -> Any:
@@ -123,28 +245,53 @@ def code_language(text: str) -> str:
 
 
 def bundle(c: Completion, fmt: str) -> dict[str, Any]:
-    """The MIME bundle showing ``c`` in ``fmt`` with its footer."""
+    """The MIME bundle showing ``c`` in ``fmt`` with its footer: sanitized ``text/html`` and
+    ``text/plain``."""
     foot = footer_text(c)
     notes = "".join(f"\n⚠ {n}" for n in c.notes)
     if fmt == "markdown":
-        return {"text/markdown": markdown_with_footer(c), "text/plain": f"{c.text}\n\n{foot}{notes}"}
+        return {"text/html": answer_html(c), "text/plain": f"{c.text}\n\n{foot}{notes}"}
     if fmt == "json":
         pretty = json.dumps(parse_json_answer(c.text), indent=2, ensure_ascii=False)
-        return {"text/markdown": f"```json\n{pretty}\n```\n\n{_sub(html.escape(foot))}",
+        return {"text/html": _block(code_html(pretty, "json"), footer_html(c)),
                 "text/plain": f"{pretty}\n\n{foot}{notes}"}
     if fmt == "code":
         code = code_of(c.text)
-        return {"text/markdown": f"```{code_language(c.text)}\n{code}\n```\n\n"
-                                 f"{_sub(html.escape(foot) + ' · inserted as a new cell')}",
+        return {"text/html": _block(code_html(code, code_language(c.text)),
+                                    footer_html(c) + small_print_html(" · inserted as a new cell")),
                 "text/plain": f"{code}\n\n{foot}{notes}"}
     return {"text/plain": f"{c.text}\n\n{foot}{notes}"}
+
+
+def _block(body: str, foot: str) -> str:
+    return sanitize_html(f'<div class="llmops-answer">{body}<p>{foot}</p></div>')
+
+
+def streaming_bundle(text: str, fmt: str) -> dict[str, Any]:
+    """What is shown while the answer streams in (the ▌ marks where it grows)."""
+    if fmt == "markdown":
+        return {"text/html": sanitize_html(f'<div class="llmops-answer llmops-streaming">{markdown_html(text + " ▌")}</div>'),
+                "text/plain": text}
+    return {"text/plain": text + " ▌"}
+
+
+def _updates_in_place() -> bool:
+    """True when the frontend redraws a display in place (a notebook, a capturing test); False
+    in terminal IPython, whose plain publisher prints every update anew."""
+    from IPython import get_ipython
+    from IPython.core.displaypub import DisplayPublisher
+
+    shell = get_ipython()
+    return shell is not None and type(shell.display_pub) is not DisplayPublisher
 
 
 class StreamView:
     """One output that the answer streams into, updated in place, then finished with a footer.
 
     Nothing is displayed until the first piece arrives, so a call refused before sending
-    leaves no empty output behind.
+    leaves no empty output behind. Where displays cannot be updated in place (terminal
+    IPython), a markdown or text answer is written to stdout as it arrives and then only its
+    footer follows; other formats are printed once, at the end.
     """
 
     def __init__(self, fmt: str, min_interval_s: float = 0.05, live: bool = True) -> None:
@@ -154,6 +301,8 @@ class StreamView:
         self._min_interval = min_interval_s
         self._last = 0.0
         self._handle: Any = None
+        self._in_place = _updates_in_place()
+        self._echoed = False  # terminal: the answer itself has been written to stdout
 
     def _show(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
         from IPython.display import display
@@ -166,18 +315,29 @@ class StreamView:
     def write(self, piece: str) -> None:
         """Append a piece of the answer (throttled redraw)."""
         self.text += piece
+        if not self.live:
+            return
+        if not self._in_place:
+            if self.fmt in ("markdown", "text"):
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+                self._echoed = True
+            return
         now = time.monotonic()
-        if self.live and now - self._last >= self._min_interval:
+        if now - self._last >= self._min_interval:
             self._last = now
-            if self.fmt == "markdown":
-                self._show({"text/markdown": self.text + " ▌", "text/plain": self.text})
-            else:
-                self._show({"text/plain": self.text + " ▌"})
+            self._show(streaming_bundle(self.text, self.fmt))
 
     def finish(self, c: Completion) -> None:
         """Show the final rendering with its footer and metadata (raw text if it cannot be
         shown in the format asked for, then OutputFormatError)."""
         meta = {"llmops_nb": footer_metadata(c)}
+        if self._echoed:  # terminal: the text is on screen already (and may differ: redacted)
+            rest = c.text[len(self.text):] if c.text.startswith(self.text) else f"\n{c.text}"
+            notes = "".join(f"\n⚠ {n}" for n in c.notes)
+            sys.stdout.write(f"{rest}\n\n{footer_text(c)}{notes}\n")
+            sys.stdout.flush()
+            return
         try:
             data = bundle(c, self.fmt)
         except OutputFormatError:
@@ -187,9 +347,9 @@ class StreamView:
 
 
 def diff_bundle(diff: str) -> dict[str, Any]:
-    """A unified diff as a highlighted block."""
+    """A unified diff as a code block."""
     shown = diff or "(no difference)"
-    return {"text/markdown": f"```diff\n{shown}\n```", "text/plain": shown}
+    return {"text/html": code_html(shown, "diff"), "text/plain": shown}
 
 
 def registration_bundle(result: Any) -> dict[str, Any]:
@@ -202,9 +362,10 @@ def registration_bundle(result: Any) -> dict[str, Any]:
                           [f"{k} {val}" for k, val in sorted(v.params.items())] if x)
     head = f"{v.ref} ({state}){aliases}\nvariables: {names}" + (f"\ndefaults: {defaults}" if defaults else "")
     diff = result.diff() if result.created else ""
-    body = f"\n\n```diff\n{diff}\n```" if diff else ""
-    md_head = head.replace("\n", "  \n")
-    return {"text/markdown": f"**{html.escape(v.ref)}** {md_head[len(v.ref):]}{body}",
+    lines = [f"<b>{html.escape(v.ref)}</b>{html.escape(head.splitlines()[0][len(v.ref):])}",
+             *map(html.escape, head.splitlines()[1:])]
+    shown = sanitize_html(f'<div class="llmops-registration {IGNORE_MATH}">{"<br>".join(lines)}</div>')
+    return {"text/html": shown + (code_html(diff, "diff") if diff else ""),
             "text/plain": head + (f"\n{diff}" if diff else "")}
 
 
@@ -265,14 +426,15 @@ def side_by_side_bundle(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
     columns, blocks = [], []
     for title, row in zip(titles, rows, strict=True):
         ok = row.get("status") == "OK"
-        body_style = "white-space:pre-wrap;flex:1" + ("" if ok else ";color:#c62828")
+        body = markdown_html(_body(row)) if ok else text_html(_body(row), color="#c62828")
         columns.append(
-            f'<div style="{_COLUMN}"><div style="font-weight:600;margin-bottom:6px">{html.escape(title)}</div>'
-            f'<div style="{body_style}">{html.escape(_body(row))}</div>'
-            f'<div style="margin-top:8px;opacity:.7;font-size:.85em">{html.escape(row_footer_text(row))}</div></div>')
+            f'<div style="{_COLUMN}" class="llmops-column">'
+            f'<div style="font-weight:600;margin-bottom:6px">{html.escape(title)}</div>'
+            f'<div class="llmops-column-body" style="flex:1">{body}</div>'
+            f'<div style="margin-top:8px;opacity:.7;font-size:.85em">{small_print_html(row_footer_text(row))}</div></div>')
         blocks.append(f"── {title} ──\n{_body(row)}\n{row_footer_text(row)}")
-    return {"text/html": f'<div style="display:flex;gap:12px;align-items:stretch">{"".join(columns)}</div>',
-            "text/plain": "\n\n".join(blocks)}
+    shown = f'<div class="llmops-side-by-side" style="display:flex;gap:12px;align-items:stretch">{"".join(columns)}</div>'
+    return {"text/html": sanitize_html(shown), "text/plain": "\n\n".join(blocks)}
 
 
 def side_by_side_metadata(rows: list[Mapping[str, Any]]) -> dict[str, Any]:

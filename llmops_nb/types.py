@@ -125,10 +125,11 @@ class Completion:
 
         return parse_json_answer(self.text)
 
-    def _repr_markdown_(self) -> str:
-        from llmops_nb.render import markdown_with_footer
+    def _repr_html_(self) -> str:
+        # sanitized HTML, never raw markdown: the text is the model's, hence untrusted
+        from llmops_nb.render import answer_html
 
-        return markdown_with_footer(self)
+        return answer_html(self)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         from llmops_nb.render import footer_text

@@ -26,7 +26,8 @@ def test_cell_renders_answer_footer_and_metadata(ip):
     answer = ip.user_ns["ans"]
     assert "vector databases" in answer.text
     final = cap.outputs[-1]
-    assert answer.text in final.data["text/markdown"]
+    assert answer.text in final.data["text/plain"] and "vector databases" in final.data["text/html"]
+    assert "text/markdown" not in final.data  # a frontend trusts markdown; it gets sanitized HTML
     assert "sim:default ·" in final.data["text/plain"] and "TTFT" in final.data["text/plain"]
     meta = final.metadata["llmops_nb"]
     assert meta["trace_id"] == answer.trace_id and meta["usage"]["output_tokens"] == answer.usage.output_tokens
@@ -42,10 +43,10 @@ def test_streaming_updates_one_display(ip, llm, live):
     llm.configure(live_stream=live)
     sim.configure_model("slowish", ttft_s=0.01, tokens_per_s=100)
     cap = cell(ip, "sim:slowish", "stream a long answer please")
-    frames = [o.data.get("text/markdown", "") for o in cap.outputs]
+    frames = [o.data.get("text/html", "") for o in cap.outputs]
     assert all(" ▌" not in f for f in frames[-1:]) and "TTFT" in cap.outputs[-1].data["text/plain"]
     if live:
-        assert len(frames) > 2 and any(f.endswith(" ▌") for f in frames[:-1])  # redrawn in place
+        assert len(frames) > 2 and any(" ▌</p>" in f for f in frames[:-1])  # redrawn in place
     else:
         assert len(frames) == 1  # only the final answer
 

@@ -8,7 +8,6 @@ latency chart and calls per model built here from the same history table. They a
 
 from __future__ import annotations
 
-import html
 import inspect
 import threading
 from importlib import import_module
@@ -16,6 +15,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from llmops_nb import render
 from llmops_nb.tracking import history
 
 
@@ -103,7 +103,7 @@ class Dashboard(W.VBox):
             self.frame = history(self.limit)
             self.chart = charts_for(self.frame) if len(self.frame) else None
         except Exception as exc:  # the store could not be read: say so in the widget
-            self.status.value = f"<span style='color:#c62828'>⚠ {html.escape(f'{type(exc).__name__}: {exc}')}</span>"
+            self.status.value = render.text_html(f"⚠ {type(exc).__name__}: {exc}", color="#c62828")
             return None
         self.status.value = f"<i>{len(self.frame)} calls</i>"
         shown = self.chart if self.chart is not None else W.HTML("<i>no calls yet</i>")

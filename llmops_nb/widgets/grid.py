@@ -8,6 +8,7 @@ Stock ipywidgets and an HTML table; the table itself is never changed.
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 import ipywidgets as W
@@ -16,7 +17,7 @@ from llmops_nb import render
 from llmops_nb.comparison import COLUMNS
 
 ALL = "(all)"
-_SHOWN = ["model", "prompt", "input", "status", "output", "cost_usd", "latency_ms"]
+_SHOWN = ["model", "prompt", "input_fields", "status", "output", "cost_usd", "latency_ms"]
 _DIFFERS_STYLE = "background:rgba(255,193,7,.22)"
 
 
@@ -27,6 +28,36 @@ def differing(df: Any) -> Any:
     answers = df["output"].where(df["status"] == "OK", "⚠ " + df["error"].fillna("").astype(str))
     distinct = answers.groupby([df[k] for k in keys]).transform("nunique")
     return distinct > 1
+
+
+def _fields(value: Any) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def input_fields(inputs: Any) -> tuple[list[str], dict[str, Any]]:
+    """For a column of inputs (JSON objects as text): each one's label naming only the fields
+    that vary between rows (``topic=caching``), and the fields every row shares. Inputs that
+    are not JSON objects are their own label."""
+    parsed = [_fields(v) for v in inputs]
+    objects = [p for p in parsed if p is not None]
+    keys = list(dict.fromkeys(k for p in objects for k in p))
+    shared = {k: objects[0][k] for k in keys
+              if all(k in p for p in objects) and len({json.dumps(p[k], sort_keys=True, default=str)
+                                                       for p in objects}) == 1}
+    if len(objects) < 2 or len(shared) == len(keys):
+        shared = {}  # one row, or every row the same: show the whole input
+
+    def label(raw: Any, p: dict[str, Any] | None) -> str:
+        if p is None:
+            return "" if raw is None else str(raw)
+        return ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}"
+                         for k, v in p.items() if k not in shared) or "{}"
+
+    return [label(raw, p) for raw, p in zip(inputs, parsed, strict=True)], shared
 
 
 def _short(value: Any, width: int = 70) -> str:
@@ -56,6 +87,8 @@ class Grid(W.VBox):
         super().__init__()
         self.frame = df.copy()
         self.frame["differs"] = differing(self.frame) if len(self.frame) else []
+        labels, self.shared_inputs = input_fields(list(self.frame["input"]))
+        self.frame["input_fields"] = labels  # what varies between the inputs: never cut off by what does not
         self.scores = [c for c in df.columns if c not in COLUMNS]
         wide = {"description_width": "initial"}
 
@@ -64,7 +97,8 @@ class Grid(W.VBox):
 
         self.model_filter = W.Dropdown(options=options("model"), description="model", style=wide)
         self.prompt_filter = W.Dropdown(options=options("prompt"), description="prompt", style=wide)
-        self.input_filter = W.Dropdown(options=[(_short(v, 50), v) for v in options("input")],
+        shown_as = dict(zip(self.frame["input"].astype(str), self.frame["input_fields"], strict=True))
+        self.input_filter = W.Dropdown(options=[(_short(shown_as.get(v, v), 50), v) for v in options("input")],
                                        description="input", style=wide)
         self.sort_by = W.Dropdown(options=["(table order)", "cost_usd", "latency_ms", *self.scores],
                                   description="sort by", style=wide)
@@ -99,8 +133,9 @@ class Grid(W.VBox):
             view = view.sort_values(self.sort_by.value, ascending=not self.descending.value, na_position="last",
                                     kind="stable")
         self.view = view
-        self.table.value = self._html(view)
-        self.row_picker.options = [(f"#{i} {r['model']} · {_short(r['input'], 40)}", i) for i, r in view.iterrows()]
+        self.table.value = render.sanitize_html(self._html(view))
+        self.row_picker.options = [(f"#{i} {r['model']} · {_short(r['input_fields'], 40)}", i)
+                                   for i, r in view.iterrows()]
         self.row_picker.value = None
         self.detail.value = ""
 
@@ -115,6 +150,9 @@ class Grid(W.VBox):
             rows.append(f"<tr class='llmops-row{' llmops-differs' if row['differs'] else ''}'{style}>"
                         f"<td style='padding:2px 6px'>{index}{mark}</td>{cells}</tr>")
         note = "<div style='opacity:.7;font-size:.85em'>≠ highlighted: the models answered this input differently</div>"
+        if self.shared_inputs:
+            same = ", ".join(f"{k}={v}" for k, v in self.shared_inputs.items())
+            note = f"<div style='opacity:.7;font-size:.85em'>every input has {html.escape(same)}</div>{note}"
         return f"<table class='llmops-grid-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
 
     def show_answer(self, index: int | None = None) -> str:
@@ -126,7 +164,8 @@ class Grid(W.VBox):
         row = self.frame.loc[index]
         body = row["output"] if row["status"] == "OK" else f"⚠ {row['error']}"
         text = f"{row['model']} · {row['prompt']}\ninput: {row['input']}\n\n{body}\n\n{render.row_footer_text(row)}"
-        self.detail.value = f"<pre class='llmops-detail' style='white-space:pre-wrap'>{html.escape(text)}</pre>"
+        self.detail.value = render.sanitize_html(
+            f"<pre class='llmops-detail' style='white-space:pre-wrap'>{html.escape(text)}</pre>")
         return text
 
 

@@ -51,8 +51,12 @@ def model_choices() -> list[tuple[str, str]]:
 
 
 def _escaped_block(text: str, color: str | None = None) -> str:
-    style = "white-space:pre-wrap;margin:4px 0;line-height:1.45" + (f";color:{color}" if color else "")
-    return f'<div class="llmops-text" style="{style}">{html.escape(text)}</div>'
+    return render.text_html(text, color=color)
+
+
+def _html(fragment: str) -> str:
+    """Every widget value goes through the one sanitizing renderer."""
+    return render.sanitize_html(fragment)
 
 
 class Panel(W.VBox):
@@ -73,7 +77,7 @@ class Panel(W.VBox):
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._interval, self._last = min_interval_s, 0.0
-        self.heading = W.HTML(f"<b>{html.escape(model)}</b>")
+        self.heading = W.HTML(_html(f"<b>{html.escape(model)}</b>"))
         self.body = W.HTML(_escaped_block("…", "gray"))
         self.body.add_class("llmops-panel-body")
         self.footer_view = W.HTML()
@@ -101,7 +105,7 @@ class Panel(W.VBox):
             now = time.monotonic()
             if now - self._last >= self._interval:
                 self._last = now
-                self.body.value = _escaped_block(self.text + " ▌")
+                self.body.value = render.markdown_html(self.text + " ▌")
 
     def finish(self, c: Completion) -> None:
         """Show the final answer (after output guardrails) and its footer."""
@@ -109,8 +113,9 @@ class Panel(W.VBox):
             self.completion, self.trace_id, self.text = c, c.trace_id, c.text
             self.footer = render.footer_text(c)
             notes = "".join(f"<br>⚠ {html.escape(n)}" for n in c.notes)
-            self.body.value = _escaped_block(c.text)
-            self.footer_view.value = f'<span style="opacity:.75;font-size:.85em">{html.escape(self.footer)}{notes}</span>'
+            self.body.value = render.markdown_html(c.text)
+            self.footer_view.value = _html(f'<span class="{render.IGNORE_MATH}" style="opacity:.75;font-size:.85em">'
+                                           f'{html.escape(self.footer)}{notes}</span>')
             self.thumbs_up.disabled = self.thumbs_down.disabled = False
             self.state = "done"
         self.done.set()
@@ -121,7 +126,7 @@ class Panel(W.VBox):
             self.error = f"{type(exc).__name__}: {exc}"
             self.trace_id = getattr(exc, "trace_id", None)
             self.body.value = _escaped_block(f"⚠ {self.error}", "#c62828")
-            self.footer_view.value = f'<span style="opacity:.75;font-size:.85em">{html.escape(self.model)} · failed</span>'
+            self.footer_view.value = _html(f'<span style="opacity:.75;font-size:.85em">{html.escape(self.model)} · failed</span>')
             self.state = "error"
         self.done.set()
 
@@ -142,10 +147,10 @@ class Panel(W.VBox):
         try:
             assessment = tracking.log_feedback(self.trace_id, value, comment=note)
         except Exception as exc:  # the store refused: say so where the click happened
-            self.rating_status.value = f'<span style="color:#c62828">⚠ {html.escape(f"{type(exc).__name__}: {exc}")}</span>'
+            self.rating_status.value = _escaped_block(f"⚠ {type(exc).__name__}: {exc}", "#c62828")
             return None
         shown = ("good" if value else "bad") if isinstance(value, bool) else str(value)
-        self.rating_status.value = f"<i>rated {shown}: saved as MLflow feedback on {html.escape(self.trace_id)}</i>"
+        self.rating_status.value = _html(f"<i>rated {shown}: saved as MLflow feedback on {html.escape(self.trace_id)}</i>")
         return assessment
 
 
@@ -156,7 +161,7 @@ def _diff_html(diff: str) -> str:
         color = None if line.startswith(("+++", "---")) else colors.get(line[:1])
         style = f' style="color:{color}"' if color else ""
         lines.append(f"<span{style}>{html.escape(line)}</span>")
-    return '<pre class="llmops-diff" style="margin:4px 0">' + "\n".join(lines) + "</pre>"
+    return _html('<pre class="llmops-diff" style="margin:4px 0">' + "\n".join(lines) + "</pre>")
 
 
 class Playground(W.VBox):
@@ -332,8 +337,8 @@ class Playground(W.VBox):
             t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         ok = sum(p.state == "done" for p in self.panels)
         failed = sum(p.state == "error" for p in self.panels)
-        self.status.value = (f"<span class='llmops-run-status'>{ok} answered, {failed} failed · session: "
-                             f"{html.escape(spend_summary())}</span>")
+        self.status.value = _html(f"<span class='llmops-run-status {render.IGNORE_MATH}'>{ok} answered, {failed} failed"
+                                  f" · session: {html.escape(spend_summary())}</span>")
 
     # --- versions -------------------------------------------------------------------------------
 
@@ -349,7 +354,8 @@ class Playground(W.VBox):
             self.save_status.value = _escaped_block(f"⚠ {type(exc).__name__}: {exc}", "#c62828")
             return None
         self.version = result.version
-        self.save_status.value = f"<pre style='margin:4px 0'>{html.escape(render.registration_bundle(result)['text/plain'])}</pre>"
+        self.save_status.value = _html(f"<pre style='margin:4px 0'>"
+                                       f"{html.escape(render.registration_bundle(result)['text/plain'])}</pre>")
         self._refresh_versions()
         return result
 
