@@ -95,6 +95,9 @@ _MATH_OR_CODE = re.compile(
     r"|(?P<math>\$\$[\s\S]+?\$\$|\\\[[\s\S]+?\\\]|\\\([\s\S]+?\\\)"
     r"|\\begin\{(?P<env>[A-Za-z]+\*?)\}[\s\S]+?\\end\{(?P=env)\}|\$[^\s$](?:[^$\n]*?[^\s$\\])?\$)"
     r"|(?P<dollar>\$)", re.MULTILINE)
+# TeX that makes links, sets CSS or loads code: such maths is shown as text, never typeset
+_ACTIVE_TEX = re.compile(r"\\(?:href|url|style|class|cssId|require|unicode|html\w*|data|mmlToken|texttip|toggle|"
+                         r"mathtip|action|fbox|bbox|begingroup|def|let|newcommand|renewcommand|char)(?![A-Za-z])")
 _HOLE = re.compile("\ue000(\\d+)\ue001")
 _TAG = re.compile(r"(<[^>]*>)")
 _DOLLAR = f'<span class="{IGNORE_MATH}">&#36;</span>'
@@ -118,11 +121,20 @@ def markdown_html(text: str) -> str:
 
         def put(match: re.Match[str]) -> str:
             source = holes[int(match.group(1))]
-            return html.escape(source, quote=True) if in_tag or source != "$" else _DOLLAR
+            if in_tag:
+                return html.escape(source, quote=True)
+            if source == "$":
+                return _DOLLAR
+            if _ACTIVE_TEX.search(source):
+                return f'<span class="{IGNORE_MATH}">{html.escape(source)}</span>'
+            return html.escape(source)
 
         return _HOLE.sub(put, segment)
 
-    return sanitize_html("".join(refill(s) for s in _TAG.split(rendered)))
+    shown = "".join(refill(s) for s in _TAG.split(rendered))
+    if _ACTIVE_TEX.search(text):  # wherever it is, no maths of this text is typeset
+        shown = f'<div class="{IGNORE_MATH}">{shown}</div>'
+    return sanitize_html(shown)
 
 
 def text_html(text: str, *, css_class: str = "llmops-text", color: str | None = None) -> str:

@@ -105,7 +105,7 @@ class Dashboard(W.VBox):
         except Exception as exc:  # the store could not be read: say so in the widget
             self.status.value = render.text_html(f"⚠ {type(exc).__name__}: {exc}", color="#c62828")
             return None
-        self.status.value = f"<i>{len(self.frame)} calls</i>"
+        self.status.value = render.sanitize_html(f"<i>{len(self.frame)} calls</i>")
         shown = self.chart if self.chart is not None else W.HTML("<i>no calls yet</i>")
         self.output.outputs = (_display_data(shown),)  # through the widget's state, not the cell's output
         return self.chart

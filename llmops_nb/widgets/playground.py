@@ -304,7 +304,7 @@ class Playground(W.VBox):
         source = self._source()
         self.panels = [Panel(m) for m in models]
         self.panel_box.children = list(self.panels)
-        self.status.value = f"<i>running {len(models)} model{'s' if len(models) > 1 else ''}…</i>"
+        self.status.value = _html(f"<i>running {len(models)} model{'s' if len(models) > 1 else ''}…</i>")
         label = source.ref if isinstance(source, PromptVersion) else "edited template"
         with tracking.group(f"playground: {label}"):  # one MLflow run per click
             self._threads = [threading.Thread(target=contextvars.copy_context().run, args=(self._call, p, source, kwargs),
