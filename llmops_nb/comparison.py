@@ -267,24 +267,25 @@ def confirm_cost(est: CostEstimate, threshold: float | None, confirm: bool = Fal
 
 
 class _Progress:
-    """A progress bar where someone can see it: tqdm if installed, else an ipywidgets bar in
-    Jupyter, else nothing. Its initial display is deterministic (nbval compares it)."""
+    """A progress bar where someone can see it: in Jupyter an ipywidgets bar that is replaced by
+    a one-line summary when the run ends; in a terminal tqdm (if installed), erased when done;
+    else nothing. Its initial display is deterministic (nbval compares it)."""
 
     def __init__(self, total: int) -> None:
         from llmops_nb.config import settings
 
         self._bar: Any = None
+        self._handle: Any = None
         self._tqdm = False
+        self._total, self._done, self._started = total, 0, time.perf_counter()
         if not _interactive() or not settings().live_stream:  # live displays off (e.g. under nbval)
             return
-        try:
-            from tqdm.auto import tqdm
-
-            self._bar, self._tqdm = tqdm(total=total, desc="calls", leave=False), True
-            return
-        except ImportError:
-            pass
         if _kernel() is None:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
+            self._bar, self._tqdm = tqdm(total=total, desc="calls", leave=False), True
             return
         try:
             from IPython.display import display
@@ -292,9 +293,10 @@ class _Progress:
         except ImportError:
             return
         self._bar = IntProgress(value=0, min=0, max=total, description="calls")
-        display(self._bar)
+        self._handle = display(self._bar, display_id=True)
 
     def advance(self) -> None:
+        self._done += 1
         if self._tqdm:
             self._bar.update(1)
         elif self._bar is not None:
@@ -303,8 +305,12 @@ class _Progress:
     def close(self) -> None:
         if self._tqdm:
             self._bar.close()
-        elif self._bar is not None:
-            self._bar.bar_style = "success"
+        elif self._bar is not None:  # the bar goes; what it measured stays, as one line
+            self._bar.close()
+            took = time.perf_counter() - self._started
+            if self._handle is not None:
+                self._handle.update({"text/plain": f"calls: {self._done}/{self._total} done in {took:.1f} s"},
+                                    raw=True)
 
 
 # --- run -----------------------------------------------------------------------------------------

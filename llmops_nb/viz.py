@@ -159,17 +159,24 @@ def cost_by_day_chart(costs: Any, *, width: int = 300) -> Any:
         tooltip=["day:O", "model:N", alt.Tooltip("cost_usd:Q", format="$.6f"), "calls:Q"]).properties(width=width, height=220)
 
 
-def rates_chart(stats: Any, *, by: str = "model", width: int = 300) -> Any:
-    """Error rate and cache-hit rate per ``by``, side by side (from ``monitor.summary``)."""
+def rates_chart(stats: Any, *, by: str = "model", width: int = 300, row_step: int = 75) -> Any:
+    """Error rate and cache-hit rate per ``by``, side by side (from ``monitor.summary``): one
+    bar per row of each panel, on the row's own label, its value written at its end (so 0 %
+    is shown, not an empty slot). ``row_step`` (px per row) matches the latency chart's rows."""
     import altair as alt
 
-    long = stats.reset_index().melt(id_vars=[by], value_vars=["error_rate", "cache_hit_rate"],
-                                    var_name="rate", value_name="share")
-    long["rate"] = long["rate"].map({"error_rate": "errors", "cache_hit_rate": "cache hits"})
-    colours = alt.Scale(domain=["errors", "cache hits"], range=["#c0392b", "#27ae60"])
-    bars = alt.Chart(long, title="Error and cache-hit rates").mark_bar().encode(
-        y=alt.Y(f"{by}:N", title=None), yOffset="rate:N",
-        x=alt.X("share:Q", title="share of calls", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("rate:N", scale=colours, legend=alt.Legend(orient="bottom")),
-        tooltip=[f"{by}:N", "rate:N", alt.Tooltip("share:Q", format=".1%")])
-    return bars.properties(width=width)
+    table = stats.reset_index()
+
+    def panel(column: str, title: str, colour: str, labels: bool) -> Any:
+        data = table[[by, column]].rename(columns={column: "share"}).fillna({"share": 0.0})
+        y = alt.Y(f"{by}:N", title=None, axis=alt.Axis(labels=labels, ticks=labels))
+        x = alt.X("share:Q", title=title, axis=alt.Axis(format="%", tickCount=4), scale=alt.Scale(domain=[0, 1]))
+        base = alt.Chart(data)
+        bars = base.mark_bar(color=colour, height={"band": 0.6}).encode(
+            y=y, x=x, tooltip=[f"{by}:N", alt.Tooltip("share:Q", format=".1%", title=title)])
+        values = base.mark_text(align="left", dx=4, fontSize=11).encode(y=y, x=x, text=alt.Text("share:Q", format=".0%"))
+        return (bars + values).properties(width=max(80, width // 2 - 20), height=alt.Step(row_step))
+
+    return alt.hconcat(panel("error_rate", "errors", "#c0392b", True),
+                       panel("cache_hit_rate", "cache hits", "#27ae60", False), spacing=12) \
+        .properties(title="Error and cache-hit rates")

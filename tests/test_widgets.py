@@ -233,6 +233,41 @@ def test_grid_filters_sorts_and_opens_an_answer(table):
     assert "tok" in g.detail.value and " ms" in g.detail.value
 
 
+def test_grid_shows_the_input_fields_that_vary(llm):
+    from llmops_nb.widgets.grid import input_fields
+
+    long = "a reader who likes long descriptions of everything, " * 2
+    inputs = [{"reader": long, "tone": "calm", "topic": t} for t in ("caching", "tracing")]
+    df = llm.compare(["sim:a"], ["Explain {{topic}} to {{reader}}, {{tone}}"], inputs, progress=False)
+    g = grid(df)
+    assert list(g.view["input_fields"]) == ["topic=caching", "topic=tracing"]  # not cut off by the shared ones
+    assert "topic=caching" in g.table.value and "topic=tracing" in g.table.value
+    assert "every input has" in g.table.value and "tone=calm" in g.table.value
+    assert [label for label, _ in g.input_filter.options] == ["(all)", "topic=caching", "topic=tracing"]
+    g.input_filter.value = g.input_filter.options[2][1]
+    assert list(g.view["input_fields"]) == ["topic=tracing"]
+    assert "topic=tracing" in g.row_picker.options[0][0]
+    # one input, or inputs that are not JSON objects: shown whole
+    assert input_fields(['{"a": 1}']) == (["a=1"], {})
+    assert input_fields(["plain", "text"]) == (["plain", "text"], {})
+
+
+def test_compare_progress_bar_is_replaced_when_done(ip, llm, monkeypatch):
+    from IPython.utils.capture import capture_output
+
+    from llmops_nb import comparison
+
+    llm.configure(live_stream=True)
+    monkeypatch.setattr(comparison, "_kernel", lambda: object())  # as in a Jupyter kernel
+    with capture_output() as cap:
+        llm.compare(["sim:a", "sim:b"], ["Hi {{x}}"], [{"x": 1}], progress=True)
+    shown = [o for o in cap.outputs if "application/vnd.jupyter.widget-view+json" in o.data or o.update]
+    bar, last = shown[0], shown[-1]
+    assert "application/vnd.jupyter.widget-view+json" in bar.data
+    assert last.update and last.transient["display_id"] == bar.transient["display_id"]  # the same output
+    assert last.data == {"text/plain": last.data["text/plain"]} and "calls: 2/2 done in" in last.data["text/plain"]
+
+
 def test_dashboard_refreshes_from_history(llm):
     dash = dashboard_widget()
     assert dash.frame is not None and len(dash.frame) == 0 and dash.chart is None
