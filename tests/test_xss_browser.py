@@ -1,0 +1,193 @@
+"""Script injection in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium through
+Playwright, one notebook that puts the payload corpus (tests/xss_payloads.py) through every
+Python surface: a streamed ``%%llm`` answer and its final rendering with footer, ``-f json`` and
+``-f code``, side-by-side columns, a ``Completion`` repr whose model, prompt, route and notes are
+payloads, ``history()`` and ``compare()`` tables, the grid, the playground, the dashboard
+widget (its charts are PNG).
+
+Chart tooltips: JupyterLab 4.6 cannot render Altair 6's Vega-Lite v6 output offline (its own Vega
+renderer takes v5; Altair's default renderer loads Vega from a CDN), so the package shows charts
+as PNG (vl-convert) and no tooltip DOM exists. Where Vega does run, vega-tooltip's default
+``sanitize`` escapes HTML in tooltip values.
+
+Each payload, if it ran, would set ``window.__pwned`` or the page title, or make a request to
+203.0.113.7 (never routed). The test checks that nothing ran, that no request left for any host
+but the Jupyter server, and that the rendered outputs hold no active markup. The extension's own
+DOM (sidebar, status bar) is tested with the extension. Skips without Chromium or Playwright.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _wait_until_up
+from tests.test_extension_browser import stop
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+
+SETUP = """\
+%load_ext llmops_nb
+import json
+import altair as alt, pandas as pd
+import llmops_nb as llm
+from llmops_nb.providers import sim
+from llmops_nb.types import Completion, Usage
+from llmops_nb.widgets import dashboard_widget, grid, playground
+from tests.xss_payloads import PAYLOADS, all_payloads
+EVIL = all_payloads()
+llm.configure(guardrails="off", retries=0, experiment="xss-browser")
+llm.set_price("sim:*", input_per_mtok=0.15, output_per_mtok=0.60)
+sim.configure_model("xss", reply=EVIL, ttft_s=0.01, tokens_per_s=4000)
+sim.configure_model("xssjson", reply=json.dumps(PAYLOADS))
+sim.configure_model("xsscode", reply="```python\\ns = r'''" + EVIL + "'''\\n```")
+sim.configure_model("xssdown", fail_rate=1.0, fail_with="503")
+print("setup done")"""
+
+CELLS = [
+    SETUP,
+    "%%llm sim:xss\nanything",  # streamed in place, then the final answer with its footer
+    "%%llm sim:xssjson -f json --no-cache\nanything",
+    "%%llm sim:xss sim:xssdown\nside by side",
+    # a footer made of payloads: model id, prompt, route, notes
+    'Completion(EVIL, model=PAYLOADS["img onerror"], provider="sim", usage=Usage(1, 2), cost_usd=1e-6, '
+    'latency_s=0.1, prompt=PAYLOADS["svg onload"], route=PAYLOADS["script"], notes=[PAYLOADS["fetch out"]])',
+    'df = llm.compare(["sim:xss", "sim:echo"], ["Say {{x}}"], [{"x": PAYLOADS["img onerror"]}, {"x": EVIL}], '
+    "progress=False)\ndf",
+    "llm.history(20)",
+    "g = grid(df)\ng.show_answer(g.view.index[0])\ng",
+    'pg = playground(template="Hi {{x}}", models=["sim:xss", "sim:xssdown"], variables={"x": PAYLOADS["script"]})\npg',
+    'panels = pg.run()\nprint("playground:", [p.state for p in panels])',
+    "dash = dashboard_widget()\ndash",
+    "%%llm sim:xsscode -f code --no-cache\nanything",
+    'print("xss notebook " + "done")',
+]
+
+
+def _notebook(path: Path) -> None:
+    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": s}
+             for s in CELLS]
+    path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+@pytest.fixture
+def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    root = tmp_path / "nb"
+    root.mkdir()
+    _notebook(root / "xss.ipynb")
+    config = tmp_path / "jupyter-config"
+    (config / "labconfig").mkdir(parents=True)
+    (config / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": {
+        "@jupyterlab/apputils-extension:announcements": True}}))
+    port, token = _free_port(), uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update({
+        "LLMOPS_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "LLMOPS_LIVE_STREAM": "1",
+        "MLFLOW_MODEL_CATALOG_URI": "", "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PYTHONPATH": str(ROOT),
+    })
+    log_path = tmp_path / "jupyter.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
+             "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+             "jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
+             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_up(f"http://127.0.0.1:{port}/api/status?token={token}", server, log_path, 60)
+            yield f"http://127.0.0.1:{port}", token
+        finally:
+            stop(server)
+
+
+# what the rendered outputs may hold: the allow-listed markup, and JupyterLab's own widgets
+AUDIT = """() => {
+  const bad = [];
+  const areas = document.querySelectorAll('.jp-OutputArea-output, .widget-html-content');
+  for (const area of areas) {
+    for (const el of area.querySelectorAll('*')) {
+      const tag = el.tagName.toLowerCase();
+      if (['script', 'iframe', 'object', 'embed', 'form', 'base', 'meta', 'link', 'math'].includes(tag)) bad.push('<' + tag + '>');
+      // pandas puts a fixed <style scoped> block before its tables; nothing of the data is in it
+      if (tag === 'style' && !(el.parentElement.querySelector('table.dataframe') && !/url\\(|@import|expression/i.test(el.textContent)))
+        bad.push('<style>');
+      if (tag === 'img' && !/^(data:image\\/png|blob:)/.test(el.getAttribute('src') || '')) bad.push('img ' + el.src);
+      for (const a of el.getAttributeNames()) {
+        if (a.startsWith('on')) bad.push(tag + ' ' + a);
+        if (a === 'srcdoc') bad.push(tag + ' srcdoc');
+      }
+      const href = el.getAttribute('href');
+      if (href !== null && /^\\s*[a-z][a-z0-9+.-]*:/i.test(href)
+          && !/^\\s*(https?|mailto):/i.test(href)) bad.push('href ' + href);
+      const style = el.getAttribute('style') || '';
+      if (/url\\(|expression/i.test(style)) bad.push('style ' + style);
+    }
+  }
+  return {bad, areas: areas.length};
+}"""
+
+
+def test_no_payload_runs_or_calls_out_in_jupyterlab(lab) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = lab
+    server_host = urlparse(base).netloc
+    left: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+
+            def watch(request) -> None:  # type: ignore[no-untyped-def]
+                url = urlparse(request.url)
+                if url.scheme in ("http", "https", "ws", "wss") and url.netloc != server_host:
+                    left.append(request.url)
+
+            page.on("request", watch)
+            page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).netloc == server_host
+                       or urlparse(route.request.url).scheme not in ("http", "https") else route.abort())
+            page.goto(f"{base}/lab/tree/xss.ipynb?token={token}")
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                                   " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel")
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            expect(page.get_by_text("xss notebook done")).to_be_visible(timeout=150_000)
+            expect(page.get_by_text("playground: ['done', 'error']")).to_be_visible()
+            expect(page.locator(".llmops-answer").first).to_be_visible()
+            # the payloads are on the page, as text
+            expect(page.locator(".llmops-answer").first).to_contain_text("<img src=x onerror=")
+            expect(page.locator(".llmops-panel-body").first).to_contain_text("<script>window.__pwned=2</script>")
+            # hover over what was rendered (the onmouseover payloads)
+            for el in page.locator(".llmops-answer, .llmops-column, .llmops-panel-body, .llmops-grid-table, "
+                                   ".jp-OutputArea-output a").all()[:60]:
+                with contextlib.suppress(Exception):  # hidden or detached: nothing to hover
+                    el.hover(timeout=2_000)
+            page.wait_for_timeout(1_000)
+            audit = page.evaluate(AUDIT)
+            pwned = page.evaluate("() => window.__pwned")
+            title = page.title()
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
+            browser.close()
+    assert pwned is None, f"a payload ran: window.__pwned = {pwned}"
+    assert "pwned" not in title
+    assert audit["areas"] > 10 and not audit["bad"], audit
+    assert not left, f"requests left the page: {left}"
