@@ -52,12 +52,14 @@ sim.configure_model("xss", reply=EVIL, ttft_s=0.01, tokens_per_s=4000)
 sim.configure_model("xssjson", reply=json.dumps(PAYLOADS))
 sim.configure_model("xsscode", reply="```python\\ns = r'''" + EVIL + "'''\\n```")
 sim.configure_model("xssdown", fail_rate=1.0, fail_with="503")
+sim.configure_model("maths", reply=r"Euler: $e^{i\\pi} + 1 = 0$; it costs $5 and $10.")
 print("setup done")"""
 
 CELLS = [
     SETUP,
     "%%llm sim:xss\nanything",  # streamed in place, then the final answer with its footer
     "%%llm sim:xssjson -f json --no-cache\nanything",
+    "%%llm sim:maths\nanything",  # maths still typeset, a price not
     "%%llm sim:xss sim:xssdown\nside by side",
     # a footer made of payloads: model id, prompt, route, notes
     'Completion(EVIL, model=PAYLOADS["img onerror"], provider="sim", usage=Usage(1, 2), cost_usd=1e-6, '
@@ -123,6 +125,7 @@ AUDIT = """() => {
   const areas = document.querySelectorAll('.jp-OutputArea-output, .widget-html-content');
   for (const area of areas) {
     for (const el of area.querySelectorAll('*')) {
+      if (el.closest('mjx-container')) continue;  // MathJax's own rendering of vetted maths
       const tag = el.tagName.toLowerCase();
       if (['script', 'iframe', 'object', 'embed', 'form', 'base', 'meta', 'link', 'math'].includes(tag)) bad.push('<' + tag + '>');
       // pandas puts a fixed <style scoped> block before its tables; nothing of the data is in it
@@ -171,23 +174,23 @@ def test_no_payload_runs_or_calls_out_in_jupyterlab(lab) -> None:  # type: ignor
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             expect(page.get_by_text("xss notebook done")).to_be_visible(timeout=150_000)
             expect(page.get_by_text("playground: ['done', 'error']")).to_be_visible()
-            expect(page.locator(".llmops-answer").first).to_be_visible()
-            # the payloads are on the page, as text
-            expect(page.locator(".llmops-answer").first).to_contain_text("<img src=x onerror=")
-            expect(page.locator(".llmops-panel-body").first).to_contain_text("<script>window.__pwned=2</script>")
             # hover over what was rendered (the onmouseover payloads)
-            for el in page.locator(".llmops-answer, .llmops-column, .llmops-panel-body, .llmops-grid-table, "
-                                   ".jp-OutputArea-output a").all()[:60]:
+            for el in page.locator(".jp-OutputArea-output, .widget-html-content, .jp-OutputArea-output a").all()[:80]:
                 with contextlib.suppress(Exception):  # hidden or detached: nothing to hover
                     el.hover(timeout=2_000)
             page.wait_for_timeout(1_000)
-            audit = page.evaluate(AUDIT)
             pwned = page.evaluate("() => window.__pwned")
-            title = page.title()
+            assert pwned is None, f"a payload ran: window.__pwned = {pwned}"
+            assert "pwned" not in page.title()
+            assert not left, f"requests left the page: {left}"
+            audit = page.evaluate(AUDIT)
+            assert audit["areas"] > 10 and not audit["bad"], audit
+            # the payloads are on the page, as text; maths is still typeset, a price is not
+            expect(page.locator(".llmops-answer").first).to_contain_text("<img src=x onerror=")
+            expect(page.locator(".llmops-panel-body").first).to_contain_text("<script>window.__pwned=2</script>")
+            maths = page.locator(".llmops-answer", has_text="Euler")
+            expect(maths.locator("mjx-container")).to_have_count(1)  # MathJax ran, on the maths only
+            expect(maths).to_contain_text("it costs $5 and $10.")
         finally:
             page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
             browser.close()
-    assert pwned is None, f"a payload ran: window.__pwned = {pwned}"
-    assert "pwned" not in title
-    assert audit["areas"] > 10 and not audit["bad"], audit
-    assert not left, f"requests left the page: {left}"
