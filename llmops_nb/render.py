@@ -337,8 +337,10 @@ class StreamView:
             return
         now = time.monotonic()
         if now - self._last >= self._min_interval:
-            self._last = now
             self._show(streaming_bundle(self.text, self.fmt))
+            self._last = time.monotonic()
+            # a long answer takes longer to render: redraw less often rather than slow the stream
+            self._min_interval = max(self._min_interval, 4 * (self._last - now))
 
     def finish(self, c: Completion) -> None:
         """Show the final rendering with its footer and metadata (raw text if it cannot be
