@@ -128,7 +128,7 @@ def test_no_code_block_inserts_nothing_and_says_so(ip, inserted):
     with capture_output() as cap:
         ip.run_cell_magic("llm", "sim:prose -f code", "write code")
     assert inserted == [] and "no fenced code block" in cap.stdout
-    assert "inserted as a new cell" not in cap.outputs[-1].data["text/markdown"]
+    assert "inserted as a new cell" not in cap.outputs[-1].data["text/html"]
 
 
 def test_a_cell_id_is_remembered_across_kernel_restarts(ip, inserted, monkeypatch):
