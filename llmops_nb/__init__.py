@@ -27,6 +27,8 @@ _EXPORTS = {
     "flush": "llmops_nb.tracking",
     "findings": "llmops_nb.tracking",
     "compare": "llmops_nb.comparison",
+    "optimize": "llmops_nb.optimization",
+    "compress": "llmops_nb.compression",
     "spend": "llmops_nb.config",
     "Experiment": "llmops_nb.experiments",
     "dashboard": "llmops_nb.monitor",

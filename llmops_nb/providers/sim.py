@@ -9,7 +9,11 @@ be injected to demonstrate resilience::
     sim.configure_model("slow", ttft_s=0.8, tokens_per_s=40)
 
 Model names with a built-in behaviour: ``sim:echo`` repeats the last user message, ``sim:json``
-answers a JSON object. Any other name answers deterministic prose about the prompt.
+answers a JSON object. Any other name answers deterministic prose about the prompt, unless
+``respond=`` gives it a function of the request (a stand-in whose answer follows the
+instruction, e.g. for optimising a prompt offline)::
+
+    sim.configure_model("literal", respond=lambda request: request.messages[-1].content.upper())
 
 What a simulated call costs: ``sim:<real model>`` costs what that model would (genai-prices);
 any other ``sim:`` model is priced at the simulator's reference price, :data:`REFERENCE_PRICE`
@@ -30,7 +34,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +58,7 @@ class SimBehaviour:
     fail_with: str = "500"
     retry_after_s: float | None = None
     reply: str | None = None  # fixed answer text
+    respond: Callable[[Request], str] | None = None  # answer = respond(request), deterministic
     seed: int = 0
     priced: bool = True  # False: no price (unless set_price gives one)
     context_window: int | None = None  # prompt + answer tokens; None: unlimited
@@ -132,6 +137,8 @@ def answer_text(request: Request) -> str:
     sb = _behaviours.get(request.model_name)
     if sb is not None and sb.reply is not None:
         return sb.reply
+    if sb is not None and sb.respond is not None:
+        return str(sb.respond(request))
     last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
     if request.model_name == "echo":
         return last_user

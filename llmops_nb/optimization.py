@@ -1,0 +1,476 @@
+"""Optimise a registered prompt from its failures, keep the new version only if it wins.
+
+::
+
+    import llmops_nb as llm
+    from llmops_nb import evaluation as ev
+
+    r = llm.optimize(prompt="summarize@production", data=rows, scorers=[ev.contains()],
+                     model="openai:gpt-5.4-mini", reflection_model="route:quality",
+                     optimizer="metaprompt", eval_data=held_out, max_cost=0.50, confirm_above_usd=0.10)
+    r.winner, r.version, r.decision     # the new version (registered) only if it won
+    r.failures, r.addressed             # what it started from, and which it fixed
+    r.scores, r.diff(), r.chart()       # before/after table, unified diff, chart
+
+``data`` (and ``eval_data``) are dicts of template variables, with ``expected`` where a scorer
+needs it. Steps, each on what the package already has:
+
+1. **Failures**: the prompt's failed and low-scoring calls in the history
+   (:func:`llmops_nb.monitor.failure_analysis`), then the parent answering ``data``: errors by
+   type (guardrail blocks, output-format errors, provider errors), guardrail findings on the
+   answer, scores below ``threshold``. They are what the reflection model is told.
+2. **Proposals** from MLflow's optimizers — ``"metaprompt"`` (one reflective rewrite) or
+   ``"gepa"`` (reflective evolution, ``max_metric_calls`` answers) — every call ours
+   (:mod:`llmops_nb.mlflow_optimizers`).
+3. **Comparison**: parent and candidate on ``eval_data`` (default: ``data`` itself, which
+   favours the candidate: hold data out for an honest test) with the paired statistics of
+   :class:`~llmops_nb.experiments.Experiment` (exact McNemar / sign-flip test, bootstrap
+   interval); the candidate wins only at ``alpha``.
+4. **Registration** of a winner as a new version of the same prompt, tagged with its lineage
+   (``llmops.optimize.parent``, the data sets' digests and sizes, the optimizer, the run);
+   ``alias`` then points at it. The data themselves are not written to MLflow (only what the
+   provider saw is), just their digest.
+
+**Cost**: estimated before anything is sent (from the parent's token count, ``max_tokens``
+answer tokens per call, and each optimizer's call count); above ``confirm_above_usd`` it asks,
+or raises :class:`~llmops_nb.errors.CostConfirmationRequired`, like :func:`compare`.
+``max_cost`` caps the spend: no call is sent whose estimate would pass it, and the optimiser
+stops there with the best candidate it has fully evaluated (``r.stopped`` says why).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from llmops_nb.mlflow_optimizers import (
+    OBJECTIVE,
+    OPTIMIZERS,
+    Evaluator,
+    Spend,
+    Stopped,
+    row_causes,
+    template_of,
+)
+from llmops_nb.prompts import PromptVersion
+
+TAG = "llmops.optimize."
+REFLECTION_MAX_TOKENS = 2048
+_METAPROMPT_OVERHEAD_TOKENS = 1200  # MLflow's meta-prompt text around the examples
+_GEPA_MINIBATCH = 3
+
+
+@dataclass
+class OptimizationResult:
+    """What :func:`optimize` did. ``version`` is the registered winner (None when the candidate
+    did not win, or none was proposed); ``comparison`` is the paired test's result."""
+
+    parent: PromptVersion
+    optimizer: str
+    candidate: str | None
+    version: PromptVersion | None
+    comparison: Any  # ExperimentResult, or None when no candidate was compared
+    scores: Any  # DataFrame: metric × (parent, candidate, change) on the evaluation data
+    failures: Any  # DataFrame: source, cause, count — what the optimisation started from
+    addressed: Any  # DataFrame: cause, parent, candidate, status
+    candidates: Any  # DataFrame: every template evaluated on all of data, with its objective
+    estimate: Any  # CostEstimate before anything was sent
+    spent_usd: float
+    calls: int
+    stopped: str | None = None
+    run_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def winner(self) -> bool:
+        """True when the candidate beat the parent at the stated error rate (and was registered)."""
+        return self.version is not None
+
+    @property
+    def decision(self) -> str:
+        if self.candidate is None:
+            return "no candidate: " + (self.stopped or "the optimizer proposed nothing new")
+        return self.comparison.decision if self.comparison is not None else "not compared"
+
+    def diff(self) -> str:
+        """Unified diff of the parent's template against the candidate's."""
+        if self.candidate is None:
+            return ""
+        after = self.version.ref if self.version else "candidate"
+        return "\n".join(difflib.unified_diff(self.parent.template.splitlines(), self.candidate.splitlines(),
+                                              fromfile=self.parent.ref, tofile=after, lineterm=""))
+
+    def chart(self) -> Any:
+        """Before/after bars: each scorer's mean for the parent and the candidate."""
+        import altair as alt
+
+        long = self.scores.reset_index().melt(id_vars="metric", value_vars=["parent", "candidate"],
+                                              var_name="prompt", value_name="mean")
+        return alt.Chart(long).mark_bar().encode(
+            x=alt.X("prompt:N", title=None, sort=["parent", "candidate"]), y=alt.Y("mean:Q", title="mean score"),
+            color=alt.Color("prompt:N", sort=["parent", "candidate"]), column=alt.Column("metric:N", title=None),
+            tooltip=["metric", "prompt", alt.Tooltip("mean:Q", format=".3f")],
+        ).properties(width=90, height=160, title=f"{self.parent.ref}: before / after")
+
+    def summary(self) -> str:
+        """A few lines of plain text: decision, registration, spend."""
+        head = f"optimize {self.parent.ref} ({self.optimizer}): {self.decision}"
+        reg = f"registered {self.version.ref} (parent {self.parent.ref})" if self.version else "nothing registered"
+        cost = f"{self.calls} calls · spent ${self.spent_usd:.6f} (estimate: {self.estimate.describe()})"
+        lines = [head, reg, cost] + ([f"stopped: {self.stopped}"] if self.stopped else []) + self.notes
+        return "\n".join(lines)
+
+    def show(self) -> None:
+        """Display the summary, the diff, the score table and the chart."""
+        from IPython.display import display
+
+        from llmops_nb.render import diff_bundle
+
+        print(self.summary())
+        display(diff_bundle(self.diff()), raw=True)
+        display(self.scores)
+        display(self.chart())
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+# --- the data ----------------------------------------------------------------------------------
+
+def _rows(data: Any, what: str) -> list[dict[str, Any]]:
+    if hasattr(data, "to_dict"):  # a DataFrame
+        data = data.to_dict("records")
+    if isinstance(data, (str, Mapping)) or not isinstance(data, Sequence):
+        raise TypeError(f"{what} is a list of dicts of template variables (plus 'expected'), not {type(data).__name__}")
+    rows = [dict(r) for r in data]
+    if not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{what} needs at least one input (a dict of template variables)")
+    return rows
+
+
+def digest(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A data set's identity: sha256 of its canonical JSON (first 16 hex digits)."""
+    canonical = json.dumps(list(rows), sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# --- cost ------------------------------------------------------------------------------------------
+
+def estimate_cost(parent: PromptVersion, model: str | None, reflection_model: str, items: list[dict[str, Any]],
+                  eval_items: list[dict[str, Any]] | None, optimizer: str, max_metric_calls: int,
+                  max_tokens: int | None) -> Any:
+    """The most the optimisation may cost: task calls priced as the parent's, reflection calls
+    as a meta-prompt holding the examples (a route is priced as its first model)."""
+    from llmops_nb.comparison import (
+        DEFAULT_ESTIMATE_OUTPUT_TOKENS,
+        CallOptions,
+        Cell,
+        CostEstimate,
+        PromptSpec,
+        estimate,
+    )
+    from llmops_nb.config import settings
+
+    task_model = model or parent.model or settings().default_model
+    out = max_tokens or DEFAULT_ESTIMATE_OUTPUT_TOKENS
+    one_pass = estimate([Cell(task_model, PromptSpec(parent.ref, parent), i, item, 0) for i, item in enumerate(items)],
+                        CallOptions(max_tokens=max_tokens))
+    per_task = one_pass.usd / len(items)
+    task_calls = 2 * len(items) if optimizer == "metaprompt" else max(max_metric_calls, len(items))
+    reflections = 1 if optimizer == "metaprompt" else math.ceil(max_metric_calls / _GEPA_MINIBATCH)
+    shown = items if optimizer == "metaprompt" else items[:_GEPA_MINIBATCH]
+    examples = "\n".join(json.dumps(i, ensure_ascii=False, default=str) for i in shown).replace("{{", "{ {")
+    meta = parent.template.replace("{{", "{ {") + "\n" + examples + " answer" * (out * len(shown))
+    meta += " guidance" * _METAPROMPT_OVERHEAD_TOKENS
+    reflection = estimate([Cell(reflection_model, PromptSpec("reflection", meta), 0, {}, 0)],
+                          CallOptions(max_tokens=REFLECTION_MAX_TOKENS))
+    usd = per_task * task_calls + reflection.usd * reflections
+    calls = task_calls + reflections
+    if eval_items is not None:
+        held = estimate([Cell(task_model, PromptSpec(parent.ref, parent), i, item, 0)
+                         for i, item in enumerate(eval_items)], CallOptions(max_tokens=max_tokens))
+        usd, calls = usd + 2 * held.usd, calls + 2 * len(eval_items)
+    return CostEstimate(calls, usd, out, tuple(dict.fromkeys(one_pass.unpriced + reflection.unpriced)))
+
+
+# --- failures --------------------------------------------------------------------------------------
+
+def known_failures(parent: PromptVersion) -> Any:
+    """The parent's failed and low-scoring calls in the history, grouped by cause (empty when
+    tracking is off or the store cannot be read)."""
+    import pandas as pd
+
+    from llmops_nb import monitor
+    from llmops_nb.config import settings
+
+    empty = pd.DataFrame(columns=monitor.CAUSE_COLUMNS)
+    if not settings().tracking:
+        return empty
+    try:
+        history = monitor.calls(prompt=parent.ref)
+    except Exception:  # an unreadable store must not stop an optimisation
+        return empty
+    return monitor.failure_analysis(history) if len(history) else empty
+
+
+def _cause_counts(rows: Sequence[Mapping[str, Any]], scorers: Sequence[str], threshold: float) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        for cause in row_causes(row, scorers, threshold):
+            counts[cause] = counts.get(cause, 0) + 1
+    return counts
+
+
+def _failures_table(history: Any, baseline: dict[str, int]) -> Any:
+    import pandas as pd
+
+    rows = [{"source": "history", "cause": f"{r['kind']}: {r['cause']}", "count": int(r["calls"])}
+            for _, r in history.iterrows()]
+    rows += [{"source": "data", "cause": c, "count": n} for c, n in baseline.items()]
+    return pd.DataFrame(rows, columns=["source", "cause", "count"])
+
+
+def _addressed(failures: Any, before: dict[str, int], after: dict[str, int]) -> Any:
+    import pandas as pd
+
+    causes = list(dict.fromkeys([*before, *after, *failures.loc[failures["source"] == "history", "cause"]]))
+    rows = []
+    for cause in causes:
+        b, a = before.get(cause, 0), after.get(cause, 0)
+        status = ("fixed" if a == 0 else "reduced" if a < b else "not fixed") if b else \
+            ("new" if a else "not seen on the data")
+        rows.append({"cause": cause, "parent": b, "candidate": a, "status": status})
+    return pd.DataFrame(rows, columns=["cause", "parent", "candidate", "status"])
+
+
+def _guidelines(failures: Any) -> str:
+    if not len(failures):
+        return ""
+    lines = [f"- {r['cause']} ({r['count']}× in the {r['source']})" for _, r in failures.iterrows()]
+    return ("The current prompt is known to fail in these ways; the improved prompt must avoid them:\n"
+            + "\n".join(lines[:15]))
+
+
+# --- comparison and registration -------------------------------------------------------------------
+
+def _experiment_table(ev: Evaluator, templates: Mapping[str, str], indices: Sequence[int]) -> Any:
+    """The paired table :class:`Experiment` analyses: one row per (variant, input)."""
+    import pandas as pd
+
+    from llmops_nb.experiments import TABLE_COLUMNS
+
+    rows = []
+    for variant, template in templates.items():
+        for position, index in enumerate(indices):
+            row = ev.answers[(template, index)]
+            rows.append({**{k: row.get(k) for k in TABLE_COLUMNS}, "variant": variant, "input_index": position,
+                         "sample": 0, **{n: row[n] for n in ev.scorers}, OBJECTIVE: ev.objective(row)})
+    return pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *ev.scorers, OBJECTIVE])
+
+
+def _scores_table(table: Any, metrics: list[str]) -> Any:
+    """metric × (parent, candidate, change): mean scores (a failed call scores 0), error rate."""
+    import pandas as pd
+
+    scored = table.assign(**{m: table[m].where(table["status"] == "OK", 0.0) for m in metrics},
+                          error_rate=(table["status"] != "OK").astype(float))
+    means = scored.groupby("variant")[[*metrics, "error_rate"]].mean().T
+    out = pd.DataFrame({"parent": means["parent"], "candidate": means["candidate"]})
+    out["change"] = out["candidate"] - out["parent"]
+    out.index.name = "metric"
+    return out
+
+
+def _secret_or_pii(text: str) -> list[str]:
+    from llmops_nb.guardrails import pii, secrets
+
+    return sorted({f.type for f in pii.scan(text) + secrets.scan(text)})
+
+
+def _register(parent: PromptVersion, candidate: str, *, optimizer: str, alias: str | None,
+              tags: Mapping[str, str]) -> PromptVersion:
+    from llmops_nb import prompts
+    from llmops_nb.config import session
+
+    reg = prompts.register(parent.name, candidate, message=f"optimize ({optimizer}) from {parent.ref}",
+                           model=parent.model, params=dict(parent.params), aliases=[alias] if alias else [])
+    store = session().prompt_store
+    for key, value in tags.items():
+        store.client.set_prompt_version_tag(parent.name, str(reg.version.version), key, str(value))
+    return reg.version
+
+
+# --- the optimisation ------------------------------------------------------------------------------
+
+def optimize(
+    prompt: str | PromptVersion,
+    data: Any,
+    scorers: Any,
+    model: str | None = None,
+    *,
+    reflection_model: str | None = None,
+    optimizer: str = "metaprompt",
+    eval_data: Any = None,
+    alpha: float = 0.05,
+    threshold: float = 0.5,
+    alias: str | None = None,
+    max_metric_calls: int = 30,
+    max_cost: float | None = None,
+    confirm_above_usd: float | None = None,
+    confirm: bool = False,
+    max_workers: int = 8,
+    max_tokens: int | None = None,
+    **call_options: Any,
+) -> OptimizationResult:
+    """Propose a better version of ``prompt`` from its failures; register it only if it wins.
+
+    ``prompt`` is ``name@version`` / ``name@alias`` or a PromptVersion; ``scorers`` a list or
+    dict of scorers (their mean is the objective); ``model`` answers (default: the prompt's
+    model) and ``reflection_model`` proposes (default: ``model``) — any model id or
+    ``route:NAME``. ``optimizer`` is ``"metaprompt"`` or ``"gepa"`` (``max_metric_calls``
+    answers). ``threshold``: a score below it is a failure. ``call_options`` go to every
+    answering call (e.g. ``guard="strict"``, ``expect_json=True``, ``temperature=0``). See the
+    module docstring for the steps, the budget and the lineage tags.
+    """
+    from llmops_nb import prompts, tracking
+    from llmops_nb.comparison import confirm_cost
+    from llmops_nb.config import settings
+    from llmops_nb.evaluation import named
+    from llmops_nb.experiments import Experiment
+    from llmops_nb.mlflow_optimizers import mlflow_optimizer, record_of, reflector
+
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {optimizer!r}")
+    parent = prompts.get(prompt)
+    items = _rows(data, "data")
+    eval_items = _rows(eval_data, "eval_data") if eval_data is not None else None
+    fns = named(scorers)
+    if not fns:
+        raise ValueError("optimize needs at least one scorer: the objective is their mean")
+    if OBJECTIVE in fns:
+        raise ValueError(f"a scorer may not be named {OBJECTIVE!r} (the mean of the others)")
+    task_model = model or parent.model or settings().default_model
+    reflection_model = reflection_model or task_model
+    options = {**call_options, **({"max_tokens": max_tokens} if max_tokens is not None else {})}
+
+    est = estimate_cost(parent, task_model, reflection_model, items, eval_items, optimizer, max_metric_calls,
+                        max_tokens)
+    confirm_cost(est, confirm_above_usd, confirm)  # before anything is sent
+
+    history = known_failures(parent)
+    log: list[str] = []
+    spend = Spend(max_cost, workers=max(1, max_workers))
+    with tracking.group(f"optimize {parent.ref}", budget_usd=max_cost) as group:
+        ev = Evaluator(parent, task_model, fns, items + (eval_items or []), spend, train=len(items), threshold=threshold,
+                       call_options=options)
+        records = [record_of(i) for i in items]
+        failures, candidate = _failures_table(history, {}), None
+        try:
+            ev({parent.name: parent.template}, records)  # the baseline: its failures steer the proposal
+            failures = _failures_table(history, _cause_counts(
+                [ev.answers[(parent.template, i)] for i in range(len(items))], list(fns), threshold))
+            ev.known_failures = "; ".join(failures.loc[failures["source"] == "history", "cause"])
+            engine = mlflow_optimizer(optimizer, reflector(reflection_model, spend, log, max_tokens=REFLECTION_MAX_TOKENS),
+                                      model=reflection_model, guidelines=_guidelines(failures),
+                                      max_metric_calls=max_metric_calls, log=log)
+            candidate = engine.optimize(ev, records, {parent.name: parent.template}, False) \
+                .optimized_prompts.get(parent.name)
+        except Stopped:
+            pass
+        candidate = _pick(candidate, ev, parent, spend)
+        indices = list(range(len(items), len(items) + len(eval_items))) if eval_items else list(range(len(items)))
+        notes = [line for line in log if line.startswith("reflection failed")]
+        compared = candidate is not None and _answer_all(ev, parent, candidate, [ev.item(i) for i in indices])
+        if candidate is not None and not compared:
+            notes.append("the budget ran out before the candidate could be compared: nothing registered")
+        comparison = version = exp = None
+        scores, before, after = _empty_scores([*fns, OBJECTIVE]), {}, {}
+        if compared:
+            table = _experiment_table(ev, {"parent": parent.template, "candidate": candidate}, indices)
+            exp = Experiment(f"optimize {parent.ref}", model=task_model, metric=OBJECTIVE, alpha=alpha,
+                             variants={"parent": parent, "candidate": template_of(candidate, parent)})
+            exp.group, exp.table, exp.looks_used = group, table, 1
+            comparison = exp.result()
+            scores = _scores_table(table, [*fns, OBJECTIVE])
+            before, after = (_cause_counts(table[table["variant"] == v].to_dict("records"), list(fns), threshold)
+                             for v in ("parent", "candidate"))
+            if eval_items is None:
+                notes.append("compared on the data the optimizer learned from (optimistic): pass eval_data= "
+                             "for a held-out comparison")
+        tags = _lineage(parent, optimizer, items, eval_items, group.id, task_model, reflection_model)
+        if comparison is not None and comparison.winner == "candidate":
+            leaked = _secret_or_pii(candidate)
+            if leaked:
+                notes.append(f"the candidate won but holds {', '.join(leaked)}: not registered")
+            else:
+                tags.update({TAG + "effect": f"{comparison.effect:.6g}", TAG + "p_value": f"{comparison.p_value:.6g}"})
+                version = _register(parent, candidate, optimizer=optimizer, alias=alias, tags=tags)
+                exp.variants["candidate"] = replace(exp.variants["candidate"], prompt=version)
+    run_id = _log(exp, comparison, version) if exp is not None and settings().tracking else None
+    return OptimizationResult(
+        parent, optimizer, candidate, version, comparison, scores, failures, _addressed(failures, before, after),
+        _candidates_table(ev, parent), est, spend.spent, spend.calls, spend.stopped, run_id, notes)
+
+
+def _pick(proposed: str | None, ev: Evaluator, parent: PromptVersion, spend: Spend) -> str | None:
+    """The candidate to compare: the optimizer's, or (stopped early) the best template fully
+    evaluated so far; None when it is the parent again."""
+    if spend.stopped or proposed is None:
+        tried = {t: s for t, s in ev.full_passes.items() if t != parent.template}
+        proposed = max(tried, key=tried.__getitem__) if tried else None
+    if proposed is None or template_of(proposed, parent).parts == parent.parts:
+        return None
+    return proposed
+
+
+def _answer_all(ev: Evaluator, parent: PromptVersion, candidate: str, items: list[dict[str, Any]]) -> bool:
+    """Parent and candidate answer every item (remembered answers are free); False when the
+    budget ran out first."""
+    from llmops_nb.mlflow_optimizers import record_of
+
+    try:
+        for template in (parent.template, candidate):
+            ev({parent.name: template}, [record_of(i) for i in items])
+    except Stopped:
+        return False
+    return True
+
+
+def _empty_scores(metrics: list[str]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(index=pd.Index([*metrics, "error_rate"], name="metric"),
+                        columns=["parent", "candidate", "change"], dtype=float)
+
+
+def _lineage(parent: PromptVersion, optimizer: str, items: list[dict[str, Any]],
+             eval_items: list[dict[str, Any]] | None, group_id: str, model: str, reflection_model: str) -> dict[str, str]:
+    tags = {TAG + "parent": parent.ref, TAG + "parent_hash": parent.content_hash, TAG + "optimizer": optimizer,
+            TAG + "dataset": digest(items), TAG + "dataset_size": str(len(items)), TAG + "group_id": group_id,
+            TAG + "model": model, TAG + "reflection_model": reflection_model}
+    if eval_items is not None:
+        tags.update({TAG + "eval_dataset": digest(eval_items), TAG + "eval_dataset_size": str(len(eval_items))})
+    return tags
+
+
+def _candidates_table(ev: Evaluator, parent: PromptVersion) -> Any:
+    import pandas as pd
+
+    rows = [{"template": t, "is_parent": t == parent.template, OBJECTIVE: s} for t, s in ev.full_passes.items()]
+    return pd.DataFrame(rows, columns=["template", "is_parent", OBJECTIVE])
+
+
+def _log(exp: Any, comparison: Any, version: PromptVersion | None) -> str | None:
+    """The comparison to the optimisation's MLflow run, and the run id to the winner's tags."""
+    from llmops_nb.config import session
+
+    run_id = exp.log(comparison)
+    if version is not None and run_id:
+        session().prompt_store.client.set_prompt_version_tag(version.name, str(version.version), TAG + "run_id",
+                                                             run_id)
+    return run_id
