@@ -24,6 +24,8 @@ USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdo
 %%llm MODEL MODEL …  |  %%llm --prompt NAME@1 NAME@2 … [MODEL …]   answers side by side
 %llm models | config | history [N] | health | cost | ui
 %llm prompts | prompt NAME | diff NAME V1 V2 | alias NAME ALIAS VERSION | rollback NAME [ALIAS]
+%llm optimize NAME@V --data VAR --scorers VAR [--model M] [--reflection M] [--optimizer metaprompt|gepa]
+              [--eval-data VAR] [--max-cost USD] [--confirm-above USD] [--confirm] [--alias A] [-o VAR]
     (a command runs only with exactly these words; any other line is a prompt to the default
      model, e.g. `%llm cost of living in Paris`; `%llm -- cost` sends the word itself)
 %%prompt NAME [-m MESSAGE] [--alias ALIAS …] [--model MODEL] [-t T] [--max-tokens N]"""
@@ -427,9 +429,32 @@ def _cost(_: list[str]) -> None:
     print(f"{spend_summary(s)} · saved ${s['saved_usd']:.6f} by the cache · {budget}")
 
 
+def _optimize(words: list[str]) -> None:
+    from IPython import get_ipython
+
+    from llmops_nb.optimization import optimize, parse_magic_line
+
+    ns = getattr(get_ipython(), "user_ns", {})
+    args = parse_magic_line(" ".join(words), ns)
+    result = optimize(**args.kwargs)
+    if args.out:
+        ns[args.out] = result
+    result.show()
+
+
+class _OptimizeCommand(Command):
+    """``%llm optimize NAME@V --data VAR …``: a prompt ref, then options (``--data`` required)."""
+
+    def accepts(self, words: list[str]) -> bool:
+        return bool(words) and _REF.fullmatch(words[0]) is not None and "--data" in words
+
+
+_REF = re.compile(r"[A-Za-z0-9_.-]+(@[A-Za-z0-9_.-]+)?")
+
 _COMMANDS = {
     "models": Command(_models), "config": Command(_config), "health": Command(_health), "cost": Command(_cost),
     "ui": Command(_ui), "history": Command(_history, (_NUMBER,), optional=1), "prompts": Command(_prompts),
     "prompt": Command(_prompt, (_NAME,)), "diff": Command(_diff, (_NAME, _NAME, _NAME)),
     "alias": Command(_alias, (_NAME, _NAME, _NUMBER)), "rollback": Command(_rollback, (_NAME, _NAME), optional=1),
 }
+_COMMANDS["optimize"] = _OptimizeCommand(_optimize)

@@ -40,6 +40,7 @@ from llmops_nb.prompts import PromptVersion, content_hash, parse_parts
 
 OPTIMIZERS = ("metaprompt", "gepa")
 OBJECTIVE = "objective"  # the mean of the scorers: what the optimizers maximise
+FORMAT_FINDINGS = frozenset({"invalid_json", "schema_violation"})  # the answer's format checks
 
 
 class Stopped(Exception):  # noqa: N818 — a control-flow signal, not an error the user sees
@@ -94,11 +95,12 @@ def _key(record: Mapping[str, Any]) -> str:
 
 
 def row_causes(row: Mapping[str, Any], scorers: Sequence[str], threshold: float) -> list[str]:
-    """The failures one answer shows: its error type, guardrail findings, low scores."""
+    """The failures one answer shows: its error type (a guardrail block is ``GuardrailBlocked``,
+    a provider failure its own type), the answer's format and guardrail findings, low scores."""
     causes = []
     if row["status"] != "OK":
         causes.append(f"error: {row['error_type']}")
-    causes += [f"guardrail: {f}" for f in row.get("finding_types", ())]
+    causes += [f"{'output format' if f in FORMAT_FINDINGS else 'guardrail'}: {f}" for f in row.get("finding_types", ())]
     for name in scorers:
         value = row.get(name)
         if row["status"] == "OK" and value is not None and not math.isnan(value) and value < threshold:

@@ -397,8 +397,8 @@ def optimize(
             exp.group, exp.table, exp.looks_used = group, table, 1
             comparison = exp.result()
             scores = _scores_table(table, [*fns, OBJECTIVE])
-            before, after = (_cause_counts(table[table["variant"] == v].to_dict("records"), list(fns), threshold)
-                             for v in ("parent", "candidate"))
+            before, after = (_cause_counts([ev.answers[(t, i)] for i in indices], list(fns), threshold)
+                             for t in (parent.template, candidate))
             if eval_items is None:
                 notes.append("compared on the data the optimizer learned from (optimistic): pass eval_data= "
                              "for a held-out comparison")
@@ -474,3 +474,45 @@ def _log(exp: Any, comparison: Any, version: PromptVersion | None) -> str | None
         session().prompt_store.client.set_prompt_version_tag(version.name, str(version.version), TAG + "run_id",
                                                              run_id)
     return run_id
+
+
+# --- the %llm optimize line --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MagicArgs:
+    """A parsed ``%llm optimize`` line: :func:`optimize`'s keyword arguments and ``-o VAR``."""
+
+    kwargs: dict[str, Any]
+    out: str | None
+
+
+def parse_magic_line(line: str, namespace: Mapping[str, Any]) -> MagicArgs:
+    """``NAME@V --data VAR --scorers VAR [--model M] [--reflection M] [--optimizer KIND]
+    [--eval-data VAR] [--max-cost USD] [--confirm-above USD] [--confirm] [--alias A] [-o VAR]``;
+    VARs name notebook variables. UsageError for anything malformed or undefined."""
+    from IPython.core.error import UsageError
+    from IPython.core.magic_arguments import MagicArgumentParser, arg_split
+
+    p = MagicArgumentParser(prog="%llm optimize")
+    p.add_argument("prompt")
+    p.add_argument("--data", required=True)
+    p.add_argument("--scorers", required=True)
+    p.add_argument("--eval-data", dest="eval_data")
+    p.add_argument("--model")
+    p.add_argument("--reflection", dest="reflection_model")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="metaprompt")
+    p.add_argument("--max-cost", dest="max_cost", type=float)
+    p.add_argument("--confirm-above", dest="confirm_above_usd", type=float)
+    p.add_argument("--confirm", action="store_true")
+    p.add_argument("--alias")
+    p.add_argument("-o", "--out")
+    ns = vars(p.parse_args(arg_split(line, posix=True)))
+    for key in ("data", "scorers", "eval_data"):
+        if ns[key] is not None:
+            if ns[key] not in namespace:
+                raise UsageError(f"--{key.replace('_', '-')} {ns[key]}: no such variable in the notebook")
+            ns[key] = namespace[ns[key]]
+    out = ns.pop("out")
+    if out is not None and not out.isidentifier():
+        raise UsageError(f"-o {out!r} is not a valid variable name")
+    return MagicArgs(ns, out)
