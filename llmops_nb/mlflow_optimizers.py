@@ -49,8 +49,8 @@ class Stopped(Exception):  # noqa: N818 — a control-flow signal, not an error 
 
 @dataclass
 class Spend:
-    """What the optimisation has spent, and its cap: each call may use at most its share of
-    what is left (``left / workers``), so concurrent calls never overshoot ``limit``."""
+    """What the optimisation has spent, and its cap: each of the calls sent together may use at
+    most its share of what is left (``left / concurrent``), so they never overshoot ``limit``."""
 
     limit: float | None
     workers: int = 1
@@ -59,11 +59,12 @@ class Spend:
     stopped: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def cap(self) -> float | None:
+    def cap(self, concurrent: int = 1) -> float | None:
+        """What one of ``concurrent`` calls sent together may cost at most."""
         if self.limit is None:
             return None
         with self._lock:
-            return max(self.limit - self.spent, 0.0) / self.workers
+            return max(self.limit - self.spent, 0.0) / max(1, concurrent)
 
     def add(self, cost: float | None) -> None:
         with self._lock:
@@ -121,6 +122,7 @@ class Evaluator:
         self.answers: dict[tuple[str, int], dict[str, Any]] = {}  # (template, item index) → row
         self.full_passes: dict[str, float] = {}  # template → mean objective over every item (in order)
         self._lock = threading.Lock()
+        self.concurrency = 1  # calls sent together by the current pass
 
     def item(self, index: int) -> dict[str, Any]:
         """Item ``index`` (``data`` first, then ``eval_data``)."""
@@ -148,7 +150,7 @@ class Evaluator:
         version = template_of(template, self.parent)
         try:
             messages = version.messages(item)
-            cap = self.spend.cap()
+            cap = self.spend.cap(self.concurrency)
             c = complete(self.model or version.model, messages, max_cost=cap,
                          **{**version.params, **self.call_options})
         except BudgetExceeded as exc:
@@ -184,7 +186,8 @@ class Evaluator:
 
         template = candidate_prompts[self.parent.name]
         found = [self.items[_key(r)] for r in dataset]
-        with ThreadPoolExecutor(max_workers=max(1, min(self.spend.workers, len(found)))) as pool:
+        self.concurrency = max(1, min(self.spend.workers, len(found)))
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = [pool.submit(contextvars.copy_context().run, self.answer, template, i, item)
                        for i, item in found]
             rows = [f.result() for f in futures]
@@ -258,8 +261,9 @@ def mlflow_optimizer(kind: str, reflect: Callable[[Any], str], *, model: str, gu
             def _call_reflection_model(self, meta_prompt: str, enable_tracking: bool = True) -> dict[str, str]:
                 try:
                     return parse_proposals(reflect(meta_prompt))
-                except Exception as exc:  # MLflow keeps the original prompt; say why
-                    log.append(f"reflection failed: {type(exc).__name__}: {exc}")
+                except Exception as exc:  # MLflow keeps the original prompt; say why (a stop says so itself)
+                    if not isinstance(exc, Stopped):
+                        log.append(f"reflection failed: {type(exc).__name__}: {exc}")
                     raise
 
         return OurMetaPrompt(reflection_model=uri, guidelines=guidelines or None)

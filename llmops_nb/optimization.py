@@ -126,12 +126,14 @@ class OptimizationResult:
         return "\n".join(lines)
 
     def show(self) -> None:
-        """Display the summary, the diff, the score table and the chart."""
+        """Display the summary, then (when there is a candidate) the diff, the score table and the chart."""
         from IPython.display import display
 
         from llmops_nb.render import diff_bundle
 
         print(self.summary())
+        if self.candidate is None:
+            return
         display(diff_bundle(self.diff()), raw=True)
         display(self.scores)
         display(self.chart())
