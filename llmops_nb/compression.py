@@ -232,7 +232,7 @@ def compress(text_or_prompt: Any, *, max_tokens: int, model: str | None = None, 
     with it. ``query`` says what must survive (e.g. the question the context is for);
     ``call_options`` go to the LLM call. See the module docstring."""
     from llmops_nb.config import settings
-    from llmops_nb.tokens import count_message_tokens, count_tokens
+    from llmops_nb.tokens import count_tokens
 
     if not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValueError(f"max_tokens must be a positive whole number of tokens, not {max_tokens!r}")
@@ -241,18 +241,11 @@ def compress(text_or_prompt: Any, *, max_tokens: int, model: str | None = None, 
     if messages is not None:
         if model is not None:
             raise ValueError("LLM-based compression takes a text; chat history is compressed extractively")
-        before = count_message_tokens(messages, target)
-        out, kept = _compress_messages(messages, max_tokens, target, query) if before > max_tokens \
-            else (messages, tuple(range(len(messages))))
-        after = count_message_tokens(out, target)
-        saved, notes = _saved(before, after, target)
-        rendered = "\n".join(f"{m['role']}: {m['content']}" for m in out)
-        return Compressed(rendered, "extractive" if before > max_tokens else "none", before, after, max_tokens,
-                          target, saved, kept=kept, units=len(messages), messages=out, notes=notes)
+        return _compress_history(messages, max_tokens, target, query)
     assert text is not None
     before = count_tokens(text, target)
     if before <= max_tokens:
-        return Compressed(text, "none", before, before, max_tokens, target, *_saved(before, before, target)[:1])
+        return Compressed(text, "none", before, before, max_tokens, target, _saved(before, before, target)[0])
     if model is None:
         out, kept, units = extract(text, max_tokens, for_model=target, query=query, unit=unit)
         after = count_tokens(out, target)
@@ -260,6 +253,22 @@ def compress(text_or_prompt: Any, *, max_tokens: int, model: str | None = None, 
         return Compressed(out, "extractive", before, after, max_tokens, target, saved, kept=kept, units=units,
                           notes=notes)
     return _llm_compress(text, before, max_tokens, model, target, query, unit, call_options)
+
+
+def _compress_history(messages: list[dict[str, str]], max_tokens: int, target: str,
+                      query: str | None) -> Compressed:
+    from llmops_nb.tokens import count_message_tokens
+
+    before = count_message_tokens(messages, target)
+    if before <= max_tokens:
+        out, kept, method = messages, tuple(range(len(messages))), "none"
+    else:
+        (out, kept), method = _compress_messages(messages, max_tokens, target, query), "extractive"
+    after = count_message_tokens(out, target)
+    saved, notes = _saved(before, after, target)
+    rendered = "\n".join(f"{m['role']}: {m['content']}" for m in out)
+    return Compressed(rendered, method, before, after, max_tokens, target, saved, kept=kept, units=len(messages),
+                      messages=out, notes=notes)
 
 
 def _llm_compress(text: str, before: int, max_tokens: int, model: str, target: str, query: str | None,

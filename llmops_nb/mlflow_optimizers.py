@@ -195,7 +195,8 @@ class Evaluator:
             self.full_passes[template] = sum(map(self.objective, rows)) / max(1, len(rows))
         return [EvaluationResultRecord(inputs=r["inputs"], outputs=row["output"] or row["error"],
                                        expectations={"expected_response": r.get("outputs")},
-                                       score=self.objective(row), trace=None, rationales=self._rationales(row),
+                                       score=self.objective(row), trace=None,  # type: ignore[arg-type]
+                                       rationales=self._rationales(row),
                                        individual_scores={n: 0.0 if math.isnan(row[n]) else row[n]
                                                           for n in self.scorers})
                 for r, row in zip(dataset, rows, strict=True)]
@@ -276,5 +277,6 @@ def mlflow_optimizer(kind: str, reflect: Callable[[Any], str], *, model: str, gu
 
         silent = _SilentLog(log)
         return GepaPromptOptimizer(reflection_model=uri, max_metric_calls=max_metric_calls, gepa_kwargs={
-            "reflection_strategy": StatelessReflectionLM(reflect, None, silent), "logger": silent, "seed": seed})
+            "reflection_strategy": StatelessReflectionLM(reflect, None, silent),  # type: ignore[arg-type]
+            "logger": silent, "seed": seed})
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {kind!r}")

@@ -202,19 +202,23 @@ def estimate_cost(parent: PromptVersion, model: str | None, reflection_model: st
 
 # --- failures --------------------------------------------------------------------------------------
 
+HISTORY_CALLS = 5000  # the most recent calls searched for the parent's failures
+
+
 def known_failures(parent: PromptVersion) -> Any:
-    """The parent's failed and low-scoring calls in the history, grouped by cause (empty when
-    tracking is off or the store cannot be read)."""
+    """The parent's failed and low-scoring calls among the latest :data:`HISTORY_CALLS` of the
+    history, grouped by cause (empty when tracking is off or the store cannot be read)."""
     import pandas as pd
 
     from llmops_nb import monitor
     from llmops_nb.config import settings
+    from llmops_nb.tracking import history as read_history
 
     empty = pd.DataFrame(columns=monitor.CAUSE_COLUMNS)
     if not settings().tracking:
         return empty
     try:
-        history = monitor.calls(prompt=parent.ref)
+        history = monitor.calls(read_history(HISTORY_CALLS), prompt=parent.ref)
     except Exception:  # an unreadable store must not stop an optimisation
         return empty
     return monitor.failure_analysis(history) if len(history) else empty
@@ -344,7 +348,7 @@ def optimize(
     from llmops_nb.config import settings
     from llmops_nb.evaluation import named
     from llmops_nb.experiments import Experiment
-    from llmops_nb.mlflow_optimizers import mlflow_optimizer, record_of, reflector
+    from llmops_nb.mlflow_optimizers import mlflow_optimizer, reflector
 
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {optimizer!r}")
@@ -368,55 +372,73 @@ def optimize(
     log: list[str] = []
     spend = Spend(max_cost, workers=max(1, max_workers))
     with tracking.group(f"optimize {parent.ref}", budget_usd=max_cost) as group:
-        ev = Evaluator(parent, task_model, fns, items + (eval_items or []), spend, train=len(items), threshold=threshold,
-                       call_options=options)
-        records = [record_of(i) for i in items]
-        failures, candidate = _failures_table(history, {}), None
-        try:
-            ev({parent.name: parent.template}, records)  # the baseline: its failures steer the proposal
-            failures = _failures_table(history, _cause_counts(
-                [ev.answers[(parent.template, i)] for i in range(len(items))], list(fns), threshold))
-            ev.known_failures = "; ".join(failures.loc[failures["source"] == "history", "cause"])
-            engine = mlflow_optimizer(optimizer, reflector(reflection_model, spend, log, max_tokens=REFLECTION_MAX_TOKENS),
-                                      model=reflection_model, guidelines=_guidelines(failures),
-                                      max_metric_calls=max_metric_calls, log=log)
-            candidate = engine.optimize(ev, records, {parent.name: parent.template}, False) \
-                .optimized_prompts.get(parent.name)
-        except Stopped:
-            pass
-        candidate = _pick(candidate, ev, parent, spend)
+        ev = Evaluator(parent, task_model, fns, items + (eval_items or []), spend, train=len(items),
+                       threshold=threshold, call_options=options)
+
+        def engine(failures: Any) -> Any:
+            reflect = reflector(reflection_model, spend, log, max_tokens=REFLECTION_MAX_TOKENS)
+            return mlflow_optimizer(optimizer, reflect, model=reflection_model, guidelines=_guidelines(failures),
+                                    max_metric_calls=max_metric_calls, log=log)
+
+        failures, proposed = _propose(ev, history, engine)
+        candidate = _pick(proposed, ev, parent, spend)
         indices = list(range(len(items), len(items) + len(eval_items))) if eval_items else list(range(len(items)))
         notes = [line for line in log if line.startswith("reflection failed")]
-        compared = candidate is not None and _answer_all(ev, parent, candidate, [ev.item(i) for i in indices])
-        if candidate is not None and not compared:
-            notes.append("the budget ran out before the candidate could be compared: nothing registered")
-        comparison = version = exp = None
+        exp = comparison = version = None
         scores, before, after = _empty_scores([*fns, OBJECTIVE]), {}, {}
-        if compared:
-            table = _experiment_table(ev, {"parent": parent.template, "candidate": candidate}, indices)
+        if candidate is not None and _answer_all(ev, parent, candidate, [ev.item(i) for i in indices]):
             exp = Experiment(f"optimize {parent.ref}", model=task_model, metric=OBJECTIVE, alpha=alpha,
                              variants={"parent": parent, "candidate": template_of(candidate, parent)})
-            exp.group, exp.table, exp.looks_used = group, table, 1
+            exp.group, exp.looks_used = group, 1  # one look, at answers already made
+            exp.table = _experiment_table(ev, {"parent": parent.template, "candidate": candidate}, indices)
             comparison = exp.result()
-            scores = _scores_table(table, [*fns, OBJECTIVE])
+            scores = _scores_table(exp.table, [*fns, OBJECTIVE])
             before, after = (_cause_counts([ev.answers[(t, i)] for i in indices], list(fns), threshold)
                              for t in (parent.template, candidate))
             if eval_items is None:
                 notes.append("compared on the data the optimizer learned from (optimistic): pass eval_data= "
                              "for a held-out comparison")
-        tags = _lineage(parent, optimizer, items, eval_items, group.id, task_model, reflection_model)
-        if comparison is not None and comparison.winner == "candidate":
-            leaked = _secret_or_pii(candidate)
-            if leaked:
-                notes.append(f"the candidate won but holds {', '.join(leaked)}: not registered")
-            else:
-                tags.update({TAG + "effect": f"{comparison.effect:.6g}", TAG + "p_value": f"{comparison.p_value:.6g}"})
-                version = _register(parent, candidate, optimizer=optimizer, alias=alias, tags=tags)
-                exp.variants["candidate"] = replace(exp.variants["candidate"], prompt=version)
+        elif candidate is not None:
+            notes.append("the budget ran out before the candidate could be compared: nothing registered")
+        if exp is not None and candidate is not None and comparison is not None and comparison.winner == "candidate":
+            version = _register_winner(parent, candidate, exp, comparison, notes, alias=alias, tags=_lineage(
+                parent, optimizer, items, eval_items, group.id, task_model, reflection_model))
     run_id = _log(exp, comparison, version) if exp is not None and settings().tracking else None
     return OptimizationResult(
         parent, optimizer, candidate, version, comparison, scores, failures, _addressed(failures, before, after),
         _candidates_table(ev, parent), est, spend.spent, spend.calls, spend.stopped, run_id, notes)
+
+
+def _propose(ev: Evaluator, history: Any, engine: Any) -> tuple[Any, str | None]:
+    """The parent answers the data (its failures, with the history's, steer the proposal), then
+    the optimizer proposes: (failures, proposed template or None when stopped)."""
+    from llmops_nb.mlflow_optimizers import record_of
+
+    parent, train = ev.parent, [ev.item(i) for i in range(ev.train)]
+    records = [record_of(i) for i in train]
+    failures = _failures_table(history, {})
+    try:
+        ev({parent.name: parent.template}, records)
+        failures = _failures_table(history, _cause_counts(
+            [ev.answers[(parent.template, i)] for i in range(ev.train)], list(ev.scorers), ev.threshold))
+        ev.known_failures = "; ".join(failures.loc[failures["source"] == "history", "cause"])
+        output = engine(failures).optimize(ev, records, {parent.name: parent.template}, False)
+    except Stopped:
+        return failures, None
+    return failures, output.optimized_prompts.get(parent.name)
+
+
+def _register_winner(parent: PromptVersion, candidate: str, exp: Any, comparison: Any, notes: list[str], *,
+                     alias: str | None, tags: dict[str, str]) -> PromptVersion | None:
+    """Register the winning template (unless it holds a secret or PII: the registry is shared)."""
+    leaked = _secret_or_pii(candidate)
+    if leaked:
+        notes.append(f"the candidate won but holds {', '.join(leaked)}: not registered")
+        return None
+    tags.update({TAG + "effect": f"{comparison.effect:.6g}", TAG + "p_value": f"{comparison.p_value:.6g}"})
+    version = _register(parent, candidate, optimizer=tags[TAG + "optimizer"], alias=alias, tags=tags)
+    exp.variants["candidate"] = replace(exp.variants["candidate"], prompt=version)
+    return version
 
 
 def _pick(proposed: str | None, ev: Evaluator, parent: PromptVersion, spend: Spend) -> str | None:

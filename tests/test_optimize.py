@@ -153,6 +153,17 @@ def test_stops_at_max_cost_with_nothing_registered(llm, models, name):
     assert [v.version for v in prompts.versions(name)] == [1]
 
 
+def test_routes_answer_and_reflect(llm, models, name):
+    llm.configure(routes={"answer": ["sim:task"], "think": ["sim:reflect"]})
+    prompts.register(name, PARENT)
+    r = llm.optimize(f"{name}@1", invoices(6), [ev.exact()], model="route:answer", reflection_model="route:think",
+                     eval_data=invoices(6, start=50))
+    assert r.winner and OPTIMUM in r.version.template
+    llm.flush()
+    calls = llm.history(40)
+    assert {"sim:task", "sim:reflect"} <= set(calls["model"])
+
+
 def test_magic_line_hands_off_to_optimize(ip, models, name):
     prompts.register(name, PARENT)
     ip.user_ns.update(data=invoices(6), held=invoices(6, start=70), scorers=[ev.exact()])
