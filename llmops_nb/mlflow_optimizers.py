@@ -147,11 +147,12 @@ class Evaluator:
                                "latency_ms": None, "ttft_ms": None, "cached": False, "error": None,
                                "error_type": None, "trace_id": None, "finding_types": (),
                                **dict.fromkeys(self.scorers, math.nan)}
-        version = template_of(template, self.parent)
+        is_parent = template == self.parent.template  # sent as the version: its traces name it
+        version = self.parent if is_parent else template_of(template, self.parent)
         try:
-            messages = version.messages(item)
+            source: Any = version if is_parent else version.messages(item)
             cap = self.spend.cap(self.concurrency)
-            c = complete(self.model or version.model, messages, max_cost=cap,
+            c = complete(self.model or version.model, source, variables=item if is_parent else None, max_cost=cap,
                          **{**version.params, **self.call_options})
         except BudgetExceeded as exc:
             raise self.spend.stop(exc) from None

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmops_nb.mlflow_optimizers import (
+    FORMAT_FINDINGS,
     OBJECTIVE,
     OPTIMIZERS,
     Evaluator,
@@ -235,10 +236,22 @@ def _cause_counts(rows: Sequence[Mapping[str, Any]], scorers: Sequence[str], thr
 def _failures_table(history: Any, baseline: dict[str, int]) -> Any:
     import pandas as pd
 
-    rows = [{"source": "history", "cause": f"{r['kind']}: {r['cause']}", "count": int(r["calls"])}
-            for _, r in history.iterrows()]
+    counts: dict[str, int] = {}
+    for _, r in history.iterrows():  # labelled as the data's causes are, so the two can be matched
+        label = _history_label(str(r["kind"]), str(r["cause"]))
+        counts[label] = counts.get(label, 0) + int(r["calls"])
+    rows = [{"source": "history", "cause": c, "count": n} for c, n in counts.items()]
     rows += [{"source": "data", "cause": c, "count": n} for c, n in baseline.items()]
     return pd.DataFrame(rows, columns=["source", "cause", "count"])
+
+
+def _history_label(kind: str, cause: str) -> str:
+    """A :func:`monitor.failure_analysis` group as a cause label of :func:`row_causes`."""
+    if kind == "error":  # "ProviderUnavailable: <message pattern>" → its type
+        return f"error: {cause.split(':', 1)[0].strip()}"
+    if kind == "finding":
+        return f"{'output format' if cause in FORMAT_FINDINGS else 'guardrail'}: {cause}"
+    return f"{kind}: {cause}"
 
 
 def _addressed(failures: Any, before: dict[str, int], after: dict[str, int]) -> Any:

@@ -110,8 +110,9 @@ def test_starts_from_known_failures_and_says_which_it_addressed(llm, models, nam
     prompts.register(name, PARENT)
     parent = prompts.get(f"{name}@1")
     sim.configure_model("down", failures=["500"])
-    with pytest.raises(llm.ProviderError):  # a failure of this prompt in the history
+    with pytest.raises(llm.ProviderError):  # failures of this prompt in the history: an error,
         prompts.complete("sim:down", prompt=parent, variables={"text": "x"})
+    prompts.complete("sim:task", prompt=parent, variables={"text": "x"}, expect_json=True)  # and prose, not JSON
     llm.flush()
     # the answer must be JSON: the parent's prose fails that output check, the bare total passes it
     r = llm.optimize(f"{name}@1", invoices(6), [ev.exact()], model="sim:task", reflection_model="sim:reflect",
@@ -122,7 +123,8 @@ def test_starts_from_known_failures_and_says_which_it_addressed(llm, models, nam
     assert data["output format: invalid_json"] == 6  # every baseline answer failed the format check
     status = r.addressed.set_index("cause")["status"]
     assert status["output format: invalid_json"] == "fixed"
-    assert status[history["cause"].iloc[0]] == "not seen on the data"
+    assert status["error: ProviderUnavailable"] == "not seen on the data"
+    assert set(history["cause"]) == {"error: ProviderUnavailable", "output format: invalid_json"}
     assert r.winner
 
 
@@ -162,6 +164,7 @@ def test_routes_answer_and_reflect(llm, models, name):
     llm.flush()
     calls = llm.history(40)
     assert {"sim:task", "sim:reflect"} <= set(calls["model"])
+    assert (calls["prompt"] == f"{name}@1").sum() >= 12  # the parent's answers name it (lineage)
 
 
 def test_magic_line_hands_off_to_optimize(ip, models, name):
