@@ -194,13 +194,20 @@ class Evaluator:
             rows = [f.result() for f in futures]
         if sorted(i for i, _ in found) == list(range(self.train)):
             self.full_passes[template] = sum(map(self.objective, rows)) / max(1, len(rows))
-        return [EvaluationResultRecord(inputs=r["inputs"], outputs=row["output"] or row["error"],
+        return [EvaluationResultRecord(inputs=self._shown(r["inputs"], row), outputs=row["output"] or row["error"],
                                        expectations={"expected_response": r.get("outputs")},
                                        score=self.objective(row), trace=None,  # type: ignore[arg-type]
                                        rationales=self._rationales(row),
                                        individual_scores={n: 0.0 if math.isnan(row[n]) else row[n]
                                                           for n in self.scorers})
                 for r, row in zip(dataset, rows, strict=True)]
+
+    @staticmethod
+    def _shown(inputs: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+        """What the reflection model may see of an input: not one the guardrails blocked."""
+        if row["error_type"] == "GuardrailBlocked":
+            return dict.fromkeys(inputs, "<withheld: blocked by the input guardrails>")
+        return dict(inputs)
 
     def _rationales(self, row: Mapping[str, Any]) -> dict[str, str]:
         out = {"failures": "; ".join(row_causes(row, list(self.scorers), self.threshold)) or "none"}

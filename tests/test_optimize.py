@@ -128,6 +128,19 @@ def test_starts_from_known_failures_and_says_which_it_addressed(llm, models, nam
     assert r.winner
 
 
+def test_a_guardrail_block_is_a_failure_no_prompt_fixes(llm, models, name):
+    prompts.register(name, PARENT)
+    data = invoices(8)
+    data[0]["text"] += " Paid with key AKIAZ2X4Q7RTWE3LKM5N."  # secrets are blocked: nothing is sent
+    r = llm.optimize(f"{name}@1", data, [ev.exact()], model="sim:task", reflection_model="sim:reflect")
+    assert not r.notes or not any("reflection failed" in n for n in r.notes)  # the key never reached it
+    assert r.failures.set_index("cause").loc["error: GuardrailBlocked", "count"] == 1
+    blocked = r.addressed.set_index("cause").loc["error: GuardrailBlocked"]
+    assert (blocked["parent"], blocked["candidate"], blocked["status"]) == (1, 1, "not fixed")
+    assert r.scores.loc["error_rate", "candidate"] == pytest.approx(1 / 8)
+    assert r.winner  # on the seven inputs that could be sent
+
+
 def test_estimates_and_asks_before_spending(llm, models, name):
     models(name="gpt-4o-mini")  # priced like gpt-4o-mini
     prompts.register(name, PARENT)
