@@ -164,7 +164,8 @@ class Evaluator:
         self.spend.add(0.0 if c.cached else c.cost_usd)
         row.update(status="OK", output=c.text, cost_usd=c.cost_usd, latency_ms=c.latency_s * 1000,
                    ttft_ms=None if c.ttft_s is None else c.ttft_s * 1000, cached=c.cached, trace_id=c.trace_id,
-                   finding_types=tuple(sorted({f.type for f in c.findings})))
+                   finding_types=tuple(sorted({f.type for f in c.findings if f.direction == "output"})),
+                   completion=c)
         problems = []
         for name, fn in self.scorers.items():
             try:
@@ -173,6 +174,14 @@ class Evaluator:
                 problems.append(f"scorer {name!r} failed: {type(exc).__name__}: {exc}")
         row["error"] = "; ".join(problems) or None
         return row
+
+    def recorded(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """``row`` as it may be written (MLflow artifacts): what the provider saw, never a value
+        the guardrails redacted (:mod:`llmops_nb.recorded`)."""
+        from llmops_nb import recorded
+
+        policy = recorded.policy_of(self.call_options.get("guard", recorded.INHERIT))
+        return recorded.recorded_row(row, row.get("completion"), policy, texts=("error",))
 
     def objective(self, row: Mapping[str, Any]) -> float:
         """The mean of the scorers (a failed call scores 0)."""

@@ -277,8 +277,10 @@ def _guidelines(failures: Any) -> str:
 
 # --- comparison and registration -------------------------------------------------------------------
 
-def _experiment_table(ev: Evaluator, templates: Mapping[str, str], indices: Sequence[int]) -> Any:
-    """The paired table :class:`Experiment` analyses: one row per (variant, input)."""
+def _experiment_table(ev: Evaluator, templates: Mapping[str, str], indices: Sequence[int],
+                      recorded: bool = False) -> Any:
+    """The paired table :class:`Experiment` analyses: one row per (variant, input); with
+    ``recorded``, as it may be logged (answers as the provider saw them)."""
     import pandas as pd
 
     from llmops_nb.experiments import TABLE_COLUMNS
@@ -287,6 +289,7 @@ def _experiment_table(ev: Evaluator, templates: Mapping[str, str], indices: Sequ
     for variant, template in templates.items():
         for position, index in enumerate(indices):
             row = ev.answers[(template, index)]
+            row = ev.recorded(row) if recorded else row
             rows.append({**{k: row.get(k) for k in TABLE_COLUMNS}, "variant": variant, "input_index": position,
                          "sample": 0, **{n: row[n] for n in ev.scorers}, OBJECTIVE: ev.objective(row)})
     return pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *ev.scorers, OBJECTIVE])
@@ -403,7 +406,9 @@ def optimize(
             exp = Experiment(f"optimize {parent.ref}", model=task_model, metric=OBJECTIVE, alpha=alpha,
                              variants={"parent": parent, "candidate": template_of(candidate, parent)})
             exp.group, exp.looks_used = group, 1  # one look, at answers already made
-            exp.table = _experiment_table(ev, {"parent": parent.template, "candidate": candidate}, indices)
+            pair = {"parent": parent.template, "candidate": candidate}
+            exp.table = _experiment_table(ev, pair, indices)  # the answers already made, as Experiment.run would
+            exp._recorded = _experiment_table(ev, pair, indices, recorded=True)  # what exp.log() writes
             comparison = exp.result()
             scores = _scores_table(exp.table, [*fns, OBJECTIVE])
             before, after = (_cause_counts([ev.answers[(t, i)] for i in indices], list(fns), threshold)

@@ -193,3 +193,25 @@ def test_magic_line_hands_off_to_optimize(ip, models, name):
         ip.run_line_magic("llm", f"optimize {name}@1 --data nope --scorers scorers")
     for name in ("held", "scorers"):
         ip.user_ns.pop(name, None)
+
+
+def test_what_is_logged_is_what_the_provider_saw(llm, models, name):
+    """The run's scores.csv holds the answers as recorded: a redacted e-mail stays a placeholder."""
+    def echo_total(request):  # repeats the contact it was given, then the answer
+        text = "\n".join(m.content for m in request.messages)
+        contact = re.search(r"contact (\S+)", text).group(1)
+        return f"{contact}: {task(request)}"
+
+    sim.configure_model("task", respond=echo_total, ttft_s=0.0, tokens_per_s=0)
+    prompts.register(name, PARENT)
+    data = [{**item, "text": item["text"] + " contact ana.lima@example.com"} for item in invoices(6)]
+    r = llm.optimize(f"{name}@1", data, [ev.contains()], model="sim:task", reflection_model="sim:reflect")
+    assert r.run_id
+    from pathlib import Path
+
+    import mlflow
+
+    uri = llm.settings().tracking_uri
+    path = mlflow.MlflowClient(uri).download_artifacts(r.run_id, "experiment/scores.csv")
+    logged = Path(path).read_text(encoding="utf-8")
+    assert "EMAIL" in logged and "ana.lima@example.com" not in logged
