@@ -197,8 +197,11 @@ class Session:
         self._calls = 0
         self._unpriced = 0
         self._tokens = [0, 0]  # input, output tokens of answered (not cached) calls
+        self._cached = 0
         self._group_spent: dict[str, float] = {}
         self._seen: set[Any] = set()  # what was already said once this session (price notes)
+        self._recent: deque[Any] = deque(maxlen=RECENT_CALLS)  # CallRecords, for the kernel's report
+        self._in_flight: set[str] = set()  # trace ids of calls sent and not yet recorded
 
     def first_time(self, key: Any) -> bool:
         """True the first time ``key`` is asked about in this session (say a note once)."""
@@ -207,8 +210,6 @@ class Session:
                 return False
             self._seen.add(key)
             return True
-        self._recent: deque[Any] = deque(maxlen=RECENT_CALLS)  # CallRecords, for the kernel's report
-        self._in_flight: set[str] = set()  # trace ids of calls sent and not yet recorded
 
     @property
     def cache(self) -> Any:
@@ -252,6 +253,7 @@ class Session:
         with self._lock:
             self._in_flight.discard(record.trace_id)
             self._recent.append(record)
+            self._cached += record.status == "OK" and record.cached
             if record.status == "OK" and not record.cached:
                 self._tokens[0] += int(record.usage.get("input_tokens") or 0)
                 self._tokens[1] += int(record.usage.get("output_tokens") or 0)
@@ -269,6 +271,7 @@ class Session:
             self._group_spent = dict(other._group_spent)
             self._seen = set(other._seen)
             self._tokens, self._in_flight = list(other._tokens), set(other._in_flight)
+            self._cached = other._cached
             self._recent.extend(other._recent)
 
     def group_spent(self, group_id: str) -> float:
@@ -282,7 +285,8 @@ class Session:
         with self._lock:
             budget = self.settings.budget_usd
             priced = self._calls - self._unpriced
-            return {"calls": self._calls, "priced_calls": priced, "unpriced_calls": self._unpriced,
+            return {"calls": self._calls, "priced_calls": priced, "cached_calls": self._cached,
+                    "unpriced_calls": self._unpriced,
                     "spent_usd": float(f"{self._spent_usd:.12g}"),
                     "saved_usd": float(f"{self._saved_usd:.12g}"),
                     "input_tokens": self._tokens[0], "output_tokens": self._tokens[1],
