@@ -85,7 +85,7 @@ export class CallsPanel extends Widget {
   }
 
   async refresh(): Promise<void> {
-    this._toggle.textContent = this._scope === 'kernel' ? 'Show every kernel’s store' : 'Show this kernel';
+    this._toggle.textContent = this._scope === 'kernel' ? 'Show all kernels' : 'Show this kernel';
     this._message.textContent = '';
     let calls: readonly CallInfo[] = [];
     if (this._scope === 'kernel') {
