@@ -102,8 +102,8 @@ def lab(tmp_path: Path, lab_env: dict[str, str]):  # type: ignore[no-untyped-def
     pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
     pytest.importorskip("jupyterlab", reason="JupyterLab is not installed")
 
-    extdir = tmp_path / "labextensions"
-    extdir.mkdir()
+    extdir = tmp_path / "jupyter-data" / "labextensions"  # first on JUPYTER_PATH: this build, not an installed one
+    extdir.mkdir(parents=True)
     (extdir / "llmops-nb").symlink_to(LABEXT, target_is_directory=True)
     work = tmp_path / "work"
     work.mkdir()
@@ -118,7 +118,7 @@ def lab(tmp_path: Path, lab_env: dict[str, str]):  # type: ignore[no-untyped-def
     env = {**os.environ, "LLMOPS_HOME": str(tmp_path / "home"),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true",
            "DO_NOT_TRACK": "true", "LLMOPS_EXPERIMENT": "browser-test", "LLMOPS_LIVE_STREAM": "1",
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), **lab_env}
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTER_PATH": str(extdir.parent), **lab_env}
     log = (tmp_path / "lab.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
@@ -180,7 +180,7 @@ def test_llm_cell_updates_status_bar_and_sidebar(lab: str) -> None:
                 timeout=120_000)
             after = status.inner_text()
             assert after != before
-            assert re.search(r"LLM \$0\.0000\d+ · \d+ tok · 2 calls \(1 cached", after), after
+            assert re.search(r"LLM \$0\.0000\d\d · \d+ tok · 2 calls \(1 cached", after), after
 
             status.click()
             rows = page.locator("#llmops-nb-calls .jp-llmops-row")
@@ -198,11 +198,11 @@ def test_llm_cell_updates_status_bar_and_sidebar(lab: str) -> None:
             page.locator(".jp-Cell").nth(1).scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "extension.png"))
 
-            # the whole store, through the server extension
+            # every live kernel's store, through the server extension
             page.locator("#llmops-nb-calls .jp-llmops-toggle").click()
             page.wait_for_function(
                 "() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length >= 2 &&"
-                " /Whole store/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary').textContent)",
+                " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary').textContent)",
                 timeout=60_000)
             assert not errors, errors
         finally:

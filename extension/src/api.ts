@@ -64,7 +64,7 @@ export async function fetchConfig(
 export async function fetchTrace(
   traceId: string,
   kernel: string | null,
-  tries = 15,
+  tries = 60,
   delayMs = 2000
 ): Promise<TraceDetails> {
   for (let i = 1; ; i++) {
