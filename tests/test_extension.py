@@ -93,10 +93,17 @@ class Server:
                              {"path": notebook, "type": "notebook", "name": notebook, "kernel": {"name": "python3"}})
         assert status == 201, body
         kernel_id = json.loads(body)["kernel"]["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the server answers before the kernel has booted
+            state = json.loads(self.get(f"/api/kernels/{kernel_id}")[1]).get("execution_state")
+            if state == "idle":
+                break
+            assert state != "dead", "the kernel died"
+            time.sleep(0.3)
         client = BlockingKernelClient(connection_file=str(self.runtime / f"kernel-{kernel_id}.json"))
         client.load_connection_file()
         client.start_channels()
-        client.wait_for_ready(timeout=60)
+        client.wait_for_ready(timeout=120)
         self.clients.append(client)
         return kernel_id, client
 

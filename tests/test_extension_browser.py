@@ -361,6 +361,10 @@ def test_untrusted_text_never_runs_in_the_sidebar(lab: str) -> None:
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             _open(page, lab, "xss.ipynb")
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(  # the last cell (records stored, flushed) has run
+                "() => window.jupyterapp.shell.currentWidget.content.widgets[2].model.executionCount !== null &&"
+                " window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                timeout=180_000)
             n = len(XSS_PAYLOADS) + 1 + 4
             page.wait_for_function(
                 f"() => /\\b{len(XSS_PAYLOADS) + 1} calls\\b/.test("
@@ -377,7 +381,7 @@ def test_untrusted_text_never_runs_in_the_sidebar(lab: str) -> None:
                         f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length >= {n} &&"
                         " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary')"
                         ".textContent)", timeout=60_000)
-                for i in range(rows.count()):
+                for i in range(6):  # the 4 stored records, the payload-named model, an echoed answer
                     rows.nth(i).click()
                     page.wait_for_function(
                         "() => /answer:|not available/.test(document.querySelector("
