@@ -109,6 +109,7 @@ export interface SpendTotals {
   inputTokens: number;
   outputTokens: number;
   unpricedCalls: number;
+  pricedCalls: number;
   inFlight: number;
 }
 
@@ -122,6 +123,7 @@ export function emptyTotals(): SpendTotals {
     inputTokens: 0,
     outputTokens: 0,
     unpricedCalls: 0,
+    pricedCalls: 0,
     inFlight: 0
   };
 }
@@ -138,6 +140,7 @@ export function totalsFromSpend(spend: unknown): SpendTotals {
     inputTokens: n('input_tokens'),
     outputTokens: n('output_tokens'),
     unpricedCalls: n('unpriced_calls'),
+    pricedCalls: num(s['priced_calls']) ?? Math.max(0, n('calls') - n('unpriced_calls')),
     inFlight: n('in_flight')
   };
 }
@@ -214,7 +217,9 @@ export function spendUsd(usd: number): string {
  */
 export function spendLabel(t: SpendTotals): string {
   const tokens = formatTokens(t.inputTokens + t.outputTokens);
-  let label = `LLM ${spendUsd(t.spentUsd)} · ${tokens} tok · ${t.calls} call${t.calls === 1 ? '' : 's'}`;
+  // no priced call at all: the cost is unknown, not $0 (as `%llm cost` says)
+  const cost = t.calls && !t.pricedCalls ? 'cost unknown' : spendUsd(t.spentUsd);
+  let label = `LLM ${cost} · ${tokens} tok · ${t.calls} call${t.calls === 1 ? '' : 's'}`;
   if (t.cachedCalls) {
     label += ` (${t.cachedCalls} cached${t.savedUsd ? `, saved ${spendUsd(t.savedUsd)}` : ''})`;
   }

@@ -88,7 +88,9 @@ describe('the status bar label', () => {
 
   it('counts unpriced calls apart, never a silent $0', () => {
     const label = spendLabel(totalsFromSpend(spend({ calls: 2, cached_calls: 0, spent_usd: 0, unpriced_calls: 2 })));
-    expect(label).toBe('LLM $0.000000 · 1.2k tok · 2 calls · 2 unpriced');
+    expect(label).toBe('LLM cost unknown · 1.2k tok · 2 calls · 2 unpriced');
+    const some = spendLabel(totalsFromSpend(spend({ calls: 3, cached_calls: 0, priced_calls: 1, unpriced_calls: 2 })));
+    expect(some).toBe('LLM $0.000522 · 1.2k tok · 3 calls · 2 unpriced');
   });
 
   it('says when calls are still running', () => {
