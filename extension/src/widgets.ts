@@ -53,6 +53,7 @@ export class CallsPanel extends Widget {
     head.append(el('span', 'jp-llmops-title', 'LLM calls'), this._toggle);
     this._toggle.addEventListener('click', () => {
       this._scope = this._scope === 'kernel' ? 'store' : 'kernel';
+      this._selected = null; // a detail view belongs to the list it was opened in
       void this.refresh();
     });
     this.node.append(head, this._summary, this._message, this._table);
