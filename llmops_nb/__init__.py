@@ -100,7 +100,9 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext llmops_nb``: register the magics, nothing else."""
+    """``%load_ext llmops_nb``: register the magics (and, in a kernel, say where its store is)."""
+    from llmops_nb.kernel_report import register
     from llmops_nb.magics import LLMMagics
 
     ipython.register_magics(LLMMagics)
+    register()  # a kernel tells the Jupyter server where its store is (for the LLM calls sidebar)

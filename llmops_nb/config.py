@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ _ENV = {
     "retries": "LLMOPS_RETRIES",
     "guardrails": "LLMOPS_GUARDRAILS",
 }
+RECENT_CALLS = 200  # call records a session keeps in memory for the JupyterLab extension
 _DICTS = ("routes", "complexity_routes", "context_windows", "rate_limits")
 
 
@@ -194,8 +196,12 @@ class Session:
         self._saved_usd = 0.0
         self._calls = 0
         self._unpriced = 0
+        self._tokens = [0, 0]  # input, output tokens of answered (not cached) calls
+        self._cached = 0
         self._group_spent: dict[str, float] = {}
         self._seen: set[Any] = set()  # what was already said once this session (price notes)
+        self._recent: deque[Any] = deque(maxlen=RECENT_CALLS)  # CallRecords, for the kernel's report
+        self._in_flight: set[str] = set()  # trace ids of calls sent and not yet recorded
 
     def first_time(self, key: Any) -> bool:
         """True the first time ``key`` is asked about in this session (say a note once)."""
@@ -236,6 +242,27 @@ class Session:
             if group_id is not None:
                 self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
 
+    def call_started(self, trace_id: str) -> None:
+        """A call is being sent (its record comes with :meth:`note_call`)."""
+        with self._lock:
+            self._in_flight.add(trace_id)
+
+    def note_call(self, record: Any) -> None:
+        """A call's outcome was recorded: keep its record (the newest ``RECENT_CALLS``, what the
+        JupyterLab extension lists) and count the tokens of an answered call."""
+        with self._lock:
+            self._in_flight.discard(record.trace_id)
+            self._recent.append(record)
+            self._cached += record.status == "OK" and record.cached
+            if record.status == "OK" and not record.cached:
+                self._tokens[0] += int(record.usage.get("input_tokens") or 0)
+                self._tokens[1] += int(record.usage.get("output_tokens") or 0)
+
+    def recent_calls(self) -> list[Any]:
+        """The records of this process's latest calls (success or failure), oldest first."""
+        with self._lock:
+            return list(self._recent)
+
     def carry_spend_from(self, other: Session) -> None:
         """Take over ``other``'s spend counters (``configure`` replaces the session, not the spend)."""
         with other._lock, self._lock:
@@ -243,6 +270,9 @@ class Session:
             self._spent_usd, self._saved_usd = other._spent_usd, other._saved_usd
             self._group_spent = dict(other._group_spent)
             self._seen = set(other._seen)
+            self._tokens, self._in_flight = list(other._tokens), set(other._in_flight)
+            self._cached = other._cached
+            self._recent.extend(other._recent)
 
     def group_spent(self, group_id: str) -> float:
         with self._lock:
@@ -255,9 +285,12 @@ class Session:
         with self._lock:
             budget = self.settings.budget_usd
             priced = self._calls - self._unpriced
-            return {"calls": self._calls, "priced_calls": priced, "unpriced_calls": self._unpriced,
+            return {"calls": self._calls, "priced_calls": priced, "cached_calls": self._cached,
+                    "unpriced_calls": self._unpriced,
                     "spent_usd": float(f"{self._spent_usd:.12g}"),
                     "saved_usd": float(f"{self._saved_usd:.12g}"),
+                    "input_tokens": self._tokens[0], "output_tokens": self._tokens[1],
+                    "in_flight": len(self._in_flight),
                     "budget_usd": budget,
                     "remaining_usd": None if budget is None else budget - self._spent_usd}
 

@@ -1,12 +1,19 @@
-"""Jupyter server extension: the call store for the JupyterLab "LLM calls" sidebar.
+"""Jupyter server extension: the call stores of the running kernels, for the "LLM calls" sidebar.
 
-``GET /llmops_nb/config``          → ``{"mlflow_ui_url", "experiment_id"}``
-``GET /llmops_nb/calls?limit=N``   → ``{"rows": [...history() rows...], "mlflow_ui_url", "experiment_id"}``
-``GET /llmops_nb/calls/<trace_id>``→ a trace's prompt messages, answer, attempts and findings
+``GET /llmops_nb/config[?kernel=ID]``          → ``{"mlflow_ui_url", "experiment_id"}``
+``GET /llmops_nb/calls?limit=N[&kernel=ID]``   → ``{"rows": [...history() rows...], "stores", ...}``
+``GET /llmops_nb/calls/<trace_id>[?kernel=ID]``→ a trace's prompt messages, answer, attempts, findings
+
+Which stores: each kernel that loaded ``llmops_nb`` registers its tracking URI beside its
+connection file (:mod:`llmops_nb.kernel_report`); the server reads the registrations of the
+kernels it is running, and only those. A notebook in a sub-folder, whose kernel writes
+``<that folder>/mlflow.db``, is found; a path or URI never comes from the browser (``kernel`` is
+only a key into the server's own list of live kernels), and no store is opened that no live
+kernel reported. Without ``kernel`` the rows of every live kernel's store are merged.
 
 Everything read here is what the recorder stored: measured facts, finding hashes and the
 already-redacted prompt and answer; never a key. ``MLFLOW_UI_URL`` (a running ``mlflow ui`` or
-tracking server) enables links to traces. Enabled by
+tracking server; http or https only) enables links to traces. Enabled by
 ``jupyter-config/jupyter_server_config.d/llmops_nb.json``; the server starts without importing
 mlflow (it is imported on the first request, off the event loop).
 """
@@ -16,16 +23,28 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.ioloop import IOLoop
 
+from llmops_nb.kernel_report import registration_path
+
 ROUTE = "llmops_nb"
 ROW_FIELDS = ("started_at", "model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
               "latency_ms", "ttft_ms", "cached", "status", "error", "findings", "trace_id")
+
+
+@dataclass(frozen=True)
+class Store:
+    """A store a live kernel reported."""
+
+    tracking_uri: str
+    experiment: str
 
 
 def _plain(value: Any) -> Any:
@@ -41,36 +60,79 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def store_calls(limit: int = 100) -> list[dict[str, Any]]:
-    """The store's latest calls (every kernel's), newest first, as JSON-safe dicts."""
-    from llmops_nb.tracking import history
+def safe_ui_url(value: str | None) -> str | None:
+    """``MLFLOW_UI_URL`` if it is an http(s) URL with a host, else None (no ``javascript:``)."""
+    if not value:
+        return None
+    parts = urlsplit(value.strip())
+    return value.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
-    frame = history(limit, flush_first=False)
-    return [{k: _plain(row.get(k)) for k in ROW_FIELDS} for row in frame.to_dict("records")]
 
-
-def store_config() -> dict[str, Any]:
-    """The MLflow UI URL (``MLFLOW_UI_URL``, else None) and the calls' experiment id."""
-    experiment_id = None
+def reported_store(kernel_manager: Any, kernel_id: str) -> Store | None:
+    """The store the live kernel ``kernel_id`` registered (None: not a live kernel of this
+    server, or it has not loaded llmops_nb, or its tracking is off)."""
+    if kernel_id not in kernel_manager.list_kernel_ids():
+        return None
+    connection_file = getattr(kernel_manager.get_kernel(kernel_id), "connection_file", None)
+    if not connection_file:
+        return None
     try:
-        from llmops_nb.config import settings
-        from llmops_nb.tracking import _store_client
-
-        s = settings()
-        exp = _store_client(s.tracking_uri).get_experiment_by_name(s.experiment)
-        experiment_id = None if exp is None else str(exp.experiment_id)
-    except Exception:  # noqa: BLE001 - a missing store only means no links
-        experiment_id = None
-    return {"mlflow_ui_url": os.environ.get("MLFLOW_UI_URL") or None, "experiment_id": experiment_id}
+        report = json.loads(registration_path(connection_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    uri, experiment = report.get("tracking_uri"), report.get("experiment")
+    if not isinstance(uri, str) or not uri or not isinstance(experiment, str):
+        return None
+    return Store(uri, experiment)
 
 
-def trace_details(trace_id: str) -> dict[str, Any] | None:
-    """One trace's prompt messages, answer, attempts and findings (None if unknown)."""
-    from llmops_nb.config import settings
+def live_stores(kernel_manager: Any) -> list[Store]:
+    """The distinct stores of all the live kernels that reported one."""
+    found: list[Store] = []
+    for kernel_id in kernel_manager.list_kernel_ids():
+        store = reported_store(kernel_manager, kernel_id)
+        if store is not None and store not in found:
+            found.append(store)
+    return found
+
+
+def _experiment_id(client: Any, store: Store) -> str | None:
+    exp = client.get_experiment_by_name(store.experiment)
+    return None if exp is None else str(exp.experiment_id)
+
+
+def store_calls(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    """A store's latest calls (every kernel's that writes there), newest first, JSON-safe."""
+    from llmops_nb.tracking import TAG, _row, _store_client
+
+    client = _store_client(store.tracking_uri)
+    experiment_id = _experiment_id(client, store)
+    if experiment_id is None:
+        return []
+    page = client.search_traces(locations=[experiment_id], max_results=limit, order_by=["timestamp_ms DESC"],
+                                include_spans=False, filter_string=f"tags.`{TAG}model` != ''")
+    return [{k: _plain(row.get(k)) for k in ROW_FIELDS} for row in (_row(t.info) for t in page)]
+
+
+def store_config(store: Store | None) -> dict[str, Any]:
+    """The MLflow UI URL (``MLFLOW_UI_URL`` if http(s), else None) and the store's experiment id."""
+    experiment_id = None
+    if store is not None:
+        try:
+            from llmops_nb.tracking import _store_client
+
+            experiment_id = _experiment_id(_store_client(store.tracking_uri), store)
+        except Exception:  # noqa: BLE001 - a missing store only means no links
+            experiment_id = None
+    return {"mlflow_ui_url": safe_ui_url(os.environ.get("MLFLOW_UI_URL")), "experiment_id": experiment_id}
+
+
+def trace_details(store: Store, trace_id: str) -> dict[str, Any] | None:
+    """One trace's prompt messages, answer, attempts and findings (None if not in ``store``)."""
     from llmops_nb.tracking import TAG, _store_client
 
     try:
-        trace = _store_client(settings().tracking_uri).get_trace(trace_id)
+        trace = _store_client(store.tracking_uri).get_trace(trace_id)
     except Exception:  # noqa: BLE001 - MLflow raises its own error for an unknown id
         return None
     if trace is None:
@@ -94,29 +156,56 @@ def trace_details(trace_id: str) -> dict[str, Any] | None:
     }
 
 
-class ConfigHandler(APIHandler):
+class _Handler(APIHandler):
+    def stores(self) -> list[Store]:
+        """The store of the ``kernel`` asked for, or every live kernel's; 404 for a kernel id
+        this server is not running."""
+        kernel_id = self.get_argument("kernel", None)
+        if kernel_id is None:
+            return live_stores(self.kernel_manager)
+        if kernel_id not in self.kernel_manager.list_kernel_ids():
+            raise web.HTTPError(404, "no such kernel")
+        store = reported_store(self.kernel_manager, kernel_id)
+        return [] if store is None else [store]
+
+
+class ConfigHandler(_Handler):
     @web.authenticated
     async def get(self) -> None:
-        self.finish(json.dumps(await IOLoop.current().run_in_executor(None, store_config)))
+        stores = self.stores()
+        config = await IOLoop.current().run_in_executor(None, store_config, stores[0] if stores else None)
+        self.finish(json.dumps(config))
 
 
-class CallsHandler(APIHandler):
+def _merged_calls(stores: list[Store], limit: int) -> list[dict[str, Any]]:
+    rows = [row for store in stores for row in store_calls(store, limit)]
+    rows.sort(key=lambda r: r.get("started_at") or 0, reverse=True)
+    return rows[:limit]
+
+
+class CallsHandler(_Handler):
     @web.authenticated
     async def get(self) -> None:
         try:
             limit = max(1, min(int(self.get_argument("limit", "100")), 1000))
         except ValueError:
             raise web.HTTPError(400, "limit must be an integer") from None
+        stores = self.stores()
         loop = IOLoop.current()
-        rows = await loop.run_in_executor(None, store_calls, limit)
-        config = await loop.run_in_executor(None, store_config)
-        self.finish(json.dumps({"rows": rows, **config}))
+        rows = await loop.run_in_executor(None, _merged_calls, stores, limit)
+        config = await loop.run_in_executor(None, store_config, stores[0] if len(stores) == 1 else None)
+        self.finish(json.dumps({"rows": rows, "stores": len(stores), **config}))
 
 
-class TraceHandler(APIHandler):
+def _find_trace(stores: list[Store], trace_id: str) -> dict[str, Any] | None:
+    return next((found for store in stores if (found := trace_details(store, trace_id)) is not None), None)
+
+
+class TraceHandler(_Handler):
     @web.authenticated
     async def get(self, trace_id: str) -> None:
-        found = await IOLoop.current().run_in_executor(None, trace_details, trace_id)
+        stores = self.stores()
+        found = await IOLoop.current().run_in_executor(None, _find_trace, stores, trace_id)
         if found is None:
             raise web.HTTPError(404, f"no trace {trace_id}")
         self.finish(json.dumps(found, default=str))
@@ -134,4 +223,5 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
         (url_path_join(base, "calls"), CallsHandler),
         (url_path_join(base, r"calls/([^/]+)"), TraceHandler),
     ])
-    server_app.log.info("llmops_nb server extension: GET %s/{config,calls,calls/<trace_id>}", base)
+    server_app.log.info("llmops_nb server extension: GET %s/{config,calls,calls/<trace_id>} (kernel-reported stores)",
+                        base)

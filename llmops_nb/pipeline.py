@@ -327,6 +327,7 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
         run.fail(plan.candidates[0], E.CacheMiss(
             f"{plan.candidates[0].request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
             "the cache in readwrite mode to record the answer. Nothing was sent."))
+    run.sess.call_started(run.trace_id)  # from here on, every exit records the call
     try:
         call, outcome = _first_answer(plan, run.sess, max_cost, run.t0, run.attempts, on_text, cached)
     except BaseException as exc:
@@ -356,14 +357,16 @@ class _Run:
     def record(self, call: PreparedCall, latency_s: float | None = None, **fields: Any) -> None:
         elapsed = time.perf_counter() - self.t0 if latency_s is None else latency_s
         group = self.group
-        _safely_record(self.recorder, CallRecord(
+        record = CallRecord(
             record_id=uuid.uuid4().hex, trace_id=self.trace_id, started_at_ns=self.started_ns,
             ended_at_ns=self.started_ns + int(elapsed * 1e9), request=call.request.to_dict(),
             prompt=call.prompt_ref, experiment=self.sess.settings.experiment,
             estimated_input_tokens=call.estimated_input_tokens,
             group_id=group.id if group else None, group_name=group.name if group else None,
             route=self.plan.route, route_reason=self.plan.reason, attempts=self.attempts, **fields,
-        ))
+        )
+        _safely_record(self.recorder, record)
+        self.sess.note_call(record)
 
     def fail(self, call: PreparedCall, error: Exception, findings: list[Finding] | None = None) -> NoReturn:
         """Record ``error`` as this call's outcome and raise it."""

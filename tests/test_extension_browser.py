@@ -40,10 +40,20 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def _notebook() -> dict:
-    def code(src: str) -> dict:
-        return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
+def _code(src: str) -> dict:
+    return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
 
+
+def _nb(*sources: str) -> dict:
+    return {
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "cells": [_code(src) for src in sources],
+    }
+
+
+def _notebook() -> dict:
+    code = _code
     return {
         "nbformat": 4, "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
@@ -78,7 +88,13 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> str:
 
 
 @pytest.fixture
-def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
+def lab_env() -> dict[str, str]:
+    """Extra environment of the JupyterLab the test starts (a test may override it)."""
+    return {"MLFLOW_UI_URL": "http://127.0.0.1:5000"}
+
+
+@pytest.fixture
+def lab(tmp_path: Path, lab_env: dict[str, str]):  # type: ignore[no-untyped-def]
     if not (LABEXT / "package.json").is_file():
         pytest.skip("the labextension is not built (npm run build in extension/)")
     if not Path(CHROMIUM).exists():
@@ -86,12 +102,15 @@ def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
     pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
     pytest.importorskip("jupyterlab", reason="JupyterLab is not installed")
 
-    extdir = tmp_path / "labextensions"
-    extdir.mkdir()
+    extdir = tmp_path / "jupyter-data" / "labextensions"  # first on JUPYTER_PATH: this build, not an installed one
+    extdir.mkdir(parents=True)
     (extdir / "llmops-nb").symlink_to(LABEXT, target_is_directory=True)
     work = tmp_path / "work"
     work.mkdir()
     (work / "demo.ipynb").write_text(json.dumps(_notebook()))
+    (work / "sub" / "folder").mkdir(parents=True)
+    (work / "sub" / "folder" / "spend.ipynb").write_text(json.dumps(_spend_notebook()))
+    (work / "xss.ipynb").write_text(json.dumps(_xss_notebook()))
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
@@ -99,7 +118,7 @@ def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
     env = {**os.environ, "LLMOPS_HOME": str(tmp_path / "home"),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true",
            "DO_NOT_TRACK": "true", "LLMOPS_EXPERIMENT": "browser-test", "LLMOPS_LIVE_STREAM": "1",
-           "MLFLOW_UI_URL": "http://127.0.0.1:5000", "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")}
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTER_PATH": str(extdir.parent), **lab_env}
     log = (tmp_path / "lab.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
@@ -161,7 +180,7 @@ def test_llm_cell_updates_status_bar_and_sidebar(lab: str) -> None:
                 timeout=120_000)
             after = status.inner_text()
             assert after != before
-            assert re.search(r"LLM \$0\.0000\d+ · \d+ tok · 2 calls \(1 cached", after), after
+            assert re.search(r"LLM \$0\.0000\d\d · \d+ tok · 2 calls \(1 cached", after), after
 
             status.click()
             rows = page.locator("#llmops-nb-calls .jp-llmops-row")
@@ -179,12 +198,216 @@ def test_llm_cell_updates_status_bar_and_sidebar(lab: str) -> None:
             page.locator(".jp-Cell").nth(1).scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "extension.png"))
 
-            # the whole store, through the server extension
+            # every live kernel's store, through the server extension
             page.locator("#llmops-nb-calls .jp-llmops-toggle").click()
             page.wait_for_function(
                 "() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length >= 2 &&"
-                " /Whole store/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary').textContent)",
+                " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary').textContent)",
                 timeout=60_000)
             assert not errors, errors
+        finally:
+            browser.close()
+
+
+# -- spend: the kernel is the source of truth --------------------------------------------------
+
+def _spend_notebook() -> dict:
+    return _nb(
+        '%load_ext llmops_nb\nimport json, llmops_nb\nfrom llmops_nb.comparison import compare\n'
+        'from llmops_nb.widgets import playground\nllmops_nb.configure(retries=0)\n'
+        'llmops_nb.set_price("sim:*", input_per_mtok=0.15, output_per_mtok=0.60)',
+        "%%llm sim:default --max-tokens 60\nExplain tracing in one sentence.",
+        '_ = llmops_nb.complete("sim:default", "A call through the Python API", max_tokens=60)',
+        'table = compare(["sim:default", "sim:other"], ["Say {{x}}"], [{"x": "a"}, {"x": "b"}], progress=False)',
+        'pg = playground(template="Describe {{thing}}", models=["sim:default", "sim:other"],'
+        ' variables={"thing": "a cat"})\npg',
+        "%llm cost",
+        "print(json.dumps(llmops_nb.config.spend()))",
+    )
+
+
+CALLS_IN_SPEND_NOTEBOOK = 1 + 1 + 4 + 2  # %%llm, complete(), compare() 2×2, the playground's 2 models
+
+
+def _status(page) -> str:  # type: ignore[no-untyped-def]
+    return page.locator(".jp-llmops-status").inner_text()
+
+
+def _run_cell(page, index: int) -> str:  # type: ignore[no-untyped-def]
+    """Run one cell (the command resolves when the kernel has run it); its output text."""
+    page.evaluate(f"""async () => {{
+        const nb = window.jupyterapp.shell.currentWidget;
+        nb.content.activeCellIndex = {index};
+        await window.jupyterapp.commands.execute('notebook:run-cell');
+    }}""")
+    out = page.locator(".jp-Cell").nth(index).locator(".jp-OutputArea-output")
+    out.first.wait_for(timeout=60_000)
+    return out.last.inner_text()
+
+
+def _open(page, lab: str, path: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{lab}/lab/tree/{path}?token={TOKEN}", timeout=90_000)
+    page.locator(".jp-llmops-status").wait_for(timeout=90_000)
+    page.wait_for_function(
+        "() => window.jupyterapp && document.querySelector('.jp-Notebook') &&"
+        " window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+        timeout=90_000)
+
+
+def test_status_bar_equals_llm_cost_for_every_kind_of_call(lab: str) -> None:
+    """A notebook in a sub-folder mixing %%llm, complete(), compare() and the playground (Run
+    clicked in the page): the status bar says what `%llm cost` says, lists every call in the
+    sidebar, and says it again after a page reload."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    n = CALLS_IN_SPEND_NOTEBOOK
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 900})
+            page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
+            _open(page, lab, "sub/folder/spend.ipynb")
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(
+                "() => /\\b6 calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
+                timeout=90_000)  # %%llm, complete() and compare(): none of them but %%llm displays a footer
+            page.locator(".jp-OutputArea button:has-text('Run')").first.click()  # the playground, in threads
+            page.wait_for_function(
+                f"() => /\\b{n} calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')"
+                " && !/running/.test(document.querySelector('.jp-llmops-status').textContent)",
+                timeout=90_000)
+            status = _status(page)
+            cost = _run_cell(page, 5)
+            spend = json.loads(_run_cell(page, 6).strip().splitlines()[-1])
+            assert spend["calls"] == n, spend
+            spent = f"${spend['spent_usd']:.6f}"
+            assert re.search(rf"\b{n} calls?\b", cost) and spent in cost, cost
+            assert status.startswith(f"LLM {spent} · ") and f" {n} calls" in status, (status, cost)
+
+            status_bar = page.locator(".jp-llmops-status")
+            status_bar.click()
+            rows = page.locator("#llmops-nb-calls .jp-llmops-row")
+            page.wait_for_function(
+                f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length === {n}", timeout=30_000)
+            models = rows.all_inner_texts()
+            assert sum("sim:other" in r for r in models) == 3  # compare()'s 2 and the playground's 1
+            page.screenshot(path=str(ARTIFACTS / "extension-spend.png"))
+
+            page.reload()
+            page.locator(".jp-llmops-status").wait_for(timeout=90_000)
+            page.wait_for_function(
+                f"() => /\\b{n} calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
+                timeout=90_000)
+            assert _status(page) == status
+        finally:
+            browser.close()
+
+
+# -- untrusted text in the extension's DOM ----------------------------------------------------
+
+XSS_PAYLOADS = [
+    '<img src=x onerror="window.__xss=1;document.title=\'pwned\'">',
+    "<IMG SRC=x OnErRoR=window.__xss=2>",
+    "<script>window.__xss=3</script>",
+    "<ScRiPt>window.__xss=4</sCrIpT>",
+    '<svg onload="window.__xss=5"></svg>',
+    '<iframe srcdoc="<script>parent.__xss=6</script>"></iframe>',
+    "[x](javascript:window.__xss=7)",
+    "[x](JaVaScRiPt:window.__xss=8)",
+    "&lt;img src=x onerror=window.__xss=9&gt;",
+    "&#60;img src=x onerror=window.__xss=10&#62;",
+    '"><img src=x onerror=window.__xss=11>',
+]
+
+
+def _xss_notebook() -> dict:
+    return _nb(
+        "%load_ext llmops_nb\nimport json, time, uuid, llmops_nb\n"
+        "from llmops_nb.config import session\nfrom llmops_nb.types import CallRecord\n"
+        f"PAYLOADS = {json.dumps(XSS_PAYLOADS)}",
+        # real calls: the payload as the prompt and (echoed) the answer; as a model name too
+        "for p in PAYLOADS:\n    _ = llmops_nb.complete('sim:echo', p)\n"
+        "_ = llmops_nb.complete('sim:' + PAYLOADS[0].replace(' ', '/'), 'hi')",
+        # a stored record with a payload in every field the sidebar shows (prompt name, error, …)
+        "now = time.time_ns()\nfor p in PAYLOADS[:4]:\n"
+        "    rec = CallRecord(record_id=uuid.uuid4().hex, trace_id='tr-' + uuid.uuid4().hex, started_at_ns=now,\n"
+        "        ended_at_ns=now + 10**6, request={'model': 'sim:' + p, 'provider': p, 'model_name': p,\n"
+        "        'messages': [{'role': 'user', 'content': p}], 'system': p, 'params': {}, 'stream': False},\n"
+        "        status='ERROR', text=p, prompt=p, error_type=p,\n"
+        "        error=p, experiment=session().settings.experiment, group_name=p, route=p, notes=[p],\n"
+        "        findings=[{'type': p, 'action': p}])\n"
+        "    session().recorder.record(rec)\n    session().note_call(rec)\n"
+        "llmops_nb.flush()",
+    )
+
+
+@pytest.mark.parametrize("lab_env", [{"MLFLOW_UI_URL": "javascript:window.__xss=99//"}])
+def test_untrusted_text_never_runs_in_the_sidebar(lab: str) -> None:
+    """Payloads stored as prompt, answer, model, prompt name, error and findings: the status
+    bar, the sidebar (this kernel, and every kernel's store) and each detail view show them as
+    text; nothing runs and no request leaves the page (MLFLOW_UI_URL is a javascript: URL)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 900})
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            _open(page, lab, "xss.ipynb")
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(  # the last cell (records stored, flushed) has run
+                "() => window.jupyterapp.shell.currentWidget.content.widgets[2].model.executionCount !== null &&"
+                " window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                timeout=180_000)
+            n = len(XSS_PAYLOADS) + 1 + 4
+            page.wait_for_function(
+                f"() => /\\b{len(XSS_PAYLOADS) + 1} calls\\b/.test("
+                "document.querySelector('.jp-llmops-status')?.textContent ?? '')", timeout=120_000)
+            page.locator(".jp-llmops-status").click()
+            page.wait_for_function(
+                f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length === {n}", timeout=60_000)
+            panel = page.locator("#llmops-nb-calls")
+            rows = panel.locator(".jp-llmops-row")
+            for scope in ("kernel", "store"):
+                if scope == "store":
+                    panel.locator(".jp-llmops-toggle").click()
+                    page.wait_for_function(
+                        f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length >= {n} &&"
+                        " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary')"
+                        ".textContent)", timeout=60_000)
+                for i in (0, 3, 4, 5):  # stored records, the payload-named model, an echoed answer
+                    rows.nth(i).click()
+                    try:
+                        page.wait_for_function(
+                            "() => /answer:|not available/.test(document.querySelector("
+                            "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=150_000)
+                    except Exception as exc:
+                        raise AssertionError(f"{scope} row {i}: {panel.inner_text()[:3000]}") from exc
+                    text = panel.inner_text()
+                    assert any(p in text for p in XSS_PAYLOADS), text[:2000]  # shown, as text
+                    rows.nth(i).click()  # close it
+                rows.nth(0).click()
+                page.wait_for_function(
+                    "() => /answer:|not available/.test(document.querySelector("
+                    "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=150_000)
+                page.screenshot(path=str(ARTIFACTS / f"extension-xss-{scope}.png"))
+
+            ours = page.evaluate("""() => {
+                const roots = [document.querySelector('#llmops-nb-calls'), document.querySelector('.jp-llmops-status')];
+                return roots.flatMap(r => Array.from(r.querySelectorAll('img, script, svg, iframe, object, embed, a')))
+                            .map(e => e.outerHTML);
+            }""")
+            assert ours == [], ours  # no element from a payload, and no (javascript:) link
+            assert page.evaluate("() => window.__xss") is None
+            assert "pwned" not in page.title()
+            assert dialogs == []
+            left = [u for u in requests if not u.startswith(lab) or re.search(r"/x(\?|$)", u)]
+            assert left == [], left
         finally:
             browser.close()

@@ -47,8 +47,8 @@ def test_notebook7_highlights_lists_calls_and_keeps_dollars(tmp_path: Path) -> N
         pytest.skip("the labextension is not built")
     from playwright.sync_api import sync_playwright
 
-    extdir = tmp_path / "labextensions"
-    extdir.mkdir()
+    extdir = tmp_path / "jupyter-data" / "labextensions"  # first on JUPYTER_PATH: this build, not an installed one
+    extdir.mkdir(parents=True)
     (extdir / "llmops-nb").symlink_to(LABEXT, target_is_directory=True)
     work = tmp_path / "work"
     work.mkdir()
@@ -56,7 +56,7 @@ def test_notebook7_highlights_lists_calls_and_keeps_dollars(tmp_path: Path) -> N
     port = _free_port()
     env = {**os.environ, "LLMOPS_HOME": str(tmp_path / "home"), "MLFLOW_DISABLE_TELEMETRY": "true",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "LLMOPS_LIVE_STREAM": "1",
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")}
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTER_PATH": str(extdir.parent)}
     log = (tmp_path / "nb7.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "notebook", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",

@@ -1,10 +1,12 @@
 /**
- * The data model: calls read from output metadata (`metadata["llmops_nb"]`) and a per-kernel
- * ledger of them. Pure functions, no JupyterLab imports, unit-tested in node.
+ * The data model: a kernel's report (`llmops_nb.kernel_report.snapshot()`: its spend, the very
+ * figures `%llm cost` prints, and its latest calls' measured facts) and the store's rows. Pure
+ * functions, no JupyterLab imports, unit-tested in node.
  *
- * The metadata carries measured facts only (model, usage, cost, timings, finding hashes): never
- * a key nor a redacted value.
+ * Everything here is data to show as text: model names, prompt names, errors and findings come
+ * from the kernel or a store and are untrusted (see dom.ts).
  */
+import { safeHref } from './dom';
 
 export interface Usage {
   input_tokens: number;
@@ -37,17 +39,10 @@ export interface CallInfo {
   error: string | null;
   findings: string;
   route: string | null;
+  group: string | null;
   notes: string[];
   startedAt: number; // ms since epoch (when the front end saw it, or the store's time)
 }
-
-/** The iopub message shape we read (a subset of @jupyterlab/services' KernelMessage). */
-export interface IopubLike {
-  header: { msg_type: string };
-  content: { metadata?: Record<string, unknown>; data?: unknown; transient?: { display_id?: string } };
-}
-
-const DISPLAY_TYPES = new Set(['display_data', 'update_display_data', 'execute_result']);
 
 function num(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
@@ -78,38 +73,9 @@ export function findingsSummary(findings: unknown): string {
     .join(' · ');
 }
 
-/** A call from a `%%llm` footer's metadata (render.footer_metadata). */
-export function callFromFooter(meta: Record<string, unknown>, now = Date.now()): CallInfo | null {
-  if (typeof meta.model !== 'string') {
-    return null;
-  }
-  const usage = (meta.usage ?? {}) as Partial<Usage>;
-  const latency = num(meta.latency_s);
-  const ttft = num(meta.ttft_s);
-  return {
-    traceId: str(meta.trace_id) ?? '',
-    model: meta.model,
-    provider: str(meta.provider),
-    prompt: str(meta.prompt),
-    inputTokens: num(usage.input_tokens) ?? 0,
-    outputTokens: num(usage.output_tokens) ?? 0,
-    costUsd: num(meta.cost_usd),
-    savedUsd: num(meta.saved_usd),
-    latencyMs: latency === null ? null : latency * 1000,
-    ttftMs: ttft === null ? null : ttft * 1000,
-    cached: meta.cached === true,
-    status: str(meta.status) ?? 'OK',
-    error: null,
-    findings: findingsSummary(meta.findings),
-    route: str(meta.route),
-    notes: Array.isArray(meta.notes) ? (meta.notes as unknown[]).map(String) : [],
-    startedAt: now
-  };
-}
-
 /** A call from a history-style row (side-by-side columns, or the server's /calls rows). */
 export function callFromRow(row: Record<string, unknown>, now = Date.now()): CallInfo | null {
-  if (typeof row.model !== 'string') {
+  if (!row || typeof row !== 'object' || typeof row.model !== 'string') {
     return null;
   }
   const started = row.started_at;
@@ -129,36 +95,10 @@ export function callFromRow(row: Record<string, unknown>, now = Date.now()): Cal
     error: str(row.error),
     findings: findingsSummary(row.findings),
     route: str(row.answered_by),
+    group: str(row.group),
     notes: [],
     startedAt: typeof started === 'number' ? started : typeof started === 'string' ? Date.parse(started) || now : now
   };
-}
-
-/** The calls an output's metadata describes (one footer, or the columns of a comparison). */
-export function callsFromMetadata(metadata: unknown, now = Date.now()): CallInfo[] {
-  if (!metadata || typeof metadata !== 'object') {
-    return [];
-  }
-  const ours = (metadata as Record<string, unknown>)['llmops_nb'];
-  if (!ours || typeof ours !== 'object') {
-    return [];
-  }
-  const o = ours as Record<string, unknown>;
-  if (Array.isArray(o.columns)) {
-    return (o.columns as Record<string, unknown>[])
-      .map(c => callFromRow(c, now))
-      .filter((c): c is CallInfo => c !== null);
-  }
-  const one = callFromFooter(o, now);
-  return one ? [one] : [];
-}
-
-/** The calls a kernel iopub message carries ([] for any other message). */
-export function callsFromIopub(msg: IopubLike, now = Date.now()): CallInfo[] {
-  if (!DISPLAY_TYPES.has(msg.header.msg_type)) {
-    return [];
-  }
-  return callsFromMetadata(msg.content.metadata, now);
 }
 
 export interface SpendTotals {
@@ -169,12 +109,10 @@ export interface SpendTotals {
   inputTokens: number;
   outputTokens: number;
   unpricedCalls: number;
+  pricedCalls: number;
+  inFlight: number;
 }
 
-/**
- * One kernel's calls, newest first, each counted once (by trace id): a streamed answer's
- * display is updated several times but is one call.
- */
 /** Totals of no calls at all. */
 export function emptyTotals(): SpendTotals {
   return {
@@ -184,66 +122,60 @@ export function emptyTotals(): SpendTotals {
     savedUsd: 0,
     inputTokens: 0,
     outputTokens: 0,
-    unpricedCalls: 0
+    unpricedCalls: 0,
+    pricedCalls: 0,
+    inFlight: 0
   };
 }
 
-export class CallLedger {
-  private _calls: CallInfo[] = [];
-  private _seen = new Set<string>();
-  private _anon = 0;
+/** Totals from a kernel's `spend()` dict (missing or malformed figures count as 0). */
+export function totalsFromSpend(spend: unknown): SpendTotals {
+  const s = (spend && typeof spend === 'object' ? spend : {}) as Record<string, unknown>;
+  const n = (key: string) => num(s[key]) ?? 0;
+  return {
+    calls: n('calls'),
+    cachedCalls: n('cached_calls'),
+    spentUsd: n('spent_usd'),
+    savedUsd: n('saved_usd'),
+    inputTokens: n('input_tokens'),
+    outputTokens: n('output_tokens'),
+    unpricedCalls: n('unpriced_calls'),
+    pricedCalls: num(s['priced_calls']) ?? Math.max(0, n('calls') - n('unpriced_calls')),
+    inFlight: n('in_flight')
+  };
+}
 
-  constructor(private readonly limit = 500) {}
+/** What a kernel reported: its spend and its latest calls, newest first. */
+export interface KernelReport {
+  totals: SpendTotals;
+  calls: CallInfo[];
+}
 
-  /** Add calls; returns how many were new. */
-  add(calls: CallInfo[]): number {
-    let added = 0;
-    for (const call of calls) {
-      const key = call.traceId || `anon-${this._anon++}`;
-      if (this._seen.has(key)) {
-        continue;
-      }
-      this._seen.add(key);
-      this._calls.unshift(call);
-      added++;
+/**
+ * The kernel's answer to `SNAPSHOT_EXPRESSION` (one `user_expressions` entry): a report, or
+ * null when the kernel has not imported llmops_nb. Throws on an error in the kernel.
+ */
+export function parseSnapshot(result: unknown): KernelReport | null {
+  const r = (result ?? {}) as { status?: string; data?: Record<string, unknown>; ename?: string; evalue?: string };
+  if (r.status !== 'ok') {
+    throw new Error(`the kernel could not report its spend: ${r.ename ?? 'error'} ${r.evalue ?? ''}`.trim());
+  }
+  let body: unknown = r.data?.['application/json'];
+  if (body === undefined) {
+    const text = r.data?.['text/plain'];
+    if (typeof text !== 'string' || text === 'None') {
+      return null;
     }
-    if (this._calls.length > this.limit) {
-      this._calls.length = this.limit;
-    }
-    return added;
+    body = JSON.parse(text);
   }
-
-  get calls(): readonly CallInfo[] {
-    return this._calls;
+  if (!body || typeof body !== 'object') {
+    return null;
   }
-
-  totals(): SpendTotals {
-    const t = emptyTotals();
-    for (const c of this._calls) {
-      if (c.status !== 'OK') {
-        continue;
-      }
-      t.calls++;
-      if (c.cached) {
-        t.cachedCalls++;
-        t.savedUsd += c.savedUsd ?? 0;
-        continue; // a cache hit used no tokens and cost nothing
-      }
-      t.inputTokens += c.inputTokens;
-      t.outputTokens += c.outputTokens;
-      if (c.costUsd === null) {
-        t.unpricedCalls++;
-      } else {
-        t.spentUsd += c.costUsd;
-      }
-    }
-    return t;
-  }
-
-  clear(): void {
-    this._calls = [];
-    this._seen.clear();
-  }
+  const b = body as { spend?: unknown; calls?: unknown };
+  const calls = Array.isArray(b.calls)
+    ? (b.calls as Record<string, unknown>[]).map(c => callFromRow(c)).filter((c): c is CallInfo => c !== null)
+    : [];
+  return { totals: totalsFromSpend(b.spend), calls };
 }
 
 /** `$0.0123` with enough digits for sub-cent amounts. */
@@ -274,25 +206,39 @@ export function formatTokens(n: number): string {
   return String(n);
 }
 
-/** The status bar's text: `LLM $0.0042 · 1.2k tok · 3 calls (1 cached, saved $0.0011)`. */
+/** Dollars as `%llm cost` prints them (`$0.000522`), so the two read the same. */
+export function spendUsd(usd: number): string {
+  return `$${usd.toFixed(6)}`;
+}
+
+/**
+ * The status bar's text: `LLM $0.000522 · 1.2k tok · 18 calls (3 cached, saved $0.000110) ·
+ * 2 unpriced`. Calls with no known price are counted apart, never folded into a silent $0.
+ */
 export function spendLabel(t: SpendTotals): string {
   const tokens = formatTokens(t.inputTokens + t.outputTokens);
-  let label = `LLM ${formatUsd(t.spentUsd)} · ${tokens} tok · ${t.calls} call${t.calls === 1 ? '' : 's'}`;
+  // no priced call at all: the cost is unknown, not $0 (as `%llm cost` says)
+  const cost = t.calls && !t.pricedCalls ? 'cost unknown' : spendUsd(t.spentUsd);
+  let label = `LLM ${cost} · ${tokens} tok · ${t.calls} call${t.calls === 1 ? '' : 's'}`;
   if (t.cachedCalls) {
-    label += ` (${t.cachedCalls} cached${t.savedUsd ? `, saved ${formatUsd(t.savedUsd)}` : ''})`;
+    label += ` (${t.cachedCalls} cached${t.savedUsd ? `, saved ${spendUsd(t.savedUsd)}` : ''})`;
   }
   if (t.unpricedCalls) {
     label += ` · ${t.unpricedCalls} unpriced`;
   }
+  if (t.inFlight) {
+    label += ` · ${t.inFlight} running`;
+  }
   return label;
 }
 
-/** The MLflow UI link of a trace, or null when no UI URL is configured. */
+/** The MLflow UI link of a trace, or null when no (http or https) UI URL is configured. */
 export function traceUrl(uiUrl: string | null, experimentId: string | null, traceId: string): string | null {
-  if (!uiUrl || !traceId) {
+  const safe = safeHref(uiUrl);
+  if (!safe || !traceId) {
     return null;
   }
-  const base = uiUrl.replace(/\/+$/, '');
+  const base = safe.replace(/\/+$/, '');
   const exp = experimentId ? `experiments/${encodeURIComponent(experimentId)}/` : '';
   return `${base}/#/${exp}traces?selectedEvaluationId=${encodeURIComponent(traceId)}`;
 }
