@@ -185,6 +185,10 @@ def open_cache(settings: Settings) -> CacheBackend:
     """The backend the settings ask for."""
     if settings.cache_mode == "off":
         return NoCache()
+    if settings.cache_url:
+        from llmops_nb.cache_redis import RedisCacheBackend
+
+        return RedisCacheBackend(settings.cache_url, ttl_s=settings.cache_ttl_s)
     return DiskCacheBackend(settings.resolved_cache_dir)
 
 

@@ -12,6 +12,7 @@ recorder). The module-level functions of the package talk to the current session
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 from collections import deque
@@ -34,6 +35,9 @@ _ENV = {
     "budget_usd": "LLMOPS_BUDGET_USD",
     "retries": "LLMOPS_RETRIES",
     "guardrails": "LLMOPS_GUARDRAILS",
+    "cache_url": "LLMOPS_CACHE_URL",
+    "cache_ttl_s": "LLMOPS_CACHE_TTL_S",
+    "user": "LLMOPS_USER",
 }
 RECENT_CALLS = 200  # call records a session keeps in memory for the JupyterLab extension
 _DICTS = ("routes", "complexity_routes", "context_windows", "rate_limits")
@@ -48,6 +52,9 @@ class Settings:
     home: Path = field(default_factory=lambda: Path.cwd() / ".llmops_nb")
     cache_dir: Path | None = None  # None: <home>/cache
     cache_mode: str = "readwrite"
+    cache_url: str | None = None  # None: the local diskcache; "redis://host:6379/0": shared
+    cache_ttl_s: float | None = None  # shared cache entries expire after this (None: never)
+    user: str | None = None  # who makes the calls (the llmops.user tag); None: the OS user
     default_model: str = "sim:default"
     tracking: bool = True
     request_timeout_s: float = 60.0
@@ -80,7 +87,27 @@ class Settings:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["cache_dir"] = str(self.resolved_cache_dir)
         out["home"] = str(self.home)
+        if self.cache_url:
+            from llmops_nb.cache_redis import redacted_url
+
+            out["cache_url"] = redacted_url(self.cache_url)
+        out["user"] = self.resolved_user
         return out
+
+    @property
+    def resolved_user(self) -> str:
+        """The ``user`` setting, or the OS user running this process."""
+        return self.user or _os_user()
+
+
+@functools.cache
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
 def absolute_tracking_uri(uri: str, base: Path) -> str:
@@ -110,7 +137,8 @@ def _from_env() -> dict[str, Any]:
 
 _NUMBERS = {"request_timeout_s": float, "retry_base_s": float, "retry_max_wait_s": float,
             "breaker_cooldown_s": float, "retries": int, "breaker_threshold": int,
-            "assumed_output_tokens": int, "budget_usd": float}
+            "assumed_output_tokens": int, "budget_usd": float, "cache_ttl_s": float}
+_CACHE_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 _CACHE_MODE_ALIASES = {"rw": "readwrite", "on": "readwrite", "read-write": "readwrite"}
 
 
@@ -132,6 +160,9 @@ def _coerce(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
             out[key] = _number(key, out[key], kind)
     if "cache_mode" in out:
         out["cache_mode"] = _cache_mode(out["cache_mode"])
+    if out.get("cache_url") and not str(out["cache_url"]).startswith(_CACHE_URL_SCHEMES):
+        raise ConfigError(f"cache_url must be a Redis URL ({', '.join(_CACHE_URL_SCHEMES)}…), "
+                          "or unset for the local cache")
     if out.get("routes"):
         from llmops_nb.routing import parse_routes
 

@@ -363,7 +363,8 @@ class _Run:
             prompt=call.prompt_ref, experiment=self.sess.settings.experiment,
             estimated_input_tokens=call.estimated_input_tokens,
             group_id=group.id if group else None, group_name=group.name if group else None,
-            route=self.plan.route, route_reason=self.plan.reason, attempts=self.attempts, **fields,
+            route=self.plan.route, route_reason=self.plan.reason, attempts=self.attempts,
+            user=self.sess.settings.resolved_user, **fields,
         )
         _safely_record(self.recorder, record)
         self.sess.note_call(record)

@@ -248,14 +248,51 @@ class JournalRecorder:
             self._done(len(paths))
 
 
+class FanOutRecorder:
+    """Several recorders, each with its own journal and exporter (MLflow, OTLP): one slow or
+    unreachable destination never holds back, nor loses, what goes to another."""
+
+    def __init__(self, recorders: list[Recorder]) -> None:
+        self.recorders = recorders
+
+    def record(self, record: CallRecord) -> None:
+        for r in self.recorders:
+            r.record(record)
+
+    def call_started(self) -> None:
+        for r in self.recorders:
+            r.call_started()
+
+    def flush(self, timeout: float | None = 120.0) -> None:
+        for r in self.recorders:
+            r.flush(timeout)
+
+    def close(self) -> None:
+        for r in self.recorders:
+            r.close()
+
+
 def open_recorder(settings: Settings) -> Recorder:
-    """The recorder the settings ask for."""
+    """The recorder the settings ask for: MLflow, plus OTLP when the standard
+    ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` is set."""
     if not settings.tracking:
         return NullRecorder()
+    from llmops_nb.otel_export import otlp_endpoint
     from llmops_nb.tracking import MlflowExporter
 
     journal = settings.journal_dir / _store_slug(settings.tracking_uri)
-    return JournalRecorder(journal, lambda: MlflowExporter(settings.tracking_uri, settings.experiment))
+    mlflow_recorder = JournalRecorder(journal, lambda: MlflowExporter(settings.tracking_uri, settings.experiment))
+    endpoint = otlp_endpoint()
+    if endpoint is None:
+        return mlflow_recorder
+
+    def otlp() -> Exporter:
+        from llmops_nb.otel_export import OtlpExporter
+
+        return OtlpExporter(endpoint)
+
+    return FanOutRecorder([mlflow_recorder, JournalRecorder(settings.journal_dir / ("otlp-" + _store_slug(endpoint)),
+                                                            otlp)])
 
 
 def _store_slug(uri: str) -> str:

@@ -145,6 +145,7 @@ def _tags(r: CallRecord) -> dict[str, str]:
         "notes": "; ".join(r.notes) or None,
         "route": r.route,
         "route_reason": r.route_reason,
+        "user": r.user,
         "attempts": json.dumps(_attempt_summary(r.attempts)) if r.attempts else None,
         "findings": json.dumps(r.findings[:50]) if r.findings else None,  # hashes, never values
     }

@@ -169,6 +169,7 @@ class CallRecord:
     cost_simulated: bool = False
     cut_by: str | None = None
     cut_detail: str | None = None
+    user: str | None = None  # who made the call (settings.user, else the OS user)
 
     def to_json(self) -> str:
         # shallow on purpose: asdict() deep-copies the request (5x slower, same JSON)
