@@ -18,6 +18,7 @@ fails a call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -78,10 +79,8 @@ class RedisCacheBackend:
         self._guarded(lambda: self._client.set(self.prefix + key, value.encode("utf-8"), ex=ttl))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(*self._errors):  # closing a connection to a server that is gone
             self._client.close()
-        except self._errors:  # closing a connection to a server that is gone
-            pass
 
     # -- outages ----------------------------------------------------------------------------
     def _guarded(self, op: Any) -> Any:

@@ -160,14 +160,18 @@ def _coerce(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
             out[key] = _number(key, out[key], kind)
     if "cache_mode" in out:
         out["cache_mode"] = _cache_mode(out["cache_mode"])
-    if out.get("cache_url") and not str(out["cache_url"]).startswith(_CACHE_URL_SCHEMES):
-        raise ConfigError(f"cache_url must be a Redis URL ({', '.join(_CACHE_URL_SCHEMES)}…), "
-                          "or unset for the local cache")
+    _check_cache_url(out.get("cache_url"))
     if out.get("routes"):
         from llmops_nb.routing import parse_routes
 
         parse_routes(out["routes"])  # validate now, not at the first call
     return out
+
+
+def _check_cache_url(url: Any) -> None:
+    if url and not str(url).startswith(_CACHE_URL_SCHEMES):
+        raise ConfigError(f"cache_url must be a Redis URL ({', '.join(_CACHE_URL_SCHEMES)}…), "
+                          "or unset for the local cache")
 
 
 def _cache_mode(value: Any) -> str:
