@@ -245,6 +245,7 @@ class Forwarder:
                 continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream.settimeout(None)  # a slow answer is not a broken connection
             except OSError:
                 client.close()
                 continue
@@ -257,6 +258,46 @@ class Forwarder:
     def _pipe(src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+class Tap(Forwarder):
+    """A forwarder that also keeps the bytes clients sent (to prove a credential was used)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.sent = bytearray()
+        super().__init__(target_port)
+
+    def _accept(self) -> None:  # the client→server direction is recorded
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if not self._up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream.settimeout(None)  # a slow answer is not a broken connection
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            self._threading.Thread(target=self._record, args=(client, upstream), daemon=True).start()
+            self._threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    def _record(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                self.sent.extend(data)
                 dst.sendall(data)
         except OSError:
             pass
