@@ -37,6 +37,7 @@ _EXPORTS = {
     "dashboard_widget": "llmops_nb.widgets",
     "log_feedback": "llmops_nb.tracking",
     "group": "llmops_nb.tracking",
+    "log_pipeline": "llmops_nb.serving",
     "set_price": "llmops_nb.pricing",
     "price_of": "llmops_nb.pricing",
     "count_tokens": "llmops_nb.tokens",
@@ -74,12 +75,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmops_nb.pricing import price_of, set_price
     from llmops_nb.providers.base import register_endpoint, register_provider
     from llmops_nb.tokens import count_message_tokens, count_tokens
+    from llmops_nb.serving import log_pipeline
     from llmops_nb.tracking import flush, group, history
     from llmops_nb.types import Completion, Finding, Message, Usage
 
 
 _SUBMODULES = {"guardrails", "prompts", "routing", "tracking", "providers", "viz", "comparison", "experiments",
-               "evaluation", "monitor", "widgets"}
+               "evaluation", "monitor", "widgets", "serving"}
 
 
 def __getattr__(name: str) -> Any:

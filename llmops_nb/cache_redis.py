@@ -44,7 +44,12 @@ class RedisCacheBackend:
 
     def __init__(self, url: str, *, ttl_s: float | None = None, timeout_s: float = 0.25,
                  retry_after_s: float = 5.0) -> None:
-        import redis
+        try:
+            import redis
+        except ImportError:
+            from llmops_nb.errors import ConfigError
+
+            raise ConfigError("cache_url needs the redis package: pip install 'llmops-nb[team]'") from None
 
         from llmops_nb.cache import KEY_VERSION
 

@@ -285,6 +285,12 @@ def open_recorder(settings: Settings) -> Recorder:
     endpoint = otlp_endpoint()
     if endpoint is None:
         return mlflow_recorder
+    import importlib.util
+
+    if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
+        log.warning("llmops_nb: OTEL_EXPORTER_OTLP_ENDPOINT is set, but the OTLP exporter is not installed "
+                    "(pip install 'llmops-nb[team]'); calls are recorded in MLflow only")
+        return mlflow_recorder
 
     def otlp() -> Exporter:
         from llmops_nb.otel_export import OtlpExporter
