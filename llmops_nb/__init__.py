@@ -74,8 +74,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmops_nb.pipeline import acomplete, complete
     from llmops_nb.pricing import price_of, set_price
     from llmops_nb.providers.base import register_endpoint, register_provider
-    from llmops_nb.tokens import count_message_tokens, count_tokens
     from llmops_nb.serving import log_pipeline
+    from llmops_nb.tokens import count_message_tokens, count_tokens
     from llmops_nb.tracking import flush, group, history
     from llmops_nb.types import Completion, Finding, Message, Usage
 
