@@ -500,19 +500,16 @@ def _attempt(call: PreparedCall, breaker: routing.CircuitBreaker, limiter: routi
             on_text(piece)
 
     try:
-        breaker.before_call(call.request.model)
-        if limiter is not None:
-            output = int(call.request.params.get("max_tokens") or settings.assumed_output_tokens)
-            entry["rate_limit_wait_s"] = limiter.acquire(call.estimated_input_tokens + output)
-        result = _drive(call, settings.request_timeout_s, t0, emit if on_text is not None else None)
+        with breaker.calling(call.request.model):  # the breaker learns how it ended, whatever ends it
+            if limiter is not None:
+                output = int(call.request.params.get("max_tokens") or settings.assumed_output_tokens)
+                entry["rate_limit_wait_s"] = limiter.acquire(call.estimated_input_tokens + output)
+            result = _drive(call, settings.request_timeout_s, t0, emit if on_text is not None else None)
     except E.ProviderError as exc:
-        if not isinstance(exc, E.CircuitOpen):
-            breaker.record(False)
         entry.update(error_type=type(exc).__name__, error=str(exc))
         raise
     finally:
         entry["duration_ms"] = (time.perf_counter() - a0) * 1000
-    breaker.record(True)
     entry["ok"] = True
     return result
 

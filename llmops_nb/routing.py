@@ -11,8 +11,10 @@
   (capped by ``retry_max_wait_s``); only retryable errors (429, 5xx, timeouts, connection
   errors) are retried. The SDKs' own retries are off.
 - **Fallback** to the next model of the route when a model's retries are spent or it failed.
-- **Circuit breaker** per model: opens after ``breaker_threshold`` consecutive failures,
-  fast-fails while open, lets one probe through after ``breaker_cooldown_s`` (half-open).
+- **Circuit breaker** per model: opens after ``breaker_threshold`` consecutive server-side
+  failures (5xx, timeouts, connection errors — never a client error such as 400 or 401, nor a
+  429), fast-fails while open, lets one probe through after ``breaker_cooldown_s``
+  (half-open); the probe is released on every exit path, an interrupt included.
 - **Rate limits** per model, client side: requests and tokens per minute
   (``configure(rate_limits={"openai:gpt-5.4-mini": {"rpm": 60, "tpm": 200_000}})``); a call
   waits for room rather than failing.
@@ -26,7 +28,8 @@ import fnmatch
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,7 +191,7 @@ class CircuitBreaker:
         return "half-open" if time.monotonic() - self.opened_at >= self.cooldown_s else "open"
 
     def before_call(self, model: str) -> None:
-        """Raise CircuitOpen unless a call may go through now."""
+        """Raise CircuitOpen unless a call may go through now (prefer :meth:`calling`)."""
         with self.lock:
             state = self.state
             if state == "closed":
@@ -200,15 +203,49 @@ class CircuitBreaker:
             raise E.CircuitOpen(f"{model}: circuit open after {self.failures} failures; next probe in {left:.0f} s",
                               provider=model.partition(":")[0], retry_after=left)
 
-    def record(self, ok: bool) -> None:
+    def record(self, ok: bool | None) -> None:
+        """The outcome of a call let through: True the server is up, False a server-side
+        failure, None neither (a client error, an interrupt) — only the probe is released."""
         with self.lock:
             self.probing = False
+            if ok is None:
+                return
             if ok:
                 self.failures, self.opened_at = 0, None
                 return
             self.failures += 1
             if self.failures >= self.threshold or self.opened_at is not None:
                 self.opened_at = time.monotonic()
+
+    @contextmanager
+    def calling(self, model: str) -> Iterator[None]:
+        """Guard one call: raises CircuitOpen, else records how the call ended — on every
+        exit path, so a probe is never left taken (Ctrl-C, a bug, a client error)."""
+        self.before_call(model)
+        outcome: bool | None = None
+        try:
+            yield
+            outcome = True
+        except E.ProviderError as exc:
+            outcome = breaker_outcome(exc)
+            raise
+        finally:
+            self.record(outcome)
+
+
+def breaker_outcome(exc: E.ProviderError) -> bool | None:
+    """What a provider error says about the server's health: False for server-side failures
+    (5xx, timeouts, connection errors, unparsable answers), True for a client error the server
+    answered (400 "prompt too long", 401, 404: the server is up), None for 429 (rate limits
+    have their own rule: retry-after and the client-side limiter) and anything unknown."""
+    if isinstance(exc, E.RateLimited):
+        return None
+    if isinstance(exc, (E.ProviderUnavailable, E.ProviderTimeout, E.ProviderConnectionError,
+                        E.ProviderResponseError)):
+        return False
+    if isinstance(exc, (E.BadRequest, E.AuthenticationFailed)):
+        return True
+    return None
 
 
 _breakers: dict[str, CircuitBreaker] = {}

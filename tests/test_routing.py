@@ -198,3 +198,83 @@ def test_routes_from_pyproject(tmp_path, monkeypatch):
         '[tool.llmops_nb.routes]\nfast = ["sim:a", {model = "sim:b", temperature = 0.1}]\n')
     s = build_settings(cwd=tmp_path)
     assert routing.route_entries("fast", s)[1] == routing.RouteEntry("sim:b", {"temperature": 0.1})
+
+
+def _trip(llm, model="sim:tripped"):
+    """Open the breaker of ``model`` with one server failure and let it cool down (half-open)."""
+    llm.configure(retries=0, breaker_threshold=1, breaker_cooldown_s=0.05)
+    sim.configure_model(model.partition(":")[2], failures=["500"])
+    with pytest.raises(E.ProviderUnavailable):
+        llm.complete(model, "x", cache=False)
+    time.sleep(0.06)
+    assert routing.breaker(model, settings()).state == "half-open"
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_probe_releases_the_half_open_breaker(llm, interrupt):
+    _trip(llm)
+
+    def ctrl_c(piece):  # Ctrl-C (or a bug in a callback) while the probe's answer streams in
+        raise interrupt("stop")
+
+    with pytest.raises(interrupt):
+        llm.complete("sim:tripped", "probe", cache=False, stream=True, on_text=ctrl_c)
+    b = routing.breaker("sim:tripped", settings())
+    assert not b.probing and b.state == "half-open"  # neither closed nor re-opened by an interrupt
+    assert llm.complete("sim:tripped", "next", cache=False).text  # the next call is the probe
+
+
+@pytest.mark.parametrize(("status", "message"), [(400, "prompt is too long: 9000 tokens > 4096"),
+                                                 (401, None), (403, None), (404, None), (422, None)])
+def test_client_errors_never_open_the_breaker(llm, openai_env, status, message):
+    llm.configure(retries=0, breaker_threshold=2, breaker_cooldown_s=30)
+    for _ in range(5):
+        openai_env.error(status, message)
+        with pytest.raises(E.ProviderError) as info:
+            llm.complete("openai:gpt-5.4-mini", "a long prompt", cache=False)
+        assert not isinstance(info.value, E.CircuitOpen)
+    assert routing.health()[0]["state"] == "closed"
+    assert llm.complete("openai:gpt-5.4-mini", "a valid call", cache=False).text == "echo: a valid call"
+    assert len(openai_env.requests) == 6
+
+
+def test_rate_limits_follow_their_own_rule_not_the_breaker(llm, openai_env):
+    llm.configure(retries=0, breaker_threshold=2, breaker_cooldown_s=30)
+    for _ in range(4):
+        openai_env.error(429, retry_after=0)
+        with pytest.raises(E.RateLimited):
+            llm.complete("openai:gpt-5.4-mini", "hi", cache=False)
+    assert llm.complete("openai:gpt-5.4-mini", "hi", cache=False).text == "echo: hi"
+
+
+@pytest.mark.parametrize("failure", [dict(status=500), dict(status=503), dict(status=504)])
+def test_server_errors_open_the_breaker_and_nothing_more_is_sent(llm, openai_env, failure):
+    llm.configure(retries=0, breaker_threshold=2, breaker_cooldown_s=30)
+    for _ in range(2):
+        openai_env.error(failure["status"])
+        with pytest.raises(E.ProviderError):
+            llm.complete("openai:gpt-5.4-mini", "hi", cache=False)
+    with pytest.raises(E.CircuitOpen):
+        llm.complete("openai:gpt-5.4-mini", "hi", cache=False)
+    assert len(openai_env.requests) == 2
+
+
+def test_connection_errors_open_the_breaker(llm, openai_env):
+    llm.configure(retries=0, breaker_threshold=2, breaker_cooldown_s=30)
+    for _ in range(2):
+        openai_env.disconnect(after_chunks=0)
+        with pytest.raises(E.ProviderConnectionError):
+            llm.complete("openai:gpt-5.4-mini", "hi", cache=False)
+    with pytest.raises(E.CircuitOpen):
+        llm.complete("openai:gpt-5.4-mini", "hi", cache=False)
+
+
+def test_a_client_error_on_the_probe_shows_the_server_is_up(llm, openai_env):
+    llm.configure(retries=0, breaker_threshold=1, breaker_cooldown_s=0.05)
+    openai_env.error(500).error(400, "prompt is too long")
+    with pytest.raises(E.ProviderUnavailable):
+        llm.complete("openai:gpt-5.4-mini", "x", cache=False)
+    time.sleep(0.06)
+    with pytest.raises(E.BadRequest):
+        llm.complete("openai:gpt-5.4-mini", "x", cache=False)
+    assert routing.health()[0]["state"] == "closed"
