@@ -113,6 +113,9 @@ def prepare(
     provider = get_provider(provider_name)
     params = {k: v for k, v in (params or {}).items() if v is not None}
     _check_params(params)
+    provider_check = getattr(provider, "check_params", None)  # optional: what this provider cannot send
+    if provider_check is not None:
+        provider_check(params)
     messages, system = to_messages(prompt, system)
     api_key = os.environ.get(provider.key_env) if provider.key_env else None
     if provider.key_required and not api_key:
