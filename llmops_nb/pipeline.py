@@ -32,7 +32,7 @@ from llmops_nb import routing
 from llmops_nb.cache import CachedAnswer, cache_key, lookup, store
 from llmops_nb.config import Session, session
 from llmops_nb.cutoff import CUT_FINISH_REASONS, Cut, why_cut
-from llmops_nb.pricing import price_of
+from llmops_nb.pricing import price_of, warn_if_deprecated
 from llmops_nb.prompts import PromptVersion, render
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
 from llmops_nb.tokens import count_message_tokens
@@ -254,6 +254,7 @@ class CallPlan:
     candidates: tuple[PreparedCall, ...]
     route: str | None
     reason: str
+    unknown_windows: frozenset[str] = frozenset()  # their context window was not checked
 
 
 def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Message], *,
@@ -274,6 +275,7 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
                             params.get("max_tokens"), sess.settings)
     candidates, skipped, first_error = [], [], None
     for entry in choice.entries:
+        warn_if_deprecated(entry.model, sess)  # once per session and model
         try:
             candidates.append(prepare(entry.model, prompt, system=system, stream=stream,
                                       params={**entry.params, **params}, prompt_ref=prompt_ref, sess=sess))
@@ -285,7 +287,8 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
     if not candidates:
         raise first_error or E.ConfigError("no model to call")
     reason = choice.reason + (f"; skipped {', '.join(skipped)}" if skipped else "")
-    return CallPlan(tuple(candidates), choice.route, reason)  # the reason also lands on Completion
+    return CallPlan(tuple(candidates), choice.route, reason,  # the reason also lands on Completion
+                    frozenset(choice.unknown_windows))
 
 
 def estimated_cost(call: PreparedCall, assumed_output_tokens: int) -> float | None:
@@ -418,6 +421,10 @@ class _Run:
         max_tokens = call.request.params.get("max_tokens", call.provider.defaults.get("max_tokens"))
         return why_cut(finish_reason, usage, max_tokens, window)
 
+    def _window_note(self, call: PreparedCall) -> list[str]:
+        model = call.request.model
+        return [routing.unknown_window_note(model)] if model in self.plan.unknown_windows else []
+
     def answer(self, call: PreparedCall, raw: str, final: Final, ttft: float | None, *,
                store_in_cache: bool) -> Completion:
         latency = time.perf_counter() - self.t0
@@ -430,6 +437,9 @@ class _Run:
         # a missing price is said once per model per session (the footer says "cost unknown" each time)
         price_note = [price.note] if price.note else []
         shown_note = price_note if price_note and self.sess.first_time(("price note", call.request.model)) else []
+        window_note = self._window_note(call)  # recorded each time, shown once per model per session
+        if window_note and self.sess.first_time(("window note", call.request.model)):
+            shown_note = shown_note + window_note
         cut = self._cut(call, final.finish_reason, final.usage, final.context_window)
         completion = Completion(
             text=shown, model=call.request.model, provider=call.request.provider, usage=final.usage,
@@ -441,7 +451,7 @@ class _Run:
             recorded_text=recorded, placeholders=self._placeholders(),
         )
         self.record(call, latency, status="OK", text=recorded, usage=asdict(final.usage), cost_usd=price.cost_usd,
-                    ttft_s=ttft, finish_reason=final.finish_reason, notes=price_note + self.notes,
+                    ttft_s=ttft, finish_reason=final.finish_reason, notes=price_note + window_note + self.notes,
                     findings=[asdict(f) for f in findings], cost_simulated=price.simulated,
                     cut_by=completion.cut_by, cut_detail=completion.cut_detail)
         self.sess.add_spend(price.cost_usd, None, self.group.id if self.group else None)

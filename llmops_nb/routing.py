@@ -7,6 +7,10 @@
   (``configure(complexity_routes={"low": "fast", "high": "quality"})``), then
   ``default_route``. Models whose context window cannot hold the prompt are skipped. The
   choice and the reason are recorded on the call.
+- **Context windows** come from genai-prices' data (``configure(context_windows=...)`` wins):
+  a model id whose window cannot hold the prompt plus ``max_tokens`` is refused before
+  sending (:class:`~llmops_nb.errors.ContextWindowExceeded`); an unknown window is not
+  checked, and the call's notes say so.
 - **Retries**: one loop (tenacity), exponential backoff with jitter, ``retry-after`` honoured
   (capped by ``retry_max_wait_s``); only retryable errors (429, 5xx, timeouts, connection
   errors) are retried. The SDKs' own retries are off.
@@ -37,11 +41,9 @@ from llmops_nb import errors as E
 from llmops_nb.config import Settings
 
 ROUTE_PREFIX = "route:"
-# Context windows (input + output tokens) of model families; configure(context_windows=...) wins.
-CONTEXT_WINDOWS = {
-    "openai:gpt-5*": 400_000, "openai:gpt-4.1*": 1_047_576, "openai:gpt-4o*": 128_000,
-    "openai:o[0-9]*": 200_000, "anthropic:claude-*": 200_000, "sim:*": 128_000,
-}
+# The simulator's window for names genai-prices does not know (sim:default); a real model's
+# name (sim:gpt-4o-mini) has that model's window.
+SIM_CONTEXT_WINDOW = 128_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class RouteChoice:
     route: str | None
     entries: tuple[RouteEntry, ...]
     reason: str
+    unknown_windows: tuple[str, ...] = ()  # models whose window is unknown: not checked
 
 
 def parse_routes(raw: Mapping[str, Any]) -> dict[str, tuple[RouteEntry, ...]]:
@@ -118,26 +121,42 @@ def route_entries(name: str, settings: Settings | None = None) -> tuple[RouteEnt
 
 
 def context_window(model: str, settings: Settings) -> int | None:
-    """The context window of ``model`` in tokens, if known."""
-    for table in (settings.context_windows, CONTEXT_WINDOWS):
-        if model in table:
-            return int(table[model])
-        for pattern, size in table.items():
-            if fnmatch.fnmatchcase(model, pattern):
-                return int(size)
-    return None
+    """The context window of ``model`` in tokens (prompt + answer): ``configure(context_windows=
+    ...)`` first (exact id, then glob), else genai-prices' data; None when neither knows."""
+    from llmops_nb.pricing import model_facts
+
+    table = settings.context_windows
+    if model in table:
+        return int(table[model])
+    for pattern, size in table.items():
+        if fnmatch.fnmatchcase(model, pattern):
+            return int(size)
+    facts = model_facts(model)
+    if facts is not None and facts.context_window:
+        return int(facts.context_window)
+    return SIM_CONTEXT_WINDOW if model.startswith("sim:") else None
+
+
+def unknown_window_note(model: str) -> str:
+    """The note a call carries when its model's window is unknown (so it was not checked)."""
+    return (f"the context window of {model} is unknown (genai-prices has no data), so the prompt's size was "
+            f"not checked: configure(context_windows={{{model!r}: tokens}}) to check it")
 
 
 def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settings) -> RouteChoice:
     """The models to try for ``model`` (a model id or ``route:NAME``), skipping those whose
     context window cannot hold the prompt plus the answer's ``max_tokens`` (the call's, else
-    the route entry's)."""
+    the route entry's). A model id that cannot hold it is refused (ContextWindowExceeded)."""
     if not model.startswith(ROUTE_PREFIX):
-        return RouteChoice(None, (RouteEntry(model),), "model id")
+        window = context_window(model, settings)
+        needed_tokens = info.estimated_tokens + int(max_tokens or 0)
+        if window is not None and needed_tokens > window:
+            raise E.ContextWindowExceeded(model, needed_tokens, window, info.estimated_tokens, max_tokens)
+        return RouteChoice(None, (RouteEntry(model),), "model id", () if window else (model,))
     name, reason = model[len(ROUTE_PREFIX):], "named route"
     if name == "auto":
         name, reason = _auto(info, settings)
-    fitting, skipped = [], []
+    fitting, skipped, unknown = [], [], []
     needed_tokens = info.estimated_tokens
     for entry in route_entries(name, settings):
         window = context_window(entry.model, settings)
@@ -146,12 +165,14 @@ def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settin
             skipped.append(f"{entry.model} (window {window:,} < {needed_tokens:,} tokens)")
         else:
             fitting.append(entry)
+            if window is None:
+                unknown.append(entry.model)
     if not fitting:
         raise E.ConfigError(f"no model of route {name!r} has a context window for {needed_tokens:,} tokens: "
                             f"{'; '.join(skipped)}. Shorten the prompt or add a larger model to the route.")
     if skipped:
         reason += "; skipped " + ", ".join(skipped)
-    return RouteChoice(name, tuple(fitting), reason)
+    return RouteChoice(name, tuple(fitting), reason, tuple(unknown))
 
 
 def _auto(info: RuleInput, settings: Settings) -> tuple[str, str]:
