@@ -2,7 +2,8 @@
 
 The key is the SHA-256 of canonical JSON of provider, model, messages, system and every sampling
 parameter with the provider's defaults filled in (an omitted temperature is not 0, it is the
-provider's default). Streaming or not is not part of the key: it is the same answer.
+provider's default). Streaming or not is not part of the key: it is the same answer. Any Python
+text is keyed, lone surrogates included.
 
 Values are JSON text and nothing read back is ever unpickled: the backend's ``Disk`` refuses
 any row that is not plain text, and such a row is a miss; so is a text row whose file lies outside
@@ -54,19 +55,20 @@ class CachedAnswer:
     trace_id: str
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "v": KEY_VERSION,
-                "text": self.text,
-                "usage": asdict(self.usage),
-                "cost_usd": self.cost_usd,
-                "latency_s": self.latency_s,
-                "ttft_s": self.ttft_s,
-                "finish_reason": self.finish_reason,
-                "trace_id": self.trace_id,
-            },
-            ensure_ascii=False,
-        )
+        payload = {
+            "v": KEY_VERSION,
+            "text": self.text,
+            "usage": asdict(self.usage),
+            "cost_usd": self.cost_usd,
+            "latency_s": self.latency_s,
+            "ttft_s": self.ttft_s,
+            "finish_reason": self.finish_reason,
+            "trace_id": self.trace_id,
+        }
+        text = json.dumps(payload, ensure_ascii=False)
+        if not _is_utf8_encodable(text):  # a lone surrogate: \u escapes keep it, in text sqlite can store
+            text = json.dumps(payload)
+        return text
 
     @classmethod
     def from_json(cls, text: str) -> CachedAnswer | None:
@@ -105,7 +107,18 @@ def cache_key(request: Request, defaults: Mapping[str, Any]) -> str:
         separators=(",", ":"),
         default=str,
     )
-    return "llm:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (which a Python str may hold) is keyed too, and distinctly
+    return "llm:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_utf8_encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class UnsafeRow(Exception):

@@ -264,8 +264,8 @@ def breaker_outcome(exc: E.ProviderError) -> bool | None:
     if isinstance(exc, (E.ProviderUnavailable, E.ProviderTimeout, E.ProviderConnectionError,
                         E.ProviderResponseError)):
         return False
-    if isinstance(exc, (E.BadRequest, E.AuthenticationFailed)):
-        return True
+    if isinstance(exc, (E.BadRequest, E.AuthenticationFailed)) and exc.status is not None:
+        return True  # the server answered
     return None
 
 

@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -312,6 +313,7 @@ class MlflowExporter:
 
     def export(self, records: list[CallRecord]) -> None:
         """Write ``records`` as traces (one batch per experiment) and link them to their runs."""
+        records = [storable(r) for r in records]  # the store takes UTF-8 only: no lone surrogates
         with self._lock:
             by_exp: dict[str, list[CallRecord]] = {}
             for r in records:
@@ -390,6 +392,24 @@ class MlflowExporter:
             self._totals[run_id] = totals
             counted.update(r.trace_id for r in rs)
             self.client.set_terminated(run_id, end_time=ts)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(record: CallRecord) -> CallRecord:
+    """``record`` as a UTF-8 store can hold it: each lone surrogate (which a Python str may
+    hold, and the journal keeps) becomes U+FFFD; any other text is unchanged."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return CallRecord(**{name: clean(getattr(record, name)) for name in record.__dataclass_fields__})
 
 
 def _store_client(tracking_uri: str) -> Any:
