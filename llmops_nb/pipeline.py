@@ -255,6 +255,7 @@ class CallPlan:
     route: str | None
     reason: str
     unknown_windows: frozenset[str] = frozenset()  # their context window was not checked
+    fallback_text: str | None = None  # the route's planned answer when every model fails
 
 
 def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Message], *,
@@ -288,7 +289,7 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
         raise first_error or E.ConfigError("no model to call")
     reason = choice.reason + (f"; skipped {', '.join(skipped)}" if skipped else "")
     return CallPlan(tuple(candidates), choice.route, reason,  # the reason also lands on Completion
-                    frozenset(choice.unknown_windows))
+                    frozenset(choice.unknown_windows), choice.fallback_text)
 
 
 def estimated_cost(call: PreparedCall, assumed_output_tokens: int) -> float | None:
@@ -336,6 +337,8 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
     try:
         call, outcome = _first_answer(plan, run.sess, max_cost, run.t0, run.attempts, on_text, cached)
     except BaseException as exc:
+        if plan.fallback_text is not None and isinstance(exc, (E.ProviderError, E.BudgetExceeded)):
+            return run.fallback(plan.candidates[-1], exc)  # planned: the caller gets the route's answer
         run.record(plan.candidates[-1] if run.attempts else plan.candidates[0], status="ERROR",
                    error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
         if isinstance(exc, Exception):
@@ -420,6 +423,24 @@ class _Run:
         window = window or routing.context_window(call.request.model, self.sess.settings)
         max_tokens = call.request.params.get("max_tokens", call.provider.defaults.get("max_tokens"))
         return why_cut(finish_reason, usage, max_tokens, window)
+
+    def fallback(self, call: PreparedCall, error: Exception) -> Completion:
+        """Every model failed and the route planned an answer: return it, flagged, and record
+        the call as failed (with every attempt, and why) — the models did not answer."""
+        text = self.plan.fallback_text or ""
+        why = (f"fallback answer: every model of route {self.plan.route!r} failed "
+               f"(last: {type(error).__name__}: {error})")
+        latency = time.perf_counter() - self.t0
+        completion = Completion(
+            text=text, model=f"{routing.ROUTE_PREFIX}{self.plan.route}", provider="", usage=Usage(), cost_usd=0.0,
+            latency_s=latency, fallback=True, trace_id=self.trace_id, prompt=call.prompt_ref,
+            started_at=self.started_ns / 1e9, notes=[why], route=self.plan.route, attempts=self.attempts,
+            route_reason=self.plan.reason)
+        if self.on_text is not None:
+            self.on_text(text)
+        self.record(call, latency, status="ERROR", text=text, error_type=type(error).__name__, error=str(error),
+                    notes=[why])
+        return completion
 
     def _window_note(self, call: PreparedCall) -> list[str]:
         model = call.request.model

@@ -14,7 +14,10 @@
 - **Retries**: one loop (tenacity), exponential backoff with jitter, ``retry-after`` honoured
   (capped by ``retry_max_wait_s``); only retryable errors (429, 5xx, timeouts, connection
   errors) are retried. The SDKs' own retries are off.
-- **Fallback** to the next model of the route when a model's retries are spent or it failed.
+- **Fallback** to the next model of the route when a model's retries are spent or it failed;
+  a route may end with a planned answer, ``{"fallback_text": "We are busy — retry in a
+  minute."}``: when every model failed, the caller gets it as a Completion flagged
+  ``fallback=True`` (its notes and the trace say why), not an exception. Opt-in per route.
 - **Circuit breaker** per model: opens after ``breaker_threshold`` consecutive server-side
   failures (5xx, timeouts, connection errors — never a client error such as 400 or 401, nor a
   429), fast-fails while open, lets one probe through after ``breaker_cooldown_s``
@@ -71,29 +74,53 @@ class RouteChoice:
     entries: tuple[RouteEntry, ...]
     reason: str
     unknown_windows: tuple[str, ...] = ()  # models whose window is unknown: not checked
+    fallback_text: str | None = None  # the route's planned answer when every model fails
+
+
+FALLBACK_KEY = "fallback_text"
 
 
 def parse_routes(raw: Mapping[str, Any]) -> dict[str, tuple[RouteEntry, ...]]:
-    """Validate ``routes`` settings: name → list of model ids or ``{"model": id, **params}``."""
+    """Validate ``routes`` settings: name → list of model ids or ``{"model": id, **params}``,
+    optionally ending with ``{"fallback_text": "..."}`` (see :func:`route_fallbacks`)."""
+    return {name: _parse_route(name, items)[0] for name, items in (raw or {}).items()}
+
+
+def route_fallbacks(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Route name → its planned fallback answer, for the routes that end with one: when every
+    model of the route fails, the caller gets this text (flagged as a fallback), not an error."""
+    parsed = {name: _parse_route(name, items)[1] for name, items in (raw or {}).items()}
+    return {name: text for name, text in parsed.items() if text is not None}
+
+
+def _parse_route(name: str, items: Any) -> tuple[tuple[RouteEntry, ...], str | None]:
     from llmops_nb.providers.base import split_model_id
 
-    routes = {}
-    for name, items in (raw or {}).items():
-        if not isinstance(items, (list, tuple)) or not items:
-            raise E.ConfigError(f"route {name!r} must be a non-empty list of model ids")
-        entries = []
-        for item in items:
-            if isinstance(item, str):
-                entries.append(RouteEntry(item))
-            elif isinstance(item, Mapping) and isinstance(item.get("model"), str):
-                entries.append(RouteEntry(item["model"], {k: v for k, v in item.items() if k != "model"}))
-            else:
-                raise E.ConfigError(f"route {name!r}: {item!r} is neither a model id nor {{'model': id, ...}}")
-            if entries[-1].model.startswith(ROUTE_PREFIX):
-                raise E.ConfigError(f"route {name!r} names another route; list models instead")
-            split_model_id(entries[-1].model)
-        routes[name] = tuple(entries)
-    return routes
+    if not isinstance(items, (list, tuple)) or not items:
+        raise E.ConfigError(f"route {name!r} must be a non-empty list of model ids")
+    fallback = None
+    if isinstance(items[-1], Mapping) and FALLBACK_KEY in items[-1]:
+        last = items[-1]
+        if set(last) != {FALLBACK_KEY} or not isinstance(last[FALLBACK_KEY], str) or not last[FALLBACK_KEY].strip():
+            raise E.ConfigError(f"route {name!r}: the fallback must be {{'fallback_text': 'a non-empty answer'}} "
+                                f"alone, not {last!r}")
+        fallback, items = last[FALLBACK_KEY], items[:-1]
+        if not items:
+            raise E.ConfigError(f"route {name!r} has a fallback_text but no model to try first")
+    entries = []
+    for item in items:
+        if isinstance(item, str):
+            entries.append(RouteEntry(item))
+        elif isinstance(item, Mapping) and isinstance(item.get("model"), str):
+            entries.append(RouteEntry(item["model"], {k: v for k, v in item.items() if k != "model"}))
+        elif isinstance(item, Mapping) and FALLBACK_KEY in item:
+            raise E.ConfigError(f"route {name!r}: fallback_text must be the last item of the route")
+        else:
+            raise E.ConfigError(f"route {name!r}: {item!r} is neither a model id nor {{'model': id, ...}}")
+        if entries[-1].model.startswith(ROUTE_PREFIX):
+            raise E.ConfigError(f"route {name!r} names another route; list models instead")
+        split_model_id(entries[-1].model)
+    return tuple(entries), fallback
 
 
 _rules: list[Callable[[RuleInput], str | None]] = []
@@ -172,7 +199,7 @@ def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settin
                             f"{'; '.join(skipped)}. Shorten the prompt or add a larger model to the route.")
     if skipped:
         reason += "; skipped " + ", ".join(skipped)
-    return RouteChoice(name, tuple(fitting), reason, tuple(unknown))
+    return RouteChoice(name, tuple(fitting), reason, tuple(unknown), route_fallbacks(settings.routes).get(name))
 
 
 def _auto(info: RuleInput, settings: Settings) -> tuple[str, str]:
