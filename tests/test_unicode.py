@@ -117,7 +117,7 @@ def test_any_text_is_exported_to_a_real_sqlite_mlflow_store(llm):
     client = mlflow.MlflowClient(settings().tracking_uri)
 
     @given(texts=st.lists(ANY_TEXT, min_size=1, max_size=4))
-    @hsettings(deadline=None, max_examples=12)
+    @hsettings(deadline=None, max_examples=8)  # each example is a real MLflow write and read
     def check(texts: list[str]) -> None:
         records = [_record(t) for t in texts]
         exporter.export(records)
@@ -143,9 +143,10 @@ def test_the_issues_call_is_answered_cached_and_traced(llm):
     assert list(row.status) == ["OK", "OK"]
 
 
-def test_a_real_sdk_that_cannot_encode_it_is_a_typed_error_and_sends_nothing(llm, openai_env):
+@pytest.mark.parametrize("model", ["openai:gpt-5.4-mini", "anthropic:claude-haiku-4-5"])
+def test_a_real_sdk_that_cannot_encode_it_is_a_typed_error_and_sends_nothing(llm, openai_env, anthropic_env, model):
     with pytest.raises(E.BadRequest, match="lone surrogate.*nothing was sent"):
-        llm.complete("openai:gpt-5.4-mini", LONE, cache=False)
-    assert openai_env.requests == []
+        llm.complete(model, LONE, cache=False)
+    assert openai_env.requests == [] and anthropic_env.requests == []
     llm.flush()
     assert llm.history(1).iloc[0].error_type == "BadRequest"
