@@ -263,7 +263,7 @@ def _session_models() -> list[str]:
     from llmops_nb.config import session
 
     sess = session()
-    models = [sess.settings.default_model]
+    models: list[Any] = [sess.settings.default_model]
     for items in (sess.settings.routes or {}).values():
         models += [i if isinstance(i, str) else i.get("model") for i in items if isinstance(i, (str, dict))]
     with _lock:
