@@ -399,17 +399,32 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def storable(record: CallRecord) -> CallRecord:
     """``record`` as a UTF-8 store can hold it: each lone surrogate (which a Python str may
-    hold, and the journal keeps) becomes U+FFFD; any other text is unchanged."""
-    def clean(value: Any) -> Any:
-        if isinstance(value, str):
-            return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
-        if isinstance(value, dict):
-            return {clean(k): clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
+    hold, and the journal keeps) becomes U+FFFD; any other text is unchanged (and a record
+    without one is returned as it is)."""
+    fields = {name: getattr(record, name) for name in record.__dataclass_fields__}
+    if not any(_has_surrogate(v) for v in fields.values()):
+        return record
+    return CallRecord(**{name: _without_surrogates(v) for name, v in fields.items()})
 
-    return CallRecord(**{name: clean(getattr(record, name)) for name in record.__dataclass_fields__})
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 def _store_client(tracking_uri: str) -> Any:

@@ -150,3 +150,12 @@ def test_a_real_sdk_that_cannot_encode_it_is_a_typed_error_and_sends_nothing(llm
     assert openai_env.requests == [] and anthropic_env.requests == []
     llm.flush()
     assert llm.history(1).iloc[0].error_type == "BadRequest"
+
+
+def test_storable_changes_only_lone_surrogates():
+    from llmops_nb.tracking import storable
+
+    clean = _record("héllo 😀 wörld")
+    assert storable(clean) is clean  # nothing to change: the same record, no copy
+    dirty = storable(_record(LONE))
+    assert dirty.text == "x \ufffd" and dirty.request["messages"][0]["content"] == "x \ufffd"
