@@ -6,7 +6,7 @@
     ├── ConfigError              bad settings, malformed model id
     │   ├── UnknownProvider      `provider:` part names no registered provider
     │   ├── MissingAPIKey        the provider's key variable is unset (nothing was sent)
-    │   └── ContextWindowExceeded  prompt + max_tokens exceed the model's window (nothing was sent)
+    │   └── ContextWindowExceeded  the prompt or max_tokens exceed the window (nothing was sent)
     ├── TemplateError            a prompt could not be rendered
     │   ├── MissingVariables     `{{names}}` with no value (nothing was sent)
     │   ├── InvalidTemplate      empty, or a malformed `{{…}}` (unclosed, stray `}}`, not a name)
@@ -73,7 +73,7 @@ class MissingAPIKey(ConfigError):
 
 
 class ContextWindowExceeded(ConfigError):
-    """The prompt plus ``max_tokens`` do not fit the model's context window; nothing was sent."""
+    """The prompt, or ``max_tokens``, does not fit the model's context window; nothing was sent."""
 
     def __init__(self, model: str, needed: int, window: int, prompt_tokens: int, max_tokens: int | None) -> None:
         self.model, self.needed, self.window = model, needed, window

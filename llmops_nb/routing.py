@@ -8,7 +8,7 @@
   ``default_route``. Models whose context window cannot hold the prompt are skipped. The
   choice and the reason are recorded on the call.
 - **Context windows** come from genai-prices' data (``configure(context_windows=...)`` wins):
-  a model id whose window cannot hold the prompt plus ``max_tokens`` is refused before
+  a model id whose window cannot hold the prompt, or ``max_tokens``, is refused before
   sending (:class:`~llmops_nb.errors.ContextWindowExceeded`); an unknown window is not
   checked, and the call's notes say so.
 - **Retries**: one loop (tenacity), exponential backoff with jitter, ``retry-after`` honoured
@@ -173,12 +173,16 @@ def unknown_window_note(model: str) -> str:
 def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settings) -> RouteChoice:
     """The models to try for ``model`` (a model id or ``route:NAME``), skipping those whose
     context window cannot hold the prompt plus the answer's ``max_tokens`` (the call's, else
-    the route entry's). A model id that cannot hold it is refused (ContextWindowExceeded)."""
+    the route entry's). A model id whose window cannot hold the prompt, or ``max_tokens``, is
+    refused (ContextWindowExceeded)."""
     if not model.startswith(ROUTE_PREFIX):
+        # A model id is refused when the prompt or max_tokens alone cannot fit: that call can
+        # never work. Together they may exceed the window: the answer is then cut by it (and
+        # the footer says so), as servers such as llama.cpp and Anthropic's newer models do.
         window = context_window(model, settings)
-        needed_tokens = info.estimated_tokens + int(max_tokens or 0)
-        if window is not None and needed_tokens > window:
-            raise E.ContextWindowExceeded(model, needed_tokens, window, info.estimated_tokens, max_tokens)
+        if window is not None and (info.estimated_tokens >= window or int(max_tokens or 0) > window):
+            raise E.ContextWindowExceeded(model, info.estimated_tokens + int(max_tokens or 0), window,
+                                          info.estimated_tokens, max_tokens)
         return RouteChoice(None, (RouteEntry(model),), "model id", () if window else (model,))
     name, reason = model[len(ROUTE_PREFIX):], "named route"
     if name == "auto":

@@ -125,3 +125,13 @@ def test_deprecated_models_of_the_session_are_listed(llm, ip, capsys):
     shown = capsys.readouterr().out
     assert "sim:mistral-tiny" in shown and "sim:ministral-8b" in shown
     assert "sim" in set(providers["provider"])
+
+
+def test_prompt_and_max_tokens_that_each_fit_are_sent_even_if_their_sum_does_not(llm, openai_env):
+    llm.configure(context_windows={"openai:gpt-4o-mini": 1000})
+    c = llm.complete("openai:gpt-4o-mini", "word " * 600, max_tokens=600)  # the server may cut the answer
+    assert c.text and len(openai_env.requests) == 1
+    with pytest.raises(E.ContextWindowExceeded):
+        llm.complete("openai:gpt-4o-mini", "word " * 1000, max_tokens=10)  # the prompt alone does not fit
+    llm.configure(routes={"r": ["openai:gpt-4o-mini", "sim:default"]})
+    assert llm.complete("route:r", "word " * 600, max_tokens=600).model == "sim:default"  # a route skips it
