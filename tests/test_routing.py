@@ -293,7 +293,7 @@ def test_a_route_ending_with_fallback_text_answers_with_it_when_every_model_fail
     c = llm.complete("route:support", "where is my order?", cache=False)
     assert c.fallback and c.text == BUSY and c.route == "support" and c.cost_usd == 0.0
     assert any("fallback answer" in n and "ProviderTimeout" in n for n in c.notes)
-    assert "fallback answer" in c._repr_markdown_()  # the footer says so
+    assert "fallback answer" in c._repr_html_()  # the footer says so
     assert [(a["model"], a["ok"]) for a in c.attempts] == [
         ("sim:first", False), ("sim:first", False), ("sim:second", False), ("sim:second", False)]
     llm.flush()
