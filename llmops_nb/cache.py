@@ -2,10 +2,12 @@
 
 The key is the SHA-256 of canonical JSON of provider, model, messages, system and every sampling
 parameter with the provider's defaults filled in (an omitted temperature is not 0, it is the
-provider's default). Streaming or not is not part of the key: it is the same answer.
+provider's default). Streaming or not is not part of the key: it is the same answer. Any Python
+text is keyed, lone surrogates included.
 
 Values are JSON text and nothing read back is ever unpickled: the backend's ``Disk`` refuses
-any row that is not plain text, and such a row is a miss. Backends are a small protocol
+any row that is not plain text, and such a row is a miss; so is a text row whose file lies outside
+the cache directory (a crafted ``filename``), and such a file is never deleted either. Backends are a small protocol
 (:class:`CacheBackend`) so a shared cache (Redis) is a configuration change.
 
 Modes (``LLMOPS_CACHE`` / ``configure(cache_mode=...)``): ``readwrite`` (default), ``replay``
@@ -53,19 +55,20 @@ class CachedAnswer:
     trace_id: str
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "v": KEY_VERSION,
-                "text": self.text,
-                "usage": asdict(self.usage),
-                "cost_usd": self.cost_usd,
-                "latency_s": self.latency_s,
-                "ttft_s": self.ttft_s,
-                "finish_reason": self.finish_reason,
-                "trace_id": self.trace_id,
-            },
-            ensure_ascii=False,
-        )
+        payload = {
+            "v": KEY_VERSION,
+            "text": self.text,
+            "usage": asdict(self.usage),
+            "cost_usd": self.cost_usd,
+            "latency_s": self.latency_s,
+            "ttft_s": self.ttft_s,
+            "finish_reason": self.finish_reason,
+            "trace_id": self.trace_id,
+        }
+        text = json.dumps(payload, ensure_ascii=False)
+        if not _is_utf8_encodable(text):  # a lone surrogate: \u escapes keep it, in text sqlite can store
+            text = json.dumps(payload)
+        return text
 
     @classmethod
     def from_json(cls, text: str) -> CachedAnswer | None:
@@ -104,11 +107,47 @@ def cache_key(request: Request, defaults: Mapping[str, Any]) -> str:
         separators=(",", ":"),
         default=str,
     )
-    return "llm:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (which a Python str may hold) is keyed too, and distinctly
+    return "llm:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_utf8_encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class UnsafeRow(Exception):
     """A cache row that is not plain text (e.g. a pickle): never loaded."""
+
+
+def _file_inside(directory: str, filename: Any) -> str | None:
+    """The real path of a row's file, or None if it is not a file of this cache directory
+    (absolute, ``..``, or a symlink leading out)."""
+    if not isinstance(filename, str) or not filename:
+        return None
+    root = os.path.realpath(directory)
+    path = os.path.realpath(os.path.join(root, filename))
+    return path if os.path.commonpath([root, path]) == root and path != root else None
+
+
+def _row_text(directory: str, mode: int, filename: Any, value: Any, read: bool) -> str:
+    """A row's value if it is text (inline, or in a file of this cache); else UnsafeRow."""
+    import diskcache
+
+    if mode == diskcache.core.MODE_RAW and isinstance(value, str):
+        return value
+    if mode != diskcache.core.MODE_TEXT or read:
+        raise UnsafeRow(f"cache row stored in mode {mode}, not text")
+    path = _file_inside(directory, filename)
+    if path is None:
+        raise UnsafeRow("text row whose file is outside the cache directory")
+    with open(path, encoding="utf-8") as reader:
+        return reader.read()
 
 
 def _json_only_disk() -> type:
@@ -133,11 +172,13 @@ def _json_only_disk() -> type:
             return super().store(value, read, key=key)
 
         def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
-            if mode == diskcache.core.MODE_RAW and isinstance(value, str):
-                return value
-            if mode == diskcache.core.MODE_TEXT and not read:
-                return super().fetch(mode, filename, value, read)
-            raise UnsafeRow(f"cache row stored in mode {mode}, not text")
+            return _row_text(self._directory, mode, filename, value, read)
+
+        def remove(self, file_path: Any) -> None:
+            # diskcache deletes a row's file (and its emptied folders) on overwrite and eviction:
+            # never one that a crafted row points at outside the cache
+            if _file_inside(self._directory, file_path) is not None:
+                super().remove(file_path)
 
     return JSONOnlyDisk
 

@@ -5,7 +5,8 @@
     LLMOpsError
     ├── ConfigError              bad settings, malformed model id
     │   ├── UnknownProvider      `provider:` part names no registered provider
-    │   └── MissingAPIKey        the provider's key variable is unset (nothing was sent)
+    │   ├── MissingAPIKey        the provider's key variable is unset (nothing was sent)
+    │   └── ContextWindowExceeded  the prompt or max_tokens exceed the window (nothing was sent)
     ├── TemplateError            a prompt could not be rendered
     │   ├── MissingVariables     `{{names}}` with no value (nothing was sent)
     │   ├── InvalidTemplate      empty, or a malformed `{{…}}` (unclosed, stray `}}`, not a name)
@@ -69,6 +70,18 @@ class MissingAPIKey(ConfigError):
             f"{provider} needs an API key: set the environment variable {variable} "
             f"(or put it in a .env file in the working directory). Nothing was sent."
         )
+
+
+class ContextWindowExceeded(ConfigError):
+    """The prompt, or ``max_tokens``, does not fit the model's context window; nothing was sent."""
+
+    def __init__(self, model: str, needed: int, window: int, prompt_tokens: int, max_tokens: int | None) -> None:
+        self.model, self.needed, self.window = model, needed, window
+        self.prompt_tokens, self.max_tokens = prompt_tokens, max_tokens
+        asked = f"{prompt_tokens:,} prompt" + (f" + {max_tokens:,} max_tokens" if max_tokens else "")
+        super().__init__(f"{model} has a context window of {window:,} tokens; this call needs {needed:,} "
+                         f"({asked}). Shorten the prompt, lower max_tokens, or pick a model with a larger "
+                         "window. Nothing was sent.")
 
 
 class TemplateError(LLMOpsError):

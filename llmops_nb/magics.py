@@ -334,9 +334,14 @@ class Command:
 
 def _models(_: list[str]) -> Any:
     import pandas as pd
+    from IPython.display import display
 
+    from llmops_nb.pricing import deprecated_models
     from llmops_nb.providers.base import providers_info
 
+    deprecated = deprecated_models()  # the session's models that their provider deprecated
+    if deprecated:
+        display(pd.DataFrame(deprecated))
     return pd.DataFrame(providers_info())
 
 

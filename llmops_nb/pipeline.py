@@ -32,7 +32,7 @@ from llmops_nb import routing
 from llmops_nb.cache import CachedAnswer, cache_key, lookup, store
 from llmops_nb.config import Session, session
 from llmops_nb.cutoff import CUT_FINISH_REASONS, Cut, why_cut
-from llmops_nb.pricing import price_of
+from llmops_nb.pricing import price_of, warn_if_deprecated
 from llmops_nb.prompts import PromptVersion, render
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
 from llmops_nb.tokens import count_message_tokens
@@ -113,6 +113,9 @@ def prepare(
     provider = get_provider(provider_name)
     params = {k: v for k, v in (params or {}).items() if v is not None}
     _check_params(params)
+    provider_check = getattr(provider, "check_params", None)  # optional: what this provider cannot send
+    if provider_check is not None:
+        provider_check(params)
     messages, system = to_messages(prompt, system)
     api_key = os.environ.get(provider.key_env) if provider.key_env else None
     if provider.key_required and not api_key:
@@ -251,6 +254,8 @@ class CallPlan:
     candidates: tuple[PreparedCall, ...]
     route: str | None
     reason: str
+    unknown_windows: frozenset[str] = frozenset()  # their context window was not checked
+    fallback_text: str | None = None  # the route's planned answer when every model fails
 
 
 def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Message], *,
@@ -271,6 +276,7 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
                             params.get("max_tokens"), sess.settings)
     candidates, skipped, first_error = [], [], None
     for entry in choice.entries:
+        warn_if_deprecated(entry.model, sess)  # once per session and model
         try:
             candidates.append(prepare(entry.model, prompt, system=system, stream=stream,
                                       params={**entry.params, **params}, prompt_ref=prompt_ref, sess=sess))
@@ -282,7 +288,8 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
     if not candidates:
         raise first_error or E.ConfigError("no model to call")
     reason = choice.reason + (f"; skipped {', '.join(skipped)}" if skipped else "")
-    return CallPlan(tuple(candidates), choice.route, reason)  # the reason also lands on Completion
+    return CallPlan(tuple(candidates), choice.route, reason,  # the reason also lands on Completion
+                    frozenset(choice.unknown_windows), choice.fallback_text)
 
 
 def estimated_cost(call: PreparedCall, assumed_output_tokens: int) -> float | None:
@@ -331,6 +338,8 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
     try:
         call, outcome = _first_answer(plan, run.sess, max_cost, run.t0, run.attempts, on_text, cached)
     except BaseException as exc:
+        if plan.fallback_text is not None and isinstance(exc, (E.ProviderError, E.BudgetExceeded)):
+            return run.fallback(plan.candidates[-1], exc)  # planned: the caller gets the route's answer
         run.record(plan.candidates[-1] if run.attempts else plan.candidates[0], status="ERROR",
                    error_type=type(exc).__name__, error=str(exc) or type(exc).__name__)
         if isinstance(exc, Exception):
@@ -419,6 +428,28 @@ class _Run:
         max_tokens = call.request.params.get("max_tokens", call.provider.defaults.get("max_tokens"))
         return why_cut(finish_reason, usage, max_tokens, window)
 
+    def fallback(self, call: PreparedCall, error: Exception) -> Completion:
+        """Every model failed and the route planned an answer: return it, flagged, and record
+        the call as failed (with every attempt, and why) — the models did not answer."""
+        text = self.plan.fallback_text or ""
+        why = (f"fallback answer: every model of route {self.plan.route!r} failed "
+               f"(last: {type(error).__name__}: {error})")
+        latency = time.perf_counter() - self.t0
+        completion = Completion(
+            text=text, model=f"{routing.ROUTE_PREFIX}{self.plan.route}", provider="", usage=Usage(), cost_usd=0.0,
+            latency_s=latency, fallback=True, trace_id=self.trace_id, prompt=call.prompt_ref,
+            started_at=self.started_ns / 1e9, notes=[why], route=self.plan.route, attempts=self.attempts,
+            route_reason=self.plan.reason)
+        if self.on_text is not None:
+            self.on_text(text)
+        self.record(call, latency, status="ERROR", text=text, error_type=type(error).__name__, error=str(error),
+                    notes=[why])
+        return completion
+
+    def _window_note(self, call: PreparedCall) -> list[str]:
+        model = call.request.model
+        return [routing.unknown_window_note(model)] if model in self.plan.unknown_windows else []
+
     def answer(self, call: PreparedCall, raw: str, final: Final, ttft: float | None, *,
                store_in_cache: bool) -> Completion:
         latency = time.perf_counter() - self.t0
@@ -431,6 +462,9 @@ class _Run:
         # a missing price is said once per model per session (the footer says "cost unknown" each time)
         price_note = [price.note] if price.note else []
         shown_note = price_note if price_note and self.sess.first_time(("price note", call.request.model)) else []
+        window_note = self._window_note(call)  # recorded each time, shown once per model per session
+        if window_note and self.sess.first_time(("window note", call.request.model)):
+            shown_note = shown_note + window_note
         cut = self._cut(call, final.finish_reason, final.usage, final.context_window)
         completion = Completion(
             text=shown, model=call.request.model, provider=call.request.provider, usage=final.usage,
@@ -442,7 +476,7 @@ class _Run:
             recorded_text=recorded, placeholders=self._placeholders(),
         )
         self.record(call, latency, status="OK", text=recorded, usage=asdict(final.usage), cost_usd=price.cost_usd,
-                    ttft_s=ttft, finish_reason=final.finish_reason, notes=price_note + self.notes,
+                    ttft_s=ttft, finish_reason=final.finish_reason, notes=price_note + window_note + self.notes,
                     findings=[asdict(f) for f in findings], cost_simulated=price.simulated,
                     cut_by=completion.cut_by, cut_detail=completion.cut_detail)
         self.sess.add_spend(price.cost_usd, None, self.group.id if self.group else None)
@@ -504,19 +538,16 @@ def _attempt(call: PreparedCall, breaker: routing.CircuitBreaker, limiter: routi
             on_text(piece)
 
     try:
-        breaker.before_call(call.request.model)
-        if limiter is not None:
-            output = int(call.request.params.get("max_tokens") or settings.assumed_output_tokens)
-            entry["rate_limit_wait_s"] = limiter.acquire(call.estimated_input_tokens + output)
-        result = _drive(call, settings.request_timeout_s, t0, emit if on_text is not None else None)
+        with breaker.calling(call.request.model):  # the breaker learns how it ended, whatever ends it
+            if limiter is not None:
+                output = int(call.request.params.get("max_tokens") or settings.assumed_output_tokens)
+                entry["rate_limit_wait_s"] = limiter.acquire(call.estimated_input_tokens + output)
+            result = _drive(call, settings.request_timeout_s, t0, emit if on_text is not None else None)
     except E.ProviderError as exc:
-        if not isinstance(exc, E.CircuitOpen):
-            breaker.record(False)
         entry.update(error_type=type(exc).__name__, error=str(exc))
         raise
     finally:
         entry["duration_ms"] = (time.perf_counter() - a0) * 1000
-    breaker.record(True)
     entry["ok"] = True
     return result
 

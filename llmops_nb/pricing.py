@@ -10,9 +10,15 @@ gpt-5.4-mini would); any other ``sim:`` model at the simulator's reference price
 from __future__ import annotations
 
 import fnmatch
+import re
+import sys
 import threading
+import warnings
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from llmops_nb.errors import ConfigError
 from llmops_nb.types import Usage
@@ -154,3 +160,120 @@ def providers_knowing(model_name: str) -> list[str]:
     known = {p.id: p for p in get_snapshot().providers}
     return [ours for ours, theirs in _GENAI_PROVIDER.items()
             if theirs in known and known[theirs].find_model(model_name) is not None]
+
+
+# --- what genai-prices knows about a model besides its price ------------------------------------
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """genai-prices' data on one of our model ids: its context window (input + output tokens;
+    None when the data has none), whether the provider deprecated it, and a current replacement
+    (as one of our model ids) when the data names one."""
+
+    model: str
+    context_window: int | None
+    deprecated: bool
+    replacement: str | None = None
+
+
+def model_facts(model: str) -> ModelFacts | None:
+    """What genai-prices knows about ``model`` (``provider:model``); None when it does not
+    know the model. ``sim:<name>`` is the real model ``<name>``; a named endpoint whose name
+    is a provider genai-prices knows (``mistral:``, ``groq:`` …) is that provider's."""
+    provider, _, name = model.partition(":")
+    return _facts(provider, name)
+
+
+@lru_cache(maxsize=1024)
+def _facts(provider: str, name: str) -> ModelFacts | None:
+    from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
+
+    snapshot = get_snapshot()
+    provider_id = _GENAI_PROVIDER.get(provider)
+    if provider_id is None and provider != "sim":
+        if find_provider_by_id(snapshot.providers, provider) is None:
+            return None
+        provider_id = provider
+    try:
+        genai_provider, info = snapshot.find_provider_model(name, None, provider_id, None)
+    except LookupError:
+        return None
+    replacement = None
+    if info.deprecated:
+        replacement = _replacement(genai_provider, " ".join(filter(None, (info.description, info.price_comments))))
+    return ModelFacts(f"{provider}:{name}", info.context_window, bool(info.deprecated),
+                      f"{provider}:{replacement}" if replacement else None)
+
+
+# How the data names a successor: "Recommended replacement is the newer Ministral 8B",
+# "Mistral recommends OCR 4.1 for new integrations", "replaced by …", "use … instead".
+_SUCCESSOR = re.compile(
+    r"(?:replacement is(?: the)?(?: newer)?|replaced by(?: the)?|recommends|use)\s+"
+    r"(?P<name>[A-Za-z0-9][\w.\- ]*?)(?=\s+(?:for|instead)\b|[.,;:()]\s|[.,;:()]?$)", re.IGNORECASE)
+
+
+def _replacement(genai_provider: Any, text: str) -> str | None:
+    """The id of the non-deprecated model of the same provider that ``text`` names, if any."""
+    for match in _SUCCESSOR.finditer(text):
+        slug = re.sub(r"\s+", "-", match["name"].strip().lower())
+        for ref in (slug, slug.replace(".", "-"), f"{genai_provider.id}-{slug}",
+                    f"{genai_provider.id}-{slug.replace('.', '-')}"):
+            found = genai_provider.find_model(ref)
+            if found is not None and not found.deprecated:
+                return str(found.id)
+    return None
+
+
+class DeprecatedModelWarning(UserWarning):
+    """A model the provider has deprecated (genai-prices' data) was used; it still works."""
+
+
+_warned: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def warn_if_deprecated(model: str, session: Any) -> bool:
+    """Warn (once per ``session``) if ``model`` is deprecated; True if it is."""
+    facts = model_facts(model)
+    if facts is None or not facts.deprecated:
+        return False
+    with _lock:
+        seen = _warned.setdefault(session, set())
+        first = model not in seen
+        seen.add(model)
+    if first:
+        instead = f"use {facts.replacement} instead" if facts.replacement else \
+            "the price data names no replacement; see the provider's model list"
+        warnings.warn(f"{model} is deprecated by its provider (it still works, for now): {instead}.",
+                      DeprecatedModelWarning, stacklevel=_user_stacklevel())
+    return True
+
+
+def deprecated_models(models: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """One row (model, replacement) per deprecated model among ``models``; None: the current
+    session's — its default model, its routes' models, and every model it has called."""
+    rows = []
+    for model in dict.fromkeys(_session_models() if models is None else models):
+        facts = model_facts(model)
+        if facts is not None and facts.deprecated:
+            rows.append({"model": model, "deprecated": True, "replacement": facts.replacement or ""})
+    return rows
+
+
+def _session_models() -> list[str]:
+    from llmops_nb.config import session
+
+    sess = session()
+    models: list[Any] = [sess.settings.default_model]
+    for items in (sess.settings.routes or {}).values():
+        models += [i if isinstance(i, str) else i.get("model") for i in items if isinstance(i, (str, dict))]
+    with _lock:
+        models += sorted(_warned.get(sess, ()))
+    return [m for m in models if isinstance(m, str)]
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel of the first frame outside llmops_nb: a warning points at the user's code."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("llmops_nb"):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level

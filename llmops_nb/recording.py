@@ -79,6 +79,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def encode_journal(text: str) -> bytes:
+    """A journal file's bytes: UTF-8, with any lone surrogate the text holds (Python strings
+    may; ``json.loads('"\\ud83d"')`` makes one) kept as is, so every text round-trips exactly."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def decode_journal(data: bytes) -> str:
+    """The text of a journal file (:func:`encode_journal`'s inverse)."""
+    return data.decode("utf-8", "surrogatepass")
+
+
 class JournalRecorder:
     """Journal first, export in the background, delete when exported."""
 
@@ -116,9 +127,14 @@ class JournalRecorder:
         """Journal ``record`` and queue it for export. Never raises for a journal it can write."""
         path = self.journal_dir / f"{self._pid}-{record.started_at_ns}-{record.record_id}.json"
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(record.to_json())
-        os.replace(tmp, path)
+        data = encode_journal(record.to_json())
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:  # a full disk, an interrupt: no .tmp is left behind
+            tmp.unlink(missing_ok=True)
+            raise
         self._enqueue(path)
 
     def flush(self, timeout: float | None = 120.0) -> None:
@@ -208,7 +224,7 @@ class JournalRecorder:
         records = []
         for path in paths:
             try:
-                records.append(CallRecord.from_json(path.read_text(encoding="utf-8")))
+                records.append(CallRecord.from_json(decode_journal(path.read_bytes())))
             except (ValueError, TypeError, OSError) as exc:  # unreadable: keep it aside, never delete
                 log.error("llmops_nb: journal file %s is unreadable (%s); moved aside", path, exc)
                 with contextlib.suppress(OSError):

@@ -7,12 +7,21 @@
   (``configure(complexity_routes={"low": "fast", "high": "quality"})``), then
   ``default_route``. Models whose context window cannot hold the prompt are skipped. The
   choice and the reason are recorded on the call.
+- **Context windows** come from genai-prices' data (``configure(context_windows=...)`` wins):
+  a model id whose window cannot hold the prompt, or ``max_tokens``, is refused before
+  sending (:class:`~llmops_nb.errors.ContextWindowExceeded`); an unknown window is not
+  checked, and the call's notes say so.
 - **Retries**: one loop (tenacity), exponential backoff with jitter, ``retry-after`` honoured
   (capped by ``retry_max_wait_s``); only retryable errors (429, 5xx, timeouts, connection
   errors) are retried. The SDKs' own retries are off.
-- **Fallback** to the next model of the route when a model's retries are spent or it failed.
-- **Circuit breaker** per model: opens after ``breaker_threshold`` consecutive failures,
-  fast-fails while open, lets one probe through after ``breaker_cooldown_s`` (half-open).
+- **Fallback** to the next model of the route when a model's retries are spent or it failed;
+  a route may end with a planned answer, ``{"fallback_text": "We are busy — retry in a
+  minute."}``: when every model failed, the caller gets it as a Completion flagged
+  ``fallback=True`` (its notes and the trace say why), not an exception. Opt-in per route.
+- **Circuit breaker** per model: opens after ``breaker_threshold`` consecutive server-side
+  failures (5xx, timeouts, connection errors — never a client error such as 400 or 401, nor a
+  429), fast-fails while open, lets one probe through after ``breaker_cooldown_s``
+  (half-open); the probe is released on every exit path, an interrupt included.
 - **Rate limits** per model, client side: requests and tokens per minute
   (``configure(rate_limits={"openai:gpt-5.4-mini": {"rpm": 60, "tpm": 200_000}})``); a call
   waits for room rather than failing.
@@ -26,7 +35,8 @@ import fnmatch
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +44,9 @@ from llmops_nb import errors as E
 from llmops_nb.config import Settings
 
 ROUTE_PREFIX = "route:"
-# Context windows (input + output tokens) of model families; configure(context_windows=...) wins.
-CONTEXT_WINDOWS = {
-    "openai:gpt-5*": 400_000, "openai:gpt-4.1*": 1_047_576, "openai:gpt-4o*": 128_000,
-    "openai:o[0-9]*": 200_000, "anthropic:claude-*": 200_000, "sim:*": 128_000,
-}
+# The simulator's window for names genai-prices does not know (sim:default); a real model's
+# name (sim:gpt-4o-mini) has that model's window.
+SIM_CONTEXT_WINDOW = 128_000
 
 
 @dataclass(frozen=True)
@@ -65,29 +73,54 @@ class RouteChoice:
     route: str | None
     entries: tuple[RouteEntry, ...]
     reason: str
+    unknown_windows: tuple[str, ...] = ()  # models whose window is unknown: not checked
+    fallback_text: str | None = None  # the route's planned answer when every model fails
+
+
+FALLBACK_KEY = "fallback_text"
 
 
 def parse_routes(raw: Mapping[str, Any]) -> dict[str, tuple[RouteEntry, ...]]:
-    """Validate ``routes`` settings: name → list of model ids or ``{"model": id, **params}``."""
+    """Validate ``routes`` settings: name → list of model ids or ``{"model": id, **params}``,
+    optionally ending with ``{"fallback_text": "..."}`` (see :func:`route_fallbacks`)."""
+    return {name: _parse_route(name, items)[0] for name, items in (raw or {}).items()}
+
+
+def route_fallbacks(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Route name → its planned fallback answer, for the routes that end with one: when every
+    model of the route fails, the caller gets this text (flagged as a fallback), not an error."""
+    parsed = {name: _parse_route(name, items)[1] for name, items in (raw or {}).items()}
+    return {name: text for name, text in parsed.items() if text is not None}
+
+
+def _parse_route(name: str, items: Any) -> tuple[tuple[RouteEntry, ...], str | None]:
     from llmops_nb.providers.base import split_model_id
 
-    routes = {}
-    for name, items in (raw or {}).items():
-        if not isinstance(items, (list, tuple)) or not items:
-            raise E.ConfigError(f"route {name!r} must be a non-empty list of model ids")
-        entries = []
-        for item in items:
-            if isinstance(item, str):
-                entries.append(RouteEntry(item))
-            elif isinstance(item, Mapping) and isinstance(item.get("model"), str):
-                entries.append(RouteEntry(item["model"], {k: v for k, v in item.items() if k != "model"}))
-            else:
-                raise E.ConfigError(f"route {name!r}: {item!r} is neither a model id nor {{'model': id, ...}}")
-            if entries[-1].model.startswith(ROUTE_PREFIX):
-                raise E.ConfigError(f"route {name!r} names another route; list models instead")
-            split_model_id(entries[-1].model)
-        routes[name] = tuple(entries)
-    return routes
+    if not isinstance(items, (list, tuple)) or not items:
+        raise E.ConfigError(f"route {name!r} must be a non-empty list of model ids")
+    fallback = None
+    if isinstance(items[-1], Mapping) and FALLBACK_KEY in items[-1]:
+        last = items[-1]
+        if set(last) != {FALLBACK_KEY} or not isinstance(last[FALLBACK_KEY], str) or not last[FALLBACK_KEY].strip():
+            raise E.ConfigError(f"route {name!r}: the fallback must be {{'fallback_text': 'a non-empty answer'}} "
+                                f"alone, not {last!r}")
+        fallback, items = last[FALLBACK_KEY], items[:-1]
+        if not items:
+            raise E.ConfigError(f"route {name!r} has a fallback_text but no model to try first")
+    entries = []
+    for item in items:
+        if isinstance(item, str):
+            entries.append(RouteEntry(item))
+        elif isinstance(item, Mapping) and isinstance(item.get("model"), str):
+            entries.append(RouteEntry(item["model"], {k: v for k, v in item.items() if k != "model"}))
+        elif isinstance(item, Mapping) and FALLBACK_KEY in item:
+            raise E.ConfigError(f"route {name!r}: fallback_text must be the last item of the route")
+        else:
+            raise E.ConfigError(f"route {name!r}: {item!r} is neither a model id nor {{'model': id, ...}}")
+        if entries[-1].model.startswith(ROUTE_PREFIX):
+            raise E.ConfigError(f"route {name!r} names another route; list models instead")
+        split_model_id(entries[-1].model)
+    return tuple(entries), fallback
 
 
 _rules: list[Callable[[RuleInput], str | None]] = []
@@ -115,26 +148,46 @@ def route_entries(name: str, settings: Settings | None = None) -> tuple[RouteEnt
 
 
 def context_window(model: str, settings: Settings) -> int | None:
-    """The context window of ``model`` in tokens, if known."""
-    for table in (settings.context_windows, CONTEXT_WINDOWS):
-        if model in table:
-            return int(table[model])
-        for pattern, size in table.items():
-            if fnmatch.fnmatchcase(model, pattern):
-                return int(size)
-    return None
+    """The context window of ``model`` in tokens (prompt + answer): ``configure(context_windows=
+    ...)`` first (exact id, then glob), else genai-prices' data; None when neither knows."""
+    from llmops_nb.pricing import model_facts
+
+    table = settings.context_windows
+    if model in table:
+        return int(table[model])
+    for pattern, size in table.items():
+        if fnmatch.fnmatchcase(model, pattern):
+            return int(size)
+    facts = model_facts(model)
+    if facts is not None and facts.context_window:
+        return int(facts.context_window)
+    return SIM_CONTEXT_WINDOW if model.startswith("sim:") else None
+
+
+def unknown_window_note(model: str) -> str:
+    """The note a call carries when its model's window is unknown (so it was not checked)."""
+    return (f"the context window of {model} is unknown (genai-prices has no data), so the prompt's size was "
+            f"not checked: configure(context_windows={{{model!r}: tokens}}) to check it")
 
 
 def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settings) -> RouteChoice:
     """The models to try for ``model`` (a model id or ``route:NAME``), skipping those whose
     context window cannot hold the prompt plus the answer's ``max_tokens`` (the call's, else
-    the route entry's)."""
+    the route entry's). A model id whose window cannot hold the prompt, or ``max_tokens``, is
+    refused (ContextWindowExceeded)."""
     if not model.startswith(ROUTE_PREFIX):
-        return RouteChoice(None, (RouteEntry(model),), "model id")
+        # A model id is refused when the prompt or max_tokens alone cannot fit: that call can
+        # never work. Together they may exceed the window: the answer is then cut by it (and
+        # the footer says so), as servers such as llama.cpp and Anthropic's newer models do.
+        window = context_window(model, settings)
+        if window is not None and (info.estimated_tokens >= window or int(max_tokens or 0) > window):
+            raise E.ContextWindowExceeded(model, info.estimated_tokens + int(max_tokens or 0), window,
+                                          info.estimated_tokens, max_tokens)
+        return RouteChoice(None, (RouteEntry(model),), "model id", () if window else (model,))
     name, reason = model[len(ROUTE_PREFIX):], "named route"
     if name == "auto":
         name, reason = _auto(info, settings)
-    fitting, skipped = [], []
+    fitting, skipped, unknown = [], [], []
     needed_tokens = info.estimated_tokens
     for entry in route_entries(name, settings):
         window = context_window(entry.model, settings)
@@ -143,12 +196,14 @@ def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settin
             skipped.append(f"{entry.model} (window {window:,} < {needed_tokens:,} tokens)")
         else:
             fitting.append(entry)
+            if window is None:
+                unknown.append(entry.model)
     if not fitting:
         raise E.ConfigError(f"no model of route {name!r} has a context window for {needed_tokens:,} tokens: "
                             f"{'; '.join(skipped)}. Shorten the prompt or add a larger model to the route.")
     if skipped:
         reason += "; skipped " + ", ".join(skipped)
-    return RouteChoice(name, tuple(fitting), reason)
+    return RouteChoice(name, tuple(fitting), reason, tuple(unknown), route_fallbacks(settings.routes).get(name))
 
 
 def _auto(info: RuleInput, settings: Settings) -> tuple[str, str]:
@@ -188,7 +243,7 @@ class CircuitBreaker:
         return "half-open" if time.monotonic() - self.opened_at >= self.cooldown_s else "open"
 
     def before_call(self, model: str) -> None:
-        """Raise CircuitOpen unless a call may go through now."""
+        """Raise CircuitOpen unless a call may go through now (prefer :meth:`calling`)."""
         with self.lock:
             state = self.state
             if state == "closed":
@@ -200,15 +255,49 @@ class CircuitBreaker:
             raise E.CircuitOpen(f"{model}: circuit open after {self.failures} failures; next probe in {left:.0f} s",
                               provider=model.partition(":")[0], retry_after=left)
 
-    def record(self, ok: bool) -> None:
+    def record(self, ok: bool | None) -> None:
+        """The outcome of a call let through: True the server is up, False a server-side
+        failure, None neither (a client error, an interrupt) — only the probe is released."""
         with self.lock:
             self.probing = False
+            if ok is None:
+                return
             if ok:
                 self.failures, self.opened_at = 0, None
                 return
             self.failures += 1
             if self.failures >= self.threshold or self.opened_at is not None:
                 self.opened_at = time.monotonic()
+
+    @contextmanager
+    def calling(self, model: str) -> Iterator[None]:
+        """Guard one call: raises CircuitOpen, else records how the call ended — on every
+        exit path, so a probe is never left taken (Ctrl-C, a bug, a client error)."""
+        self.before_call(model)
+        outcome: bool | None = None
+        try:
+            yield
+            outcome = True
+        except E.ProviderError as exc:
+            outcome = breaker_outcome(exc)
+            raise
+        finally:
+            self.record(outcome)
+
+
+def breaker_outcome(exc: E.ProviderError) -> bool | None:
+    """What a provider error says about the server's health: False for server-side failures
+    (5xx, timeouts, connection errors, unparsable answers), True for a client error the server
+    answered (400 "prompt too long", 401, 404: the server is up), None for 429 (rate limits
+    have their own rule: retry-after and the client-side limiter) and anything unknown."""
+    if isinstance(exc, E.RateLimited):
+        return None
+    if isinstance(exc, (E.ProviderUnavailable, E.ProviderTimeout, E.ProviderConnectionError,
+                        E.ProviderResponseError)):
+        return False
+    if isinstance(exc, (E.BadRequest, E.AuthenticationFailed)) and exc.status is not None:
+        return True  # the server answered
+    return None
 
 
 _breakers: dict[str, CircuitBreaker] = {}

@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -313,6 +314,7 @@ class MlflowExporter:
 
     def export(self, records: list[CallRecord]) -> None:
         """Write ``records`` as traces (one batch per experiment) and link them to their runs."""
+        records = [storable(r) for r in records]  # the store takes UTF-8 only: no lone surrogates
         with self._lock:
             by_exp: dict[str, list[CallRecord]] = {}
             for r in records:
@@ -391,6 +393,39 @@ class MlflowExporter:
             self._totals[run_id] = totals
             counted.update(r.trace_id for r in rs)
             self.client.set_terminated(run_id, end_time=ts)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(record: CallRecord) -> CallRecord:
+    """``record`` as a UTF-8 store can hold it: each lone surrogate (which a Python str may
+    hold, and the journal keeps) becomes U+FFFD; any other text is unchanged (and a record
+    without one is returned as it is)."""
+    fields = {name: getattr(record, name) for name in record.__dataclass_fields__}
+    if not any(_has_surrogate(v) for v in fields.values()):
+        return record
+    return CallRecord(**{name: _without_surrogates(v) for name, v in fields.items()})
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 def _store_client(tracking_uri: str) -> Any:

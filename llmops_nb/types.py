@@ -96,6 +96,7 @@ class Completion:
     latency_s: float
     ttft_s: float | None = None
     cached: bool = False
+    fallback: bool = False  # every model failed: ``text`` is the route's planned fallback_text
     trace_id: str = ""
     findings: list[Finding] = field(default_factory=list)
     prompt: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 
 import diskcache
@@ -113,3 +114,38 @@ def test_cached_answer_roundtrip():
     a = CachedAnswer("t", Usage(1, 2, 3, 4), 0.5, 1.25, 0.1, "stop", "tr-1")
     assert CachedAnswer.from_json(a.to_json()) == a
     assert CachedAnswer.from_json('{"v": 999}') is None
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot", "symlink"])
+def test_a_text_row_pointing_outside_the_cache_is_a_miss_and_never_deleted(llm, tmp_path, where):
+    import sqlite3
+
+    outside = tmp_path / "elsewhere" / "secret.val"
+    outside.parent.mkdir()
+    planted = CachedAnswer("served from outside the cache", Usage(1, 1), 0.0, 0.1, None, "stop", "tr-x")
+    outside.write_text(planted.to_json(), encoding="utf-8")
+    key = _key(prompt="crafted row")
+    directory = session().cache.directory
+    session().cache.set(key, "{}")
+    if where == "absolute":
+        filename = str(outside)
+    elif where == "dotdot":
+        filename = os.path.relpath(outside, directory)  # ../../elsewhere/secret.val
+    else:
+        (directory / "ab").mkdir()
+        (directory / "ab" / "link.val").symlink_to(outside)
+        filename = "ab/link.val"
+    with sqlite3.connect(directory / "cache.db") as db:  # what an attacker with write access could do
+        db.execute("UPDATE Cache SET mode = ?, filename = ?, value = NULL WHERE key = ?",
+                   (diskcache.core.MODE_TEXT, filename, key))
+    assert lookup(session().cache, key) is None
+    c = llm.complete("sim:default", "crafted row")
+    assert not c.cached and c.text != planted.text
+    assert outside.read_text(encoding="utf-8") == planted.to_json()  # overwriting the row deleted nothing
+
+
+def test_a_genuine_text_row_in_a_file_is_still_served(llm):
+    big = "long answer " * 5000  # > diskcache's min_file_size: stored in a file of the cache
+    key = _key(prompt="big row")
+    session().cache.set(key, CachedAnswer(big, Usage(1, 1), 0.0, 0.1, None, "stop", "tr-b").to_json())
+    assert lookup(session().cache, key).text == big

@@ -13,7 +13,7 @@ from llmops_nb.render import footer_metadata, footer_text
 
 # --- 12.3: which limit cut the answer -------------------------------------------------------------
 
-LONG = " ".join(f"w{i}" for i in range(494))  # + 7 tokens of overhead: a 501-token prompt
+LONG = " ".join(["word"] * 494)  # + 7 tokens of overhead: a 501-token prompt (the fake server's count and ours)
 
 
 def _trace_tags(c):

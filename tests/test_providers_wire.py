@@ -198,3 +198,33 @@ def test_api_keys_never_reach_the_store_cache_journal_or_errors(llm, openai_env,
         assert not any(key in b for b in blobs), key
     for r in openai_env.requests + anthropic_env.requests:
         assert OPENAI_KEY not in str(r) and ANTHROPIC_KEY not in str(r)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_server_specific_sampling_options_reach_an_openai_compatible_server(llm, fake_openai, monkeypatch, stream):
+    register_endpoint("vllm", fake_openai.base_url, api_key_env="VLLM_KEY")
+    monkeypatch.setenv("VLLM_KEY", "sk-vllm-0123456789SECRET")
+    try:
+        c = llm.complete("vllm:Qwen/Qwen3-8B", "hi", stream=stream, max_tokens=20, seed=7, top_k=40, min_p=0.05,
+                         repetition_penalty=1.1, chat_template_kwargs={"enable_thinking": False})
+        assert c.text == "echo: hi"
+        body = fake_openai.last_request.body
+        assert (body["top_k"], body["min_p"], body["repetition_penalty"]) == (40, 0.05, 1.1)
+        assert body["chat_template_kwargs"] == {"enable_thinking": False}
+        assert body["seed"] == 7 and body["max_tokens"] == 20 and body["model"] == "Qwen/Qwen3-8B"
+        assert "extra_body" not in body
+    finally:
+        unregister_provider("vllm")
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"messages": [{"role": "user", "content": "swapped"}]}, "messages cannot be passed"),
+    ({"stream_options": {"include_usage": False}}, "stream_options cannot be passed"),
+    ({"extra_headers": {"x-a": "b"}, "timeout": 1}, "extra_headers, timeout cannot be passed"),
+    ({"top_k": object()}, "top_k=.* cannot be sent as JSON"),
+    ({"min_p": float("nan")}, "min_p=nan cannot be sent as JSON"),
+])
+def test_parameters_that_cannot_be_sent_are_typed_errors_and_nothing_is_sent(llm, openai_env, params, match):
+    with pytest.raises(E.ConfigError, match=match):
+        llm.complete("openai:gpt-5.4-mini", "hi", **params)
+    assert openai_env.requests == []

@@ -2,21 +2,34 @@
 
 ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` are honoured as the SDK honours them. The SDK's own
 retries are off: there is exactly one retry loop, the router's.
+
+Parameters the SDK does not name — the sampling options of OpenAI-compatible servers such as
+``top_k``, ``min_p``, ``repetition_penalty`` (vLLM, llama.cpp, Ollama) — travel in the
+request body through the SDK's ``extra_body``. Names this provider sets itself (``model``,
+``messages``, ``stream`` …) and values that are not JSON are refused before sending
+(:func:`check_params`).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from llmops_nb.errors import ConfigError
 from llmops_nb.providers.base import Final, ProviderEvent, TextDelta
 from llmops_nb.providers.vendor_errors import from_vendor
 from llmops_nb.types import Request, Usage
 
 OLLAMA_BASE_URL = "http://localhost:11434/v1"
 _PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key but the SDK wants one
+# Set by this provider, or SDK plumbing rather than request parameters: never a user's param.
+RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "extra_body", "extra_headers",
+                             "extra_query", "timeout"})
 
 
 class OpenAIProvider:
@@ -55,6 +68,10 @@ class OpenAIProvider:
                 self._clients[(api_key, timeout_s, base_url)] = client
             return client
 
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        """Refuse, before anything is sent, what cannot be sent as a request parameter."""
+        check_params(params)
+
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Call Chat Completions; stream with ``include_usage`` so usage is exact either way."""
         kwargs = _chat_kwargs(request, self.max_tokens_param)
@@ -72,14 +89,38 @@ class OpenAIProvider:
             raise mapped from None
 
 
+def check_params(params: Mapping[str, Any]) -> None:
+    """ConfigError for a parameter this provider sets itself, or a value that is not JSON."""
+    reserved = sorted(RESERVED_PARAMS.intersection(params))
+    if reserved:
+        raise ConfigError(f"{', '.join(reserved)} cannot be passed as a parameter: llmops_nb sets "
+                          f"{'them' if len(reserved) > 1 else 'it'} (use complete(stream=...) for streaming). "
+                          "Nothing was sent.")
+    for name, value in params.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"parameter {name}={value!r} cannot be sent as JSON ({exc}). Nothing was sent.") from None
+
+
+@functools.cache
+def sdk_params() -> frozenset[str]:
+    """The keyword arguments ``chat.completions.create`` names (the installed SDK's)."""
+    from openai.resources.chat.completions import Completions
+
+    return frozenset(inspect.signature(Completions.create).parameters) - {"self"} - RESERVED_PARAMS
+
+
 def _chat_kwargs(request: Request, max_tokens_param: str) -> dict[str, Any]:
     messages = [{"role": m.role, "content": m.content} for m in request.messages]
     if request.system:
         messages.insert(0, {"role": "system", "content": request.system})
-    params = dict(request.params)
+    params = {k: v for k, v in request.params.items() if k not in RESERVED_PARAMS}
     if "max_tokens" in params and max_tokens_param != "max_tokens":
         params[max_tokens_param] = params.pop("max_tokens")
-    return {"model": request.model_name, "messages": messages, **params}
+    known = sdk_params()
+    extra = {k: params.pop(k) for k in list(params) if k not in known}  # top_k, min_p, … in the body
+    return {"model": request.model_name, "messages": messages, **params, **({"extra_body": extra} if extra else {})}
 
 
 def _usage(raw: Any) -> Usage:

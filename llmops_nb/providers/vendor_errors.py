@@ -93,6 +93,11 @@ def from_vendor(exc: BaseException, provider: str, api_key: str | None = None) -
 
     None when ``exc`` is not a vendor error (a bug, an interrupt): the caller re-raises it.
     """
+    if isinstance(exc, UnicodeEncodeError):  # the SDK could not encode the request: nothing was sent
+        bad = exc.object[exc.start:exc.end] if isinstance(exc.object, str) else ""
+        return E.BadRequest(f"{provider}: the request holds text that cannot be sent as UTF-8 ({bad!r}, a lone "
+                            "surrogate); nothing was sent. Clean it first, e.g. "
+                            "text.encode('utf-8', 'replace').decode()", provider=provider)
     message = scrub(_message_of(exc), api_key)
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
