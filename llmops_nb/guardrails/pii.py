@@ -22,7 +22,7 @@ TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
 
 # ---------------------------------------------------------------------------------------- e-mail
 _EMAIL = re.compile(
-    r"(?<![\w.%+'-])([\w.%+'-]{1,64})@((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}))(?![\w-]|\.\w)"
+    r"(?<![\w.%+'-])([\w.%+'-]{1,64})@((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}|xn--[a-z0-9-]{1,59}))(?![\w-]|\.\w)"
 )
 _NOT_MAIL_BEFORE = re.compile(r"(?:\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-\S+\s+)*|://[^\s/@]*)$")
 _RETINA = re.compile(r"^\d(?:\.\d)?x\.", re.I)  # icon@2x.png, logo@1.5x.jpg
@@ -54,7 +54,7 @@ _CARD = re.compile(
     r"\d{4}([ -])\d{4}\2\d{4}\2\d{1,4}(?:\2\d{3})?"  # 4-4-4-1..4(-3)
     r"|\d{4}([ -])\d{6}\3\d{4,5}"  # Amex 4-6-5, Diners 4-6-4
     r"|\d{13,19}"  # contiguous
-    r")(?![\w-]|[.,/]\d)(?! \d)"
+    r")(?![\w-]|[.,/]\d)"
 )
 _CARD_CONTEXT_NO = re.compile(
     r"(?:\b(?:order|invoice|tracking|awb|shipment|parcel|ref(?:erence)?|account|acct|iccid|imei|isbn|"
@@ -78,13 +78,20 @@ def card_issuer(digits: str) -> str | None:
     n, p2, p3, p4, p6 = len(digits), int(digits[:2]), int(digits[:3]), int(digits[:4]), int(digits[:6])
     rules = (
         ("amex", p2 in (34, 37), n == 15),
-        ("visa", digits[0] == "4", n in (13, 16, 19)),
+        ("visa", digits[0] == "4", 13 <= n <= 19),
+        ("uatp", digits[0] == "1", n == 15),
+        ("mir", 2200 <= p4 <= 2204, 16 <= n <= 19),
+        ("jcb", p4 in (2131, 1800), n == 15),
+        ("hipercard", p4 == 3841 or p6 == 606282, 13 <= n <= 19),
+        ("dankort", p4 == 5019, n == 16),
+        ("troy", p4 == 9792, n == 16),
         ("mastercard", 51 <= p2 <= 55 or 2221 <= p4 <= 2720, n == 16),
         ("discover", p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925, 16 <= n <= 19),
         ("jcb", 3528 <= p4 <= 3589, 16 <= n <= 19),
         ("diners", 300 <= p3 <= 305 or p2 in (36, 38, 39) or p4 == 3095, 14 <= n <= 19),
-        ("unionpay", p2 == 62, 16 <= n <= 19),
-        ("maestro", p4 in (5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763), 12 <= n <= 19),
+        ("unionpay", p2 in (62, 81), 14 <= n <= 19),
+        ("rupay", p2 in (60, 65, 81, 82) or p3 in (353, 356, 508), n == 16),
+        ("maestro", p2 == 50 or 56 <= p2 <= 69, 12 <= n <= 19),  # Maestro, Elo, Verve, InstaPayment, Laser …
     )
     for name, prefix_ok, length_ok in rules:
         if prefix_ok and length_ok:
@@ -101,12 +108,17 @@ def is_card_number(number: str) -> bool:
 def _cards(text: str) -> list[Finding]:
     out = []
     for m in _CARD.finditer(text):
-        value = m.group(1)
+        value, end = m.group(1), m.end(1)
         if not is_card_number(value):
-            continue
+            # "4111 1111 1111 1111 123": a trailing group (CVV, amount, expiry) glued on by the
+            # grouping — the card is the run without it
+            cut = max(value.rfind(" "), value.rfind("-"))
+            if cut < 14 or not is_card_number(value[:cut]):
+                continue
+            value, end = value[:cut], m.start(1) + cut
         if value.isdigit() and _CARD_CONTEXT_NO.search(preceding(text, m.start(), 24)):
             continue  # a bare digit run right after "order #", "tracking:" … is an identifier
-        out.append(make_finding(SCANNER, "card", text, m.start(1), m.end(1), score=0.95, severity="high"))
+        out.append(make_finding(SCANNER, "card", text, m.start(1), end, score=0.95, severity="high"))
     return out
 
 
@@ -121,12 +133,12 @@ IBAN_LENGTHS = {
     "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
     "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
 }
-_IBAN = re.compile(r"(?<![\w-])([A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){2,8})(?![\w-])")
+_IBAN = re.compile(r"(?<![\w-])([A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}|[a-z]{2}\d{2}(?:[ -]?[a-z0-9]{1,4}){2,8})(?![\w-])")
 
 
 def iban_ok(iban: str) -> bool:
     """A valid IBAN: known country, that country's length and the ISO 7064 mod-97 check."""
-    s = iban.replace(" ", "").upper()
+    s = iban.replace(" ", "").replace("-", "").upper()
     if IBAN_LENGTHS.get(s[:2]) != len(s) or not s.isalnum() or not s[2:4].isdigit():
         return False
     rearranged = s[4:] + s[:4]
@@ -137,19 +149,19 @@ def _ibans(text: str) -> list[Finding]:
     out = []
     for m in _IBAN.finditer(text):
         raw = m.group(1)
-        want = IBAN_LENGTHS.get(raw[:2])
+        want = IBAN_LENGTHS.get(raw[:2].upper())
         if want is None:
             continue
         # The run may have eaten a following code ("… 3000 DATA"): cut at the country's length,
         # but only where a group ends.
         count, end = 0, None
         for i, ch in enumerate(raw):
-            if ch != " ":
+            if ch not in " -":
                 count += 1
                 if count == want:
                     end = i + 1
                     break
-        if end is None or (end < len(raw) and raw[end] != " "):
+        if end is None or (end < len(raw) and raw[end] not in " -"):
             continue
         if iban_ok(raw[:end]):
             out.append(make_finding(SCANNER, "iban", text, m.start(1), m.start(1) + end, score=0.95,
@@ -158,7 +170,7 @@ def _ibans(text: str) -> list[Finding]:
 
 
 # ------------------------------------------------------------------------------------------- SSN
-_SSN = re.compile(r"(?<![\w-])(?<!\d[ .])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[ .]\d)")
+_SSN = re.compile(r"(?<![\w.-])(?<!\d[ .])(\d{3})([- .])(\d{2})\2(\d{4})(?![\w-]|[ .]\d)")
 _SSN_BARE = re.compile(r"(?<![\w-])(\d{3})(\d{2})(\d{4})(?![\w-])")
 _SSN_CONTEXT = re.compile(r"(?:ssn|social security(?: number| no\.?| #)?|ss#)\W{0,4}$")
 _SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising, never valid
@@ -188,8 +200,9 @@ def _ssns(text: str) -> list[Finding]:
 _PHONE = re.compile(
     r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])"
     r"(?:(?P<intl>\+|\b00(?=[1-9]))?(?:\(\d{1,5}\)|\d{1,5})"
-    r"(?:(?:[ .\-]|(?<=\)))(?:\(\d{1,8}\)|\d{1,8})){1,6}"
+    r"(?:(?:[ .\-]|(?<=\)))(?:\(\d{1,8}\)|\d{1,10})){1,6}"
     r"|(?P<e164>\+[1-9]\d{7,14}))"
+    r"(?P<ext>(?i:\s?(?:x|ext\.?|extn\.?|extension)\s?\d{1,6}\b))?"
     r"(?![\w@]|[.\-:/,]\d)"
 )
 _PHONE_CONTEXT_NO = re.compile(
@@ -224,7 +237,7 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
 
 
 def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
-    value = m.group(0)
+    value = m.group(0)[: m.start("ext") - m.start()] if m.group("ext") else m.group(0)
     if m.group("e164"):
         return True, 0.9
     intl = bool(m.group("intl"))

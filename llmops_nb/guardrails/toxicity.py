@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from llmops_nb.guardrails import textmodel
 from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding
 
 SCANNER = "toxicity"
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.7
+MODEL = "toxicity_model"
+LEXICON_FLOOR = 0.5  # weaker lexicon evidence is left to the classifier
 TARGET_BONUS = 0.25
 _SUFFIXES = ("s", "es", "ed", "ing", "er", "ers", "y", "ier", "iest", "ty", "ly", "bag", "head", "face")
 _WORD = re.compile(r"[a-z]+")
@@ -180,18 +183,35 @@ def combine(hits: list[Hit]) -> float:
     return round(1.0 - remaining, 4)
 
 
+def model_score(text: str) -> tuple[float, int, int]:
+    """The learned classifier's calibrated score and the span of its best window."""
+    if not text.strip():
+        return 0.0, 0, 0
+    return textmodel.load(MODEL).score_span(text)
+
+
 def toxicity_score(text: str) -> float:
-    """The toxicity score of ``text`` in [0, 1]."""
-    return combine(toxicity_hits(text))
+    """The toxicity score of ``text`` in [0, 1]: the larger of the lexicon's noisy-OR (strong
+    terms only, see ``LEXICON_FLOOR``) and the learned classifier's calibrated probability."""
+    return _score(toxicity_hits(text), model_score(text)[0])
+
+
+def _score(hits: list[Hit], learned: float) -> float:
+    lexical = combine(hits)
+    return round(max(learned, lexical if lexical >= LEXICON_FLOOR else 0.0), 4)
 
 
 def scan(text: str, threshold: float = DEFAULT_THRESHOLD) -> list[Finding]:
     """One finding per hit (type = category, score = the text's score) when the score reaches
     ``threshold``; none otherwise."""
     hits = toxicity_hits(text)
-    score = combine(hits)
+    learned, start, end = model_score(text)
+    score = _score(hits, learned)
     if score < threshold:
         return []
     severity = "critical" if score >= 0.85 else "high" if score >= 0.6 else "medium"
-    return [make_finding(SCANNER, h.category, text, h.start, h.end, score=score, severity=severity)
-            for h in sorted(hits, key=lambda h: h.start)]
+    out = [make_finding(SCANNER, h.category, text, h.start, h.end, score=score, severity=severity)
+           for h in sorted(hits, key=lambda h: h.start)]
+    if not out:  # no lexicon word: the classifier's best window, typed "toxic"
+        out = [make_finding(SCANNER, "toxic", text, start, end, score=score, severity=severity)]
+    return out
