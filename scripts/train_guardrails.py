@@ -246,12 +246,38 @@ def train(family: str, data: Path, bits: int) -> dict:
     }
 
 
+def write_phone_table() -> None:
+    """``data/phone_lengths.json``: country calling code → possible national number lengths, from
+    libphonenumber's metadata (via the ``phonenumbers`` package, needed only here)."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    table: dict[str, list[int]] = {}
+    for cc, regions in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()):
+        lengths: set[int] = set()
+        for region in regions:
+            md = (PhoneMetadata.metadata_for_nongeo_region(cc) if region == "001"
+                  else PhoneMetadata.metadata_for_region(region))
+            if md is not None and md.general_desc is not None:
+                lengths |= set(md.general_desc.possible_length or ())
+        if lengths:
+            table[str(cc)] = sorted(lengths)
+    path = OUT / "phone_lengths.json"
+    path.write_text(json.dumps({"source": f"libphonenumber metadata via phonenumbers {phonenumbers.__version__}",
+                                "lengths": table}, separators=(",", ":")) + "\n")
+    print(f"{path.name}: {len(table)} calling codes")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--bits", type=int, default=20)
     parser.add_argument("--only", choices=("injection", "toxicity"))
+    parser.add_argument("--phone-table", action="store_true", help="only (re)write data/phone_lengths.json")
     args = parser.parse_args()
+    if args.phone_table:
+        write_phone_table()
+        return
     metrics_path = OUT / "model_metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     for family in ("injection", "toxicity"):

@@ -12,7 +12,10 @@ never taken). Overlaps are resolved by :func:`~llmops_nb.guardrails._common.reso
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+from functools import lru_cache
+from importlib import resources
 
 from llmops_nb.guardrails._common import make_finding, preceding, resolve_overlaps
 from llmops_nb.types import Finding
@@ -60,6 +63,9 @@ _CARD_CONTEXT_NO = re.compile(
     r"(?:\b(?:order|invoice|tracking|awb|shipment|parcel|ref(?:erence)?|account|acct|iccid|imei|isbn|"
     r"ticket|serial|sku|id|no|number|transaction|txn)|#)\W{0,3}$"
 )
+
+
+_CARD_CONTEXT_YES = re.compile(r"\b(?:card|cc|visa|mastercard|amex|pan)\W{0,3}(?:number|no|num|#)?\W{0,3}$")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -116,7 +122,8 @@ def _cards(text: str) -> list[Finding]:
             if cut < 14 or not is_card_number(value[:cut]):
                 continue
             value, end = value[:cut], m.start(1) + cut
-        if value.isdigit() and _CARD_CONTEXT_NO.search(preceding(text, m.start(), 24)):
+        before = preceding(text, m.start(), 24)
+        if value.isdigit() and _CARD_CONTEXT_NO.search(before) and not _CARD_CONTEXT_YES.search(before):
             continue  # a bare digit run right after "order #", "tracking:" … is an identifier
         out.append(make_finding(SCANNER, "card", text, m.start(1), end, score=0.95, severity="high"))
     return out
@@ -132,6 +139,12 @@ IBAN_LENGTHS = {
     "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25,
     "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
     "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    # registered since 2020 (BI, DJ, FK, LY, MN, NI, OM, RU, SO, YE) and the national IBAN formats of the
+    # African and Middle-East banks that use them (Nordea/SWIFT "experimental" list)
+    "BI": 27, "DJ": 27, "FK": 18, "MN": 20, "NI": 28, "OM": 23, "RU": 33, "SO": 23, "YE": 30,
+    "AO": 25, "BF": 28, "BJ": 28, "CF": 27, "CG": 27, "CI": 28, "CM": 27, "CV": 25, "DZ": 26, "GA": 27, "GQ": 27,
+    "GW": 25, "HN": 28, "IR": 26, "KM": 27, "MA": 28, "MG": 27, "ML": 28, "MZ": 25, "NE": 28, "SN": 28, "TD": 27,
+    "TG": 28,
 }
 _IBAN = re.compile(r"(?<![\w-])([A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}|[a-z]{2}\d{2}(?:[ -]?[a-z0-9]{1,4}){2,8})(?![\w-])")
 
@@ -183,8 +196,20 @@ def ssn_ok(area: str, group: str, serial: str) -> bool:
     return area + group + serial not in _SSN_INVALID
 
 
+_AHV = re.compile(r"(?<![\w.-])(756[. ]?\d{4}[. ]?\d{4}[. ]?\d{2})(?![\w-]|[.]\d)")
+
+
+def ean13_ok(digits: str) -> bool:
+    """The EAN-13 check digit (Swiss AHV/AVS social security numbers use it)."""
+    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(digits[:12]))
+    return len(digits) == 13 and (10 - total % 10) % 10 == int(digits[12])
+
+
 def _ssns(text: str) -> list[Finding]:
     out = []
+    if "756" in text:
+        out += [make_finding(SCANNER, "ssn", text, m.start(1), m.end(1), score=0.85, severity="high")
+                for m in _AHV.finditer(text) if ean13_ok(re.sub(r"[. ]", "", m.group(1)))]
     for m in _SSN.finditer(text):
         if ssn_ok(m.group(1), m.group(3), m.group(4)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high"))
@@ -229,20 +254,47 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
         return False  # 98 87 76 65 54 — pairs of digits are a phone only as a French-style 0x xx xx xx xx
     if any(x == 1 for x in lens[1:]):
         return False  # phones are not written with single-digit groups after the first (ISBNs are)
-    if len(lens) >= 3 and all(x == 3 for x in lens[1:]) and lens[0] <= 3:
-        return False  # 1 234 567 890: a thousands-grouped amount
+    if len(lens) >= 3 and all(x == 3 for x in lens[1:]) and lens[0] <= 3 and groups[0][0] != "0":
+        return False  # 1 234 567 890: a thousands-grouped amount (amounts do not start with 0)
     if len(lens) >= 3 and all(x == 4 for x in lens):
         return False  # 1234 5678 9012: card-, tracking- or serial-style grouping
     return lens != [3, 2, 4]  # SSN shape
 
 
+@lru_cache(maxsize=1)
+def _national_lengths() -> dict[str, frozenset[int]]:
+    """Country calling code → possible national number lengths (libphonenumber metadata,
+    ``data/phone_lengths.json``, written by ``scripts/train_guardrails.py --phone-table``)."""
+    raw = json.loads(resources.files("llmops_nb.guardrails").joinpath("data/phone_lengths.json").read_text("utf-8"))
+    return {cc: frozenset(v) for cc, v in raw["lengths"].items()}
+
+
+def intl_number_ok(value: str) -> bool:
+    """An international number (``+``/``00`` prefix): a known calling code followed by a national
+    number of a length that country uses (a "(0)" trunk prefix is ignored)."""
+    digits = re.sub(r"\D", "", re.sub(r"\(0\)", "", value))
+    if value.lstrip().startswith("00"):
+        digits = digits[2:]
+    table = _national_lengths()
+    for n in (1, 2, 3):
+        lengths = table.get(digits[:n])
+        if lengths is not None:
+            return len(digits) - n in lengths
+    return False
+
+
 def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     value = m.group(0)[: m.start("ext") - m.start()] if m.group("ext") else m.group(0)
+    if m.group("e164") or m.group("intl"):
+        if not intl_number_ok(value):
+            return False, 0.0
     if m.group("e164"):
         return True, 0.9
     intl = bool(m.group("intl"))
     groups = re.findall(r"\d+", value)
     if not _phone_groups_ok(groups, intl):
+        if not intl and _PHONE_SAID.search(preceding(text, m.start(), 40)) and 7 <= sum(map(len, groups)) <= 12:
+            return True, 0.7  # "my number is 79 56 12 34": a local format, said to be a phone
         return False, 0.0
     seps = set(re.findall(r"[ .\-]", value))
     if not intl and seps == {"."} and len(groups) >= 4 and all(len(g) <= 3 for g in groups):
@@ -270,12 +322,22 @@ def _nanp_ok(groups: list[str]) -> bool:
     return lens == [3, 3, 4] and groups[0][0] not in "01" and groups[1][0] not in "01"
 
 
+_PHONE_SAID = re.compile(
+    r"(?:\b(?:call|ring|text|phone|tel|telephone|mobile|cell|cellphone|whatsapp|sms|fax)(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
+    r"|\b(?:my|our|his|her|their)\s+(?:phone\s+|mobile\s+|cell\s+)?number\s+is|\bcontact(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
+    r"|\breach\s+(?:me|us|[\w\s]{1,30}?)\s+(?:at|on))\W{0,3}$", re.I)
+_BARE_RUN = re.compile(r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])(0{0,2}\d{7,13})(?![\w@]|[.\-:/,]\d)")
+
+
 def _phones(text: str) -> list[Finding]:
     out = []
     for m in _PHONE.finditer(text):
         ok, score = _phone_candidate_ok(text, m)
         if ok:
             out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
+    for m in _BARE_RUN.finditer(text):  # an unseparated run counts only when the text says it is a phone
+        if _PHONE_SAID.search(preceding(text, m.start(), 40)):
+            out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.7))
     return out
 
 
