@@ -283,19 +283,23 @@ def intl_number_ok(value: str) -> bool:
     return False
 
 
+def _said_local(text: str, m: re.Match[str], groups: list[str], intl: bool) -> tuple[bool, float]:
+    """A local format that fails the shape rules ("my number is 79 56 12 34") when the text says it is a phone."""
+    if not intl and _PHONE_SAID.search(preceding(text, m.start(), 40)) and 7 <= sum(map(len, groups)) <= 12:
+        return True, 0.7
+    return False, 0.0
+
+
 def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     value = m.group(0)[: m.start("ext") - m.start()] if m.group("ext") else m.group(0)
-    if m.group("e164") or m.group("intl"):
-        if not intl_number_ok(value):
-            return False, 0.0
+    intl = bool(m.group("intl") or m.group("e164"))
+    if intl and not intl_number_ok(value):
+        return False, 0.0
     if m.group("e164"):
         return True, 0.9
-    intl = bool(m.group("intl"))
     groups = re.findall(r"\d+", value)
     if not _phone_groups_ok(groups, intl):
-        if not intl and _PHONE_SAID.search(preceding(text, m.start(), 40)) and 7 <= sum(map(len, groups)) <= 12:
-            return True, 0.7  # "my number is 79 56 12 34": a local format, said to be a phone
-        return False, 0.0
+        return _said_local(text, m, groups, intl)
     seps = set(re.findall(r"[ .\-]", value))
     if not intl and seps == {"."} and len(groups) >= 4 and all(len(g) <= 3 for g in groups):
         return False, 0.0  # dotted quad (IP) or section number

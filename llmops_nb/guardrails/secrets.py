@@ -114,7 +114,7 @@ def _mixed(body: str, strict: bool) -> bool:
     """Real keys mix character classes; slugs, kebab-case names and words do not. ``strict``:
     upper case, lower case and digits (random base62 keys of these lengths always have all three)."""
     has = (any(c.isdigit() for c in body), any(c.isupper() for c in body), any(c.islower() for c in body))
-    return all(has) if strict else has[0] and (has[1] or has[2])
+    return all(has) if strict else (has[0] and (has[1] or has[2])) or (has[1] and has[2])
 
 
 def _jwt_ok(value: str) -> bool:
@@ -160,9 +160,12 @@ def _bearer_ok(token: str) -> bool:
 def _password_ok(password: str) -> bool:
     if password.isdigit() and len(password) <= 5:
         return False  # host:8000 — a port, not a password
+    if _REFERENCE.fullmatch(password):
+        return False  # Password=env.DB_PASSWORD: a reference, not a value
     return not _looks_fake(password) and password.lower() not in _WEAK_PASSWORDS and password[0] not in "$%{<"
 
 
+_REFERENCE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?")
 _ID_NAME = re.compile(r"(?:_|-|\.)?(?:id|ids|name|names|type|types|url|uri|path|file|length|len|size|count|field|"
                       r"header|param|prefix|format|version|index|hash|policy|expir\w*|timeout|ttl)$", re.I)
 
@@ -174,7 +177,7 @@ def _generic_findings(text: str) -> list[Finding]:
         value = m.group("value")
         if _ID_NAME.search(name.rstrip("\"']")) or _looks_fake(value) or value.lower() in _WEAK_PASSWORDS:
             continue
-        if re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?", value):
+        if _REFERENCE.fullmatch(value):
             continue  # env.DB_PASSWORD, settings.api_key: a reference, not a value
         body = value.strip("=")
         if body.isalpha() and (body.islower() or body.isupper() or len(body) < 16):
