@@ -243,6 +243,7 @@ def train(family: str, data: Path, bits: int) -> dict:
         "dev_by_type_flagged": by_type,
         "dev_recall_by_language": by_lang,
         "dev_reliability": reliability(dev_scores, dev_y),
+        "dev_standalone_reliability": reliability(dev_scores[standalone], dev_y[standalone]),
     }
 
 
