@@ -189,24 +189,59 @@ class Signal:
     end: int
 
 
-def _anchors(text: str) -> set[str]:
-    found = set(_ANCHOR_RX.findall(text.lower()))
-    return set().union(*(_IMPLIED[w] for w in found)) if found else set()
+def _anchors(text: str) -> dict[str, list[int]]:
+    """Anchor word → positions of its occurrences in ``text`` (lower-cased; an anchor implied by
+    a longer one — "bound" in "boundaries" — shares its positions)."""
+    found: dict[str, list[int]] = {}
+    for m in _ANCHOR_RX.finditer(text.lower()):
+        for w in _IMPLIED[m.group()]:
+            found.setdefault(w, []).append(m.start())
+    return found
+
+
+REGION = 320  # characters around an anchor that a phrase can reach (the longest phrases are ~200)
+
+
+def _regions(text: str, name: str, present: dict[str, list[int]]) -> list[tuple[int, int]]:
+    """Where rule ``name`` can match: the whole text, or for a long text the stretches around the
+    occurrences of its rarest anchor group (one regex pass over a few hundred characters each
+    instead of over the whole text)."""
+    n = len(text)
+    if n <= 2 * REGION:
+        return [(0, n)]
+    groups = [sorted(p for w in group if w in present for p in present[w]) for group in _ANCHOR_SETS[name]]
+    if not groups:
+        return [(0, n)]
+    spots = min(groups, key=len)
+    out: list[tuple[int, int]] = []
+    for p in spots:
+        s, e = max(0, p - REGION), min(n, p + REGION)
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
 
 
 def _phrase_signals(text: str, positions: list[int] | None = None, via: str = "",
-                    present: set[str] | None = None) -> list[Signal]:
+                    present: dict[str, list[int]] | None = None) -> list[Signal]:
     """Phrase matches in ``text``; ``positions`` maps an index of ``text`` back to the original."""
     out = []
     present = _anchors(text) if present is None else present
+    same_length = len(text.lower()) == len(text)  # anchor positions index ``text`` itself
     for name, kind, weight, rx in _PHRASES:
         if not all(not group.isdisjoint(present) for group in _ANCHOR_SETS[name]):
             continue
-        for m in rx.finditer(text):
-            start, end = m.start(), m.end()
-            if positions is not None:
-                start, end = positions[start], positions[max(end - 1, start)] + 1
-            out.append(Signal(name + via, kind, weight, start, end))
+        seen: set[tuple[int, int]] = set()
+        for s, e in _regions(text, name, present) if same_length else [(0, len(text))]:
+            for m in rx.finditer(text, s, e):
+                start, end = m.start(), m.end()
+                if (start, end) in seen:
+                    continue
+                seen.add((start, end))
+                if positions is not None:
+                    start, end = positions[start], positions[max(end - 1, start)] + 1
+                out.append(Signal(name + via, kind, weight, start, end))
     return out
 
 
@@ -292,7 +327,7 @@ def injection_signals(text: str) -> list[Signal]:
     if _LEET_INSIDE.search(text):
         leet = text.translate(_LEET)
         leet_present = _anchors(leet)
-        if leet_present - present:  # leetspeak spelled an anchor word: match phrases on the decoded text
+        if leet_present.keys() - present.keys():  # leetspeak spelled an anchor word: match phrases on the decoded text
             signals += _phrase_signals(leet, via="@leet", present=leet_present)
     if len(text) >= 24:
         signals += _encoded_signals(text)

@@ -158,9 +158,25 @@ def iban_ok(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
+_IBAN_START = re.compile(r"[A-Za-z]{2}\d\d")
+
+
+def _iban_matches(text: str) -> list[re.Match[str]]:
+    """``_IBAN`` matches, tried only where two letters and two digits meet (a cheap scan)."""
+    out, pos = [], 0
+    for start in _IBAN_START.finditer(text):
+        if start.start() < pos:
+            continue
+        m = _IBAN.match(text, start.start())
+        if m is not None:
+            out.append(m)
+            pos = m.end()
+    return out
+
+
 def _ibans(text: str) -> list[Finding]:
     out = []
-    for m in _IBAN.finditer(text):
+    for m in _iban_matches(text):
         raw = m.group(1)
         want = IBAN_LENGTHS.get(raw[:2].upper())
         if want is None:

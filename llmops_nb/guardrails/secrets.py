@@ -85,10 +85,12 @@ _BEARER = re.compile(
 )
 _URL_CREDS = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@\"'`<>;,]{0,64}:([^\s:/@\"'`<>;,]{3,128})@[\w.-]+", re.I)
 _CONN_PASSWORD = re.compile(r"(?i:\b(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}]{4,128})(?=\s*(?:;|$|[\"']))")
-_GENERIC = re.compile(
-    r"(?i:(?<![A-Za-z0-9])[\w.-]{0,40}?(?:api[_.-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|access[_.-]?key|"
-    r"auth[_.-]?key|credentials?|private[_.-]?key|client[_.-]?secret|signing[_.-]?key|key)(?![a-z]))"
-    r"(?P<name_end>[\w.-]{0,24}?)[\"'\]]?\s{0,3}(?:[:=]|=>|:=|\s)\s{0,3}(?:\b(?:bearer|token|basic)\s+)?[\"'`]?"
+_GENERIC_KEYWORD = re.compile(r"(?<![a-z0-9])[\w.-]{0,40}?(?:api[_.-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|"
+                              r"access[_.-]?key|auth[_.-]?key|credentials?|private[_.-]?key|client[_.-]?secret|"
+                              r"signing[_.-]?key|key)(?![a-z])")
+_GENERIC_KEYWORD_GATE = re.compile(r"key|secret|token|pass|pwd|cred")
+_GENERIC_TAIL = re.compile(
+    r"(?P<name_end>[\w.-]{0,24}?)[\"'\]]?\s{0,3}(?:[:=]|=>|:=|\s)\s{0,3}(?:\b(?i:bearer|token|basic)\s+)?[\"'`]?"
     r"(?P<value>[A-Za-z0-9+/_.~!@#%^&*-]{8,200}={0,2})(?![A-Za-z0-9+/_.~!@#%^&*=-])"
 )
 _GENERIC_LITERALS = ("key", "secret", "token", "pass", "pwd", "cred", "KEY", "SECRET", "TOKEN", "PASS", "PWD", "Key",
@@ -170,11 +172,34 @@ _ID_NAME = re.compile(r"(?:_|-|\.)?(?:id|ids|name|names|type|types|url|uri|path|
                       r"header|param|prefix|format|version|index|hash|policy|expir\w*|timeout|ttl)$", re.I)
 
 
+def _generic_candidates(text: str) -> list[tuple[str, int, int]]:
+    """(name, value start, value end) of ``name = value`` assignments whose name has a secret
+    keyword: keyword occurrences are found in the lower-cased text (cheap), the assignment is
+    matched from each one."""
+    low = text.lower()
+    if len(low) != len(text):
+        low = text  # a case mapping changed the length: match as written
+    out: list[tuple[str, int, int]] = []
+    pos = 0
+    for gate in _GENERIC_KEYWORD_GATE.finditer(low):
+        if gate.start() < pos:
+            continue
+        kw = _GENERIC_KEYWORD.search(low, max(pos, gate.start() - 41), gate.end() + 16)
+        if kw is None:
+            continue
+        tail = _GENERIC_TAIL.match(text, kw.end())
+        if tail is None:
+            pos = kw.end()
+            continue
+        out.append((text[kw.start():tail.end("name_end")], tail.start("value"), tail.end("value")))
+        pos = tail.end()
+    return out
+
+
 def _generic_findings(text: str) -> list[Finding]:
     out = []
-    for m in _GENERIC.finditer(text):
-        name = text[m.start():m.start("name_end") + len(m.group("name_end"))]
-        value = m.group("value")
+    for name, start, end in _generic_candidates(text):
+        value = text[start:end]
         if _ID_NAME.search(name.rstrip("\"']")) or _looks_fake(value) or value.lower() in _WEAK_PASSWORDS:
             continue
         if _REFERENCE.fullmatch(value):
@@ -186,8 +211,7 @@ def _generic_findings(text: str) -> list[Finding]:
             continue
         if shannon_entropy(body) < 3.0 or re.fullmatch(r"[\d.:/-]+", body) or "://" in value:
             continue  # numbers, dates, versions, URLs
-        out.append(make_finding(SCANNER, "generic_secret", text, m.start("value"), m.end("value"), score=0.7,
-                                severity="high"))
+        out.append(make_finding(SCANNER, "generic_secret", text, start, end, score=0.7, severity="high"))
     return out
 
 
