@@ -25,6 +25,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from llmops_nb.guardrails import textmodel
 from llmops_nb.guardrails._common import make_finding, trie_pattern
@@ -189,11 +190,14 @@ class Signal:
     end: int
 
 
-def _anchors(text: str) -> dict[str, list[int]]:
+def _anchors(text: str) -> dict[str, Any]:
     """Anchor word → positions of its occurrences in ``text`` (lower-cased; an anchor implied by
     a longer one — "bound" in "boundaries" — shares its positions)."""
+    low = text.lower()
+    if len(text) <= 2 * REGION:  # short: which anchors, not where (see _regions)
+        return dict.fromkeys(set().union(*(_IMPLIED[w] for w in set(_ANCHOR_RX.findall(low)))), ())
     found: dict[str, list[int]] = {}
-    for m in _ANCHOR_RX.finditer(text.lower()):
+    for m in _ANCHOR_RX.finditer(low):
         for w in _IMPLIED[m.group()]:
             found.setdefault(w, []).append(m.start())
     return found
@@ -202,7 +206,7 @@ def _anchors(text: str) -> dict[str, list[int]]:
 REGION = 320  # characters around an anchor that a phrase can reach (the longest phrases are ~200)
 
 
-def _regions(text: str, name: str, present: dict[str, list[int]]) -> list[tuple[int, int]]:
+def _regions(text: str, name: str, present: dict[str, Any]) -> list[tuple[int, int]]:
     """Where rule ``name`` can match: the whole text, or for a long text the stretches around the
     occurrences of its rarest anchor group (one regex pass over a few hundred characters each
     instead of over the whole text)."""
@@ -224,7 +228,7 @@ def _regions(text: str, name: str, present: dict[str, list[int]]) -> list[tuple[
 
 
 def _phrase_signals(text: str, positions: list[int] | None = None, via: str = "",
-                    present: dict[str, list[int]] | None = None) -> list[Signal]:
+                    present: dict[str, Any] | None = None) -> list[Signal]:
     """Phrase matches in ``text``; ``positions`` maps an index of ``text`` back to the original."""
     out = []
     present = _anchors(text) if present is None else present
@@ -329,7 +333,7 @@ def injection_signals(text: str) -> list[Signal]:
         leet_present = _anchors(leet)
         if leet_present.keys() - present.keys():  # leetspeak spelled an anchor word: match phrases on the decoded text
             signals += _phrase_signals(leet, via="@leet", present=leet_present)
-    if len(text) >= 24:
+    if len(text) >= 24 and max(map(len, text.split()), default=0) >= 24:  # a blob needs a 24-character token
         signals += _encoded_signals(text)
     return signals
 

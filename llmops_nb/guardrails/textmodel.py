@@ -145,7 +145,10 @@ def _featurised(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, int, int]
         return _last[2]
     norm = normalise(text)
     idx, pos = features(norm, bits)
-    blocks_of, nblocks = window_ids(pos, len(norm))
+    if len(norm) <= BLOCK * WINDOW_BLOCKS:
+        blocks_of, nblocks = pos, 1  # one window; block ids are not used
+    else:
+        blocks_of, nblocks = window_ids(pos, len(norm))
     _last[:] = [bits, text, (idx, blocks_of, nblocks, len(norm))]
     return _last[2]
 
@@ -165,6 +168,8 @@ class LinearTextModel:
     def margins(self, text: str) -> tuple[np.ndarray, int]:
         """Raw margin of every window of ``text`` and the normalised text's length."""
         idx, blocks_of, nblocks, norm_len = _featurised(text, self.bits)
+        if nblocks <= WINDOW_BLOCKS:  # one window: no per-block sums needed
+            return np.array([self.bias + self.w[idx].sum() / np.sqrt(max(len(idx), 1))]), norm_len
         sums = np.bincount(blocks_of, weights=self.w[idx], minlength=nblocks)
         counts = np.bincount(blocks_of, minlength=nblocks).astype(np.float64)
         if nblocks > WINDOW_BLOCKS:
