@@ -155,7 +155,7 @@ def _featurised(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, int, int]
 
 @dataclass(frozen=True)
 class LinearTextModel:
-    """Weights of one classifier: ``w`` (float32, ``2**bits``), ``bias``, Platt ``a``/``b``."""
+    """Weights of one classifier: ``w`` (float32 in memory, float16 on disk, ``2**bits``), ``bias``, Platt ``a``/``b``."""
 
     name: str
     bits: int
@@ -226,7 +226,7 @@ def load(name: str) -> LinearTextModel:
     ref = resources.files("llmops_nb.guardrails").joinpath(f"data/{name}.npz")
     with ref.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
         meta = z["meta"].astype(np.float64)
-        return LinearTextModel(name=name, bits=int(z["bits"]), w=z["w"].astype(np.float64), bias=float(meta[0]),
+        return LinearTextModel(name=name, bits=int(z["bits"]), w=z["w"].astype(np.float32), bias=float(meta[0]),
                                a=float(meta[1]), b=float(meta[2]), threshold=float(meta[3]))
 
 
