@@ -32,7 +32,7 @@ from llmops_nb.guardrails._common import make_finding, trie_pattern
 from llmops_nb.types import Finding
 
 SCANNER = "injection"
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = 0.85
 MODEL = "injection_model"
 
 _I = re.IGNORECASE
@@ -55,7 +55,7 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      rf"\b(?:ignore|disregard|forget|skip|bypass|override|overlook|neglect|discard|dismiss)\s+"
      rf"(?:(?:all|any|the|your|of|every|these|those|such)\s+){{1,3}}(?:(?:safety|content|ethical|moral|own)\s+)?"
      rf"(?:{_LIMITS}|instructions|guidelines|programming|directives|constraints|safeguards)\b"),
-    ("forget_everything_short", "instruction_override", 0.8,
+    ("forget_everything_short", "instruction_override", 0.9,
      r"\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all\s+(?:of\s+)?(?:that|this|it))\b"
      r"(?=\s*(?:[.,;:!]|and\b|then\b|now\b|you\b|I\b|$))"),
     ("ignore_previous_i18n", "instruction_override", 0.9,

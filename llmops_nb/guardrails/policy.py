@@ -105,7 +105,7 @@ DEFAULT = Policy(
     actions={"pii": "redact", "ipv4": "warn", "ipv6": "warn", "secrets": "block", "patterns": "block",
              "injection": "warn", "toxicity": "warn", "output": "warn", "output.pii": "warn",
              "output.secrets": "redact", "output.injection": "off"},
-    thresholds={"pii": 0.5, "secrets": 0.5, "injection": 0.8, "toxicity": 0.7, "groundedness": 0.5},
+    thresholds={"pii": 0.5, "secrets": 0.5, "injection": 0.85, "toxicity": 0.7, "groundedness": 0.5},
 )
 STRICT = Policy(
     "strict",
