@@ -31,6 +31,21 @@ overlapping span) and (b) the generator-labelled subsample, from the timed passe
 F1 is given with every result it returns (its default, threshold 0) and at the score threshold that
 is best for it on that corpus (an oracle — its upper bound).
 
+Also, per family (PII, secrets, prompt injection, toxicity), text-level precision/recall/F1 of
+the default pack (a text is flagged when the pack reports a finding of that family):
+
+- on the **dev split** of the guardrail development corpus (``--dev``, default
+  ``/work/shared/data/guardrails``; skipped when absent — the corpus is never copied here). PII
+  rows of identifier types the scanner does not cover (national ids, tax ids, passports) are left
+  out; injection/toxicity are also given on the *standalone* subset (rows whose label follows
+  from the text alone, see ``scripts/train_guardrails.py``);
+- on the package's own labelled corpus (tests/data/guardrails_corpus.jsonl);
+
+the throughput of the default pack and of the PII scanner against Presidio's pattern recognizers
+on the dev-split texts themselves (short, like a held-out test suite; interleaved, best of
+``--repeat``); and the time per scan of a 1 KB and a 100 KB prompt (built from the mixed corpus;
+model weights loaded before timing, median of repeated scans).
+
 Results go to benchmarks/results/guardrails.json.
 """
 
@@ -531,12 +546,103 @@ def _print_presidio(cmp: dict[str, Any]) -> None:
         print(f"  P.best = engine with the per-type score threshold best for it on this corpus: {best['thresholds']}")
 
 
+# ----------------------------------------------------------------------------- per family, dev split
+DEV_DATA = Path("/work/shared/data/guardrails")
+FAMILIES = ("pii", "secrets", "injection", "toxicity")
+PII_DEV_TYPES = {"email", "phone", "card", "iban", "ssn", "ip"}
+_FAMILY_OF_SCANNER = {"pii": "pii", "secrets": "secrets", "injection": "injection", "toxicity": "toxicity"}
+_EVAL_ALL = Policy("eval-all", actions={"pii": "warn", "secrets": "warn", "injection": "warn", "toxicity": "warn"},
+                   thresholds=DEFAULT.thresholds)
+
+
+def _flags(text: str) -> set[str]:
+    return {_FAMILY_OF_SCANNER[f.scanner] for f in scan(text, "input", _EVAL_ALL)
+            if f.scanner in _FAMILY_OF_SCANNER and f.type != "hidden_unicode"}
+
+
+def _prf(pairs: list[tuple[bool, bool]]) -> dict[str, float | int]:
+    tp = sum(y and p for y, p in pairs)
+    fp = sum(p and not y for y, p in pairs)
+    fn = sum(y and not p for y, p in pairs)
+    pr = tp / (tp + fp) if tp + fp else 0.0
+    rc = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": round(pr, 4), "recall": round(rc, 4), "f1": round(2 * pr * rc / (pr + rc), 4) if pr + rc else 0.0,
+            "tp": tp, "fp": fp, "fn": fn, "n": len(pairs)}
+
+
+def dev_rows(data: Path, family: str) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in (data / f"{family}.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r["split"] == "dev"]
+    if family == "pii":
+        rows = [r for r in rows if not (r["label"] and r["type"] not in PII_DEV_TYPES)]
+    return rows
+
+
+def _f1_dev_split(data: Path) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from train_guardrails import context_dependent  # the training script's definition of "standalone"
+
+    out: dict[str, Any] = {"data": str(data), "how": "text-level: flagged = the default pack reports a finding of the "
+                           "family (default thresholds); PII rows of uncovered identifier types left out"}
+    for family in FAMILIES:
+        rows = dev_rows(data, family)
+        pairs = [(bool(r["label"]), family in _flags(r["text"])) for r in rows]
+        out[family] = _prf(pairs)
+        if family in ("injection", "toxicity"):
+            out[f"{family} (standalone)"] = _prf([p for p, r in zip(pairs, rows, strict=True) if not context_dependent(r)])
+    return out
+
+
+def _f1_labelled_by_family() -> dict[str, Any]:
+    """Text-level P/R/F1 per family on tests/data/guardrails_corpus.jsonl (a record is positive for
+    a family when it expects an entity of one of the family's types)."""
+    fam_of = {**dict.fromkeys(pii.TYPES, "pii"), **dict.fromkeys(secrets.TYPES, "secrets"),
+              "prompt_injection": "injection", "toxicity": "toxicity"}
+    pairs: dict[str, list[tuple[bool, bool]]] = {f: [] for f in FAMILIES}
+    for r in _records():
+        expected = {fam_of[e["type"]] for e in r["expected"] if e["type"] in fam_of}
+        flagged = _flags(r["text"])
+        for f in FAMILIES:
+            pairs[f].append((f in expected, f in flagged))
+    return {f: _prf(v) for f, v in pairs.items()}
+
+
+def _presidio_on_texts(pres: _Presidio, texts: list[str], repeat: int) -> dict[str, Any]:
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    runs: dict[str, Callable[[str], Any]] = {"llmops_nb pii": pii.scan,
+                                             "llmops_nb default_pack": lambda d: scan(d, "input", DEFAULT),
+                                             "presidio recognizers": pres.recognizers}
+    seconds, _ = _time_interleaved(runs, texts, repeat)
+    return {"texts": len(texts), "megabytes": round(mb, 4),
+            "throughput": {k: {"seconds": round(s, 4), "mb_per_s": round(mb / s, 3)} for k, s in seconds.items()},
+            "speedup": {f"{ours} / presidio recognizers": round(seconds["presidio recognizers"] / seconds[ours], 2)
+                        for ours in ("llmops_nb pii", "llmops_nb default_pack")}}
+
+
+def _prompt_scan_ms(docs: list[str], sizes: tuple[int, ...] = (1_000, 100_000)) -> dict[str, Any]:
+    scan("warm-up: load the model weights", "input", DEFAULT)
+    out = {}
+    joined = "\n\n".join(docs)
+    for size in sizes:
+        prompt = joined[:size]
+        n = 200 if size <= 10_000 else 10
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            scan(prompt, "input", DEFAULT)
+            times.append((time.perf_counter() - t0) * 1e3)
+        out[f"{size // 1000}KB"] = {"median_ms": round(statistics.median(times), 3), "min_ms": round(min(times), 3),
+                                    "scans": n}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--presidio-mb", type=float, default=1.0,
                         help="size of the subsample (every k-th document) compared with Presidio; 0 = skip Presidio")
+    parser.add_argument("--dev", type=Path, default=DEV_DATA, help="guardrail development corpus (dev split used)")
     args = parser.parse_args()
     labels: list[list[Span]] = []
     docs = make_corpus(int(args.mb * 1_000_000), labels=labels)
@@ -560,16 +666,25 @@ def main() -> None:
     rows = {name.strip(): {"seconds": round(s, 4), "mb_per_s": round(mb / s, 2),
                            "time_vs_default_pack": round(s / base, 3)} for name, s in seconds.items()}
 
+    have_dev = (args.dev / "pii.jsonl").exists()
+    dev: dict[str, Any] | str = _f1_dev_split(args.dev) if have_dev else f"skipped: no corpus at {args.dev}"
+    by_family = _f1_labelled_by_family()
+    prompt_ms = _prompt_scan_ms(docs)
+
     presidio: dict[str, Any] | str
+    presidio_dev: dict[str, Any] | str = "skipped"
     if args.presidio_mb <= 0:
         presidio = "skipped: --presidio-mb 0"
     else:
         pres, why = _load_presidio()
         if pres is None:
-            presidio = why
+            presidio = presidio_dev = why
         else:
             step = _subsample_step(docs, args.presidio_mb)
             presidio = _compare_with_presidio(pres, docs[::step], labels[::step], args.repeat)
+            if have_dev:
+                texts = [r["text"] for f in FAMILIES for r in dev_rows(args.dev, f)]
+                presidio_dev = _presidio_on_texts(pres, texts, args.repeat)
 
     result = {
         "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -586,7 +701,11 @@ def main() -> None:
                             "mean_chars": round(sum(map(len, docs[:400])) / 400)},
         "findings_in_corpus": dict(findings.most_common()),
         "f1_labelled_corpus": f1,
+        "f1_labelled_corpus_by_family": by_family,
+        "f1_dev_split": dev,
+        "prompt_scan_ms": prompt_ms,
         "presidio": presidio,
+        "presidio_on_dev_texts": presidio_dev,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -598,10 +717,23 @@ def main() -> None:
     print(f"{'F1 on labelled corpus':28} {'P':>8} {'R':>8} {'F1':>8}")
     for name, v in f1.items():
         print(f"{name:28} {v['precision']:8.3f} {v['recall']:8.3f} {v['f1']:8.3f}")
+    for title, table in (("labelled corpus (tests/data), per family", by_family), ("dev split, per family", dev)):
+        if isinstance(table, str):
+            print(f"\n{title}: {table}")
+            continue
+        print(f"\n{title:28} {'P':>8} {'R':>8} {'F1':>8} {'n':>6}")
+        for name, v in table.items():
+            if isinstance(v, dict):
+                print(f"{name:28} {v['precision']:8.3f} {v['recall']:8.3f} {v['f1']:8.3f} {v['n']:6d}")
+    print("time per scan (default pack): " + ", ".join(f"{k} {v['median_ms']:.2f} ms" for k, v in prompt_ms.items()))
     if isinstance(presidio, str):
         print(f"\nPresidio comparison {presidio}")
     else:
         _print_presidio(presidio)
+    if isinstance(presidio_dev, dict):
+        print(f"\nvs Presidio on the dev-split texts ({presidio_dev['texts']} texts, {presidio_dev['megabytes']} MB):")
+        for name, v in presidio_dev["speedup"].items():
+            print(f"speed-up {name:44} {v:7.1f}×")
     print(f"→ {RESULTS.relative_to(ROOT)}")
 
 

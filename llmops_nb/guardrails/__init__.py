@@ -11,7 +11,9 @@ checks — offline (no model download), plain ``re`` and the standard library.
     g.guard_output(answer, context=docs, json_schema=schema, max_chars=2000)
 
 Scanner modules: :mod:`.pii`, :mod:`.secrets`, :mod:`.patterns`, :mod:`.injection`,
-:mod:`.toxicity`, :mod:`.output`; policies and effects in :mod:`.policy`. Attributes load on
+:mod:`.toxicity` (rules plus a learned classifier, :mod:`.textmodel`), :mod:`.output`; optional
+model-backed scanners (OpenAI moderation, Llama Guard / Prompt Guard behind an OpenAI-compatible
+endpoint) in :mod:`.remote`; policies and effects in :mod:`.policy`. Attributes load on
 first use, so importing this package costs nothing until a scan runs.
 """
 

@@ -25,12 +25,15 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from llmops_nb.guardrails import textmodel
 from llmops_nb.guardrails._common import make_finding, trie_pattern
 from llmops_nb.types import Finding
 
 SCANNER = "injection"
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.85
+MODEL = "injection_model"
 
 _I = re.IGNORECASE
 _PREV = r"(?:previous|prior|above|earlier|preceding|former|original|initial|system|developer|old|existing|given)"
@@ -43,6 +46,23 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
     ("ignore_previous", "instruction_override", 0.9,
      rf"\b(?:ignore|disregard|forget|skip|bypass|override|overlook|neglect|drop|abandon)\s+"
      rf"(?:(?:all|any|the|your|my|every|of|these|those|prior)\s+)*{_PREV}\s+{_INSTR}"),
+    ("ignore_prior_content", "instruction_override", 0.9,
+     rf"\b(?:ignore|disregard|forget|skip|overlook|neglect|discard|dismiss|erase|delete|scrap)\s+(?:about\s+)?"
+     rf"(?:(?:all|any|the|your|my|every|each|of|these|those|that|this|whatever|everything|anything)\s+){{0,4}}"
+     rf"(?:{_PREV}|foregoing|aforementioned|last|past)\s+(?:\w+\s+)?(?:text|information|info|content|context|"
+     rf"messages?|conversation|input|tasks?|assignments?|requests?|statements?|words|sentences?|data|{_INSTR})"),
+    ("ignore_all_rules", "instruction_override", 0.85,
+     rf"\b(?:ignore|disregard|forget|skip|bypass|override|overlook|neglect|discard|dismiss)\s+"
+     rf"(?:(?:all|any|the|your|of|every|these|those|such)\s+){{1,3}}(?:(?:safety|content|ethical|moral|own)\s+)?"
+     rf"(?:{_LIMITS}|instructions|guidelines|programming|directives|constraints|safeguards)\b"),
+    ("forget_everything_short", "instruction_override", 0.9,
+     r"\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all\s+(?:of\s+)?(?:that|this|it))\b"
+     r"(?=\s*(?:[.,;:!]|and\b|then\b|now\b|you\b|I\b|$))"),
+    ("ignore_previous_i18n", "instruction_override", 0.9,
+     r"\b(?:ignorier(?:e|en)?|vergiss|vergessen\s+sie|missachte(?:n)?)\s+(?:\w+\s+){0,3}(?:vorherigen?|obigen?|bisherigen?|"
+     r"vorangegangenen?|alle[ns]?)\s+(?:\w+\s+)?(?:anweisungen|befehle|regeln|informationen|vorgaben|aufgaben|instruktionen)"
+     r"|\b(?:ignora|olvida|ignore[zr]?|oublie[zr]?|dimentica|esque[cç]a|ignorar|olvidar)\s+(?:\w+\s+){0,3}"
+     r"(?:instrucciones|instructions|istruzioni|instru[cç][õo]es|reglas|r[eè]gles|regole|regras|indicaciones|consignes)"),
     ("ignore_above", "instruction_override", 0.55,
      r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+)?(?:of\s+)?(?:the\s+|what(?:'s| is)\s+)?"
      r"(?:above|before|said\s+before)(?=\s*(?:[.,;:!]|and\b|then\b|$))"),
@@ -63,7 +83,7 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      r"(?:filters?|guardrails?|guidelines|restrictions|safeguards|policies)"),
     ("prompt_leak", "prompt_leak", 0.7,
      r"\b(?:reveal|print|show|repeat|output|display|tell\s+me|give\s+me|leak|dump|what\s+(?:is|are|was|were))\s+"
-     r"(?:me\s+)?your\s+(?:full\s+|entire\s+|exact\s+|original\s+|hidden\s+|secret\s+|initial\s+)*"
+     r"(?:me\s+)?(?:(?:all|each|every\s+one|any)\s+(?:of\s+)?)?your\s+(?:full\s+|entire\s+|exact\s+|original\s+|hidden\s+|secret\s+|initial\s+|previous\s+|first\s+)*"
      r"(?:system\s+prompt|system\s+message|instructions|initial\s+prompt|hidden\s+prompt|pre-?prompt)"),
     ("given_instructions", "prompt_leak", 0.65,
      r"\b(?:instructions|rules|prompt|guidelines)\s+(?:that\s+)?(?:you\s+were|you've\s+been|you\s+have\s+been)\s+"
@@ -72,7 +92,8 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      r"\breveal\s+(?:all\s+|the\s+|any\s+|your\s+)?(?:confidential|secret|hidden|internal|private)\b"),
     ("repeat_above", "prompt_leak", 0.65,
      r"\b(?:repeat|print|output)\s+(?:everything|the\s+(?:text|words|lines|instructions))\s+"
-     r"(?:above|before\s+this)|\bverbatim\b.{0,40}\b(?:system\s+prompt|instructions)"),
+     r"(?:above|before\s+this)|\bverbatim\b.{0,40}\b(?:system\s+prompt|instructions)"
+     r"|\b(?:system\s+prompt|instructions|rules)\b.{0,30}\bverbatim\b"),
     ("dan", "roleplay_jailbreak", 0.85,
      r"\byou\s+are\s+(?:now\s+)?(?:DAN|STAN|DUDE|AIM|an?\s+(?:unrestricted|unfiltered|uncensored|jailbroken|"
      r"evil|rogue|amoral|unaligned)\b)"),
@@ -114,7 +135,11 @@ _LIMIT_WORDS = ("rule", "restriction", "limit", "filter", "guideline", "ethic", 
 # Cheap pre-checks: a rule's regex runs only if, for each group, one of its substrings is in the
 # lower-cased text (plain ``in`` is C-speed; the regexes are the expensive part).
 _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "ignore_previous": (_VERBS, _NOUNS), "ignore_above": (("ignore", "disregard", "forget"), ("above", "before")),
+    "ignore_previous": (_VERBS, _NOUNS),
+    "ignore_prior_content": (_VERBS + ("discard", "dismiss", "erase", "delete", "scrap"),),
+    "ignore_all_rules": (_VERBS + ("discard", "dismiss"), _LIMIT_WORDS + ("instruction", "directive", "constraint")),
+    "forget_everything_short": (("ignore", "disregard", "forget"), ("everything", "all")),
+    "ignore_previous_i18n": (("ignor", "vergiss", "vergessen", "missacht", "olvid", "oubli", "dimentica", "esque"),), "ignore_above": (("ignore", "disregard", "forget"), ("above", "before")),
     "disregard_system": (("ignore", "disregard", "forget", "override"), ("system", "safety", "content")),
     "forget_everything": (("forget",),), "new_instructions": (("instruction",),),
     "bypass_filters": (("override", "bypass", "disable", "turn", "ignore", "remove", "circumvent"), _LIMIT_WORDS),
@@ -165,24 +190,62 @@ class Signal:
     end: int
 
 
-def _anchors(text: str) -> set[str]:
-    found = set(_ANCHOR_RX.findall(text.lower()))
-    return set().union(*(_IMPLIED[w] for w in found)) if found else set()
+def _anchors(text: str) -> dict[str, Any]:
+    """Anchor word → positions of its occurrences in ``text`` (lower-cased; an anchor implied by
+    a longer one — "bound" in "boundaries" — shares its positions)."""
+    low = text.lower()
+    if len(text) <= 2 * REGION:  # short: which anchors, not where (see _regions)
+        return dict.fromkeys(set().union(*(_IMPLIED[w] for w in set(_ANCHOR_RX.findall(low)))), ())
+    found: dict[str, list[int]] = {}
+    for m in _ANCHOR_RX.finditer(low):
+        for w in _IMPLIED[m.group()]:
+            found.setdefault(w, []).append(m.start())
+    return found
+
+
+REGION = 320  # characters around an anchor that a phrase can reach (the longest phrases are ~200)
+
+
+def _regions(text: str, name: str, present: dict[str, Any]) -> list[tuple[int, int]]:
+    """Where rule ``name`` can match: the whole text, or for a long text the stretches around the
+    occurrences of its rarest anchor group (one regex pass over a few hundred characters each
+    instead of over the whole text)."""
+    n = len(text)
+    if n <= 2 * REGION:
+        return [(0, n)]
+    groups = [sorted(p for w in group if w in present for p in present[w]) for group in _ANCHOR_SETS[name]]
+    if not groups:
+        return [(0, n)]
+    spots = min(groups, key=len)
+    out: list[tuple[int, int]] = []
+    for p in spots:
+        s, e = max(0, p - REGION), min(n, p + REGION)
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
 
 
 def _phrase_signals(text: str, positions: list[int] | None = None, via: str = "",
-                    present: set[str] | None = None) -> list[Signal]:
+                    present: dict[str, Any] | None = None) -> list[Signal]:
     """Phrase matches in ``text``; ``positions`` maps an index of ``text`` back to the original."""
     out = []
     present = _anchors(text) if present is None else present
+    same_length = len(text.lower()) == len(text)  # anchor positions index ``text`` itself
     for name, kind, weight, rx in _PHRASES:
         if not all(not group.isdisjoint(present) for group in _ANCHOR_SETS[name]):
             continue
-        for m in rx.finditer(text):
-            start, end = m.start(), m.end()
-            if positions is not None:
-                start, end = positions[start], positions[max(end - 1, start)] + 1
-            out.append(Signal(name + via, kind, weight, start, end))
+        seen: set[tuple[int, int]] = set()
+        for s, e in _regions(text, name, present) if same_length else [(0, len(text))]:
+            for m in rx.finditer(text, s, e):
+                start, end = m.start(), m.end()
+                if (start, end) in seen:
+                    continue
+                seen.add((start, end))
+                if positions is not None:
+                    start, end = positions[start], positions[max(end - 1, start)] + 1
+                out.append(Signal(name + via, kind, weight, start, end))
     return out
 
 
@@ -268,9 +331,9 @@ def injection_signals(text: str) -> list[Signal]:
     if _LEET_INSIDE.search(text):
         leet = text.translate(_LEET)
         leet_present = _anchors(leet)
-        if leet_present - present:  # leetspeak spelled an anchor word: match phrases on the decoded text
+        if leet_present.keys() - present.keys():  # leetspeak spelled an anchor word: match phrases on the decoded text
             signals += _phrase_signals(leet, via="@leet", present=leet_present)
-    if len(text) >= 24:
+    if len(text) >= 24 and max(map(len, text.split()), default=0) >= 24:  # a blob needs a 24-character token
         signals += _encoded_signals(text)
     return signals
 
@@ -287,20 +350,44 @@ def combine(signals: list[Signal]) -> float:
     return round(1.0 - remaining, 4)
 
 
+def model_signal(text: str) -> Signal | None:
+    """The learned classifier's signal (best window, calibrated score), or None for blank text."""
+    if not text.strip():
+        return None
+    score, start, end = textmodel.load(MODEL).score_span(text)
+    return Signal("classifier", "classifier", round(score, 4), start, end)
+
+
+def all_signals(text: str) -> list[Signal]:
+    """Rule signals plus the classifier's."""
+    signals = injection_signals(text)
+    learned = model_signal(text)
+    return signals + [learned] if learned is not None else signals
+
+
+def score_of(signals: list[Signal]) -> float:
+    """The larger of the rules' noisy-OR and the classifier's calibrated score."""
+    rules = combine([s for s in signals if s.kind != "classifier"])
+    learned = max((s.weight for s in signals if s.kind == "classifier"), default=0.0)
+    return round(max(rules, learned), 4)
+
+
 def injection_score(text: str) -> float:
-    """The injection score of ``text`` in [0, 1] (0: no signal)."""
-    return combine(injection_signals(text))
+    """The injection score of ``text`` in [0, 1]: the larger of the rules' score and the learned
+    classifier's calibrated probability (0.8 ≈ "4 in 5 texts scoring this were attacks" on the
+    development corpus; see the model card)."""
+    return score_of(all_signals(text))
 
 
 def scan(text: str, threshold: float = DEFAULT_THRESHOLD) -> list[Finding]:
     """A ``prompt_injection`` finding (span of the strongest signal, score = combined score) when
     the score reaches ``threshold``, plus one ``hidden_unicode`` finding per run of invisible
     characters so that redaction can strip them."""
-    signals = injection_signals(text)
-    score = combine(signals)
+    signals = all_signals(text)
+    score = score_of(signals)
     if not signals or score < threshold:
         return []
-    top = max(signals, key=lambda s: (s.weight, s.end - s.start))
+    top = max(signals, key=lambda s: (s.weight, s.kind != "classifier", s.end - s.start))
     severity = "critical" if score >= 0.85 else "high" if score >= 0.6 else "medium"
     out = [make_finding(SCANNER, "prompt_injection", text, top.start, top.end, score=score, severity=severity)]
     out += [make_finding(SCANNER, "hidden_unicode", text, s.start, s.end, score=score, severity=severity)

@@ -12,7 +12,10 @@ never taken). Overlaps are resolved by :func:`~llmops_nb.guardrails._common.reso
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+from functools import lru_cache
+from importlib import resources
 
 from llmops_nb.guardrails._common import make_finding, preceding, resolve_overlaps
 from llmops_nb.types import Finding
@@ -22,7 +25,7 @@ TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
 
 # ---------------------------------------------------------------------------------------- e-mail
 _EMAIL = re.compile(
-    r"(?<![\w.%+'-])([\w.%+'-]{1,64})@((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}))(?![\w-]|\.\w)"
+    r"(?<![\w.%+'-])([\w.%+'-]{1,64})@((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}|xn--[a-z0-9-]{1,59}))(?![\w-]|\.\w)"
 )
 _NOT_MAIL_BEFORE = re.compile(r"(?:\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-\S+\s+)*|://[^\s/@]*)$")
 _RETINA = re.compile(r"^\d(?:\.\d)?x\.", re.I)  # icon@2x.png, logo@1.5x.jpg
@@ -54,12 +57,15 @@ _CARD = re.compile(
     r"\d{4}([ -])\d{4}\2\d{4}\2\d{1,4}(?:\2\d{3})?"  # 4-4-4-1..4(-3)
     r"|\d{4}([ -])\d{6}\3\d{4,5}"  # Amex 4-6-5, Diners 4-6-4
     r"|\d{13,19}"  # contiguous
-    r")(?![\w-]|[.,/]\d)(?! \d)"
+    r")(?![\w-]|[.,/]\d)"
 )
 _CARD_CONTEXT_NO = re.compile(
     r"(?:\b(?:order|invoice|tracking|awb|shipment|parcel|ref(?:erence)?|account|acct|iccid|imei|isbn|"
     r"ticket|serial|sku|id|no|number|transaction|txn)|#)\W{0,3}$"
 )
+
+
+_CARD_CONTEXT_YES = re.compile(r"\b(?:card|cc|visa|mastercard|amex|pan)\W{0,3}(?:number|no|num|#)?\W{0,3}$")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -78,13 +84,20 @@ def card_issuer(digits: str) -> str | None:
     n, p2, p3, p4, p6 = len(digits), int(digits[:2]), int(digits[:3]), int(digits[:4]), int(digits[:6])
     rules = (
         ("amex", p2 in (34, 37), n == 15),
-        ("visa", digits[0] == "4", n in (13, 16, 19)),
+        ("visa", digits[0] == "4", 13 <= n <= 19),
+        ("uatp", digits[0] == "1", n == 15),
+        ("mir", 2200 <= p4 <= 2204, 16 <= n <= 19),
+        ("jcb", p4 in (2131, 1800), n == 15),
+        ("hipercard", p4 == 3841 or p6 == 606282, 13 <= n <= 19),
+        ("dankort", p4 == 5019, n == 16),
+        ("troy", p4 == 9792, n == 16),
         ("mastercard", 51 <= p2 <= 55 or 2221 <= p4 <= 2720, n == 16),
         ("discover", p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925, 16 <= n <= 19),
         ("jcb", 3528 <= p4 <= 3589, 16 <= n <= 19),
         ("diners", 300 <= p3 <= 305 or p2 in (36, 38, 39) or p4 == 3095, 14 <= n <= 19),
-        ("unionpay", p2 == 62, 16 <= n <= 19),
-        ("maestro", p4 in (5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763), 12 <= n <= 19),
+        ("unionpay", p2 in (62, 81), 14 <= n <= 19),
+        ("rupay", p2 in (60, 65, 81, 82) or p3 in (353, 356, 508), n == 16),
+        ("maestro", p2 == 50 or 56 <= p2 <= 69, 12 <= n <= 19),  # Maestro, Elo, Verve, InstaPayment, Laser …
     )
     for name, prefix_ok, length_ok in rules:
         if prefix_ok and length_ok:
@@ -101,12 +114,18 @@ def is_card_number(number: str) -> bool:
 def _cards(text: str) -> list[Finding]:
     out = []
     for m in _CARD.finditer(text):
-        value = m.group(1)
+        value, end = m.group(1), m.end(1)
         if not is_card_number(value):
-            continue
-        if value.isdigit() and _CARD_CONTEXT_NO.search(preceding(text, m.start(), 24)):
+            # "4111 1111 1111 1111 123": a trailing group (CVV, amount, expiry) glued on by the
+            # grouping — the card is the run without it
+            cut = max(value.rfind(" "), value.rfind("-"))
+            if cut < 14 or not is_card_number(value[:cut]):
+                continue
+            value, end = value[:cut], m.start(1) + cut
+        before = preceding(text, m.start(), 24)
+        if value.isdigit() and _CARD_CONTEXT_NO.search(before) and not _CARD_CONTEXT_YES.search(before):
             continue  # a bare digit run right after "order #", "tracking:" … is an identifier
-        out.append(make_finding(SCANNER, "card", text, m.start(1), m.end(1), score=0.95, severity="high"))
+        out.append(make_finding(SCANNER, "card", text, m.start(1), end, score=0.95, severity="high"))
     return out
 
 
@@ -120,36 +139,58 @@ IBAN_LENGTHS = {
     "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25,
     "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
     "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    # registered since 2020 (BI, DJ, FK, LY, MN, NI, OM, RU, SO, YE) and the national IBAN formats of the
+    # African and Middle-East banks that use them (Nordea/SWIFT "experimental" list)
+    "BI": 27, "DJ": 27, "FK": 18, "MN": 20, "NI": 28, "OM": 23, "RU": 33, "SO": 23, "YE": 30,
+    "AO": 25, "BF": 28, "BJ": 28, "CF": 27, "CG": 27, "CI": 28, "CM": 27, "CV": 25, "DZ": 26, "GA": 27, "GQ": 27,
+    "GW": 25, "HN": 28, "IR": 26, "KM": 27, "MA": 28, "MG": 27, "ML": 28, "MZ": 25, "NE": 28, "SN": 28, "TD": 27,
+    "TG": 28,
 }
-_IBAN = re.compile(r"(?<![\w-])([A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){2,8})(?![\w-])")
+_IBAN = re.compile(r"(?<![\w-])([A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}|[a-z]{2}\d{2}(?:[ -]?[a-z0-9]{1,4}){2,8})(?![\w-])")
 
 
 def iban_ok(iban: str) -> bool:
     """A valid IBAN: known country, that country's length and the ISO 7064 mod-97 check."""
-    s = iban.replace(" ", "").upper()
+    s = iban.replace(" ", "").replace("-", "").upper()
     if IBAN_LENGTHS.get(s[:2]) != len(s) or not s.isalnum() or not s[2:4].isdigit():
         return False
     rearranged = s[4:] + s[:4]
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
+_IBAN_START = re.compile(r"[A-Za-z]{2}\d\d")
+
+
+def _iban_matches(text: str) -> list[re.Match[str]]:
+    """``_IBAN`` matches, tried only where two letters and two digits meet (a cheap scan)."""
+    out, pos = [], 0
+    for start in _IBAN_START.finditer(text):
+        if start.start() < pos:
+            continue
+        m = _IBAN.match(text, start.start())
+        if m is not None:
+            out.append(m)
+            pos = m.end()
+    return out
+
+
 def _ibans(text: str) -> list[Finding]:
     out = []
-    for m in _IBAN.finditer(text):
+    for m in _iban_matches(text):
         raw = m.group(1)
-        want = IBAN_LENGTHS.get(raw[:2])
+        want = IBAN_LENGTHS.get(raw[:2].upper())
         if want is None:
             continue
         # The run may have eaten a following code ("… 3000 DATA"): cut at the country's length,
         # but only where a group ends.
         count, end = 0, None
         for i, ch in enumerate(raw):
-            if ch != " ":
+            if ch not in " -":
                 count += 1
                 if count == want:
                     end = i + 1
                     break
-        if end is None or (end < len(raw) and raw[end] != " "):
+        if end is None or (end < len(raw) and raw[end] not in " -"):
             continue
         if iban_ok(raw[:end]):
             out.append(make_finding(SCANNER, "iban", text, m.start(1), m.start(1) + end, score=0.95,
@@ -158,7 +199,7 @@ def _ibans(text: str) -> list[Finding]:
 
 
 # ------------------------------------------------------------------------------------------- SSN
-_SSN = re.compile(r"(?<![\w-])(?<!\d[ .])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[ .]\d)")
+_SSN = re.compile(r"(?<![\w.-])(?<!\d[ .])(\d{3})([- .])(\d{2})\2(\d{4})(?![\w-]|[ .]\d)")
 _SSN_BARE = re.compile(r"(?<![\w-])(\d{3})(\d{2})(\d{4})(?![\w-])")
 _SSN_CONTEXT = re.compile(r"(?:ssn|social security(?: number| no\.?| #)?|ss#)\W{0,4}$")
 _SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising, never valid
@@ -171,8 +212,20 @@ def ssn_ok(area: str, group: str, serial: str) -> bool:
     return area + group + serial not in _SSN_INVALID
 
 
+_AHV = re.compile(r"(?<![\w.-])(756[. ]?\d{4}[. ]?\d{4}[. ]?\d{2})(?![\w-]|[.]\d)")
+
+
+def ean13_ok(digits: str) -> bool:
+    """The EAN-13 check digit (Swiss AHV/AVS social security numbers use it)."""
+    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(digits[:12]))
+    return len(digits) == 13 and (10 - total % 10) % 10 == int(digits[12])
+
+
 def _ssns(text: str) -> list[Finding]:
     out = []
+    if "756" in text:
+        out += [make_finding(SCANNER, "ssn", text, m.start(1), m.end(1), score=0.85, severity="high")
+                for m in _AHV.finditer(text) if ean13_ok(re.sub(r"[. ]", "", m.group(1)))]
     for m in _SSN.finditer(text):
         if ssn_ok(m.group(1), m.group(3), m.group(4)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high"))
@@ -188,8 +241,9 @@ def _ssns(text: str) -> list[Finding]:
 _PHONE = re.compile(
     r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])"
     r"(?:(?P<intl>\+|\b00(?=[1-9]))?(?:\(\d{1,5}\)|\d{1,5})"
-    r"(?:(?:[ .\-]|(?<=\)))(?:\(\d{1,8}\)|\d{1,8})){1,6}"
+    r"(?:(?:[ .\-]|(?<=\)))(?:\(\d{1,8}\)|\d{1,10})){1,6}"
     r"|(?P<e164>\+[1-9]\d{7,14}))"
+    r"(?P<ext>(?i:\s?(?:x|ext\.?|extn\.?|extension)\s?\d{1,6}\b))?"
     r"(?![\w@]|[.\-:/,]\d)"
 )
 _PHONE_CONTEXT_NO = re.compile(
@@ -216,21 +270,52 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
         return False  # 98 87 76 65 54 — pairs of digits are a phone only as a French-style 0x xx xx xx xx
     if any(x == 1 for x in lens[1:]):
         return False  # phones are not written with single-digit groups after the first (ISBNs are)
-    if len(lens) >= 3 and all(x == 3 for x in lens[1:]) and lens[0] <= 3:
-        return False  # 1 234 567 890: a thousands-grouped amount
+    if len(lens) >= 3 and all(x == 3 for x in lens[1:]) and lens[0] <= 3 and groups[0][0] != "0":
+        return False  # 1 234 567 890: a thousands-grouped amount (amounts do not start with 0)
     if len(lens) >= 3 and all(x == 4 for x in lens):
         return False  # 1234 5678 9012: card-, tracking- or serial-style grouping
     return lens != [3, 2, 4]  # SSN shape
 
 
+@lru_cache(maxsize=1)
+def _national_lengths() -> dict[str, frozenset[int]]:
+    """Country calling code → possible national number lengths (libphonenumber metadata,
+    ``data/phone_lengths.json``, written by ``scripts/train_guardrails.py --phone-table``)."""
+    raw = json.loads(resources.files("llmops_nb.guardrails").joinpath("data/phone_lengths.json").read_text("utf-8"))
+    return {cc: frozenset(v) for cc, v in raw["lengths"].items()}
+
+
+def intl_number_ok(value: str) -> bool:
+    """An international number (``+``/``00`` prefix): a known calling code followed by a national
+    number of a length that country uses (a "(0)" trunk prefix is ignored)."""
+    digits = re.sub(r"\D", "", re.sub(r"\(0\)", "", value))
+    if value.lstrip().startswith("00"):
+        digits = digits[2:]
+    table = _national_lengths()
+    for n in (1, 2, 3):
+        lengths = table.get(digits[:n])
+        if lengths is not None:
+            return len(digits) - n in lengths
+    return False
+
+
+def _said_local(text: str, m: re.Match[str], groups: list[str], intl: bool) -> tuple[bool, float]:
+    """A local format that fails the shape rules ("my number is 79 56 12 34") when the text says it is a phone."""
+    if not intl and _PHONE_SAID.search(preceding(text, m.start(), 40)) and 7 <= sum(map(len, groups)) <= 12:
+        return True, 0.7
+    return False, 0.0
+
+
 def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
-    value = m.group(0)
+    value = m.group(0)[: m.start("ext") - m.start()] if m.group("ext") else m.group(0)
+    intl = bool(m.group("intl") or m.group("e164"))
+    if intl and not intl_number_ok(value):
+        return False, 0.0
     if m.group("e164"):
         return True, 0.9
-    intl = bool(m.group("intl"))
     groups = re.findall(r"\d+", value)
     if not _phone_groups_ok(groups, intl):
-        return False, 0.0
+        return _said_local(text, m, groups, intl)
     seps = set(re.findall(r"[ .\-]", value))
     if not intl and seps == {"."} and len(groups) >= 4 and all(len(g) <= 3 for g in groups):
         return False, 0.0  # dotted quad (IP) or section number
@@ -257,12 +342,22 @@ def _nanp_ok(groups: list[str]) -> bool:
     return lens == [3, 3, 4] and groups[0][0] not in "01" and groups[1][0] not in "01"
 
 
+_PHONE_SAID = re.compile(
+    r"(?:\b(?:call|ring|text|phone|tel|telephone|mobile|cell|cellphone|whatsapp|sms|fax)(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
+    r"|\b(?:my|our|his|her|their)\s+(?:phone\s+|mobile\s+|cell\s+)?number\s+is|\bcontact(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
+    r"|\breach\s+(?:me|us|[\w\s]{1,30}?)\s+(?:at|on))\W{0,3}$", re.I)
+_BARE_RUN = re.compile(r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])(0{0,2}\d{7,13})(?![\w@]|[.\-:/,]\d)")
+
+
 def _phones(text: str) -> list[Finding]:
     out = []
     for m in _PHONE.finditer(text):
         ok, score = _phone_candidate_ok(text, m)
         if ok:
             out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
+    for m in _BARE_RUN.finditer(text):  # an unseparated run counts only when the text says it is a phone
+        if _PHONE_SAID.search(preceding(text, m.start(), 40)):
+            out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.7))
     return out
 
 

@@ -57,6 +57,7 @@ class Policy:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     patterns: BlockedPatterns | None = None
     max_chars: int | None = None
+    scanners: tuple[Any, ...] = ()  # extra scanners (guardrails.remote.Scanner protocol), actioned by name
 
     def __post_init__(self) -> None:
         bad = {k: v for k, v in self.actions.items() if v not in ACTIONS}
@@ -87,6 +88,12 @@ class Policy:
         """A copy with some actions changed: ``policy.with_actions({"output.pii": "block"}, ipv4="off")``."""
         return replace(self, name=f"{self.name}+", actions={**self.actions, **(overrides or {}), **kw})
 
+    def with_scanners(self, *scanners: Any, action: str = "warn") -> Policy:
+        """A copy that also runs ``scanners`` (e.g. :class:`~llmops_nb.guardrails.remote.OpenAIModeration`),
+        each with ``action`` unless the policy already names one for it."""
+        actions = {**{s.name: action for s in scanners}, **self.actions}
+        return replace(self, name=f"{self.name}+", scanners=(*self.scanners, *scanners), actions=actions)
+
     def with_thresholds(self, **kw: float) -> Policy:
         """A copy with some thresholds changed: ``policy.with_thresholds(injection=0.3)``."""
         return replace(self, name=f"{self.name}+", thresholds={**self.thresholds, **kw})
@@ -98,14 +105,14 @@ DEFAULT = Policy(
     actions={"pii": "redact", "ipv4": "warn", "ipv6": "warn", "secrets": "block", "patterns": "block",
              "injection": "warn", "toxicity": "warn", "output": "warn", "output.pii": "warn",
              "output.secrets": "redact", "output.injection": "off"},
-    thresholds={"pii": 0.5, "secrets": 0.5, "injection": 0.5, "toxicity": 0.5, "groundedness": 0.5},
+    thresholds={"pii": 0.5, "secrets": 0.5, "injection": 0.85, "toxicity": 0.7, "groundedness": 0.5},
 )
 STRICT = Policy(
     "strict",
     actions={"pii": "redact", "secrets": "block", "patterns": "block", "injection": "block", "toxicity": "block",
              "output": "block", "output.pii": "redact", "output.secrets": "block", "output.injection": "warn",
              "too_long": "warn"},
-    thresholds={"pii": 0.4, "secrets": 0.4, "injection": 0.35, "toxicity": 0.3, "groundedness": 0.6},
+    thresholds={"pii": 0.4, "secrets": 0.4, "injection": 0.6, "toxicity": 0.5, "groundedness": 0.6},
 )
 PRESETS: Mapping[str, Policy] = MappingProxyType({"off": OFF, "default": DEFAULT, "strict": STRICT})
 
@@ -151,6 +158,9 @@ def scan(text: str, direction: str = "input", policy: Policy | str | None = None
         found += injection.scan(text, pol.threshold("injection", injection.DEFAULT_THRESHOLD))
     if pol.enabled("toxicity", (), direction):
         found += toxicity.scan(text, pol.threshold("toxicity", toxicity.DEFAULT_THRESHOLD))
+    for extra in pol.scanners:
+        if pol.action_for(extra.name, None, direction) != "off":
+            found += extra.scan(text, direction)
     return sorted(_with_actions(found, pol, direction), key=lambda f: (f.start, f.end))
 
 

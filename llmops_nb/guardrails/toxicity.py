@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from llmops_nb.guardrails import textmodel
 from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding
 
 SCANNER = "toxicity"
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.7
+MODEL = "toxicity_model"
+LEXICON_FLOOR = 0.5  # weaker lexicon evidence is left to the classifier
 TARGET_BONUS = 0.25
 _SUFFIXES = ("s", "es", "ed", "ing", "er", "ers", "y", "ier", "iest", "ty", "ly", "bag", "head", "face")
 _WORD = re.compile(r"[a-z]+")
@@ -153,11 +156,40 @@ def _obfuscated_hits(low: str, lex: Lexicon) -> list[Hit]:
     return hits
 
 
+_VIOLENT = (r"(?:kill|hurt|murder|stab|shoot|strangle|choke|rape|slaughter|torture|behead|lynch|hang|drown|execute|"
+            r"gut|skin)")
+_BODY_HARM = (r"(?:(?:break|smash|snap|cut|slit|bash\s+in)\s+(?:your|his|her|their|ur)\s+(?:legs?|neck|arms?|face|bones|jaw|"
+              r"skull|throat|head|teeth|knees?)|beat\s+(?:you|u|him|her|them)\s+(?:up|to\s+death|senseless|to\s+a\s+pulp))")
+_TECH_OBJECTS = (r"(?:process|processes|thread|threads|job|jobs|task|tasks|container|containers|pod|pods|instance|"
+                 r"instances|tab|tabs|window|windows|session|sessions|quer(?:y|ies)|workers?|connections?|servers?|"
+                 r"services?|apps?|programs?|bugs?|weeds?|lights?|engines?|the\s+(?:lights|engine|power|music))")
+# Structured toxicity without a lexicon word: a first-person threat against a person, a call to
+# violence against a group, a dehumanising insult aimed at the reader.
+_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
+    ("threat", 0.9, re.compile(
+        r"\b(?:i|we)(?:'m|'ll|'re|\s+am|\s+will|\s+are|\s+shall)?\s+(?:(?:going|about)\s+to|gonna|gon|to)?\s*"
+        r"(?:\w+\s+){0,3}?(?:" + _VIOLENT + r"(?:s|ing)?\s+(?:\w+\s+){0,2}?(?:you|your|u|ur|him|her|them|his|their|"
+        r"y'all)\b|" + _BODY_HARM + r")")),
+    ("threat", 0.85, re.compile(
+        r"\b(?:kill|murder|exterminate|gas|shoot|hang|lynch|eradicate|wipe\s+out|slaughter|burn)\s+"
+        r"(?:(?:all|every|the|those|these|of)\s+)+(?!(?:\w+\s+){0,2}" + _TECH_OBJECTS + r"\b)\w{3,}")),
+    ("insult", 0.8, re.compile(
+        r"\b(?:you(?:'re|\s+are|r|\s+r)?|ur|u\s+r)\s+(?:a|an|such\s+a|the|nothing\s+but\s+an?|just\s+an?)?\s*"
+        r"(?:\w+\s+){0,2}?(?:piece\s+of\s+(?:shit|garbage|trash|crap|filth)|waste\s+of\s+(?:space|oxygen|air|skin)|"
+        r"scum|vermin|subhuman|parasite|filth|cockroach|degenerate|disgrace|abomination|imbecile|cretin)\b")),
+]
+
+
+def _pattern_hits(low: str) -> list[Hit]:
+    return [Hit(name, name, w, m.start(), m.end()) for name, w, rx in _PATTERNS for m in rx.finditer(low)]
+
+
 def toxicity_hits(text: str) -> list[Hit]:
-    """Every lexicon hit in ``text``, with the target bonus applied, minus exception phrases."""
+    """Every lexicon and pattern hit in ``text``, with the target bonus applied, minus exception phrases."""
     lex = lexicon()
     low = text.lower()
-    hits = _word_hits(low, lex) + _obfuscated_hits(_BANG.sub(lambda m: " " * len(m.group()), low), lex)
+    hits = (_word_hits(low, lex) + _obfuscated_hits(_BANG.sub(lambda m: " " * len(m.group()), low), lex)
+            + _pattern_hits(low))
     if not hits:
         return []
     guarded = [(m.start(), m.end()) for e in lex.exceptions if e.split()[0] in low
@@ -180,18 +212,35 @@ def combine(hits: list[Hit]) -> float:
     return round(1.0 - remaining, 4)
 
 
+def model_score(text: str) -> tuple[float, int, int]:
+    """The learned classifier's calibrated score and the span of its best window."""
+    if not text.strip():
+        return 0.0, 0, 0
+    return textmodel.load(MODEL).score_span(text)
+
+
 def toxicity_score(text: str) -> float:
-    """The toxicity score of ``text`` in [0, 1]."""
-    return combine(toxicity_hits(text))
+    """The toxicity score of ``text`` in [0, 1]: the larger of the lexicon's noisy-OR (strong
+    terms only, see ``LEXICON_FLOOR``) and the learned classifier's calibrated probability."""
+    return _score(toxicity_hits(text), model_score(text)[0])
+
+
+def _score(hits: list[Hit], learned: float) -> float:
+    lexical = combine(hits)
+    return round(max(learned, lexical if lexical >= LEXICON_FLOOR else 0.0), 4)
 
 
 def scan(text: str, threshold: float = DEFAULT_THRESHOLD) -> list[Finding]:
     """One finding per hit (type = category, score = the text's score) when the score reaches
     ``threshold``; none otherwise."""
     hits = toxicity_hits(text)
-    score = combine(hits)
+    learned, start, end = model_score(text)
+    score = _score(hits, learned)
     if score < threshold:
         return []
     severity = "critical" if score >= 0.85 else "high" if score >= 0.6 else "medium"
-    return [make_finding(SCANNER, h.category, text, h.start, h.end, score=score, severity=severity)
-            for h in sorted(hits, key=lambda h: h.start)]
+    out = [make_finding(SCANNER, h.category, text, h.start, h.end, score=score, severity=severity)
+           for h in sorted(hits, key=lambda h: h.start)]
+    if not out:  # no lexicon word: the classifier's best window, typed "toxic"
+        out = [make_finding(SCANNER, "toxic", text, start, end, score=score, severity=severity)]
+    return out
