@@ -79,6 +79,17 @@ def group(name: str, *, budget_usd: float | None = None, group_id: str | None = 
         _group.reset(token)
 
 
+class _NotFromRecorder(logging.Filter):
+    """MLflow logs a full traceback for every failed database write. The recorder's retries
+    are reported once per outage (:mod:`llmops_nb.recording`), so from its thread these
+    tracebacks would only flood whichever cell is running; other threads keep them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from llmops_nb.recording import THREAD_NAME
+
+        return record.threadName != THREAD_NAME
+
+
 def _import_mlflow() -> Any:
     # Never wait on a network price catalog: our records always bring their own cost.
     os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
@@ -90,6 +101,9 @@ def _import_mlflow() -> Any:
     for name in ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.tracking._tracking_service.client"):
         if logging.getLogger(name).level == logging.NOTSET:
             logging.getLogger(name).setLevel(logging.WARNING)
+    db_log = logging.getLogger("mlflow.store.db.utils")
+    if not any(isinstance(f, _NotFromRecorder) for f in db_log.filters):
+        db_log.addFilter(_NotFromRecorder())
     import mlflow
 
     return mlflow
@@ -188,7 +202,20 @@ def _prompt_ref(prompt: str | None) -> tuple[str, str] | None:
     return (name, version) if version.isdigit() else None
 
 
-def _span(r: CallRecord) -> Any:
+def trace_tags(r: CallRecord) -> dict[str, str]:
+    """The trace's tags: our facts (``llmops.*``) and MLflow's prompt link."""
+    from mlflow.tracing.constant import TraceTagKey
+
+    tags = _tags(r)
+    ref = _prompt_ref(r.prompt)
+    if ref is not None:
+        tags[TraceTagKey.LINKED_PROMPTS] = json.dumps([{"name": ref[0], "version": ref[1]}])
+    return tags
+
+
+def _span(r: CallRecord, *, with_tags: bool = True) -> Any:
+    """The call's CHAT_MODEL span; with ``with_tags`` it also carries the trace tags (as
+    ``mlflow.traceTag.*`` attributes, which MLflow's span store turns into tags)."""
     from mlflow.entities import Span
     from mlflow.tracing.constant import SpanAttributeKey as K
     from mlflow.tracing.constant import TraceTagKey
@@ -210,10 +237,7 @@ def _span(r: CallRecord) -> Any:
     if r.cost_usd is not None:  # never None: MLflow would fail the whole batch
         attrs[K.LLM_COST] = _cost_split(r)
     encoded = {k: json.dumps(v) for k, v in attrs.items() if v is not None}
-    tags = {**_tags(r), TraceTagKey.TRACE_NAME: req["model"]}
-    ref = _prompt_ref(r.prompt)
-    if ref is not None:
-        tags[TraceTagKey.LINKED_PROMPTS] = json.dumps([{"name": ref[0], "version": ref[1]}])
+    tags = {**(trace_tags(r) if with_tags else {}), TraceTagKey.TRACE_NAME: req["model"]}
     encoded.update({f"{K.TRACE_TAG_PREFIX}{k}": v for k, v in tags.items()})
     events = []
     status = {"code": "STATUS_CODE_OK", "message": ""}
@@ -286,6 +310,8 @@ class MlflowExporter:
         self._totals: dict[str, RunTotals] = {}  # per run: the sums of its calls so far
         self._counted: dict[str, set[str]] = {}  # per run: the trace ids in those sums
         self._lock = threading.Lock()
+        self._rows = _SqlRows.for_store(self.tracing.store)
+        _prewarm()
 
     def _experiment(self, name: str) -> str:
         if name not in self._experiments:
@@ -311,21 +337,33 @@ class MlflowExporter:
         return run_id
 
     def export(self, records: list[CallRecord]) -> None:
-        """Write ``records`` as traces (one batch per experiment) and link them to their runs."""
+        """Write ``records`` as traces (one batch per experiment) and link them to their runs.
+
+        Into a SQL store, a batch is two transactions: MLflow's ``log_spans`` writes the spans
+        and trace rows, then the batch's trace tags and run metadata go in as one bulk upsert
+        (MLflow would merge them row by row, ~70 % of its time). Elsewhere (a tracking server)
+        the tags travel as span attributes and grouped traces are started first.
+        """
         with self._lock:
             by_exp: dict[str, list[CallRecord]] = {}
             for r in records:
                 by_exp.setdefault(self._experiment(r.experiment or self.default_experiment), []).append(r)
             for exp, batch in by_exp.items():
-                self._start_grouped(exp, batch)
+                if self._rows is None:
+                    self._start_grouped(exp, batch)
                 spans = []
                 for r in batch:
-                    root = _span(r)
+                    root = _span(r, with_tags=self._rows is None)
                     spans.append(root)
                     if len(r.attempts) > 1 or r.route:  # the path is worth showing
                         spans.extend(_attempt_spans(r, root.span_id))
                 self.tracing.log_spans(exp, spans)
-                self._link_runs(exp, batch)
+                if self._rows is not None:
+                    self._rows.write(
+                        {r.trace_id: trace_tags(r) for r in batch},
+                        {r.trace_id: {"mlflow.sourceRun": self._run(r, exp)} for r in batch if r.group_id})
+                for i in range(0, len(batch), 100):  # MLflow links at most 100 traces per request
+                    self._link_runs(exp, batch[i:i + 100])
                 self._link_prompts(batch)
 
     def _start_grouped(self, exp: str, batch: list[CallRecord]) -> None:
@@ -390,6 +428,71 @@ class MlflowExporter:
             self._totals[run_id] = totals
             counted.update(r.trace_id for r in rs)
             self.client.set_terminated(run_id, end_time=ts)
+
+
+class _SqlRows:
+    """Trace tags and metadata of a batch in one transaction, with MLflow's own tables, limits
+    and upsert; only for MLflow's SQL store (sqlite, PostgreSQL, MySQL)."""
+
+    def __init__(self, store: Any) -> None:
+        from mlflow.store.tracking.dbmodels.models import SqlTraceMetadata, SqlTraceTag
+        from mlflow.store.tracking.sqlalchemy_store import _bulk_upsert
+        from mlflow.utils.validation import _validate_trace_tag
+
+        self.store, self.upsert, self.validate = store, _bulk_upsert, _validate_trace_tag
+        self.tag_model, self.metadata_model = SqlTraceTag, SqlTraceMetadata
+
+    @classmethod
+    def for_store(cls, store: Any) -> _SqlRows | None:
+        try:
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        except ImportError:  # pragma: no cover - mlflow without the SQL store
+            return None
+        if not isinstance(store, SqlAlchemyStore):
+            return None
+        try:
+            return cls(store)
+        except ImportError:  # pragma: no cover - an mlflow without these helpers: tags as attributes
+            return None
+
+    def write(self, tags: Mapping[str, Mapping[str, str]], metadata: Mapping[str, Mapping[str, str]]) -> None:
+        tag_rows = []
+        for trace_id, values in tags.items():
+            for key, value in values.items():
+                key, value = self.validate(key, value)
+                tag_rows.append({"request_id": trace_id, "key": key, "value": value})
+        metadata_rows = [{"request_id": trace_id, "key": key, "value": value}
+                         for trace_id, values in metadata.items() for key, value in values.items()]
+        with self.store.ManagedSessionMaker(read_only=False) as session:
+            for model, rows in ((self.tag_model, tag_rows), (self.metadata_model, metadata_rows)):
+                if rows:
+                    self._upsert(session, model, rows)
+
+    def _upsert(self, session: Any, model: Any, rows: list[dict[str, str]]) -> None:
+        dialect = session.bind.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            self.upsert(session, model, rows)  # MLflow's own, for MySQL and the rest
+            return
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        # one statement executed for many rows: compiled once (a VALUES list per batch, as
+        # MLflow's helper builds it, costs more to compile than the rows cost to write)
+        stmt = insert(model.__table__)
+        session.execute(stmt.on_conflict_do_update(index_elements=["request_id", "key"],
+                                                   set_={"value": stmt.excluded.value}), rows)
+
+
+def _prewarm() -> None:
+    """Import now, in one go, what MLflow's write path would otherwise import lazily during an
+    export — possibly while calls are in flight (a module imported in a background thread is
+    visible half-initialised to every other thread; see issue 15.5)."""
+    from mlflow.entities import Metric, Span, TraceInfo, TraceLocation, TraceState  # noqa: F401
+    from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
+
+    with contextlib.suppress(Exception):  # imports litellm if installed, else MLflow's own table
+        calculate_cost_by_model_and_token_usage("gpt-4o-mini", {"input_tokens": 1, "output_tokens": 1})
 
 
 def _store_client(tracking_uri: str) -> Any:
