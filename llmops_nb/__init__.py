@@ -100,7 +100,11 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext llmops_nb``: register the magics, nothing else."""
+    """``%load_ext llmops_nb``: register the magics, and start the session's start-up work in
+    the background (:mod:`llmops_nb.warmup`: SDKs and clients, token encoding, the recorder's
+    replay of an earlier process's journal, pandas) so the first call does not pay for it."""
+    from llmops_nb import warmup
     from llmops_nb.magics import LLMMagics
 
     ipython.register_magics(LLMMagics)
+    warmup.start()

@@ -55,6 +55,10 @@ class OpenAIProvider:
                 self._clients[(api_key, timeout_s, base_url)] = client
             return client
 
+    def warm(self, api_key: str | None, timeout_s: float) -> None:
+        """Import the SDK and build the client a call with this key and timeout will use."""
+        self._client(api_key, timeout_s)
+
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Call Chat Completions; stream with ``include_usage`` so usage is exact either way."""
         kwargs = _chat_kwargs(request, self.max_tokens_param)
