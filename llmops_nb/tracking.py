@@ -357,11 +357,14 @@ class MlflowExporter:
                     spans.append(root)
                     if len(r.attempts) > 1 or r.route:  # the path is worth showing
                         spans.extend(_attempt_spans(r, root.span_id))
-                self.tracing.log_spans(exp, spans)
-                if self._rows is not None:
-                    self._rows.write(
-                        {r.trace_id: trace_tags(r) for r in batch},
-                        {r.trace_id: {"mlflow.sourceRun": self._run(r, exp)} for r in batch if r.group_id})
+                if self._rows is None:
+                    self.tracing.log_spans(exp, spans)
+                else:
+                    tags = {r.trace_id: trace_tags(r) for r in batch}
+                    metadata = {r.trace_id: {"mlflow.sourceRun": self._run(r, exp)} for r in batch if r.group_id}
+                    if not self._rows.write_traces(exp, spans, tags, metadata):
+                        self.tracing.log_spans(exp, spans)  # MLflow's own path (a retried batch)
+                        self._rows.write(tags, metadata)
                 for i in range(0, len(batch), 100):  # MLflow links at most 100 traces per request
                     self._link_runs(exp, batch[i:i + 100])
                 self._link_prompts(batch)
@@ -435,12 +438,23 @@ class _SqlRows:
     and upsert; only for MLflow's SQL store (sqlite, PostgreSQL, MySQL)."""
 
     def __init__(self, store: Any) -> None:
+        from mlflow.store.tracking import sqlalchemy_store as m
         from mlflow.store.tracking.dbmodels.models import SqlTraceMetadata, SqlTraceTag
         from mlflow.store.tracking.sqlalchemy_store import _bulk_upsert
         from mlflow.utils.validation import _validate_trace_tag
 
         self.store, self.upsert, self.validate = store, _bulk_upsert, _validate_trace_tag
         self.tag_model, self.metadata_model = SqlTraceTag, SqlTraceMetadata
+        self.m = m  # MLflow's SQL store module: its models, helpers and constants
+        self._experiments: dict[str, Any] = {}
+        for name in ("SqlTraceInfo", "SqlSpan", "MlflowException", "SpanAttributeKey", "TraceTagKey", "SpansLocation",
+                     "SpanStatusCode", "MLFLOW_ARTIFACT_LOCATION", "TraceJSONEncoder", "translate_span_when_storing",
+                     "_span_aggregation_node", "aggregate_usage_from_span_nodes", "aggregate_cost_from_span_nodes",
+                     "TOKEN_COLUMN_BY_KEY", "COST_COLUMN_BY_KEY", "finite_float_or_none", "token_count_or_none",
+                     "bounded_model_dimension", "_try_parse_json_string", "_get_truncated_preview",
+                     "validate_trace_name", "rollups_enabled"):
+            if not hasattr(m, name):  # another MLflow: its own log_spans (tags still in bulk)
+                raise ImportError(name)
 
     @classmethod
     def for_store(cls, store: Any) -> _SqlRows | None:
@@ -455,7 +469,95 @@ class _SqlRows:
         except ImportError:  # pragma: no cover - an mlflow without these helpers: tags as attributes
             return None
 
+    def write_traces(self, exp: str, spans: list[Any], tags: Mapping[str, Mapping[str, str]],
+                     metadata: Mapping[str, Mapping[str, str]]) -> bool:
+        """New traces, their spans, tags and metadata in one transaction, rows computed with
+        MLflow's own span translation, aggregation, previews and limits (the values its
+        ``log_spans`` writes; ``tests/test_trace_rows.py`` compares the two). False, with
+        nothing written, if any trace exists already (a retried batch) or the store has SQL
+        rollups on: then MLflow's ``log_spans`` writes them."""
+        m = self.m
+        if m.rollups_enabled():
+            return False
+        experiment = self._experiments.get(exp) or self._experiments.setdefault(exp, self.store.get_experiment(exp))
+        by_trace: dict[str, list[Any]] = {}
+        for span in spans:
+            by_trace.setdefault(span.trace_id, []).append(span)
+        infos, span_rows, extra_tags = [], [], {}
+        for trace_id, trace_spans in by_trace.items():
+            info, rows = self._trace_rows(trace_id, int(exp), trace_spans)
+            infos.append(info)
+            span_rows.extend(rows)
+            extra_tags[trace_id] = {m.MLFLOW_ARTIFACT_LOCATION:
+                                    self.store._get_trace_artifact_location_tag(experiment, trace_id).value,
+                                    m.TraceTagKey.SPANS_LOCATION: m.SpansLocation.TRACKING_STORE.value}
+        from sqlalchemy import insert
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.store.ManagedSessionMaker(read_only=False) as session:
+                session.execute(insert(m.SqlTraceInfo.__table__), infos)
+                session.execute(insert(m.SqlSpan.__table__), span_rows)
+                self._write_rows(session, {t: {**extra_tags[t], **tags.get(t, {})} for t in by_trace}, metadata)
+        except m.MlflowException as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise
+        return True
+
+    def _trace_rows(self, trace_id: str, exp: int, spans: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        m, K = self.m, self.m.SpanAttributeKey
+        usage_nodes, cost_nodes, rows = [], [], []
+        root: dict[str, Any] = {}
+        root_span = spans[0]
+        for span in spans:
+            d = m.translate_span_when_storing(span)
+            attrs = d.get("attributes", {})
+            usage_nodes.append(m._span_aggregation_node(span.span_id, span.parent_id, attrs, K.CHAT_USAGE))
+            cost_nodes.append(m._span_aggregation_node(span.span_id, span.parent_id, attrs, K.LLM_COST))
+            cost = json.loads(attrs[K.LLM_COST]) if attrs.get(K.LLM_COST) else {}
+            rows.append({
+                "trace_id": trace_id, "experiment_id": exp, "span_id": span.span_id,
+                "parent_span_id": span.parent_id, "name": span.name, "type": span.span_type,
+                "status": span.status.status_code, "start_time_unix_nano": span.start_time_ns,
+                "end_time_unix_nano": span.end_time_ns,
+                "content": json.dumps(d, cls=m.TraceJSONEncoder, ensure_ascii=False),
+                "input_cost": m.finite_float_or_none(cost.get("input_cost")),
+                "output_cost": m.finite_float_or_none(cost.get("output_cost")),
+                "total_cost": m.finite_float_or_none(cost.get("total_cost")),
+                "model_name": m.bounded_model_dimension(m._try_parse_json_string(attrs.get(K.MODEL))),
+                "model_provider": m.bounded_model_dimension(m._try_parse_json_string(attrs.get(K.MODEL_PROVIDER))),
+            })
+            if span.parent_id is None:
+                root, root_span = attrs, span
+        start_ms = min(s.start_time_ns for s in spans) // 1_000_000
+        end_ms = max(s.end_time_ns for s in spans) // 1_000_000
+        name = root.get(K.TRACE_TAG_PREFIX + m.TraceTagKey.TRACE_NAME)
+        info: dict[str, Any] = {
+            "request_id": trace_id, "experiment_id": exp, "timestamp_ms": start_ms,
+            "execution_time_ms": end_ms - start_ms,
+            "status": "ERROR" if root_span.status.status_code == m.SpanStatusCode.ERROR else "OK",
+            "client_request_id": None,
+            "request_preview": m._get_truncated_preview(root[K.INPUTS], role="user") if root.get(K.INPUTS) else None,
+            "response_preview": (m._get_truncated_preview(root[K.OUTPUTS], role="assistant")
+                                 if root.get(K.OUTPUTS) else None),
+            "db_payload_generation": 1, "session_id": None,
+            "trace_name": m.validate_trace_name(m._try_parse_json_string(name)) if name else None,
+        }
+        usage = m.aggregate_usage_from_span_nodes(usage_nodes) or {}
+        for key, column in m.TOKEN_COLUMN_BY_KEY.items():
+            info[column] = m.token_count_or_none(usage.get(key))
+        cost = m.aggregate_cost_from_span_nodes(cost_nodes) or {}
+        for key, column in m.COST_COLUMN_BY_KEY.items():
+            info[column] = m.finite_float_or_none(cost.get(key))
+        return info, rows
+
     def write(self, tags: Mapping[str, Mapping[str, str]], metadata: Mapping[str, Mapping[str, str]]) -> None:
+        with self.store.ManagedSessionMaker(read_only=False) as session:
+            self._write_rows(session, tags, metadata)
+
+    def _write_rows(self, session: Any, tags: Mapping[str, Mapping[str, str]],
+                    metadata: Mapping[str, Mapping[str, str]]) -> None:
         tag_rows = []
         for trace_id, values in tags.items():
             for key, value in values.items():
@@ -463,10 +565,9 @@ class _SqlRows:
                 tag_rows.append({"request_id": trace_id, "key": key, "value": value})
         metadata_rows = [{"request_id": trace_id, "key": key, "value": value}
                          for trace_id, values in metadata.items() for key, value in values.items()]
-        with self.store.ManagedSessionMaker(read_only=False) as session:
-            for model, rows in ((self.tag_model, tag_rows), (self.metadata_model, metadata_rows)):
-                if rows:
-                    self._upsert(session, model, rows)
+        for model, rows in ((self.tag_model, tag_rows), (self.metadata_model, metadata_rows)):
+            if rows:
+                self._upsert(session, model, rows)
 
     def _upsert(self, session: Any, model: Any, rows: list[dict[str, str]]) -> None:
         dialect = session.bind.dialect.name
