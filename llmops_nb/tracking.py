@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import gc
 import json
 import logging
 import os
@@ -648,10 +649,18 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
 
     if flush_first:
         flush()
-    infos = _sql_history_infos(limit)
-    if infos is None:  # not a SQL store: MLflow's search, page by page
-        infos = _traces(limit, f"tags.`{TAG}model` != ''", flush_first=False)
-    return _history_frame(infos, pd)
+    # Hundreds of thousands of small rows: the cyclic GC's full passes over them would make
+    # this quadratic, and none of them form cycles.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        infos = _sql_history_infos(limit)
+        if infos is None:  # not a SQL store: MLflow's search, page by page
+            infos = _traces(limit, f"tags.`{TAG}model` != ''", flush_first=False)
+        return _history_frame(infos, pd)
+    finally:
+        if gc_was_on:
+            gc.enable()
 
 
 def _history_frame(infos: list[Any], pd: Any) -> Any:
@@ -715,6 +724,8 @@ def _sql_history_infos(limit: int | None) -> list[_TraceRow] | None:
         return []
     keys = [TAG + k for k in ("model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
                               "latency_ms", "ttft_ms", "cached", "status", "error_type", "error", "findings")]
+    from sqlalchemy import case, func
+
     with tracing.store.ManagedSessionMaker() as session:
         ours = session.query(SqlTraceTag.request_id).filter(SqlTraceTag.key == TAG + "model", SqlTraceTag.value != "")
         query = (session.query(SqlTraceInfo.request_id, SqlTraceInfo.timestamp_ms, SqlTraceInfo.execution_time_ms,
@@ -724,16 +735,18 @@ def _sql_history_infos(limit: int | None) -> list[_TraceRow] | None:
         if limit is not None:
             query = query.limit(limit)
         rows = {r[0]: _TraceRow(r[0], r[1], r[2], r[3], {}) for r in query.all()}
+        # the tags pivoted in SQL: one row per trace, a column per tag
+        pivot = session.query(SqlTraceTag.request_id, *[
+            func.max(case((SqlTraceTag.key == key, SqlTraceTag.value))) for key in keys
+        ]).filter(SqlTraceTag.key.in_(keys))
         ids = list(rows)
-        for i in range(0, len(ids), 10_000) if limit is not None else [None]:
-            tag_query = session.query(SqlTraceTag.request_id, SqlTraceTag.key, SqlTraceTag.value).filter(
-                SqlTraceTag.key.in_(keys))
-            if i is not None:
-                tag_query = tag_query.filter(SqlTraceTag.request_id.in_(ids[i:i + 10_000]))
-            for request_id, key, value in tag_query:
+        chunks = [ids[i:i + 10_000] for i in range(0, len(ids), 10_000)] if limit is not None else [None]
+        for chunk in chunks:
+            q = pivot if chunk is None else pivot.filter(SqlTraceTag.request_id.in_(chunk))
+            for request_id, *values in q.group_by(SqlTraceTag.request_id):
                 row = rows.get(request_id)
                 if row is not None:
-                    row.tags[key] = value
+                    row.tags = {k: v for k, v in zip(keys, values, strict=True) if v is not None}
     return list(rows.values())
 
 
