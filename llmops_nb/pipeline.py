@@ -34,7 +34,7 @@ from llmops_nb.config import Session, session
 from llmops_nb.cutoff import CUT_FINISH_REASONS, Cut, why_cut
 from llmops_nb.pricing import price_of, warn_if_deprecated
 from llmops_nb.prompts import PromptVersion, render
-from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id
+from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id, warm
 from llmops_nb.tokens import count_message_tokens
 from llmops_nb.tracking import current_group
 from llmops_nb.types import ROLES, CallRecord, Completion, Finding, Message, Request, Usage
@@ -335,6 +335,7 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
             f"{plan.candidates[0].request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
             "the cache in readwrite mode to record the answer. Nothing was sent."))
     run.sess.call_started(run.trace_id)  # from here on, every exit records the call
+    run.start_clock(plan.candidates[0])  # after the SDK's start-up: latency is provider + wire
     try:
         call, outcome = _first_answer(plan, run.sess, max_cost, run.t0, run.attempts, on_text, cached)
     except BaseException as exc:
@@ -362,6 +363,11 @@ class _Run:
         self.attempts: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.group = current_group()
+
+    def start_clock(self, call: PreparedCall) -> None:
+        """Warm the provider (SDK import, client), then start timing the call."""
+        warm(call.provider, call.api_key, self.sess.settings.request_timeout_s)
+        self.t0 = time.perf_counter()
 
     def record(self, call: PreparedCall, latency_s: float | None = None, **fields: Any) -> None:
         elapsed = time.perf_counter() - self.t0 if latency_s is None else latency_s

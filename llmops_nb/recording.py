@@ -6,9 +6,14 @@ sends records to the tracking store (:mod:`llmops_nb.tracking`) and deletes each
 once its record has arrived. What did not arrive stays in the journal and is retried — also by
 the next process that opens the same journal after a crash or kernel restart.
 
-The exporter keeps out of the way of calls: while calls are being made it waits (up to
-``max_defer_s``), because exporting is CPU work that would otherwise compete with the calling
-thread for the GIL.
+The exporter keeps out of the way of calls: while a call is in flight, or one ended less than
+``quiet_s`` ago, it waits, because exporting is CPU work that would otherwise compete with the
+calling threads for the GIL. No record waits longer than ``max_defer_s``: under sustained load
+the exporter drains the journal in large batches (one store transaction each), so it never falls
+behind the call rate for long.
+
+A store that cannot be written (read-only, locked, stopped) is reported once when the outage
+starts and once when it is over; the records wait in the journal meanwhile.
 
 The transport is a small protocol (:class:`Exporter`), so the same journal can feed a local
 sqlite store or a remote tracking server.
@@ -99,32 +104,39 @@ class JournalRecorder:
         make_exporter: Callable[[], Exporter],
         *,
         quiet_s: float = 0.25,
-        max_defer_s: float = 5.0,
+        max_defer_s: float = 2.0,
         retry_s: float = 1.0,
+        max_retry_s: float = 15.0,
+        batch_size: int = 500,
     ) -> None:
         self.journal_dir = journal_dir
         self.journal_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._make_exporter = make_exporter
-        self._quiet_s, self._max_defer_s, self._retry_s = quiet_s, max_defer_s, retry_s
-        self._queue: queue.Queue[Path | None] = queue.Queue()
+        self._quiet_s, self._max_defer_s = quiet_s, max_defer_s
+        self._retry_s, self._max_retry_s, self._batch_size = retry_s, max_retry_s, batch_size
+        self._queue: queue.Queue[tuple[Path, float] | None] = queue.Queue()
         self._pending = 0
         self._cond = threading.Condition()
-        self._last_call = 0.0
+        self._in_flight: dict[int, float] = {}  # calling thread -> when its call started
+        self._last_end = 0.0
         self._flushing = 0
         self._closed = False
         self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, name="llmops_nb-recorder", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._claim_orphans()
         self._thread.start()
         atexit.register(self._at_exit)
 
     # -- calling thread -------------------------------------------------------------------
     def call_started(self) -> None:
-        """A call is starting: the exporter waits until calls have been quiet for a while."""
-        self._last_call = time.monotonic()
+        """A call is starting on this thread: the exporter waits until it has ended."""
+        self._in_flight[threading.get_ident()] = time.monotonic()
 
     def record(self, record: CallRecord) -> None:
-        """Journal ``record`` and queue it for export. Never raises for a journal it can write."""
+        """Journal ``record`` and queue it for export. Never raises for a journal it can write.
+
+        A record is written when its call ends, so this also marks the end of this thread's call.
+        """
         path = self.journal_dir / f"{self._pid}-{record.started_at_ns}-{record.record_id}.json"
         tmp = path.with_suffix(".tmp")
         data = encode_journal(record.to_json())
@@ -135,6 +147,9 @@ class JournalRecorder:
         except BaseException:  # a full disk, an interrupt: no .tmp is left behind
             tmp.unlink(missing_ok=True)
             raise
+        finally:
+            self._in_flight.pop(threading.get_ident(), None)
+            self._last_end = time.monotonic()
         self._enqueue(path)
 
     def flush(self, timeout: float | None = 120.0) -> None:
@@ -156,6 +171,11 @@ class JournalRecorder:
             finally:
                 self._flushing -= 1
 
+    @property
+    def pending(self) -> int:
+        """Records journaled by this process that have not reached the store yet."""
+        return self._pending
+
     def close(self, timeout: float = 10.0) -> None:
         """Flush for up to ``timeout`` seconds, then stop; unsent records stay journaled."""
         if self._closed:
@@ -165,6 +185,8 @@ class JournalRecorder:
         except TrackingError as exc:
             log.warning("%s", exc)
         self._closed = True
+        with self._cond:
+            self._cond.notify_all()
         self._queue.put(None)
         self._thread.join(timeout=2.0)
         atexit.unregister(self._at_exit)
@@ -176,7 +198,7 @@ class JournalRecorder:
     def _enqueue(self, path: Path) -> None:
         with self._cond:
             self._pending += 1
-        self._queue.put(path)
+        self._queue.put((path, time.monotonic()))
 
     def _done(self, count: int) -> None:
         with self._cond:
@@ -196,20 +218,29 @@ class JournalRecorder:
                 continue
             self._enqueue(mine)
 
-    def _wait_for_quiet(self) -> None:
-        """Defer export while calls are being made, but never for more than max_defer_s."""
-        started = time.monotonic()
-        while not self._closed and not self._flushing:
-            quiet_for = time.monotonic() - self._last_call
-            waited = time.monotonic() - started
-            if quiet_for >= self._quiet_s or waited >= self._max_defer_s:
-                return
-            with self._cond:
-                self._cond.wait(timeout=min(self._quiet_s - quiet_for, self._max_defer_s - waited))
+    def _busy_for(self, now: float) -> float:
+        """How long to stay out of the way: 0 when no call is in flight and the last one ended
+        ``quiet_s`` ago. (A call that never recorded — refused before sending — is forgotten
+        after a minute.)"""
+        in_flight = [t for t in list(self._in_flight.values()) if now - t < _FORGET_CALL_S]
+        if in_flight:
+            return self._quiet_s or 0.01
+        return max(0.0, self._quiet_s - (now - self._last_end))
 
-    def _next_batch(self, first: Path, limit: int = 50) -> tuple[list[Path], bool]:
+    def _wait_for_quiet(self, enqueued_at: float) -> None:
+        """Defer export while calls are in flight, but no record longer than max_defer_s."""
+        deadline = enqueued_at + self._max_defer_s
+        with self._cond:
+            while not self._closed and not self._flushing:
+                now = time.monotonic()
+                busy = self._busy_for(now)
+                if busy <= 0 or now >= deadline:
+                    return
+                self._cond.wait(timeout=min(busy, deadline - now))
+
+    def _next_batch(self, first: Path) -> tuple[list[Path], bool]:
         batch, stop = [first], False
-        while len(batch) < limit:
+        while len(batch) < self._batch_size:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
@@ -217,7 +248,7 @@ class JournalRecorder:
             if item is None:
                 stop = True
                 break
-            batch.append(item)
+            batch.append(item[0])
         return batch, stop
 
     def _load(self, paths: list[Path]) -> list[CallRecord]:
@@ -232,36 +263,77 @@ class JournalRecorder:
         return records
 
     def _run(self) -> None:
+        outage = _Outage(self.journal_dir)
         exporter: Exporter | None = None
         stop = False
         while not stop:
-            first = self._queue.get()
-            if first is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            self._wait_for_quiet()
-            paths, stop = self._next_batch(first)
+            self._wait_for_quiet(item[1])
+            paths, stop = self._next_batch(item[0])
             records = self._load(paths)
-            exported, failures = not records, 0
+            exported = not records
             while not exported:
                 try:
                     if exporter is None:
                         exporter = self._make_exporter()
                     exporter.export(records)
                     exported = True
+                    outage.over(len(records))
                 except Exception as exc:  # keep the records; try again later
-                    failures += 1
-                    # A first failure is often passing (another process creating the store);
-                    # only a lasting one is worth a line in whichever cell is running now.
-                    level = logging.WARNING if failures == 3 or failures % 30 == 0 else logging.DEBUG
-                    log.log(level, "llmops_nb: could not export %d call record(s) (%s); will retry",
-                            len(records), exc)
+                    outage.failed(exc, self._pending)
                     if self._closed:
                         break  # they stay journaled for the next process
-                    time.sleep(self._retry_s)
+                    with self._cond:  # a flush() or close() cuts the wait short
+                        self._cond.wait(timeout=outage.next_wait(self._retry_s, self._max_retry_s))
             if exported:
                 for path in paths:
                     path.unlink(missing_ok=True)
             self._done(len(paths))
+
+
+_FORGET_CALL_S = 60.0
+THREAD_NAME = "llmops_nb-recorder"
+
+
+class _Outage:
+    """One warning when the store stops taking records, one when it takes them again.
+
+    A single failure is often passing (another process creating the store), so the warning
+    waits for a second one in a row; every failure is logged at DEBUG.
+    """
+
+    def __init__(self, journal_dir: Path) -> None:
+        self.journal_dir = journal_dir
+        self.failures = 0
+        self.warned = False
+        self.since = 0.0
+
+    def failed(self, exc: BaseException, pending: int) -> None:
+        if not self.failures:
+            self.since = time.monotonic()
+        self.failures += 1
+        reason = _one_line(exc)
+        log.debug("llmops_nb: could not export call records (%s); will retry", reason)
+        if self.failures >= 2 and not self.warned:
+            self.warned = True
+            log.warning("llmops_nb: the tracking store is not taking records (%s). Calls go on; %d record(s) "
+                        "wait in %s and are sent when it is back.", reason, pending, self.journal_dir)
+
+    def over(self, count: int) -> None:
+        if self.warned:
+            log.warning("llmops_nb: the tracking store is taking records again after %.0f s; the journal "
+                        "is being sent (%d record(s) in this batch).", time.monotonic() - self.since, count)
+        self.failures, self.warned = 0, False
+
+    def next_wait(self, base_s: float, max_s: float) -> float:
+        return min(max_s, base_s * 2 ** min(self.failures - 1, 10))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 class FanOutRecorder:

@@ -12,6 +12,7 @@ Importing this module is cheap: tiktoken is imported lazily on first use.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,15 +59,20 @@ def _bundled_tiktoken_bytes(name: str) -> bytes:
 
 
 def _parse_tiktoken_bpe(data: bytes) -> dict[bytes, int]:
-    """Parse ``.tiktoken`` content (``base64(token) rank`` lines) like tiktoken does."""
-    import base64
+    """Parse ``.tiktoken`` content (``base64(token) rank`` lines) into what tiktoken's own
+    loader returns, about twice as fast: whole columns at once, through the C base64 decoder."""
+    from binascii import a2b_base64
 
-    ranks: dict[bytes, int] = {}
+    tokens, ranks = [], []
     for line in data.splitlines():
         if line:
             token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
+            tokens.append(token)
+            ranks.append(rank)
+    parsed = dict(zip(map(a2b_base64, tokens), map(int, ranks), strict=True))
+    if len(parsed) != len(tokens):
+        raise ValueError("a .tiktoken file lists a token twice")
+    return parsed
 
 
 def _load_bundled_ranks(
@@ -138,7 +144,10 @@ def _encoding_kwargs(name: str) -> dict[str, Any]:
     return kwargs
 
 
-@functools.cache
+_built: dict[str, tiktoken.Encoding] = {}
+_build_lock = threading.Lock()
+
+
 def encoding(name: str) -> tiktoken.Encoding:
     """Return the ``tiktoken.Encoding`` called ``name``, built from bundled data.
 
@@ -149,13 +158,22 @@ def encoding(name: str) -> tiktoken.Encoding:
     Raises ``ValueError`` for an encoding that is not bundled, or if the bundled
     file's sha256 differs from the hash the installed tiktoken pins.
     """
+    found = _built.get(name)
+    if found is not None:
+        return found
     if name not in BUNDLED_ENCODINGS:
         raise ValueError(
             f"encoding {name!r} is not bundled; choose from {BUNDLED_ENCODINGS}"
         )
-    import tiktoken
+    # One build per process: threads whose first calls start together wait for it rather
+    # than each building their own copy (~75 MB and a few hundred ms each).
+    with _build_lock:
+        found = _built.get(name)
+        if found is None:
+            import tiktoken
 
-    return tiktoken.Encoding(**_encoding_kwargs(name))
+            found = _built[name] = tiktoken.Encoding(**_encoding_kwargs(name))
+        return found
 
 
 @functools.lru_cache(maxsize=1024)
@@ -231,7 +249,11 @@ def count_message_tokens(messages: list[dict], model: str = DEFAULT_MODEL) -> in
     parts or its JSON; images/audio/files and tool schemas are not included.
     This is a pre-call estimate; the provider's reported usage is authoritative.
     """
-    enc = encoding(encoding_name_for(model))
+    name = encoding_name_for(model)
+    if all(len(m) == 2 and type(m.get("role")) is str and type(m.get("content")) is str for m in messages):
+        # plain chat text: memoised, as planning a call counts the same prompt more than once
+        return _count_plain_messages(name, tuple((m["role"], m["content"]) for m in messages))
+    enc = encoding(name)
     total = REPLY_PRIMING_TOKENS
     for message in messages:
         total += TOKENS_PER_MESSAGE
@@ -242,3 +264,12 @@ def count_message_tokens(messages: list[dict], model: str = DEFAULT_MODEL) -> in
             if key == "name":
                 total += TOKENS_PER_NAME
     return total
+
+
+@functools.lru_cache(maxsize=64)
+def _count_plain_messages(name: str, messages: tuple[tuple[str, str], ...]) -> int:
+    enc = encoding(name)
+    return REPLY_PRIMING_TOKENS + sum(
+        TOKENS_PER_MESSAGE + len(enc.encode_ordinary(role)) + len(enc.encode_ordinary(content))
+        for role, content in messages
+    )

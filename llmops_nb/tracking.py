@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import gc
 import json
 import logging
 import os
@@ -80,6 +81,17 @@ def group(name: str, *, budget_usd: float | None = None, group_id: str | None = 
         _group.reset(token)
 
 
+class _NotFromRecorder(logging.Filter):
+    """MLflow logs a full traceback for every failed database write. The recorder's retries
+    are reported once per outage (:mod:`llmops_nb.recording`), so from its thread these
+    tracebacks would only flood whichever cell is running; other threads keep them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from llmops_nb.recording import THREAD_NAME
+
+        return record.threadName != THREAD_NAME
+
+
 def _import_mlflow() -> Any:
     # Never wait on a network price catalog: our records always bring their own cost.
     os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
@@ -91,6 +103,9 @@ def _import_mlflow() -> Any:
     for name in ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.tracking._tracking_service.client"):
         if logging.getLogger(name).level == logging.NOTSET:
             logging.getLogger(name).setLevel(logging.WARNING)
+    db_log = logging.getLogger("mlflow.store.db.utils")
+    if not any(isinstance(f, _NotFromRecorder) for f in db_log.filters):
+        db_log.addFilter(_NotFromRecorder())
     import mlflow
 
     return mlflow
@@ -190,7 +205,20 @@ def _prompt_ref(prompt: str | None) -> tuple[str, str] | None:
     return (name, version) if version.isdigit() else None
 
 
-def _span(r: CallRecord) -> Any:
+def trace_tags(r: CallRecord) -> dict[str, str]:
+    """The trace's tags: our facts (``llmops.*``) and MLflow's prompt link."""
+    from mlflow.tracing.constant import TraceTagKey
+
+    tags = _tags(r)
+    ref = _prompt_ref(r.prompt)
+    if ref is not None:
+        tags[TraceTagKey.LINKED_PROMPTS] = json.dumps([{"name": ref[0], "version": ref[1]}])
+    return tags
+
+
+def _span(r: CallRecord, *, with_tags: bool = True) -> Any:
+    """The call's CHAT_MODEL span; with ``with_tags`` it also carries the trace tags (as
+    ``mlflow.traceTag.*`` attributes, which MLflow's span store turns into tags)."""
     from mlflow.entities import Span
     from mlflow.tracing.constant import SpanAttributeKey as K
     from mlflow.tracing.constant import TraceTagKey
@@ -212,10 +240,7 @@ def _span(r: CallRecord) -> Any:
     if r.cost_usd is not None:  # never None: MLflow would fail the whole batch
         attrs[K.LLM_COST] = _cost_split(r)
     encoded = {k: json.dumps(v) for k, v in attrs.items() if v is not None}
-    tags = {**_tags(r), TraceTagKey.TRACE_NAME: req["model"]}
-    ref = _prompt_ref(r.prompt)
-    if ref is not None:
-        tags[TraceTagKey.LINKED_PROMPTS] = json.dumps([{"name": ref[0], "version": ref[1]}])
+    tags = {**(trace_tags(r) if with_tags else {}), TraceTagKey.TRACE_NAME: req["model"]}
     encoded.update({f"{K.TRACE_TAG_PREFIX}{k}": v for k, v in tags.items()})
     events = []
     status = {"code": "STATUS_CODE_OK", "message": ""}
@@ -288,6 +313,8 @@ class MlflowExporter:
         self._totals: dict[str, RunTotals] = {}  # per run: the sums of its calls so far
         self._counted: dict[str, set[str]] = {}  # per run: the trace ids in those sums
         self._lock = threading.Lock()
+        self._rows = _SqlRows.for_store(self.tracing.store)
+        _prewarm()
 
     def _experiment(self, name: str) -> str:
         if name not in self._experiments:
@@ -313,22 +340,37 @@ class MlflowExporter:
         return run_id
 
     def export(self, records: list[CallRecord]) -> None:
-        """Write ``records`` as traces (one batch per experiment) and link them to their runs."""
+        """Write ``records`` as traces (one batch per experiment) and link them to their runs.
+
+        Into a SQL store, a batch is two transactions: MLflow's ``log_spans`` writes the spans
+        and trace rows, then the batch's trace tags and run metadata go in as one bulk upsert
+        (MLflow would merge them row by row, ~70 % of its time). Elsewhere (a tracking server)
+        the tags travel as span attributes and grouped traces are started first.
+        """
         records = [storable(r) for r in records]  # the store takes UTF-8 only: no lone surrogates
         with self._lock:
             by_exp: dict[str, list[CallRecord]] = {}
             for r in records:
                 by_exp.setdefault(self._experiment(r.experiment or self.default_experiment), []).append(r)
             for exp, batch in by_exp.items():
-                self._start_grouped(exp, batch)
+                if self._rows is None:
+                    self._start_grouped(exp, batch)
                 spans = []
                 for r in batch:
-                    root = _span(r)
+                    root = _span(r, with_tags=self._rows is None)
                     spans.append(root)
                     if len(r.attempts) > 1 or r.route:  # the path is worth showing
                         spans.extend(_attempt_spans(r, root.span_id))
-                self.tracing.log_spans(exp, spans)
-                self._link_runs(exp, batch)
+                if self._rows is None:
+                    self.tracing.log_spans(exp, spans)
+                else:
+                    tags = {r.trace_id: trace_tags(r) for r in batch}
+                    metadata = {r.trace_id: {"mlflow.sourceRun": self._run(r, exp)} for r in batch if r.group_id}
+                    if not self._rows.write_traces(exp, spans, tags, metadata):
+                        self.tracing.log_spans(exp, spans)  # MLflow's own path (a retried batch)
+                        self._rows.write(tags, metadata)
+                for i in range(0, len(batch), 100):  # MLflow links at most 100 traces per request
+                    self._link_runs(exp, batch[i:i + 100])
                 self._link_prompts(batch)
 
     def _start_grouped(self, exp: str, batch: list[CallRecord]) -> None:
@@ -428,6 +470,169 @@ def _without_surrogates(value: Any) -> Any:
     return value
 
 
+class _SqlRows:
+    """Trace tags and metadata of a batch in one transaction, with MLflow's own tables, limits
+    and upsert; only for MLflow's SQL store (sqlite, PostgreSQL, MySQL)."""
+
+    def __init__(self, store: Any) -> None:
+        from mlflow.store.tracking import sqlalchemy_store as m
+        from mlflow.store.tracking.dbmodels.models import SqlTraceMetadata, SqlTraceTag
+        from mlflow.store.tracking.sqlalchemy_store import _bulk_upsert
+        from mlflow.utils.validation import _validate_trace_tag
+
+        self.store, self.upsert, self.validate = store, _bulk_upsert, _validate_trace_tag
+        self.tag_model, self.metadata_model = SqlTraceTag, SqlTraceMetadata
+        self.m = m  # MLflow's SQL store module: its models, helpers and constants
+        self._experiments: dict[str, Any] = {}
+        for name in ("SqlTraceInfo", "SqlSpan", "MlflowException", "SpanAttributeKey", "TraceTagKey", "SpansLocation",
+                     "SpanStatusCode", "MLFLOW_ARTIFACT_LOCATION", "TraceJSONEncoder", "translate_span_when_storing",
+                     "_span_aggregation_node", "aggregate_usage_from_span_nodes", "aggregate_cost_from_span_nodes",
+                     "TOKEN_COLUMN_BY_KEY", "COST_COLUMN_BY_KEY", "finite_float_or_none", "token_count_or_none",
+                     "bounded_model_dimension", "_try_parse_json_string", "_get_truncated_preview",
+                     "validate_trace_name", "rollups_enabled"):
+            if not hasattr(m, name):  # another MLflow: its own log_spans (tags still in bulk)
+                raise ImportError(name)
+
+    @classmethod
+    def for_store(cls, store: Any) -> _SqlRows | None:
+        try:
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        except ImportError:  # pragma: no cover - mlflow without the SQL store
+            return None
+        if not isinstance(store, SqlAlchemyStore):
+            return None
+        try:
+            return cls(store)
+        except ImportError:  # pragma: no cover - an mlflow without these helpers: tags as attributes
+            return None
+
+    def write_traces(self, exp: str, spans: list[Any], tags: Mapping[str, Mapping[str, str]],
+                     metadata: Mapping[str, Mapping[str, str]]) -> bool:
+        """New traces, their spans, tags and metadata in one transaction, rows computed with
+        MLflow's own span translation, aggregation, previews and limits (the values its
+        ``log_spans`` writes; ``tests/test_trace_rows.py`` compares the two). False, with
+        nothing written, if any trace exists already (a retried batch) or the store has SQL
+        rollups on: then MLflow's ``log_spans`` writes them."""
+        m = self.m
+        if m.rollups_enabled():
+            return False
+        experiment = self._experiments.get(exp) or self._experiments.setdefault(exp, self.store.get_experiment(exp))
+        by_trace: dict[str, list[Any]] = {}
+        for span in spans:
+            by_trace.setdefault(span.trace_id, []).append(span)
+        infos, span_rows, extra_tags = [], [], {}
+        for trace_id, trace_spans in by_trace.items():
+            info, rows = self._trace_rows(trace_id, int(exp), trace_spans)
+            infos.append(info)
+            span_rows.extend(rows)
+            extra_tags[trace_id] = {m.MLFLOW_ARTIFACT_LOCATION:
+                                    self.store._get_trace_artifact_location_tag(experiment, trace_id).value,
+                                    m.TraceTagKey.SPANS_LOCATION: m.SpansLocation.TRACKING_STORE.value}
+        from sqlalchemy import insert
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.store.ManagedSessionMaker(read_only=False) as session:
+                session.execute(insert(m.SqlTraceInfo.__table__), infos)
+                session.execute(insert(m.SqlSpan.__table__), span_rows)
+                self._write_rows(session, {t: {**extra_tags[t], **tags.get(t, {})} for t in by_trace}, metadata)
+        except m.MlflowException as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise
+        return True
+
+    def _trace_rows(self, trace_id: str, exp: int, spans: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        m, K = self.m, self.m.SpanAttributeKey
+        usage_nodes, cost_nodes, rows = [], [], []
+        root: dict[str, Any] = {}
+        root_span = spans[0]
+        for span in spans:
+            d = m.translate_span_when_storing(span)
+            attrs = d.get("attributes", {})
+            usage_nodes.append(m._span_aggregation_node(span.span_id, span.parent_id, attrs, K.CHAT_USAGE))
+            cost_nodes.append(m._span_aggregation_node(span.span_id, span.parent_id, attrs, K.LLM_COST))
+            cost = json.loads(attrs[K.LLM_COST]) if attrs.get(K.LLM_COST) else {}
+            rows.append({
+                "trace_id": trace_id, "experiment_id": exp, "span_id": span.span_id,
+                "parent_span_id": span.parent_id, "name": span.name, "type": span.span_type,
+                "status": span.status.status_code, "start_time_unix_nano": span.start_time_ns,
+                "end_time_unix_nano": span.end_time_ns,
+                "content": json.dumps(d, cls=m.TraceJSONEncoder, ensure_ascii=False),
+                "input_cost": m.finite_float_or_none(cost.get("input_cost")),
+                "output_cost": m.finite_float_or_none(cost.get("output_cost")),
+                "total_cost": m.finite_float_or_none(cost.get("total_cost")),
+                "model_name": m.bounded_model_dimension(m._try_parse_json_string(attrs.get(K.MODEL))),
+                "model_provider": m.bounded_model_dimension(m._try_parse_json_string(attrs.get(K.MODEL_PROVIDER))),
+            })
+            if span.parent_id is None:
+                root, root_span = attrs, span
+        start_ms = min(s.start_time_ns for s in spans) // 1_000_000
+        end_ms = max(s.end_time_ns for s in spans) // 1_000_000
+        name = root.get(K.TRACE_TAG_PREFIX + m.TraceTagKey.TRACE_NAME)
+        info: dict[str, Any] = {
+            "request_id": trace_id, "experiment_id": exp, "timestamp_ms": start_ms,
+            "execution_time_ms": end_ms - start_ms,
+            "status": "ERROR" if root_span.status.status_code == m.SpanStatusCode.ERROR else "OK",
+            "client_request_id": None,
+            "request_preview": m._get_truncated_preview(root[K.INPUTS], role="user") if root.get(K.INPUTS) else None,
+            "response_preview": (m._get_truncated_preview(root[K.OUTPUTS], role="assistant")
+                                 if root.get(K.OUTPUTS) else None),
+            "db_payload_generation": 1, "session_id": None,
+            "trace_name": m.validate_trace_name(m._try_parse_json_string(name)) if name else None,
+        }
+        usage = m.aggregate_usage_from_span_nodes(usage_nodes) or {}
+        for key, column in m.TOKEN_COLUMN_BY_KEY.items():
+            info[column] = m.token_count_or_none(usage.get(key))
+        cost = m.aggregate_cost_from_span_nodes(cost_nodes) or {}
+        for key, column in m.COST_COLUMN_BY_KEY.items():
+            info[column] = m.finite_float_or_none(cost.get(key))
+        return info, rows
+
+    def write(self, tags: Mapping[str, Mapping[str, str]], metadata: Mapping[str, Mapping[str, str]]) -> None:
+        with self.store.ManagedSessionMaker(read_only=False) as session:
+            self._write_rows(session, tags, metadata)
+
+    def _write_rows(self, session: Any, tags: Mapping[str, Mapping[str, str]],
+                    metadata: Mapping[str, Mapping[str, str]]) -> None:
+        tag_rows = []
+        for trace_id, values in tags.items():
+            for key, value in values.items():
+                key, value = self.validate(key, value)
+                tag_rows.append({"request_id": trace_id, "key": key, "value": value})
+        metadata_rows = [{"request_id": trace_id, "key": key, "value": value}
+                         for trace_id, values in metadata.items() for key, value in values.items()]
+        for model, rows in ((self.tag_model, tag_rows), (self.metadata_model, metadata_rows)):
+            if rows:
+                self._upsert(session, model, rows)
+
+    def _upsert(self, session: Any, model: Any, rows: list[dict[str, str]]) -> None:
+        dialect = session.bind.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            self.upsert(session, model, rows)  # MLflow's own, for MySQL and the rest
+            return
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        # one statement executed for many rows: compiled once (a VALUES list per batch, as
+        # MLflow's helper builds it, costs more to compile than the rows cost to write)
+        stmt = insert(model.__table__)
+        session.execute(stmt.on_conflict_do_update(index_elements=["request_id", "key"],
+                                                   set_={"value": stmt.excluded.value}), rows)
+
+
+def _prewarm() -> None:
+    """Import now, in one go, what MLflow's write path would otherwise import lazily during an
+    export — possibly while calls are in flight (a module imported in a background thread is
+    visible half-initialised to every other thread; see issue 15.5)."""
+    from mlflow.entities import Metric, Span, TraceInfo, TraceLocation, TraceState  # noqa: F401
+    from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
+
+    with contextlib.suppress(Exception):  # imports litellm if installed, else MLflow's own table
+        calculate_cost_by_model_and_token_usage("gpt-4o-mini", {"input_tokens": 1, "output_tokens": 1})
+
+
 def _store_client(tracking_uri: str) -> Any:
     return _import_mlflow().MlflowClient(tracking_uri)
 
@@ -478,8 +683,107 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
     """
     import pandas as pd
 
-    rows = [_row(info) for info in _traces(limit, f"tags.`{TAG}model` != ''", flush_first=flush_first)]
-    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    if flush_first:
+        flush()
+    # Hundreds of thousands of small rows: the cyclic GC's full passes over them would make
+    # this quadratic, and none of them form cycles.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        infos = _sql_history_infos(limit)
+        if infos is None:  # not a SQL store: MLflow's search, page by page
+            infos = _traces(limit, f"tags.`{TAG}model` != ''", flush_first=False)
+        return _history_frame(infos, pd)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _history_frame(infos: list[Any], pd: Any) -> Any:
+    """The history DataFrame, built column by column (one conversion per column, not per row)."""
+    if not infos:
+        return pd.DataFrame([], columns=HISTORY_COLUMNS)
+    tags = [info.tags for info in infos]
+
+    def text(key: str) -> list[Any]:
+        return [t.get(TAG + key) for t in tags]
+
+    def number(key: str) -> Any:
+        return pd.to_numeric(pd.Series(text(key), dtype=object).replace("", None), errors="coerce")
+
+    latency = number("latency_ms")
+    columns = {
+        "started_at": pd.to_datetime([info.request_time for info in infos], unit="ms", utc=True),
+        "model": text("model"), "provider": text("provider"), "prompt": text("prompt"),
+        "input_tokens": number("input_tokens").fillna(0).astype(int).values,
+        "output_tokens": number("output_tokens").fillna(0).astype(int).values,
+        "cost_usd": number("cost_usd").values,
+        "latency_ms": latency.fillna(pd.Series([float(i.execution_duration or 0) for i in infos])).values,
+        "ttft_ms": number("ttft_ms").values,
+        "cached": [t.get(TAG + "cached") == "true" for t in tags],
+        "status": [t.get(TAG + "status", str(info.state)) for t, info in zip(tags, infos, strict=True)],
+        "error_type": text("error_type"), "error": text("error"),
+        "findings": [_findings_summary(json.loads(f)) if f else "" for f in text("findings")],
+        "trace_id": [info.trace_id for info in infos],
+    }
+    return pd.DataFrame(columns, columns=HISTORY_COLUMNS)
+
+
+@dataclass
+class _TraceRow:
+    """What history reads of a trace: its info columns and our tags."""
+
+    trace_id: str
+    request_time: int
+    execution_duration: int | None
+    state: str
+    tags: dict[str, str]
+
+
+def _sql_history_infos(limit: int | None) -> list[_TraceRow] | None:
+    """The latest traces with our tags, straight from MLflow's SQL tables in two queries
+    (linear in the rows returned); None if the store is not MLflow's SQL store.
+
+    MLflow's ``search_traces`` pages 500 at a time and builds a full ``TraceInfo`` per trace
+    (10 s for 50k traces); history needs one row and a dozen tags each.
+    """
+    from llmops_nb.config import settings
+
+    s = settings()
+    tracing = _tracing_client(s.tracking_uri)
+    if _SqlRows.for_store(tracing.store) is None:
+        return None
+    from mlflow.store.tracking.dbmodels.models import SqlTraceInfo, SqlTraceTag
+
+    exp = _store_client(s.tracking_uri).get_experiment_by_name(s.experiment)
+    if exp is None:
+        return []
+    keys = [TAG + k for k in ("model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
+                              "latency_ms", "ttft_ms", "cached", "status", "error_type", "error", "findings")]
+    from sqlalchemy import case, func
+
+    with tracing.store.ManagedSessionMaker() as session:
+        ours = session.query(SqlTraceTag.request_id).filter(SqlTraceTag.key == TAG + "model", SqlTraceTag.value != "")
+        query = (session.query(SqlTraceInfo.request_id, SqlTraceInfo.timestamp_ms, SqlTraceInfo.execution_time_ms,
+                               SqlTraceInfo.status)
+                 .filter(SqlTraceInfo.experiment_id == int(exp.experiment_id), SqlTraceInfo.request_id.in_(ours))
+                 .order_by(SqlTraceInfo.timestamp_ms.desc(), SqlTraceInfo.request_id))
+        if limit is not None:
+            query = query.limit(limit)
+        rows = {r[0]: _TraceRow(r[0], r[1], r[2], r[3], {}) for r in query.all()}
+        # the tags pivoted in SQL: one row per trace, a column per tag
+        pivot = session.query(SqlTraceTag.request_id, *[
+            func.max(case((SqlTraceTag.key == key, SqlTraceTag.value))) for key in keys
+        ]).filter(SqlTraceTag.key.in_(keys))
+        ids = list(rows)
+        chunks = [ids[i:i + 10_000] for i in range(0, len(ids), 10_000)] if limit is not None else [None]
+        for chunk in chunks:
+            q = pivot if chunk is None else pivot.filter(SqlTraceTag.request_id.in_(chunk))
+            for request_id, *values in q.group_by(SqlTraceTag.request_id):
+                row = rows.get(request_id)
+                if row is not None:
+                    row.tags = {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+    return list(rows.values())
 
 
 def _traces(limit: int | None, filter_string: str, *, flush_first: bool = True) -> list[Any]:

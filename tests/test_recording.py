@@ -131,3 +131,85 @@ def test_exporter_defers_while_calls_are_being_made(tmp_path):
     time.sleep(0.5)
     assert exporter.arrived == [f"{1:032x}"]
     rec.close()
+
+
+def test_a_long_call_in_flight_is_not_a_quiet_moment(tmp_path):
+    """Quiet is counted from the end of the last call, not its start: a call that has been
+    running for longer than quiet_s is still in flight, and the exporter keeps out of its way."""
+    exporter = FlakyExporter()
+    rec = JournalRecorder(tmp_path, lambda: exporter, quiet_s=0.1, max_defer_s=5)
+    rec.record(_record(1))  # an earlier call ended ...
+    rec.call_started()  # ... and this thread's next call is in flight
+    time.sleep(0.6)
+    assert exporter.arrived == []
+    rec.record(_record(2))  # the call ended
+    rec.flush(5)
+    assert sorted(exporter.arrived) == [f"{1:032x}", f"{2:032x}"]
+    rec.close()
+
+
+def test_under_sustained_calls_no_record_waits_longer_than_max_defer(tmp_path):
+    """The deferral bounds each record's wait, not each batch's: a backlog is drained at once."""
+    exporter = FlakyExporter()
+    rec = JournalRecorder(tmp_path, lambda: exporter, quiet_s=0.25, max_defer_s=0.3, batch_size=50)
+    stop = threading.Event()
+
+    def caller(offset: int) -> None:  # a call is always in flight on this thread
+        i = 0
+        while not stop.is_set():
+            rec.call_started()
+            rec.record(_record(offset + i))
+            i += 1
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=caller, args=(k * 10**6,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)
+    behind = rec.pending
+    stop.set()
+    for t in threads:
+        t.join()
+    made = sum(1 for _ in tmp_path.glob("*.json")) + len(exporter.arrived)
+    rec.flush(10)
+    rec.close()
+    assert made > 500
+    assert behind < made / 2, f"{behind} of {made} records still waiting after 2 s of calls"
+
+
+def test_an_outage_is_one_warning_and_its_end_another(tmp_path, capfd):
+    """A store that refuses writes (read-only, locked) for many retries: one warning when the
+    outage starts, one when it is over, and none of MLflow's per-retry tracebacks."""
+    import logging
+
+    from llmops_nb import tracking
+
+    tracking._import_mlflow()  # installs the filter on MLflow's database logger
+    mlflow_db_log = logging.getLogger("mlflow.store.db.utils")
+
+    class LockedThenFine(FlakyExporter):
+        def export(self, records):
+            if self.failures:
+                try:
+                    raise RuntimeError("database is locked")
+                except RuntimeError as exc:  # what MLflow's session does on every failure
+                    mlflow_db_log.exception("SQLAlchemy database error. The following exception is caught.\n%s", exc)
+            super().export(records)
+
+    handler = logging.StreamHandler()  # as in a notebook: warnings reach the cell
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        exporter = LockedThenFine(failures=12)
+        rec = JournalRecorder(tmp_path, lambda: exporter, quiet_s=0, retry_s=0.01, max_retry_s=0.02)
+        for i in range(3):
+            rec.record(_record(i))
+        rec.flush(10)
+        rec.close()
+    finally:
+        root.removeHandler(handler)
+    err = capfd.readouterr().err
+    assert len(exporter.arrived) == 3
+    assert "Traceback" not in err and "SQLAlchemy database error" not in err
+    assert err.count("is not taking records") == 1, err
+    assert err.count("taking records again") == 1, err

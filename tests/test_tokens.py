@@ -205,13 +205,13 @@ def test_building_encodings_uses_no_network_or_cache(tmp_path, monkeypatch):
     cache.mkdir()
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
     monkeypatch.setenv("DATA_GYM_CACHE_DIR", str(cache))
-    tokens.encoding.cache_clear()
+    tokens._built.clear()
     try:
         for name in tokens.BUNDLED_ENCODINGS:
             assert tokens.encoding(name).encode("offline") != []
         assert tokens.count_tokens("still offline", "openai:gpt-4") == 2
     finally:
-        tokens.encoding.cache_clear()
+        tokens._built.clear()
     assert list(cache.iterdir()) == []
 
 
@@ -222,12 +222,12 @@ def test_corrupt_bundled_data_is_rejected(monkeypatch):
         "_bundled_tiktoken_bytes",
         lambda name: good.replace(b" 5\n", b" 6\n", 1),
     )
-    tokens.encoding.cache_clear()
+    tokens._built.clear()
     try:
         with pytest.raises(ValueError, match="sha256"):
             tokens.encoding("cl100k_base")
     finally:
-        tokens.encoding.cache_clear()
+        tokens._built.clear()
 
 
 def test_unbundled_encoding_rejected():
@@ -311,3 +311,53 @@ def test_import_does_not_import_tiktoken():
     assert result.returncode == 0, (
         result.stderr or "importing llmops_nb.tokens imported tiktoken"
     )
+
+
+def test_threads_starting_together_build_an_encoding_once(monkeypatch):
+    """16 threads whose first calls start at once share one build (issue 11.7: each built its
+    own, peak RSS 1 GB); functools.cache does not stop that."""
+    import threading
+
+    built = []
+    real = tokens._encoding_kwargs
+
+    def counting(name):
+        built.append(name)
+        return real(name)
+
+    monkeypatch.setattr(tokens, "_encoding_kwargs", counting)
+    saved = dict(tokens._built)
+    tokens._built.clear()
+    barrier = threading.Barrier(16)
+    results = []
+
+    def first_call():
+        barrier.wait()
+        results.append(tokens.encoding("cl100k_base"))
+
+    try:
+        threads = [threading.Thread(target=first_call) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        tokens._built.clear()
+        tokens._built.update(saved)
+    assert built == ["cl100k_base"]
+    assert len(results) == 16 and all(r is results[0] for r in results)
+
+
+def test_bundled_ranks_parse_like_tiktokens_own_loader():
+    from tiktoken.load import load_tiktoken_bpe
+
+    data = tokens._bundled_tiktoken_bytes("cl100k_base")
+    import tiktoken.load as tl
+
+    ranks = tokens._parse_tiktoken_bpe(data)
+    original = tl.read_file_cached
+    try:
+        tl.read_file_cached = lambda *a, **k: data  # tiktoken's parser on the same bytes
+        assert ranks == load_tiktoken_bpe("cl100k_base.tiktoken")
+    finally:
+        tl.read_file_cached = original

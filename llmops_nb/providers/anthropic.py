@@ -46,6 +46,10 @@ class AnthropicProvider:
                 self._sdk_args = frozenset(inspect.signature(client.messages.create).parameters)
             return client
 
+    def warm(self, api_key: str | None, timeout_s: float) -> None:
+        """Import the SDK and build the client a call with this key and timeout will use."""
+        self._client(api_key, timeout_s)
+
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Call Messages; the stream's ``message_start`` and ``message_delta`` carry usage."""
         try:

@@ -12,6 +12,7 @@ Built-in providers register through the same extension point a third-party plugi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -140,6 +141,35 @@ def get_provider(name: str) -> Provider:
         provider = factory(name)
         _registry.instances[name] = provider
         return provider
+
+
+def warm(provider: Provider, api_key: str | None, timeout_s: float) -> None:
+    """Do a provider's start-up now (SDK import, client construction), so that it is not
+    inside the first call's latency and time to first token. Best effort: a failure here is
+    raised, mapped, by the call itself."""
+    prepare = getattr(provider, "warm", None)
+    if prepare is not None:
+        with contextlib.suppress(Exception):  # the call itself reports it
+            prepare(api_key, timeout_s)
+
+
+def warm_configured(timeout_s: float, default_model: str | None = None) -> list[str]:
+    """Warm the providers this session is likely to call: the default model's, and every
+    built-in or registered one whose API key or base URL is set. Returns their names."""
+    import os
+
+    wanted = []
+    for name in provider_names():
+        try:
+            p = get_provider(name)
+        except Exception:  # noqa: BLE001 - a broken plugin must not stop the others
+            continue
+        base_env = f"{name.upper()}_BASE_URL"
+        if (default_model or "").startswith(f"{name}:") or (p.key_env and os.environ.get(p.key_env)) \
+                or os.environ.get(base_env):
+            warm(p, os.environ.get(p.key_env) if p.key_env else None, timeout_s)
+            wanted.append(name)
+    return wanted
 
 
 def providers_info() -> list[dict[str, Any]]:

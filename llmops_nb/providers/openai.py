@@ -72,6 +72,10 @@ class OpenAIProvider:
         """Refuse, before anything is sent, what cannot be sent as a request parameter."""
         check_params(params)
 
+    def warm(self, api_key: str | None, timeout_s: float) -> None:
+        """Import the SDK and build the client a call with this key and timeout will use."""
+        self._client(api_key, timeout_s)
+
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Call Chat Completions; stream with ``include_usage`` so usage is exact either way."""
         kwargs = _chat_kwargs(request, self.max_tokens_param)

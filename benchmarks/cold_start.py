@@ -1,0 +1,170 @@
+"""Cold start: from a fresh process (and a fresh IPython shell) to the first answer.
+
+    python benchmarks/cold_start.py [--runs 5]
+
+Each figure is the median of ``--runs`` fresh interpreters, the cases interleaved run by run so
+load drift hits them alike; each case has its baseline measured in the same run:
+
+* ``process``: ``import llmops_nb`` + ``complete()`` → answer, against ``import openai`` +
+  ``openai.OpenAI()`` + the same request (non-streamed and streamed). llmops_nb as shipped:
+  guardrails, cache (a fresh one: a miss) and tracking (a fresh sqlite store) on.
+* ``shell``: in a fresh IPython shell (what a kernel runs), ``%load_ext llmops_nb`` + a
+  ``%%llm`` cell → answer, against a cell doing ``import openai`` + client + the call.
+* ``compare``: ``import llmops_nb`` + ``compare()`` of 8 models (4 openai, 4 anthropic, each
+  answer 300 ms), against importing both SDKs, building both clients and making the 8 calls
+  from 8 threads.
+* ``recorded``: the first call's recorded latency and TTFT against the raw SDK's first
+  request (client already built) — they should be the provider's plus the wire.
+
+Target (issue 15): first answer ≤ raw + 100 ms; first compare ≤ 1.2× raw; recorded figures
+within a few ms of the raw first request. Writes benchmarks/results/cold_start.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_servers import ROOT, fake_servers  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MSG = "[{'role': 'user', 'content': 'Say hello'}]"
+MSG_DQ = MSG.replace("'", '"')
+
+CASES: dict[str, str] = {
+    "raw_process": (
+        "import time; t = time.perf_counter(); import openai; c = openai.OpenAI(max_retries=0); "
+        f"r = c.chat.completions.create(model='gpt-5.4-mini', messages={MSG}); "
+        "print([time.perf_counter() - t, time.process_time()])"),
+    "ours_process": (
+        "import time; t = time.perf_counter(); import llmops_nb as llm; "
+        "c = llm.complete('openai:gpt-5.4-mini', 'Say hello'); print([time.perf_counter() - t, time.process_time()])"),
+    "raw_process_stream": (
+        "import time; t = time.perf_counter(); import openai; c = openai.OpenAI(max_retries=0); "
+        f"s = c.chat.completions.create(model='gpt-5.4-mini', messages={MSG}, stream=True, "
+        "stream_options={'include_usage': True}); [x for x in s]; print([time.perf_counter() - t, time.process_time()])"),
+    "ours_process_stream": (
+        "import time; t = time.perf_counter(); import llmops_nb as llm; "
+        "c = llm.complete('openai:gpt-5.4-mini', 'Say hello', stream=True); print([time.perf_counter() - t, time.process_time()])"),
+    "raw_shell": (
+        "import time, io, contextlib; from IPython.core.interactiveshell import InteractiveShell; "
+        "ip = InteractiveShell.instance(); t = time.perf_counter(); "
+        "ip.run_cell('import openai\\nc = openai.OpenAI(max_retries=0)\\n"
+        f"r = c.chat.completions.create(model=\"gpt-5.4-mini\", messages={MSG_DQ}, stream=True)\\n"
+        "print(\"\".join(x.choices[0].delta.content or \"\" for x in r if x.choices))'); "
+        "print([time.perf_counter() - t, time.process_time()])"),
+    "ours_shell": (
+        "import time; from IPython.core.interactiveshell import InteractiveShell; "
+        "ip = InteractiveShell.instance(); t = time.perf_counter(); "
+        "ip.run_line_magic('load_ext', 'llmops_nb'); ip.run_cell_magic('llm', 'openai:gpt-5.4-mini', 'Say hello'); "
+        "print([time.perf_counter() - t, time.process_time()])"),
+    "raw_compare": (
+        "import time; t = time.perf_counter(); import openai, anthropic\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "o = openai.OpenAI(max_retries=0); a = anthropic.Anthropic(max_retries=0)\n"
+        "def one(i):\n"
+        "    if i < 4:\n"
+        f"        s = o.chat.completions.create(model='gpt-5.4-mini', messages={MSG}, stream=True); return [x for x in s]\n"
+        f"    s = a.messages.create(model='claude-haiku-4-5', max_tokens=100, messages={MSG}, stream=True); return [x for x in s]\n"
+        "with ThreadPoolExecutor(8) as ex: list(ex.map(one, range(8)))\n"
+        "print([time.perf_counter() - t, time.process_time()])"),
+    "ours_compare": (
+        "import time; t = time.perf_counter(); import llmops_nb as llm; "
+        "df = llm.compare(['openai:gpt-5.4-mini', 'openai:gpt-4o-mini', 'openai:gpt-4.1-mini', 'openai:gpt-4o', "
+        "'anthropic:claude-haiku-4-5', 'anthropic:claude-sonnet-4-5', 'anthropic:claude-3-5-haiku-latest', "
+        "'anthropic:claude-opus-4-1'], ['Say hello'], progress=False); "
+        "assert (df.status == 'OK').all(), df.error.tolist(); print([time.perf_counter() - t, time.process_time()])"),
+}
+FIRST_CALL = {
+    "raw_first_request": (
+        "import time, json, openai; c = openai.OpenAI(max_retries=0); t = time.perf_counter(); "
+        f"s = c.chat.completions.create(model='gpt-5.4-mini', messages={MSG}, stream=True, "
+        "stream_options={'include_usage': True}); ttft = None\n"
+        "for x in s:\n"
+        "    if ttft is None and x.choices and x.choices[0].delta.content: ttft = time.perf_counter() - t\n"
+        "print(json.dumps([time.perf_counter() - t, ttft]))"),
+    "ours_first_call_recorded": (
+        "import json, llmops_nb as llm; c = llm.complete('openai:gpt-5.4-mini', 'Say hello', stream=True); "
+        "print(json.dumps([c.latency_s, c.ttft_s]))"),
+}
+
+
+def run_case(code: str, env: dict[str, str]) -> Any:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**env, "LLMOPS_HOME": tmp, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, capture_output=True, text=True,
+                             timeout=300)
+        if out.returncode:
+            raise RuntimeError(out.stderr[-2000:])
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def load() -> list[float]:
+    return list(os.getloadavg())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--out", default=str(RESULTS / "cold_start.json"))
+    args = ap.parse_args()
+    load_start = load()
+    results: dict[str, list[Any]] = {k: [] for k in [*CASES, *FIRST_CALL]}
+    with fake_servers(delay_s=0.0) as (oa, an_fast), fake_servers(delay_s=0.3) as (oa_slow, an_slow):
+        base = {**os.environ, "OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench",
+                "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_MODEL_CATALOG_URI": "", "PYTHONPATH": str(ROOT)}
+        fast = {**base, "OPENAI_BASE_URL": oa, "ANTHROPIC_BASE_URL": an_fast}
+        slow = {**base, "OPENAI_BASE_URL": oa_slow, "ANTHROPIC_BASE_URL": an_slow}
+        for run in range(args.runs):
+            for name, code in CASES.items():
+                results[name].append(run_case(code, slow if "compare" in name else fast))
+            for name, code in FIRST_CALL.items():
+                results[name].append(run_case(code, fast))
+            print(f"run {run + 1}/{args.runs}", {k: v[-1] for k, v in results.items()}, flush=True)
+
+    def med(name: str, i: int = 0) -> float:  # i=0: wall time, i=1: the process's CPU time
+        return statistics.median(r[i] for r in results[name])
+
+    cpu = {name: {"ours_cpu_s": med(f"ours_{name}", 1), "raw_cpu_s": med(f"raw_{name}", 1),
+                  "extra_cpu_ms": 1000 * (med(f"ours_{name}", 1) - med(f"raw_{name}", 1))}
+           for name in ("process", "process_stream", "shell", "compare")}
+
+    raw_first = statistics.median(r[0] for r in results["raw_first_request"])
+    raw_ttft = statistics.median(r[1] for r in results["raw_first_request"])
+    ours_lat = statistics.median(r[0] for r in results["ours_first_call_recorded"])
+    ours_ttft = statistics.median(r[1] for r in results["ours_first_call_recorded"])
+    figures = {
+        "process_non_stream_s": {"ours": med("ours_process"), "raw": med("raw_process"),
+                                 "extra_ms": 1000 * (med("ours_process") - med("raw_process")), "target_extra_ms": 100},
+        "process_stream_s": {"ours": med("ours_process_stream"), "raw": med("raw_process_stream"),
+                             "extra_ms": 1000 * (med("ours_process_stream") - med("raw_process_stream")),
+                             "target_extra_ms": 100},
+        "shell_load_ext_plus_cell_s": {"ours": med("ours_shell"), "raw": med("raw_shell"),
+                                       "extra_ms": 1000 * (med("ours_shell") - med("raw_shell")),
+                                       "target_extra_ms": 100},
+        "first_compare_of_8_s": {"ours": med("ours_compare"), "raw": med("raw_compare"),
+                                 "ratio": med("ours_compare") / med("raw_compare"), "target_ratio": 1.2},
+        "first_call_recorded_ms": {"latency": 1000 * ours_lat, "ttft": 1000 * ours_ttft,
+                                   "raw_first_request_latency": 1000 * raw_first, "raw_first_request_ttft": 1000 * raw_ttft},
+    }
+    figures["cpu"] = cpu
+    out = {"figures": figures, "runs": results, "n": args.runs,
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                       "load_start": load_start, "load_end": load()},
+           "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The fake OpenAI and Anthropic servers in their own process, for the benchmarks.
+
+    with fake_servers(delay_s=0.3) as (openai_base_url, anthropic_base_url): ...
+
+The fakes are pure Python; in the measured process their CPU work would compete with the
+client under test for the GIL, so they run in a child process (see README, "The fake server").
+Each answer waits ``delay_s`` first (a provider that takes that long).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(delay_s: float) -> None:
+    """Child process: run both fakes, print their base URLs, stop when stdin closes."""
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes import FakeAnthropic, FakeOpenAI
+    from tests.fakes import server as fake_server
+
+    fake_server._Handler.disable_nagle_algorithm = True
+    fake_server._HTTPServer.request_queue_size = 256  # 64 clients connect at once (default: 5)
+    with FakeOpenAI() as oa, FakeAnthropic() as an:
+        for fake in (oa, an):
+            fake.set_default(fake_server.Reply(delay=delay_s))
+        print(oa.base_url, an.base_url, flush=True)
+        sys.stdin.read()
+
+
+@contextlib.contextmanager
+def fake_servers(delay_s: float = 0.0) -> Iterator[tuple[str, str]]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), str(delay_s)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        urls = proc.stdout.readline().split()
+        if len(urls) != 2:
+            raise RuntimeError(f"fake servers did not start (got {urls!r})")
+        yield urls[0], urls[1]
+    finally:
+        with contextlib.suppress(Exception):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    serve(float(sys.argv[1]))
