@@ -93,13 +93,12 @@ class Server:
                              {"path": notebook, "type": "notebook", "name": notebook, "kernel": {"name": "python3"}})
         assert status == 201, body
         kernel_id = json.loads(body)["kernel"]["id"]
+        connection = self.runtime / f"kernel-{kernel_id}.json"
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # the server answers before the kernel has booted
+        while time.monotonic() < deadline and not connection.exists():  # written once the kernel is launched
             state = json.loads(self.get(f"/api/kernels/{kernel_id}")[1]).get("execution_state")
-            if state == "idle":
-                break
             assert state != "dead", "the kernel died"
-            time.sleep(0.3)
+            time.sleep(0.1)
         client = BlockingKernelClient(connection_file=str(self.runtime / f"kernel-{kernel_id}.json"))
         client.load_connection_file()
         client.start_channels()
