@@ -33,9 +33,12 @@ def _connection_file() -> Path | None:
         from ipykernel.kernelapp import IPKernelApp
     except ImportError:
         return None
-    if not IPKernelApp.initialized():
+    # Not IPKernelApp.initialized(): the singleton attribute is inherited from Application, so
+    # in terminal IPython it names the TerminalIPythonApp (and .instance() would raise).
+    app = getattr(IPKernelApp, "_instance", None)
+    if not isinstance(app, IPKernelApp):
         return None
-    name = IPKernelApp.instance().abs_connection_file
+    name = app.abs_connection_file
     return Path(name) if name else None
 
 

@@ -124,23 +124,30 @@ def pipeline_config(*, prompt: Any = None, model: str | None = None, guard: Any 
 
 @contextlib.contextmanager
 def _global_tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's model logging reads the global tracking URI; point it at our store for the
-    duration only, and put the user's back."""
-    import mlflow
+    """MLflow's model logging reads the global tracking and registry URIs; point them at our
+    store for the duration only, then put back exactly what was there — MLflow's module state
+    and the environment variables its setters write (which kernels and subprocesses inherit)."""
+    import os
 
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     with _uri_lock:
-        previous = mlflow.get_tracking_uri() if mlflow.tracking._tracking_service.utils.is_tracking_uri_set() else None
-        mlflow.set_tracking_uri(uri)
-        previous_registry = mlflow.get_registry_uri()
-        mlflow.set_registry_uri(uri)
+        env = {name: os.environ.get(name) for name in names}
+        state = (tracking_utils._tracking_uri, registry_utils._registry_uri)
         try:
+            mlflow.set_tracking_uri(uri)
+            mlflow.set_registry_uri(uri)
             yield
         finally:
-            mlflow.set_registry_uri(previous_registry if previous is not None else "")
-            if previous is not None:
-                mlflow.set_tracking_uri(previous)
-            else:
-                mlflow.tracking._tracking_service.utils._tracking_uri = None
+            tracking_utils._tracking_uri, registry_utils._registry_uri = state
+            for name, value in env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def log_pipeline(name: str, *, prompt: Any = None, model: str | None = None, guard: Any = _UNSET,

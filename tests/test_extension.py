@@ -266,8 +266,9 @@ def test_ui_links_only_for_http_urls() -> None:
 def test_frontend_unit_tests_pass(tmp_path: Path) -> None:
     """The extension's vitest suite (highlighting and data model: pure TypeScript).
 
-    On a machine without the extension's node_modules (CI), only vitest is installed, into a
-    temporary folder: the tested modules import nothing else.
+    On a machine without the extension's node_modules, only the test runner (vitest and the
+    happy-dom environment it runs the DOM tests in) is installed, into a temporary folder: the
+    tested modules import nothing else. A node_modules without them is refreshed with npm ci.
     """
     import shutil
 
@@ -277,10 +278,14 @@ def test_frontend_unit_tests_pass(tmp_path: Path) -> None:
     ext = Path(__file__).resolve().parents[1] / "extension"
     modules = ext / "node_modules"
     linked = False
+    runner = ("vitest", "happy-dom")
+    if modules.is_dir() and not modules.is_symlink() and not all((modules / name).exists() for name in runner):
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ext, check=True, capture_output=True, timeout=600)
     if not (modules / "vitest").exists():
-        version = json.loads((ext / "package-lock.json").read_text())["packages"]["node_modules/vitest"]["version"]
+        packages = json.loads((ext / "package-lock.json").read_text())["packages"]
         subprocess.run([npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(tmp_path),
-                        f"vitest@{version}"], check=True, capture_output=True, timeout=300)
+                        *(f"{name}@{packages['node_modules/' + name]['version']}" for name in runner)],
+                       check=True, capture_output=True, timeout=300)
         if modules.exists() or modules.is_symlink():
             pytest.skip("extension/node_modules exists without vitest: run npm install in extension/")
         modules.symlink_to(tmp_path / "node_modules", target_is_directory=True)

@@ -80,6 +80,19 @@ def test_log_pipeline_registers_a_model_and_returns_its_uri(served):
     assert served["uri"] == "models:/support-bot/1"
 
 
+def test_log_pipeline_leaves_the_users_mlflow_settings_as_they_were(llm, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    before = (os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI"),
+              mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    config.configure(tracking_uri=f"sqlite:///{tmp_path / 'other.db'}")
+    log_pipeline("untouched", model="sim:default", guard="off")
+    after = (os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI"),
+             mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    assert after == before  # kernels started later inherit the environment: it must not change
+
+
 def test_a_served_request_answers_in_chat_completion_shape_through_the_pipeline(served):
     status, body = _post(served["url"], {"messages": [{"role": "user", "content": f"Write to {EMAIL}"}],
                                           "variables": {"product": "vector databases"}})
