@@ -63,6 +63,8 @@ def test_another_kernel_is_answered_from_this_kernels_entry(rllm, redis_srv, tmp
             "llm.flush()\n"
             "print(json.dumps({'cached': c.cached, 'saved': c.saved_usd, 'text': c.text}))\n")
     env = {**os.environ, "LLMOPS_CACHE_URL": redis_srv.url, "LLMOPS_HOME": str(tmp_path / "other-kernel"),
+           # its own store: the suite's shared store is read by the notebooks' history() cells
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'other-kernel.db'}",
            "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                          check=True)
