@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -251,13 +252,18 @@ class Forwarder:
                 continue
             with self._lock:
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            self._threading.Thread(target=self._pipe, args=(client, upstream, self._sent), daemon=True).start()
+            self._threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    def _sent(self, data: bytes) -> None:
+        """What a client sent (nothing is kept here; see :class:`Tap`)."""
 
     @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(src: socket.socket, dst: socket.socket, seen: Any = None) -> None:
         try:
             while data := src.recv(65536):
+                if seen is not None:
+                    seen(data)
                 dst.sendall(data)
         except OSError:
             pass
@@ -274,34 +280,5 @@ class Tap(Forwarder):
         self.sent = bytearray()
         super().__init__(target_port)
 
-    def _accept(self) -> None:  # the client→server direction is recorded
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if not self._up:
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-                upstream.settimeout(None)  # a slow answer is not a broken connection
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._conns += [client, upstream]
-            self._threading.Thread(target=self._record, args=(client, upstream), daemon=True).start()
-            self._threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-
-    def _record(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                self.sent.extend(data)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.close()
+    def _sent(self, data: bytes) -> None:
+        self.sent.extend(data)
