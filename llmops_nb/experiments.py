@@ -339,6 +339,38 @@ class Experiment:
 
         self.group = Group(uuid.uuid4().hex, name)
 
+    def add_answers(self, table: Any, recorded: Any, *, group: Any = None) -> None:
+        """Take answers already made elsewhere as one look of the paired design — what
+        :meth:`run` would have produced, e.g. by :func:`llmops_nb.optimize`, which already has
+        both variants' answers on the same inputs. ``table`` has :data:`TABLE_COLUMNS` plus the
+        scores (one row per variant × input × sample; the metric is the first score unless the
+        experiment names one); ``recorded`` is the same rows as they may
+        be logged (what the provider saw, :mod:`llmops_nb.recorded`); ``group`` (a
+        :class:`~llmops_nb.tracking.Group`) is the run the answers were recorded in, which
+        :meth:`log` then writes to."""
+        import pandas as pd
+
+        missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(f"answers need the columns {missing}")
+        unknown = sorted(set(table["variant"]) - set(self.variants))
+        if unknown:
+            raise ValueError(f"answers of variants {unknown} not in this experiment ({list(self.variants)})")
+        if len(recorded) != len(table):
+            raise ValueError("recorded must hold the same rows as table")
+        scores = [c for c in table.columns if c not in TABLE_COLUMNS]
+        if (self.metric or (scores[:1] or [None])[0]) not in scores:
+            raise ValueError(f"answers need a score column for the metric ({self.metric or 'any'}); got {scores}")
+        if self.looks_used >= self.looks:
+            raise ValueError(f"experiment {self.name!r} planned {self.looks} look(s) and used them all")
+        self.metric = self.metric or scores[0]
+        self.table = table if self.table is None else pd.concat([self.table, table], ignore_index=True)
+        self._recorded = recorded if self._recorded is None else pd.concat([self._recorded, recorded],
+                                                                           ignore_index=True)
+        self.looks_used += 1
+        if group is not None:
+            self.group = group
+
     # assignment ---------------------------------------------------------------------------------
     def assign(self, unit_id: Any) -> str:
         """The variant ``unit_id`` (a user, a session) sees: a hash of experiment and unit mapped

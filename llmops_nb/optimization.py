@@ -405,10 +405,9 @@ def optimize(
         if candidate is not None and _answer_all(ev, parent, candidate, [ev.item(i) for i in indices]):
             exp = Experiment(f"optimize {parent.ref}", model=task_model, metric=OBJECTIVE, alpha=alpha,
                              variants={"parent": parent, "candidate": template_of(candidate, parent)})
-            exp.group, exp.looks_used = group, 1  # one look, at answers already made
             pair = {"parent": parent.template, "candidate": candidate}
-            exp.table = _experiment_table(ev, pair, indices)  # the answers already made, as Experiment.run would
-            exp._recorded = _experiment_table(ev, pair, indices, recorded=True)  # what exp.log() writes
+            exp.add_answers(_experiment_table(ev, pair, indices), _experiment_table(ev, pair, indices, recorded=True),
+                            group=group)  # one look, at the answers already made
             comparison = exp.result()
             scores = _scores_table(exp.table, [*fns, OBJECTIVE])
             before, after = (_cause_counts([ev.answers[(t, i)] for i in indices], list(fns), threshold)

@@ -236,6 +236,26 @@ def test_looks_are_planned(llm) -> None:  # type: ignore[no-untyped-def]
         exp.run(CITIES[:2], [ev.length()], feedback=False, log=False)
 
 
+def test_answers_made_elsewhere_are_one_look_with_the_same_result(llm) -> None:  # type: ignore[no-untyped-def]
+    sim.configure_model("good", reply="Paris or Rome")
+    sim.configure_model("bad", reply="Paris")
+    first = Experiment("made", {"a": "sim:bad", "b": "sim:good"}, prompt="Answer: {{q}}")
+    r = first.run(CITIES[:12], {"contains": ev.contains()}, feedback=False, log=False)
+    again = Experiment("taken", {"a": "sim:bad", "b": "sim:good"}, prompt="Answer: {{q}}")
+    again.add_answers(first.table, first.table, group=first.group)
+    taken = again.result()
+    assert (taken.winner, taken.p_value, taken.effect) == (r.winner, r.p_value, r.effect)
+    assert again.looks_used == 1 and again.group is first.group
+    with pytest.raises(ValueError, match="planned 1 look"):
+        again.add_answers(first.table, first.table)
+    other = Experiment("other", {"x": "sim:bad", "y": "sim:good"}, prompt="Answer: {{q}}")
+    with pytest.raises(ValueError, match=r"variants \['a', 'b'\] not in this experiment"):
+        other.add_answers(first.table, first.table)
+    with pytest.raises(ValueError, match="same rows"):
+        again_ = Experiment("short", {"a": "sim:bad", "b": "sim:good"}, prompt="Answer: {{q}}")
+        again_.add_answers(first.table, first.table.head(3))
+
+
 def test_live_traffic_with_thompson_sampling_and_always_valid_decisions(llm) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(11)
     exp = Experiment("live", {"control": "sim:a", "treatment": "sim:b"})
