@@ -200,9 +200,9 @@ class Calls:
 
 
 def recorder() -> Any:
-    from llmops_nb import config
+    from llmops_nb import session as sessions
 
-    return config.session().recorder
+    return sessions.session().recorder
 
 
 def pending() -> int | None:
@@ -274,9 +274,9 @@ def timed_flush(label: str) -> dict[str, Any]:
 
 def use_shipped_recorder() -> None:
     """Close the benchmark's recorder; the session builds the shipped one on next use."""
-    from llmops_nb import config
+    from llmops_nb import session as sessions
 
-    sess = config.session()
+    sess = sessions.session()
     with sess._lock:
         if sess._recorder is not None:
             sess._recorder.close()
@@ -290,11 +290,11 @@ def use_concurrent_exporter() -> None:
     exporting; quiet_s=0, max_defer_s=0 removes that, so MLflow writes run in the background
     thread *while* calls are made. Same journal/exporter classes, separate journal folder.
     """
-    from llmops_nb import config
+    from llmops_nb import session as sessions
     from llmops_nb.recording import JournalRecorder
     from llmops_nb.tracking import MlflowExporter
 
-    sess = config.session()
+    sess = sessions.session()
     s = sess.settings
     with sess._lock:
         if sess._recorder is not None:
@@ -320,7 +320,7 @@ def steps(n: int, scratch: Path) -> dict[str, dict[str, float]]:
     """
     from dataclasses import asdict
 
-    from llmops_nb import config
+    from llmops_nb import session as sessions
     from llmops_nb.cache import cache_key
     from llmops_nb.pipeline import prepare
     from llmops_nb.pricing import price_of
@@ -329,7 +329,7 @@ def steps(n: int, scratch: Path) -> dict[str, dict[str, float]]:
 
     call = prepare(MODEL, PROMPT, params={"temperature": None, "max_tokens": None})
     usage = Usage(input_tokens=21, output_tokens=15)
-    sess = config.session()
+    sess = sessions.session()
 
     def record() -> CallRecord:
         return CallRecord(record_id=uuid.uuid4().hex, trace_id="tr-" + uuid.uuid4().hex,
@@ -566,9 +566,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res["steps_us"] = steps(max(300, n), tmp / "steps")
             if args.profile:
                 profile(calls, n, args.out.parent / "profile.txt")
-            from llmops_nb import config
+            from llmops_nb import session as sessions
 
-            config.session().close()
+            sessions.session().close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -121,7 +121,7 @@ def main() -> None:
         import openai
 
         import llmops_nb as llm
-        from llmops_nb.config import session
+        from llmops_nb.session import session
 
         llm.configure(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="sustained", cache_dir=tmp / "cache")
         client = openai.OpenAI(max_retries=0, timeout=60.0)

@@ -52,27 +52,36 @@ def _instant_sim() -> None:
     sim.configure_model("gpt-4o-mini", ttft_s=0.0, tokens_per_s=0)  # answers at once: only our cost
 
 
+def _use(session: Any) -> None:
+    """Make ``session`` (and its settings) current without closing the other one."""
+    from llmops_nb import config
+    from llmops_nb import session as sessions
+
+    sessions._session = session
+    config.install(session.settings)
+
+
 def cache_hits(redis_url: str, n: int, scratch: Path) -> dict[str, Any]:
     import llmops_nb as llm
-    from llmops_nb import config
+    from llmops_nb import session as sessions
 
-    sessions = {}
+    built = {}
     for name, extra in (("diskcache", {}), ("redis", {"cache_url": redis_url})):
-        config.reset(home=scratch / name, tracking=False, guardrails="off", **extra)
+        sessions.reset(home=scratch / name, tracking=False, guardrails="off", **extra)
         llm.complete(MODEL, "the cached question")  # the entry
-        sessions[name] = config._session
+        built[name] = sessions.session()
     times: dict[str, list[float]] = {"diskcache": [], "redis": []}
     gets: dict[str, list[float]] = {"diskcache": [], "redis": []}
     for i in range(n):
         order = ("diskcache", "redis") if i % 2 == 0 else ("redis", "diskcache")
         for name in order:
-            config._session = sessions[name]
+            _use(built[name])
             t0 = time.perf_counter()
             c = llm.complete(MODEL, "the cached question")
             times[name].append((time.perf_counter() - t0) * 1000)
             assert c.cached
             t0 = time.perf_counter()
-            sessions[name].cache.get("llm:absent-key")
+            built[name].cache.get("llm:absent-key")
             gets[name].append((time.perf_counter() - t0) * 1000)
     return {"complete_hit": {k: _summary(v) for k, v in times.items()},
             "backend_get": {k: _summary(v) for k, v in gets.items()},
@@ -81,23 +90,23 @@ def cache_hits(redis_url: str, n: int, scratch: Path) -> dict[str, Any]:
 
 def otlp_overhead(receiver_url: str, exp_id: str, n: int, scratch: Path) -> dict[str, Any]:
     import llmops_nb as llm
-    from llmops_nb import config
+    from llmops_nb import session as sessions
 
-    config.reset(home=scratch / "otlp-off", cache_mode="off", guardrails="off",
-                 tracking_uri=f"sqlite:///{scratch / 'otlp.db'}")
-    off = config._session
+    sessions.reset(home=scratch / "otlp-off", cache_mode="off", guardrails="off",
+                   tracking_uri=f"sqlite:///{scratch / 'otlp.db'}")
+    off = sessions.session()
     os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = receiver_url + "/v1/traces"
     os.environ["OTEL_EXPORTER_OTLP_TRACES_HEADERS"] = f"x-mlflow-experiment-id={exp_id}"
     try:
-        config.reset(home=scratch / "otlp-on", cache_mode="off", guardrails="off",
-                     tracking_uri=f"sqlite:///{scratch / 'otlp.db'}")
-        on = config._session
+        sessions.reset(home=scratch / "otlp-on", cache_mode="off", guardrails="off",
+                       tracking_uri=f"sqlite:///{scratch / 'otlp.db'}")
+        on = sessions.session()
     finally:
         del os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], os.environ["OTEL_EXPORTER_OTLP_TRACES_HEADERS"]
     times: dict[str, list[float]] = {"off": [], "on": []}
     for i in range(n):
         for name in (("off", "on") if i % 2 == 0 else ("on", "off")):
-            config._session = off if name == "off" else on
+            _use(off if name == "off" else on)
             t0 = time.perf_counter()
             llm.complete(MODEL, f"question {i}")
             times[name].append((time.perf_counter() - t0) * 1000)
@@ -113,12 +122,12 @@ def otlp_overhead(receiver_url: str, exp_id: str, n: int, scratch: Path) -> dict
 def call_rate(scratch: Path, threads: int = 64, seconds: float = 5.0) -> float:
     """Calls/s that ``threads`` threads make with recording on (sim answers in 50 ms)."""
     import llmops_nb as llm
-    from llmops_nb import config
+    from llmops_nb import session as sessions
     from llmops_nb.providers import sim
 
     sim.configure_model("rate", ttft_s=0.05, tokens_per_s=0)
-    config.reset(home=scratch / "rate", cache_mode="off", guardrails="off",
-                 tracking_uri=f"sqlite:///{scratch / 'rate.db'}")
+    sessions.reset(home=scratch / "rate", cache_mode="off", guardrails="off",
+                   tracking_uri=f"sqlite:///{scratch / 'rate.db'}")
     stop = time.monotonic() + seconds
     counts = [0] * threads
 
@@ -129,18 +138,18 @@ def call_rate(scratch: Path, threads: int = 64, seconds: float = 5.0) -> float:
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(work, range(threads)))
-    config.session().recorder.flush(timeout=600)
+    sessions.session().recorder.flush(timeout=600)
     return sum(counts) / seconds
 
 
 def export_throughput(uri: str, n: int, scratch: Path, label: str) -> dict[str, Any]:
     """Journal ``n`` records with the exporter held back, then time how fast they reach ``uri``."""
     import llmops_nb as llm
-    from llmops_nb import config
+    from llmops_nb import session as sessions
 
-    config.reset(home=scratch / f"export-{label}", cache_mode="off", guardrails="off", tracking_uri=uri,
-                 experiment=f"bench-export-{label}-{int(time.time())}")
-    rec = config.session().recorder
+    sessions.reset(home=scratch / f"export-{label}", cache_mode="off", guardrails="off", tracking_uri=uri,
+                   experiment=f"bench-export-{label}-{int(time.time())}")
+    rec = sessions.session().recorder
     rec._flushing = 0
     hold = time.monotonic() + 3600
     rec.call_started = lambda: None  # type: ignore[method-assign]

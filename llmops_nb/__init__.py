@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "complete": "llmops_nb.pipeline",
     "acomplete": "llmops_nb.pipeline",
-    "configure": "llmops_nb.config",
+    "configure": "llmops_nb.session",
     "settings": "llmops_nb.config",
     "history": "llmops_nb.tracking",
     "flush": "llmops_nb.tracking",
@@ -29,7 +29,7 @@ _EXPORTS = {
     "compare": "llmops_nb.comparison",
     "optimize": "llmops_nb.optimization",
     "compress": "llmops_nb.compression",
-    "spend": "llmops_nb.config",
+    "spend": "llmops_nb.session",
     "Experiment": "llmops_nb.experiments",
     "dashboard": "llmops_nb.monitor",
     "playground": "llmops_nb.widgets",
@@ -62,7 +62,7 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "load_ipython_extension", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmops_nb.config import configure, settings
+    from llmops_nb.config import settings
     from llmops_nb.errors import (
         CacheMiss,
         ConfigError,
@@ -75,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmops_nb.pricing import price_of, set_price
     from llmops_nb.providers.base import register_endpoint, register_provider
     from llmops_nb.serving import log_pipeline
+    from llmops_nb.session import configure, spend
     from llmops_nb.tokens import count_message_tokens, count_tokens
     from llmops_nb.tracking import flush, group, history
     from llmops_nb.types import Completion, Finding, Message, Usage

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from llmops_nb.config import Settings
 from llmops_nb.types import Request, Usage
 
 log = logging.getLogger(__name__)
@@ -220,17 +219,6 @@ class NoCache:
 
     def close(self) -> None:
         return None
-
-
-def open_cache(settings: Settings) -> CacheBackend:
-    """The backend the settings ask for."""
-    if settings.cache_mode == "off":
-        return NoCache()
-    if settings.cache_url:
-        from llmops_nb.cache_redis import RedisCacheBackend
-
-        return RedisCacheBackend(settings.cache_url, ttl_s=settings.cache_ttl_s)
-    return DiskCacheBackend(settings.resolved_cache_dir)
 
 
 def lookup(backend: CacheBackend, key: str) -> CachedAnswer | None:

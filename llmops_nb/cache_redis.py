@@ -23,20 +23,11 @@ import logging
 import threading
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from llmops_nb.config import redacted_url as redacted_url  # re-exported
 
 log = logging.getLogger(__name__)
 NAMESPACE = "llmops_nb"
-
-
-def redacted_url(url: str) -> str:
-    """``url`` without its password (for messages and ``%llm config``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedisCacheBackend:

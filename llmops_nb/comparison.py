@@ -557,7 +557,7 @@ def _log_results(group_id: str, df: Any, scorers: list[str], sess: Any, recorder
 
 def _log_in_background(group_id: str, df: Any, logged: Any, scorers: list[str]) -> None:
     """Log ``logged`` (the recorded form of ``df``) to the group's run, off the caller's thread."""
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     global _log_pool
     sess = session()  # the one that recorded the calls, even if configure() replaces it meanwhile

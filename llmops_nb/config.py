@@ -5,8 +5,10 @@ directory's pyproject.toml, environment variables, ``configure(...)``. Paths are
 once, when settings are built, so a notebook opened from another folder keeps writing to the
 same store.
 
-One :class:`Session` owns the settings and the collaborators built from them (cache,
-recorder). The module-level functions of the package talk to the current session.
+Settings are values only: this module imports nothing of the package but its errors. What is
+built from them (cache backend, recorder and its exporters, prompt store, routes) is wired in
+one place, :mod:`llmops_nb.session`, whose ``configure()`` / ``reset()`` change the settings in
+force (:func:`settings`) and the session together.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import dataclasses
 import functools
 import os
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from llmops_nb.errors import ConfigError
 
@@ -39,7 +41,6 @@ _ENV = {
     "cache_ttl_s": "LLMOPS_CACHE_TTL_S",
     "user": "LLMOPS_USER",
 }
-RECENT_CALLS = 200  # call records a session keeps in memory for the JupyterLab extension
 _DICTS = ("routes", "complexity_routes", "context_windows", "rate_limits")
 
 
@@ -88,8 +89,6 @@ class Settings:
         out["cache_dir"] = str(self.resolved_cache_dir)
         out["home"] = str(self.home)
         if self.cache_url:
-            from llmops_nb.cache_redis import redacted_url
-
             out["cache_url"] = redacted_url(self.cache_url)
         out["user"] = self.resolved_user
         return out
@@ -108,6 +107,16 @@ def _os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its password (for messages and ``%llm config``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def absolute_tracking_uri(uri: str, base: Path) -> str:
@@ -161,10 +170,6 @@ def _coerce(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
     if "cache_mode" in out:
         out["cache_mode"] = _cache_mode(out["cache_mode"])
     _check_cache_url(out.get("cache_url"))
-    if out.get("routes"):
-        from llmops_nb.routing import parse_routes
-
-        parse_routes(out["routes"])  # validate now, not at the first call
     return out
 
 
@@ -214,222 +219,35 @@ def load_dotenv_once(cwd: Path | None = None) -> None:
         load_dotenv(path, override=False)
 
 
-class Session:
-    """Owns the settings and the collaborators built from them.
-
-    Collaborators are built on first use, so importing the package and loading the IPython
-    extension stay cheap (no mlflow, no SDK imports).
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._lock = threading.RLock()
-        self._cache: Any = None
-        self._recorder: Any = None
-        self._prompt_store: Any = None
-        self._spent_usd = 0.0
-        self._saved_usd = 0.0
-        self._calls = 0
-        self._unpriced = 0
-        self._tokens = [0, 0]  # input, output tokens of answered (not cached) calls
-        self._cached = 0
-        self._group_spent: dict[str, float] = {}
-        self._seen: set[Any] = set()  # what was already said once this session (price notes)
-        self._recent: deque[Any] = deque(maxlen=RECENT_CALLS)  # CallRecords, for the kernel's report
-        self._in_flight: set[str] = set()  # trace ids of calls sent and not yet recorded
-
-    def first_time(self, key: Any) -> bool:
-        """True the first time ``key`` is asked about in this session (say a note once)."""
-        with self._lock:
-            if key in self._seen:
-                return False
-            self._seen.add(key)
-            return True
-
-    @property
-    def cache(self) -> Any:
-        """The response cache (a :class:`llmops_nb.cache.CacheBackend`)."""
-        with self._lock:
-            if self._cache is None:
-                from llmops_nb.cache import open_cache
-
-                self._cache = open_cache(self.settings)
-            return self._cache
-
-    @property
-    def recorder(self) -> Any:
-        """The call recorder (a :class:`llmops_nb.recording.Recorder`)."""
-        with self._lock:
-            if self._recorder is None:
-                from llmops_nb.recording import open_recorder
-
-                self._recorder = open_recorder(self.settings)
-            return self._recorder
-
-    def add_spend(self, cost_usd: float | None, saved_usd: float | None, group_id: str | None) -> None:
-        """Count a finished call's cost (and what a cache hit saved); a call with no known
-        price is counted apart, never as $0."""
-        with self._lock:
-            self._calls += 1
-            self._unpriced += cost_usd is None
-            self._spent_usd += cost_usd or 0.0
-            self._saved_usd += saved_usd or 0.0
-            if group_id is not None:
-                self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
-
-    def call_started(self, trace_id: str) -> None:
-        """A call is being sent (its record comes with :meth:`note_call`)."""
-        with self._lock:
-            self._in_flight.add(trace_id)
-
-    def note_call(self, record: Any) -> None:
-        """A call's outcome was recorded: keep its record (the newest ``RECENT_CALLS``, what the
-        JupyterLab extension lists) and count the tokens of an answered call."""
-        with self._lock:
-            self._in_flight.discard(record.trace_id)
-            self._recent.append(record)
-            self._cached += record.status == "OK" and record.cached
-            if record.status == "OK" and not record.cached:
-                self._tokens[0] += int(record.usage.get("input_tokens") or 0)
-                self._tokens[1] += int(record.usage.get("output_tokens") or 0)
-
-    def recent_calls(self) -> list[Any]:
-        """The records of this process's latest calls (success or failure), oldest first."""
-        with self._lock:
-            return list(self._recent)
-
-    def carry_spend_from(self, other: Session) -> None:
-        """Take over ``other``'s spend counters (``configure`` replaces the session, not the spend)."""
-        with other._lock, self._lock:
-            self._calls, self._unpriced = other._calls, other._unpriced
-            self._spent_usd, self._saved_usd = other._spent_usd, other._saved_usd
-            self._group_spent = dict(other._group_spent)
-            self._seen = set(other._seen)
-            self._tokens, self._in_flight = list(other._tokens), set(other._in_flight)
-            self._cached = other._cached
-            self._recent.extend(other._recent)
-
-    def group_spent(self, group_id: str) -> float:
-        with self._lock:
-            return self._group_spent.get(group_id, 0.0)
-
-    def spend(self) -> dict[str, Any]:
-        """This session's spend: calls (and how many had no known price), spent and saved USD,
-        the budget and what remains. ``spent_usd`` is what the ``priced_calls`` cost: with no
-        priced call it says nothing (see :func:`spend_summary`), the others are counted apart."""
-        with self._lock:
-            budget = self.settings.budget_usd
-            priced = self._calls - self._unpriced
-            return {"calls": self._calls, "priced_calls": priced, "cached_calls": self._cached,
-                    "unpriced_calls": self._unpriced,
-                    "spent_usd": float(f"{self._spent_usd:.12g}"),
-                    "saved_usd": float(f"{self._saved_usd:.12g}"),
-                    "input_tokens": self._tokens[0], "output_tokens": self._tokens[1],
-                    "in_flight": len(self._in_flight),
-                    "budget_usd": budget,
-                    "remaining_usd": None if budget is None else budget - self._spent_usd}
-
-    @property
-    def prompt_store(self) -> Any:
-        """The prompt registry (:class:`llmops_nb.prompt_store.MlflowPromptStore`)."""
-        with self._lock:
-            if self._prompt_store is None:
-                import uuid
-
-                from llmops_nb.prompt_store import MlflowPromptStore
-
-                slug = uuid.uuid5(uuid.NAMESPACE_URL, self.settings.tracking_uri).hex[:16]
-                self._prompt_store = MlflowPromptStore(self.settings.tracking_uri,
-                                                       self.settings.home / "prompt_index" / f"{slug}.json")
-            return self._prompt_store
-
-    def close(self) -> None:
-        """Flush what can be flushed and release files and threads."""
-        with self._lock:
-            if self._recorder is not None:
-                self._recorder.close()
-            if self._cache is not None:
-                self._cache.close()
-            self._recorder = self._cache = self._prompt_store = None
-
-
-_session: Session | None = None
-_session_lock = threading.Lock()
-
-
-def session() -> Session:
-    """The current session, built from the environment on first use."""
-    global _session
-    with _session_lock:
-        if _session is None:
-            load_dotenv_once()
-            _session = Session(build_settings())
-        return _session
-
-
-def configure(**overrides: Any) -> Settings:
-    """Change settings for this process; returns the new :class:`Settings`.
-
-    Keys: ``tracking_uri``, ``experiment``, ``home``, ``cache_dir``, ``cache_mode``
-    (``readwrite`` | ``replay`` | ``off``), ``default_model``, ``tracking`` (False: no MLflow),
-    ``request_timeout_s``, ``live_stream`` (False: no live redraws or progress bars, only final
-    outputs — what nbval can compare).
-    Values not given keep their current value.
-    """
-    global _session
-    current = session()
-    # The current settings are the base; explicit overrides win over env and pyproject.
-    merged = {f.name: getattr(current.settings, f.name) for f in dataclasses.fields(Settings)}
+def merged_settings(current: Settings, overrides: dict[str, Any]) -> Settings:
+    """``current`` with ``overrides`` applied (what ``configure`` asks for), checked and absolute."""
+    merged = {f.name: getattr(current, f.name) for f in dataclasses.fields(Settings)}
     merged.update(overrides)
-    new = Settings(**_coerce_all(merged))
-    with _session_lock:
-        current.close()
-        _session = Session(new)
-        _session.carry_spend_from(current)  # spend belongs to the process, not to one set of settings
-    return new
-
-
-def reset(**overrides: Any) -> Settings:
-    """Start a fresh session: settings from the environment and pyproject plus ``overrides``
-    (nothing kept from ``configure`` calls), spend counters at zero."""
-    global _session
-    new = build_settings(overrides)
-    with _session_lock:
-        if _session is not None:
-            _session.close()
-        _session = Session(new)
-    return new
-
-
-def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
     cwd = Path.cwd().resolve()
-    out = _coerce(values, cwd)
+    out = _coerce(merged, cwd)
     out["tracking_uri"] = absolute_tracking_uri(str(out["tracking_uri"]), cwd)
-    return out
+    return Settings(**out)
 
 
-def spend() -> dict[str, Any]:
-    """This process's spend: calls, spent and saved USD, the session budget and what remains."""
-    return session().spend()
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def spend_summary(s: dict[str, Any] | None = None) -> str:
-    """One line for people: ``3 calls · $0.000123 · 1 unpriced``; a session whose calls all
-    lack a price says ``2 calls, 2 unpriced (cost unknown)``, never ``$0``."""
-    s = spend() if s is None else s
-    calls, unpriced = s["calls"], s["unpriced_calls"]
-    if not calls:
-        return "no calls yet"
-    if not s.get("priced_calls", calls - unpriced):
-        return f"{_plural(calls, 'call')}, {unpriced} unpriced (cost unknown)"
-    tail = f" · {unpriced} unpriced (not counted: see set_price)" if unpriced else ""
-    return f"{_plural(calls, 'call')} · ${s['spent_usd']:.6f}{tail}"
+_current: Settings | None = None
+_lock = threading.Lock()
 
 
 def settings() -> Settings:
-    """The settings in force."""
-    return session().settings
+    """The settings in force: from ``.env``, the environment and pyproject on first use, then
+    whatever :func:`llmops_nb.session.configure` / ``reset`` installed."""
+    global _current
+    with _lock:
+        if _current is None:
+            load_dotenv_once()
+            _current = build_settings()
+        return _current
+
+
+def install(new: Settings) -> Settings:
+    """Make ``new`` the settings in force (called by :mod:`llmops_nb.session`, which rebuilds
+    the session's collaborators with them); returns it."""
+    global _current
+    with _lock:
+        _current = new
+    return new

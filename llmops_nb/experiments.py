@@ -505,7 +505,7 @@ class Experiment:
         """Log the experiment (variants, per-input scores, summary, decision) to its one MLflow
         run; returns the run id (None when tracking is off)."""
         from llmops_nb import tracking
-        from llmops_nb.config import session
+        from llmops_nb.session import session
 
         sess = session()
         if not sess.settings.tracking:

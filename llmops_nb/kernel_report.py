@@ -118,7 +118,7 @@ class Snapshot(dict):  # type: ignore[type-arg]
 
 def snapshot(limit: int = 200) -> Snapshot:
     """This process's spend (what ``%llm cost`` says) and its latest ``limit`` calls, newest first."""
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     sess = session()
     register()  # the settings may have changed since %load_ext (configure(tracking_uri=…))

@@ -426,7 +426,7 @@ def _health(_: list[str]) -> Any:
 
 
 def _cost(_: list[str]) -> None:
-    from llmops_nb.config import spend, spend_summary
+    from llmops_nb.session import spend, spend_summary
 
     s = spend()
     budget = "no budget" if s["budget_usd"] is None else \

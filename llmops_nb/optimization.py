@@ -317,7 +317,7 @@ def _secret_or_pii(text: str) -> list[str]:
 def _register(parent: PromptVersion, candidate: str, *, optimizer: str, alias: str | None,
               tags: Mapping[str, str]) -> PromptVersion:
     from llmops_nb import prompts
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     reg = prompts.register(parent.name, candidate, message=f"optimize ({optimizer}) from {parent.ref}",
                            model=parent.model, params=dict(parent.params), aliases=[alias] if alias else [])
@@ -508,7 +508,7 @@ def _candidates_table(ev: Evaluator, parent: PromptVersion) -> Any:
 
 def _log(exp: Any, comparison: Any, version: PromptVersion | None) -> str | None:
     """The comparison to the optimisation's MLflow run, and the run id to the winner's tags."""
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     run_id = exp.log(comparison)
     if version is not None and run_id:

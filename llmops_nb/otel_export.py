@@ -3,7 +3,7 @@
 On when the standard ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is
 set (``OTEL_EXPORTER_OTLP_HEADERS`` and the other standard variables are read by the official
 exporter), in addition to MLflow, never instead. Records reach it through their own journal (see
-:func:`llmops_nb.recording.open_recorder`), so an unreachable collector loses nothing: what did
+:func:`llmops_nb.session.build_recorder`), so an unreachable collector loses nothing: what did
 not arrive is retried, also by the next process.
 
 One span per call, kind CLIENT, named ``chat <model>``:

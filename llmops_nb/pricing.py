@@ -260,7 +260,7 @@ def deprecated_models(models: Iterable[str] | None = None) -> list[dict[str, Any
 
 
 def _session_models() -> list[str]:
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     sess = session()
     models: list[Any] = [sess.settings.default_model]

@@ -185,7 +185,7 @@ def _described(v: PromptVersion) -> str:
 
 
 def _store() -> Any:
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     return session().prompt_store
 

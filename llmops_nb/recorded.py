@@ -24,7 +24,7 @@ def policy_of(guard: Any = INHERIT) -> Any:
     """The guardrail :class:`~llmops_nb.guardrails.Policy` a call with ``guard=`` ran under
     (``INHERIT``: the configured one); None when guardrails were off."""
     if guard is INHERIT:
-        from llmops_nb.config import session
+        from llmops_nb.session import session
 
         guard = session().settings.guardrails
     if guard is None or guard == "off":

@@ -28,12 +28,10 @@ import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from llmops_nb.config import Settings
 from llmops_nb.errors import TrackingError
 from llmops_nb.types import CallRecord
 
@@ -358,36 +356,3 @@ class FanOutRecorder:
     def close(self) -> None:
         for r in self.recorders:
             r.close()
-
-
-def open_recorder(settings: Settings) -> Recorder:
-    """The recorder the settings ask for: MLflow, plus OTLP when the standard
-    ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` is set."""
-    if not settings.tracking:
-        return NullRecorder()
-    from llmops_nb.otel_export import otlp_endpoint
-    from llmops_nb.tracking import MlflowExporter
-
-    journal = settings.journal_dir / _store_slug(settings.tracking_uri)
-    mlflow_recorder = JournalRecorder(journal, lambda: MlflowExporter(settings.tracking_uri, settings.experiment))
-    endpoint = otlp_endpoint()
-    if endpoint is None:
-        return mlflow_recorder
-    import importlib.util
-
-    if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
-        log.warning("llmops_nb: OTEL_EXPORTER_OTLP_ENDPOINT is set, but the OTLP exporter is not installed "
-                    "(pip install 'llmops-nb[team]'); calls are recorded in MLflow only")
-        return mlflow_recorder
-
-    def otlp() -> Exporter:
-        from llmops_nb.otel_export import OtlpExporter
-
-        return OtlpExporter(endpoint)
-
-    return FanOutRecorder([mlflow_recorder, JournalRecorder(settings.journal_dir / ("otlp-" + _store_slug(endpoint)),
-                                                            otlp)])
-
-
-def _store_slug(uri: str) -> str:
-    return uuid.uuid5(uuid.NAMESPACE_URL, uri).hex[:16]

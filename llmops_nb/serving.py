@@ -84,9 +84,9 @@ def pipeline_config(*, prompt: Any = None, model: str | None = None, guard: Any 
                     params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON configuration a served pipeline runs with (see the module docstring)."""
     from llmops_nb import prompts
-    from llmops_nb.config import session
     from llmops_nb.pipeline import prepare
     from llmops_nb.routing import route_entries
+    from llmops_nb.session import session
 
     settings = session().settings
     version = prompts.get(prompt) if prompt is not None else None
@@ -164,8 +164,8 @@ def log_pipeline(name: str, *, prompt: Any = None, model: str | None = None, gua
     import mlflow
 
     from llmops_nb import __version__
-    from llmops_nb.config import session
     from llmops_nb.prompts import name_checked
+    from llmops_nb.session import session
 
     name_checked(name)
     config = pipeline_config(prompt=prompt, model=model, guard=guard, cache=cache, system=system, params=params)

@@ -21,14 +21,14 @@ class PipelineModel(PythonModel):
     """Chat requests in, OpenAI chat-completion answers out, through llmops_nb's pipeline."""
 
     def load_context(self, context: Any) -> None:
-        from llmops_nb import config
         from llmops_nb.serving import policy_from_config
+        from llmops_nb.session import configure
 
         cfg = dict(context.model_config or {})
         self.cfg = cfg
         tracking_uri = (os.environ.get("LLMOPS_SERVE_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
                         or cfg["tracking_uri"])
-        config.configure(
+        configure(
             tracking_uri=tracking_uri, experiment=os.environ.get("LLMOPS_EXPERIMENT") or cfg["experiment"],
             guardrails=policy_from_config(cfg["guard"]), cache_mode=cfg["cache_mode"],
             cache_url=os.environ.get("LLMOPS_CACHE_URL") or cfg.get("cache_url"), cache_ttl_s=cfg.get("cache_ttl_s"),

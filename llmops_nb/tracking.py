@@ -856,7 +856,7 @@ def log_group_results(group_id: str, group_name: str, *, tracking_uri: str, expe
 
 def flush(timeout: float | None = 120.0) -> None:
     """Wait until every call recorded by this process has reached the MLflow store."""
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     session().recorder.flush(timeout)
 

@@ -49,7 +49,7 @@ def run() -> None:
 def _pipeline() -> None:
     import llmops_nb.pipeline  # noqa: F401
     from llmops_nb import guardrails
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     s = session().settings
     if s.guardrails not in (None, "off"):
@@ -57,8 +57,8 @@ def _pipeline() -> None:
 
 
 def _providers() -> None:
-    from llmops_nb.config import session
     from llmops_nb.providers.base import warm_configured
+    from llmops_nb.session import session
 
     s = session().settings
     warm_configured(s.request_timeout_s, s.default_model)
@@ -71,7 +71,7 @@ def _encoding() -> None:
 
 
 def _recorder() -> None:
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     session().recorder  # noqa: B018 - opening it claims orphaned journal records
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import llmops_nb
-from llmops_nb import config, pricing, routing
+from llmops_nb import pricing, routing
+from llmops_nb import session as sessions
 from llmops_nb.providers import sim
 
 OPENAI_KEY = "sk-test-OPENAI-0123456789abcdefSECRET"
@@ -19,11 +20,11 @@ ANTHROPIC_KEY = "sk-ant-test-ANTHROPIC-0123456789SECRET"
 @pytest.fixture
 def llm(tmp_path: Path) -> Iterator[object]:
     """The package, configured with its own state dir and experiment (shared test store)."""
-    config.reset(home=tmp_path / "home", experiment=f"test-{uuid.uuid4().hex[:8]}",
+    sessions.reset(home=tmp_path / "home", experiment=f"test-{uuid.uuid4().hex[:8]}",
                  cache_mode="readwrite", tracking=True, default_model="sim:default",
                  retries=0)  # retry behaviour is tested on its own (test_routing.py)
     yield llmops_nb
-    config.session().close()
+    sessions.session().close()
     sim.reset()
     pricing.clear_prices()
     routing.reset()

@@ -10,8 +10,8 @@ import pytest
 
 from llmops_nb import errors as E
 from llmops_nb.cache import CachedAnswer, DiskCacheBackend, cache_key, lookup
-from llmops_nb.config import session
 from llmops_nb.pipeline import prepare
+from llmops_nb.session import session
 from llmops_nb.types import Usage
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from llmops_nb import config
+from llmops_nb import session as sessions
 from llmops_nb.cache import CachedAnswer, cache_key, lookup
 from llmops_nb.cache_redis import RedisCacheBackend, redacted_url
 from llmops_nb.errors import ConfigError
@@ -36,7 +37,7 @@ def rllm(llm, redis_srv, tmp_path):  # type: ignore[no-untyped-def]
     import redis
 
     redis.Redis.from_url(redis_srv.url).flushdb()
-    config.configure(cache_url=redis_srv.url, cache_ttl_s=3600)
+    sessions.configure(cache_url=redis_srv.url, cache_ttl_s=3600)
     return llm
 
 
@@ -82,7 +83,7 @@ def test_values_that_are_not_our_json_are_misses_never_loaded(rllm, redis_srv, t
         def __reduce__(self):  # unpickling this would create the marker file
             return (open, (str(marker), "w"))
 
-    backend = config.session().cache
+    backend = sessions.session().cache
     for value in (pickle.dumps(Boom()), b"\xff\xfe not utf-8", b'{"v": 1, "text": 3}', b"[]"):
         _raw(redis_srv).set(backend.prefix + key, value)
         assert lookup(backend, key) is None
@@ -119,7 +120,7 @@ def test_redis_down_calls_go_uncached_with_one_warning_and_no_wait(rllm, redis_s
         assert len(down) == 1
     finally:
         redis_srv.start()
-    backend = config.session().cache
+    backend = sessions.session().cache
     backend._next_try = 0.0  # do not wait out the retry pause in a test
     rllm.complete(MODEL, "after the outage")
     assert rllm.complete(MODEL, "after the outage").cached

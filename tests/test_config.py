@@ -78,3 +78,24 @@ def test_import_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     heavy, seconds = out.rsplit(" ", 1)
     assert heavy.strip() == "[]" and float(seconds) < 0.3
+
+
+def test_bad_routes_are_refused_when_configured_and_change_nothing(llm):
+    from llmops_nb import session as sessions
+
+    before, current = llm.settings(), sessions.session()
+    with pytest.raises(ConfigError, match="route 'fast'"):
+        llm.configure(routes={"fast": []})
+    assert llm.settings() is before and sessions.session() is current  # settings and session kept
+    with pytest.raises(ConfigError, match="route 'fast'"):
+        sessions.reset(routes={"fast": ["sim:a", {"temperature": 0}]})
+    assert config.settings() is sessions.session().settings
+
+
+def test_configure_installs_the_settings_and_a_new_session_together(llm):
+    from llmops_nb import session as sessions
+
+    old = sessions.session()
+    new = llm.configure(experiment="elsewhere")
+    assert config.settings() is new and sessions.session().settings is new and sessions.session() is not old
+    assert sessions.session().spend()["calls"] == old.spend()["calls"]  # spend is the process's

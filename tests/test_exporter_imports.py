@@ -16,14 +16,15 @@ import sys
 CALLS_WHILE_EXPORTING = r"""
 import json, sys, threading, time
 import llmops_nb as llm
-from llmops_nb import config
-from llmops_nb.recording import THREAD_NAME, JournalRecorder, _store_slug
+from llmops_nb import session as sessions
+from llmops_nb.recording import THREAD_NAME, JournalRecorder
+from llmops_nb.session import store_slug as _store_slug
 from llmops_nb.tracking import MlflowExporter
 
 db, base = sys.argv[1], sys.argv[2]
 llm.configure(tracking_uri=f"sqlite:///{db}", experiment="imports", cache_mode="off")
-s = config.session().settings
-sess = config.session()
+s = sessions.session().settings
+sess = sessions.session()
 sess._recorder = JournalRecorder(  # export at once, concurrently with the calls
     s.journal_dir / _store_slug(s.tracking_uri), lambda: MlflowExporter(s.tracking_uri, s.experiment),
     quiet_s=0.0, max_defer_s=0.0, batch_size=5)

@@ -222,7 +222,7 @@ def _spend_notebook() -> dict:
         'pg = playground(template="Describe {{thing}}", models=["sim:default", "sim:other"],'
         ' variables={"thing": "a cat"})\npg',
         "%llm cost",
-        "print(json.dumps(llmops_nb.config.spend()))",
+        "print(json.dumps(llmops_nb.session.spend()))",
     )
 
 
@@ -324,7 +324,7 @@ XSS_PAYLOADS = [
 def _xss_notebook() -> dict:
     return _nb(
         "%load_ext llmops_nb\nimport json, time, uuid, llmops_nb\n"
-        "from llmops_nb.config import session\nfrom llmops_nb.types import CallRecord\n"
+        "from llmops_nb.session import session\nfrom llmops_nb.types import CallRecord\n"
         f"PAYLOADS = {json.dumps(XSS_PAYLOADS)}",
         # real calls: the payload as the prompt and (echoed) the answer; as a model name too
         "for p in PAYLOADS:\n    _ = llmops_nb.complete('sim:echo', p)\n"

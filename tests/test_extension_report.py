@@ -29,7 +29,7 @@ def test_snapshot_is_the_spend_of_every_call(ip, llm, capsys) -> None:  # type: 
         llm.complete("sim:default", "boom", max_cost=1e-12)  # refused before sending
     capsys.readouterr()
 
-    from llmops_nb.config import spend as session_spend
+    from llmops_nb.session import spend as session_spend
 
     snap = kernel_report.snapshot()
     spend = session_spend()

@@ -7,9 +7,10 @@ import mlflow
 import pytest
 from IPython.utils.capture import capture_output
 
-from llmops_nb.config import settings, spend_summary
+from llmops_nb.config import settings
 from llmops_nb.providers import sim
 from llmops_nb.render import footer_metadata, footer_text
+from llmops_nb.session import spend_summary
 
 # --- 12.3: which limit cut the answer -------------------------------------------------------------
 

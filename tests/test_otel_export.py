@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from llmops_nb import config
+from llmops_nb import session as sessions
 from tests.servers import Forwarder, mlflow_server
 
 MODEL = "sim:gpt-4o-mini"
@@ -55,7 +55,7 @@ def otlp(llm, receiver, link, monkeypatch, request):  # type: ignore[no-untyped-
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", link.url + "/v1/traces")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", f"x-mlflow-experiment-id={exp_id}")
     monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-    config.configure()  # a new session: its recorder reads the OTLP environment
+    sessions.configure()  # a new session: its recorder reads the OTLP environment
     return exp_id
 
 
@@ -97,7 +97,7 @@ def test_a_cache_hit_and_a_prompt_version_are_attributes(llm, receiver, otlp):
 
 def test_content_when_opted_in_is_what_the_provider_saw(llm, receiver, otlp, monkeypatch):
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    config.configure()
+    sessions.configure()
     llm.complete(MODEL, f"Reply to {EMAIL}", system="Be brief")
     llm.flush()
     (span,) = _received(receiver, otlp)

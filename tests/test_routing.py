@@ -10,8 +10,9 @@ import pytest
 
 from llmops_nb import errors as E
 from llmops_nb import routing
-from llmops_nb.config import session, settings
+from llmops_nb.config import settings
 from llmops_nb.providers import sim
+from llmops_nb.session import session
 
 
 def _trace(trace_id):

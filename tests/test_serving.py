@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from llmops_nb import config, prompts
+from llmops_nb import prompts
+from llmops_nb import session as sessions
 from llmops_nb.errors import ConfigError
 from llmops_nb.serving import log_pipeline, pipeline_config, policy_config, policy_from_config
 from tests.servers import free_port
@@ -38,13 +39,13 @@ def served(tmp_path_factory) -> Iterator[dict]:  # type: ignore[no-untyped-def]
     """A prompt registered, the pipeline logged, and ``mlflow models serve`` serving it."""
     root = tmp_path_factory.mktemp("serving")
     store = f"sqlite:///{root / 'mlflow.db'}"
-    config.reset(tracking_uri=store, home=root / "home", experiment="served", cache_mode="readwrite",
+    sessions.reset(tracking_uri=store, home=root / "home", experiment="served", cache_mode="readwrite",
                  default_model="sim:default")
     name = f"support-{os.getpid()}"
     prompts.register(name, "[system] You are a support agent for {{product}}.\nHelp the customer.",
                      aliases=["production"])
     uri = log_pipeline("support-bot", prompt=f"{name}@production", model="sim:gpt-4o-mini", guard="default")
-    config.session().close()
+    sessions.session().close()
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_MODEL_CATALOG_URI": "",
            "LLMOPS_HOME": str(root / "server-home"),
@@ -73,7 +74,7 @@ def served(tmp_path_factory) -> Iterator[dict]:  # type: ignore[no-untyped-def]
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        config.reset()
+        sessions.reset()
 
 
 def test_log_pipeline_registers_a_model_and_returns_its_uri(served):
@@ -86,7 +87,7 @@ def test_log_pipeline_leaves_the_users_mlflow_settings_as_they_were(llm, tmp_pat
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     before = (os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI"),
               mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    config.configure(tracking_uri=f"sqlite:///{tmp_path / 'other.db'}")
+    sessions.configure(tracking_uri=f"sqlite:///{tmp_path / 'other.db'}")
     log_pipeline("untouched", model="sim:default", guard="off")
     after = (os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI"),
              mlflow.get_tracking_uri(), mlflow.get_registry_uri())

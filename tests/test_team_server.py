@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from llmops_nb import config, prompts
+from llmops_nb import session as sessions
 from tests.servers import Tap, mlflow_server, postgres_server
 
 MODEL = "sim:gpt-4o-mini"
@@ -34,7 +35,7 @@ def team_server() -> Iterator[object]:
 @pytest.fixture
 def remote(llm, team_server, monkeypatch, request):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", TOKEN)
-    config.configure(tracking_uri=team_server.url, experiment=f"team-{request.node.name}"[:60], user="alice")
+    sessions.configure(tracking_uri=team_server.url, experiment=f"team-{request.node.name}"[:60], user="alice")
     return team_server
 
 
@@ -57,7 +58,7 @@ def test_calls_runs_history_and_costs_over_http(llm, remote):
     # the credential is used on the wire (read through a tap in front of the server) ...
     tap = Tap(remote.port)
     try:
-        config.configure(tracking_uri=tap.url)
+        sessions.configure(tracking_uri=tap.url)
         assert set(llm.history(flush_first=False)["trace_id"]) == {a.trace_id for a in answers}
         assert f"Bearer {TOKEN}".encode() in bytes(tap.sent)
     finally:

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from llmops_nb import errors as E
 from llmops_nb.cache import CachedAnswer, cache_key, lookup
-from llmops_nb.config import session, settings
+from llmops_nb.config import settings
 from llmops_nb.pipeline import prepare
 from llmops_nb.recording import JournalRecorder
+from llmops_nb.session import session
 from llmops_nb.tracking import MlflowExporter
 from llmops_nb.types import CallRecord, Usage
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 from llmops_nb.config import build_settings
-from llmops_nb.recording import _store_slug
+from llmops_nb.session import store_slug as _store_slug
 from llmops_nb.types import CallRecord
 
 LOAD_AND_WAIT = """

@@ -18,11 +18,12 @@ from typing import Any
 import ipywidgets as W
 
 from llmops_nb import prompts, render, tracking
-from llmops_nb.config import settings, spend_summary
+from llmops_nb.config import settings
 from llmops_nb.errors import LLMOpsError
 from llmops_nb.pipeline import complete
 from llmops_nb.prompts import PromptVersion
 from llmops_nb.providers.base import providers_info
+from llmops_nb.session import spend_summary
 from llmops_nb.types import Completion
 
 _log = logging.getLogger(__name__)
