@@ -40,107 +40,35 @@ stops there with the best candidate it has fully evaluated (``r.stopped`` says w
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llmops_nb.mlflow_optimizers import (
-    FORMAT_FINDINGS,
     OBJECTIVE,
     OPTIMIZERS,
     Evaluator,
     Spend,
     Stopped,
-    row_causes,
     template_of,
 )
+from llmops_nb.optimization_failures import (
+    addressed,
+    cause_counts,
+    failures_table,
+    guidelines,
+    known_failures,
+)
+from llmops_nb.optimization_result import OptimizationResult
 from llmops_nb.prompts import PromptVersion
 
 TAG = "llmops.optimize."
 REFLECTION_MAX_TOKENS = 2048
 _METAPROMPT_OVERHEAD_TOKENS = 1200  # MLflow's meta-prompt text around the examples
 _GEPA_MINIBATCH = 3
-
-
-@dataclass
-class OptimizationResult:
-    """What :func:`optimize` did. ``version`` is the registered winner (None when the candidate
-    did not win, or none was proposed); ``comparison`` is the paired test's result."""
-
-    parent: PromptVersion
-    optimizer: str
-    candidate: str | None
-    version: PromptVersion | None
-    comparison: Any  # ExperimentResult, or None when no candidate was compared
-    scores: Any  # DataFrame: metric × (parent, candidate, change) on the evaluation data
-    failures: Any  # DataFrame: source, cause, count — what the optimisation started from
-    addressed: Any  # DataFrame: cause, parent, candidate, status
-    candidates: Any  # DataFrame: every template evaluated on all of data, with its objective
-    estimate: Any  # CostEstimate before anything was sent
-    spent_usd: float
-    calls: int
-    stopped: str | None = None
-    run_id: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def winner(self) -> bool:
-        """True when the candidate beat the parent at the stated error rate (and was registered)."""
-        return self.version is not None
-
-    @property
-    def decision(self) -> str:
-        if self.candidate is None:
-            return "no candidate: " + (self.stopped or "the optimizer proposed nothing new")
-        return self.comparison.decision if self.comparison is not None else "not compared"
-
-    def diff(self) -> str:
-        """Unified diff of the parent's template against the candidate's."""
-        if self.candidate is None:
-            return ""
-        after = self.version.ref if self.version else "candidate"
-        return "\n".join(difflib.unified_diff(self.parent.template.splitlines(), self.candidate.splitlines(),
-                                              fromfile=self.parent.ref, tofile=after, lineterm=""))
-
-    def chart(self) -> Any:
-        """Before/after bars: each scorer's mean for the parent and the candidate."""
-        import altair as alt
-
-        long = self.scores.reset_index().melt(id_vars="metric", value_vars=["parent", "candidate"],
-                                              var_name="prompt", value_name="mean")
-        return alt.Chart(long).mark_bar().encode(
-            x=alt.X("prompt:N", title=None, sort=["parent", "candidate"]), y=alt.Y("mean:Q", title="mean score"),
-            color=alt.Color("prompt:N", sort=["parent", "candidate"]), column=alt.Column("metric:N", title=None),
-            tooltip=["metric", "prompt", alt.Tooltip("mean:Q", format=".3f")],
-        ).properties(width=90, height=160, title=f"{self.parent.ref}: before / after")
-
-    def summary(self) -> str:
-        """A few lines of plain text: decision, registration, spend."""
-        head = f"optimize {self.parent.ref} ({self.optimizer}): {self.decision}"
-        reg = f"registered {self.version.ref} (parent {self.parent.ref})" if self.version else "nothing registered"
-        cost = f"{self.calls} calls · spent ${self.spent_usd:.6f} (estimate: {self.estimate.describe()})"
-        lines = [head, reg, cost] + ([f"stopped: {self.stopped}"] if self.stopped else []) + self.notes
-        return "\n".join(lines)
-
-    def show(self) -> None:
-        """Display the summary, then (when there is a candidate) the diff, the score table and the chart."""
-        from IPython.display import display
-
-        from llmops_nb.render import diff_bundle
-
-        print(self.summary())
-        if self.candidate is None:
-            return
-        display(diff_bundle(self.diff()), raw=True)
-        display(self.scores)
-        display(self.chart())
-
-    def __repr__(self) -> str:
-        return self.summary()
 
 
 # --- the data ----------------------------------------------------------------------------------
@@ -199,80 +127,6 @@ def estimate_cost(parent: PromptVersion, model: str | None, reflection_model: st
                          for i, item in enumerate(eval_items)], CallOptions(max_tokens=max_tokens))
         usd, calls = usd + 2 * held.usd, calls + 2 * len(eval_items)
     return CostEstimate(calls, usd, out, tuple(dict.fromkeys(one_pass.unpriced + reflection.unpriced)))
-
-
-# --- failures --------------------------------------------------------------------------------------
-
-HISTORY_CALLS = 5000  # the most recent calls searched for the parent's failures
-
-
-def known_failures(parent: PromptVersion) -> Any:
-    """The parent's failed and low-scoring calls among the latest :data:`HISTORY_CALLS` of the
-    history, grouped by cause (empty when tracking is off or the store cannot be read)."""
-    import pandas as pd
-
-    from llmops_nb import monitor
-    from llmops_nb.config import settings
-    from llmops_nb.tracking import history as read_history
-
-    empty = pd.DataFrame(columns=monitor.CAUSE_COLUMNS)
-    if not settings().tracking:
-        return empty
-    try:
-        history = monitor.calls(read_history(HISTORY_CALLS), prompt=parent.ref)
-    except Exception:  # an unreadable store must not stop an optimisation
-        return empty
-    return monitor.failure_analysis(history) if len(history) else empty
-
-
-def _cause_counts(rows: Sequence[Mapping[str, Any]], scorers: Sequence[str], threshold: float) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in rows:
-        for cause in row_causes(row, scorers, threshold):
-            counts[cause] = counts.get(cause, 0) + 1
-    return counts
-
-
-def _failures_table(history: Any, baseline: dict[str, int]) -> Any:
-    import pandas as pd
-
-    counts: dict[str, int] = {}
-    for _, r in history.iterrows():  # labelled as the data's causes are, so the two can be matched
-        label = _history_label(str(r["kind"]), str(r["cause"]))
-        counts[label] = counts.get(label, 0) + int(r["calls"])
-    rows = [{"source": "history", "cause": c, "count": n} for c, n in counts.items()]
-    rows += [{"source": "data", "cause": c, "count": n} for c, n in baseline.items()]
-    return pd.DataFrame(rows, columns=["source", "cause", "count"])
-
-
-def _history_label(kind: str, cause: str) -> str:
-    """A :func:`monitor.failure_analysis` group as a cause label of :func:`row_causes`."""
-    if kind == "error":  # "ProviderUnavailable: <message pattern>" → its type
-        return f"error: {cause.split(':', 1)[0].strip()}"
-    if kind == "finding":
-        return f"{'output format' if cause in FORMAT_FINDINGS else 'guardrail'}: {cause}"
-    return f"{kind}: {cause}"
-
-
-def _addressed(failures: Any, before: dict[str, int], after: dict[str, int]) -> Any:
-    import pandas as pd
-
-    causes = list(dict.fromkeys([*before, *after, *failures.loc[failures["source"] == "history", "cause"]]))
-    rows = []
-    for cause in causes:
-        b, a = before.get(cause, 0), after.get(cause, 0)
-        status = ("fixed" if a == 0 else "reduced" if a < b else "not fixed") if b else \
-            ("new" if a else "not seen on the data")
-        rows.append({"cause": cause, "parent": b, "candidate": a, "status": status})
-    return pd.DataFrame(rows, columns=["cause", "parent", "candidate", "status"])
-
-
-def _guidelines(failures: Any) -> str:
-    if not len(failures):
-        return ""
-    lines = [f"- {r['cause']} ({r['count']}× in the {r['source']})" for _, r in failures.iterrows()]
-    return ("The current prompt is known to fail in these ways; the improved prompt must avoid them:\n"
-            + "\n".join(lines[:15]))
 
 
 # --- comparison and registration -------------------------------------------------------------------
@@ -393,7 +247,7 @@ def optimize(
 
         def engine(failures: Any) -> Any:
             reflect = reflector(reflection_model, spend, log, max_tokens=REFLECTION_MAX_TOKENS)
-            return mlflow_optimizer(optimizer, reflect, model=reflection_model, guidelines=_guidelines(failures),
+            return mlflow_optimizer(optimizer, reflect, model=reflection_model, guidelines=guidelines(failures),
                                     max_metric_calls=max_metric_calls, log=log)
 
         failures, proposed = _propose(ev, history, engine)
@@ -410,7 +264,7 @@ def optimize(
                             group=group)  # one look, at the answers already made
             comparison = exp.result()
             scores = _scores_table(exp.table, [*fns, OBJECTIVE])
-            before, after = (_cause_counts([ev.answers[(t, i)] for i in indices], list(fns), threshold)
+            before, after = (cause_counts([ev.answers[(t, i)] for i in indices], list(fns), threshold)
                              for t in (parent.template, candidate))
             if eval_items is None:
                 notes.append("compared on the data the optimizer learned from (optimistic): pass eval_data= "
@@ -422,7 +276,7 @@ def optimize(
                 parent, optimizer, items, eval_items, group.id, task_model, reflection_model))
     run_id = _log(exp, comparison, version) if exp is not None and settings().tracking else None
     return OptimizationResult(
-        parent, optimizer, candidate, version, comparison, scores, failures, _addressed(failures, before, after),
+        parent, optimizer, candidate, version, comparison, scores, failures, addressed(failures, before, after),
         _candidates_table(ev, parent), est, spend.spent, spend.calls, spend.stopped, run_id, notes)
 
 
@@ -433,10 +287,10 @@ def _propose(ev: Evaluator, history: Any, engine: Any) -> tuple[Any, str | None]
 
     parent, train = ev.parent, [ev.item(i) for i in range(ev.train)]
     records = [record_of(i) for i in train]
-    failures = _failures_table(history, {})
+    failures = failures_table(history, {})
     try:
         ev({parent.name: parent.template}, records)
-        failures = _failures_table(history, _cause_counts(
+        failures = failures_table(history, cause_counts(
             [ev.answers[(parent.template, i)] for i in range(ev.train)], list(ev.scorers), ev.threshold))
         ev.known_failures = "; ".join(failures.loc[failures["source"] == "history", "cause"])
         output = engine(failures).optimize(ev, records, {parent.name: parent.template}, False)
