@@ -95,6 +95,7 @@ class CostEstimate:
     usd: float
     output_tokens_per_call: int
     unpriced: tuple[str, ...] = ()  # models with no known price (or whose prompt did not render)
+    exact: bool = True  # False: priced from each prompt's token bound (no tokenizer), so higher
 
     @property
     def complete(self) -> bool:
@@ -194,7 +195,7 @@ def _estimate_target(model: str, params: dict[str, Any]) -> tuple[str, dict[str,
     return entry.model, {**dict(entry.params), **params}
 
 
-def _cell_cost(cell: Cell, opts: CallOptions, output_tokens: int) -> float | None:
+def _cell_cost(cell: Cell, opts: CallOptions, output_tokens: int, exact: bool = True) -> float | None:
     from llmops_nb.pipeline import prepare
     from llmops_nb.pricing import price_of
     from llmops_nb.prompts import render
@@ -210,18 +211,20 @@ def _cell_cost(cell: Cell, opts: CallOptions, output_tokens: int) -> float | Non
     model, params = _estimate_target(cell.model, params)
     call = prepare(model, messages, system=opts.system, params=params)
     answer = int(params.get("max_tokens") or output_tokens)
-    return price_of(Usage(input_tokens=call.estimated_input_tokens, output_tokens=answer), model).cost_usd
+    tokens = call.prompt_tokens.exact if exact else call.prompt_tokens.at_most
+    return price_of(Usage(input_tokens=tokens, output_tokens=answer), model).cost_usd
 
 
-def estimate(cells: Sequence[Cell], opts: CallOptions) -> CostEstimate:
-    """The most the cells may cost, priced before anything is sent (cache hits will be free).
+def estimate(cells: Sequence[Cell], opts: CallOptions, exact: bool = True) -> CostEstimate:
+    """The most the cells may cost, priced before anything is sent (cache hits will be free);
+    ``exact=False`` prices each prompt at its token bound, with no tokenizer built.
 
     A cell that cannot be prepared (missing variables, unknown provider, missing key) is left
     out of the sum and named in ``unpriced``; its own call reports the error."""
     total, unpriced = 0.0, []
     for cell in cells:
         try:
-            cost = _cell_cost(cell, opts, DEFAULT_ESTIMATE_OUTPUT_TOKENS)
+            cost = _cell_cost(cell, opts, DEFAULT_ESTIMATE_OUTPUT_TOKENS, exact)
         except LLMOpsError:
             cost = None
         if cost is None:
@@ -229,7 +232,7 @@ def estimate(cells: Sequence[Cell], opts: CallOptions) -> CostEstimate:
         else:
             total += cost
     return CostEstimate(len(cells), total, opts.max_tokens or DEFAULT_ESTIMATE_OUTPUT_TOKENS,
-                        tuple(dict.fromkeys(unpriced)))
+                        tuple(dict.fromkeys(unpriced)), exact)
 
 
 # --- interaction: confirmation and progress --------------------------------------------------------
@@ -432,7 +435,8 @@ def compare(
     (None: the configured one; ``"off"`` to switch them off).
 
     Returns a DataFrame with :data:`COLUMNS` plus one column per scorer; ``df.attrs`` holds
-    ``name``, ``group_id``, ``estimate_usd`` and ``wall_s``.
+    ``name``, ``group_id``, ``estimate_usd`` (``estimate_exact``: False when it is the prompts'
+    token bound, as no one saw it and no threshold needed the count) and ``wall_s``.
     """
     import pandas as pd
 
@@ -444,8 +448,11 @@ def compare(
         raise ValueError(f"scorer names {sorted(clash)} clash with table columns; rename them")
     opts = CallOptions(system, temperature, max_tokens, stream, cache, max_cost, params, guard)
     cells = plan(models, resolve_prompts(prompts), list(inputs) if inputs is not None else [{}], n)
-    est = estimate(cells, opts)
-    if progress and _interactive():
+    shown = progress and _interactive()
+    est = estimate(cells, opts, exact=shown)  # unseen, the bound does unless it passes the threshold
+    if not shown and confirm_above_usd is not None and not confirm and not (est.complete and est.usd <= confirm_above_usd):
+        est = estimate(cells, opts)
+    if shown:
         print(f"compare: {est.describe()}")
     confirm_cost(est, confirm_above_usd, confirm)
     name = name or f"compare {len(dict.fromkeys(models))} models × {len(cells) // len(dict.fromkeys(models))} calls"
@@ -453,7 +460,7 @@ def compare(
     with tracking.group(name, budget_usd=budget_usd) as group:
         pairs = _run_all(cells, opts, scorers, max_workers, progress)
     df = pd.DataFrame([shown for shown, _ in pairs], columns=[*COLUMNS, *scorers])
-    df.attrs.update(name=group.name, group_id=group.id, estimate_usd=est.usd,
+    df.attrs.update(name=group.name, group_id=group.id, estimate_usd=est.usd, estimate_exact=est.exact,
                     wall_s=time.perf_counter() - started)
     logged = pd.DataFrame([kept for _, kept in pairs], columns=[*COLUMNS, *scorers])
     logged.attrs.update(df.attrs)

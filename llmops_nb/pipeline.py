@@ -35,7 +35,7 @@ from llmops_nb.pricing import price_of, warn_if_deprecated
 from llmops_nb.prompts import PromptVersion, render
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id, warm
 from llmops_nb.session import Session, session
-from llmops_nb.tokens import count_message_tokens
+from llmops_nb.tokens import PromptTokens
 from llmops_nb.tracking import current_group
 from llmops_nb.types import ROLES, CallRecord, Completion, Finding, Message, Request, Usage
 
@@ -52,7 +52,12 @@ class PreparedCall:
     request: Request
     api_key: str | None
     prompt_ref: str | None = None
-    estimated_input_tokens: int = 0  # counted offline before sending (budgets, context checks)
+    prompt_tokens: PromptTokens = PromptTokens.of(0)  # bound now, exact count when a check needs it
+
+    @property
+    def estimated_input_tokens(self) -> int:
+        """The prompt's tokens counted offline (builds the encoding if not counted yet)."""
+        return self.prompt_tokens.exact
 
 
 def to_messages(prompt: str | Iterable[Mapping[str, Any] | Message],
@@ -132,13 +137,13 @@ def prepare(
     return PreparedCall(provider, request, api_key, prompt_ref, estimate_input_tokens(request))
 
 
-def estimate_input_tokens(request: Request) -> int:
+def estimate_input_tokens(request: Request) -> PromptTokens:
     """The prompt's size in tokens, counted offline (exact for OpenAI encodings, an estimate
-    for other providers, whose own count arrives with the answer)."""
+    for other providers, whose own count arrives with the answer) when a check needs it."""
     messages = [{"role": m.role, "content": m.content} for m in request.messages]
     if request.system:
         messages.insert(0, {"role": "system", "content": request.system})
-    return count_message_tokens(messages, request.model)
+    return PromptTokens(messages, request.model)
 
 
 INHERIT: Any = object()  # "use the configured value" (None means off)
@@ -292,11 +297,12 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
                     frozenset(choice.unknown_windows), choice.fallback_text)
 
 
-def estimated_cost(call: PreparedCall, assumed_output_tokens: int) -> float | None:
-    """The pre-call cost estimate: counted input, and max_tokens (or the assumed) output."""
+def estimated_cost(call: PreparedCall, assumed_output_tokens: int, *, exact: bool = True) -> float | None:
+    """The pre-call cost estimate: counted input (``exact=False``: its upper bound, no
+    tokenizer), and max_tokens (or the assumed) output."""
     output = int(call.request.params.get("max_tokens") or assumed_output_tokens)
-    return price_of(Usage(input_tokens=call.estimated_input_tokens, output_tokens=output),
-                    call.request.model).cost_usd
+    tokens = call.prompt_tokens.exact if exact else call.prompt_tokens.at_most
+    return price_of(Usage(input_tokens=tokens, output_tokens=output), call.request.model).cost_usd
 
 
 def _check_budget(call: PreparedCall, sess: Session, max_cost: float | None) -> None:
@@ -308,8 +314,11 @@ def _check_budget(call: PreparedCall, sess: Session, max_cost: float | None) -> 
         group_left = group.budget_usd - sess.group_spent(group.id)
     if max_cost is None and group_left is None and left is None:
         return
-    routing.check_budgets(estimated_cost(call, settings.assumed_output_tokens), max_cost=max_cost,
-                          group_left=group_left, session_left=left)
+    budgets = {"max_cost": max_cost, "group_left": group_left, "session_left": left}
+    try:  # the bound's cost fits every budget: no need to count the prompt's tokens
+        routing.check_budgets(estimated_cost(call, settings.assumed_output_tokens, exact=False), **budgets)
+    except E.BudgetExceeded:
+        routing.check_budgets(estimated_cost(call, settings.assumed_output_tokens), **budgets)
 
 
 def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: TextCallback | None = None,
@@ -376,7 +385,7 @@ class _Run:
             record_id=uuid.uuid4().hex, trace_id=self.trace_id, started_at_ns=self.started_ns,
             ended_at_ns=self.started_ns + int(elapsed * 1e9), request=call.request.to_dict(),
             prompt=call.prompt_ref, experiment=self.sess.settings.experiment,
-            estimated_input_tokens=call.estimated_input_tokens,
+            estimated_input_tokens=call.prompt_tokens.counted,
             group_id=group.id if group else None, group_name=group.name if group else None,
             route=self.plan.route, route_reason=self.plan.reason, attempts=self.attempts,
             user=self.sess.settings.resolved_user, **fields,

@@ -42,6 +42,7 @@ from typing import Any
 
 from llmops_nb import errors as E
 from llmops_nb.config import Settings
+from llmops_nb.tokens import PromptTokens
 
 ROUTE_PREFIX = "route:"
 # The simulator's window for names genai-prices does not know (sim:default); a real model's
@@ -62,8 +63,13 @@ class RuleInput:
     """What a routing rule sees about a request."""
 
     messages: tuple[Any, ...]
-    estimated_tokens: int
+    tokens: PromptTokens  # the prompt's size: a free upper bound, counted exactly when needed
     complexity: str | None
+
+    @property
+    def estimated_tokens(self) -> int:
+        """The prompt's tokens, counted offline (the first rule that asks pays for the count)."""
+        return self.tokens.exact
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,7 @@ def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settin
         # never work. Together they may exceed the window: the answer is then cut by it (and
         # the footer says so), as servers such as llama.cpp and Anthropic's newer models do.
         window = context_window(model, settings)
-        if window is not None and (info.estimated_tokens >= window or int(max_tokens or 0) > window):
+        if window is not None and (info.tokens.exceeds(window - 1) or int(max_tokens or 0) > window):
             raise E.ContextWindowExceeded(model, info.estimated_tokens + int(max_tokens or 0), window,
                                           info.estimated_tokens, max_tokens)
         return RouteChoice(None, (RouteEntry(model),), "model id", () if window else (model,))
@@ -188,11 +194,13 @@ def choose(model: str, info: RuleInput, max_tokens: int | None, settings: Settin
     if name == "auto":
         name, reason = _auto(info, settings)
     fitting, skipped, unknown = [], [], []
-    needed_tokens = info.estimated_tokens
+    needed_tokens: int = info.tokens.at_most
     for entry in route_entries(name, settings):
         window = context_window(entry.model, settings)
-        needed_tokens = info.estimated_tokens + int(max_tokens or entry.params.get("max_tokens") or 0)
-        if window is not None and needed_tokens > window:
+        answer = int(max_tokens or entry.params.get("max_tokens") or 0)
+        needed_tokens = info.tokens.at_most + answer
+        if window is not None and info.tokens.exceeds(window - answer):
+            needed_tokens = info.estimated_tokens + answer
             skipped.append(f"{entry.model} (window {window:,} < {needed_tokens:,} tokens)")
         else:
             fitting.append(entry)

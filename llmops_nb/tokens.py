@@ -7,6 +7,11 @@ bytes is checked against the hash tiktoken itself pins), so counting never
 touches the network or tiktoken's download cache (``TIKTOKEN_CACHE_DIR``).
 
 Importing this module is cheap: tiktoken is imported lazily on first use.
+
+Building an encoding costs ~0.3 s of CPU and ~100 MB (200k ranks), so a call's pre-call
+checks do not build one unless the answer depends on it: :class:`PromptTokens` holds a free
+upper bound (a BPE token is at least one byte, so a text has at most as many tokens as UTF-8
+bytes) and counts exactly only when a limit falls below that bound.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ __all__ = [
     "BUNDLED_ENCODINGS",
     "DEFAULT_ENCODING",
     "DEFAULT_MODEL",
+    "PromptTokens",
     "count_message_tokens",
+    "message_tokens_at_most",
     "count_tokens",
     "encoding",
     "encoding_name_for",
@@ -212,6 +219,74 @@ def count_tokens(text: str, model: str = DEFAULT_MODEL) -> int:
     i.e. like ``encoding.encode(text, disallowed_special=())``.
     """
     return len(encoding(encoding_name_for(model)).encode_ordinary(text))
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))  # tiktoken encodes a lone surrogate as U+FFFD: 3 bytes
+
+
+def message_tokens_at_most(messages: list[dict]) -> int:
+    """An upper bound on :func:`count_message_tokens` for every bundled encoding, with no
+    tokenizer: the same rule, counting each text's UTF-8 bytes instead of its tokens (every
+    token of o200k/cl100k is at least one byte, so no text has more tokens than bytes)."""
+    total = REPLY_PRIMING_TOKENS
+    for message in messages:
+        total += TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            total += sum(_utf8_len(piece) for piece in _value_text(value))
+            if key == "name":
+                total += TOKENS_PER_NAME
+    return total
+
+
+class PromptTokens:
+    """A prompt's size for the pre-call checks (context window, budgets, routing rules).
+
+    ``at_most`` is an upper bound computed without a tokenizer; :attr:`exact` is the
+    :func:`count_message_tokens` count, computed on first use. A check asks :meth:`exceeds`,
+    which counts exactly only when the bound does not already settle it, so a prompt far from
+    every limit never builds an encoding.
+    """
+
+    __slots__ = ("_exact", "_messages", "at_most", "model")
+
+    def __init__(self, messages: list[dict], model: str = DEFAULT_MODEL) -> None:
+        self._messages, self.model = messages, model
+        self.at_most = message_tokens_at_most(messages)
+        self._exact: int | None = None
+
+    @classmethod
+    def of(cls, count: int) -> PromptTokens:
+        """A size already known exactly."""
+        size = cls([], DEFAULT_MODEL)
+        size.at_most = size._exact = count
+        return size
+
+    @property
+    def exact(self) -> int:
+        """The counted size (builds the model's encoding if no count was made yet)."""
+        if self._exact is None:
+            self._exact = count_message_tokens(self._messages, self.model)
+        return self._exact
+
+    @property
+    def counted(self) -> int | None:
+        """The exact size if it was counted, or is free to count now (the encoding is already
+        built); None otherwise. Never builds an encoding."""
+        if self._exact is None and _built and encoding_name_for(self.model) in _built:
+            return self.exact
+        return self._exact
+
+    def exceeds(self, limit: float) -> bool:
+        """Whether the exact size is above ``limit``, counting only if the bound is above it."""
+        return self.at_most > limit and self.exact > limit
+
+    def __int__(self) -> int:
+        return self.exact
+
+    def __repr__(self) -> str:
+        shown = f"exact={self._exact}" if self._exact is not None else f"at_most={self.at_most}"
+        return f"PromptTokens({shown}, model={self.model!r})"
 
 
 def _value_text(value: Any) -> list[str]:

@@ -143,11 +143,11 @@ def _tags(r: CallRecord) -> dict[str, str]:
         "cache_read_tokens": str(r.usage.get("cache_read_tokens", 0)),
         "cache_write_tokens": str(r.usage.get("cache_write_tokens", 0)),
         "latency_ms": f"{(r.ended_at_ns - r.started_at_ns) / 1e6:.3f}",
-        "estimated_input_tokens": str(r.estimated_input_tokens),
         "stream": str(req.get("stream", False)).lower(),
     }
     optional = {
         "prompt": r.prompt,
+        "estimated_input_tokens": None if r.estimated_input_tokens is None else str(r.estimated_input_tokens),
         "cost_usd": None if r.cost_usd is None else f"{r.cost_usd:.10g}",
         "ttft_ms": None if r.ttft_s is None else f"{r.ttft_s * 1000:.3f}",
         "original_latency_ms": None if r.original_latency_s is None else f"{r.original_latency_s * 1000:.3f}",

@@ -159,7 +159,7 @@ class CallRecord:
     error: str | None = None
     finish_reason: str | None = None
     experiment: str = ""
-    estimated_input_tokens: int = 0
+    estimated_input_tokens: int | None = 0  # None: not counted (no pre-call check needed it)
     group_id: str | None = None
     group_name: str | None = None
     notes: list[str] = field(default_factory=list)

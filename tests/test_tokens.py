@@ -361,3 +361,46 @@ def test_bundled_ranks_parse_like_tiktokens_own_loader():
         assert ranks == load_tiktoken_bpe("cl100k_base.tiktoken")
     finally:
         tl.read_file_cached = original
+
+
+# --- the pre-call size: a free bound, an exact count only where a limit needs it -------------
+
+@pytest.mark.parametrize("name", tokens.BUNDLED_ENCODINGS)
+def test_utf8_bytes_bound_every_text(name):
+    """No text has more tokens than UTF-8 bytes (lone surrogates included), so the bound holds."""
+    model = {"o200k_base": "openai:gpt-4o", "cl100k_base": "openai:gpt-4"}[name]
+    for text in [*TEXTS, "a" * 5000, "😀" * 300, "\ud800\udfff" * 10]:
+        msgs = [{"role": "user", "content": text}, {"role": "assistant", "name": "x", "content": text[:7]}]
+        assert tokens.count_message_tokens(msgs, model) <= tokens.message_tokens_at_most(msgs)
+
+
+FRESH = ("import sys, json; sys.path.insert(0, {root!r}); from llmops_nb import tokens\n"
+         "size = tokens.PromptTokens([{{'role': 'user', 'content': 'Say hello'}}], 'openai:gpt-4o')\n"
+         "{body}\n"
+         "print(json.dumps({{'built': sorted(tokens._built), 'tiktoken': 'tiktoken' in sys.modules, 'out': out}}))")
+
+
+def _fresh(body: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", FRESH.format(root=str(REPO_ROOT), body=body)],
+                         capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    import json
+
+    return json.loads(out.stdout)
+
+
+def test_a_prompt_far_from_the_limit_builds_no_encoding():
+    got = _fresh("out = [size.exceeds(128000), size.at_most, size.counted]")
+    assert got == {"built": [], "tiktoken": False, "out": [False, 3 + 3 + 4 + 9, None]}
+
+
+def test_a_prompt_near_the_limit_is_counted_exactly():
+    # the bound (19) is above 10, so the answer needs the exact count (3 + 3 + 1 + 2 = 9)
+    got = _fresh("out = [size.exceeds(10), size.exceeds(8), size.counted]")
+    assert got == {"built": ["o200k_base"], "tiktoken": True, "out": [False, True, 9]}
+
+
+def test_counted_is_free_once_an_encoding_exists():
+    tokens.encoding("o200k_base")
+    size = tokens.PromptTokens([{"role": "user", "content": "Say hello"}], "openai:gpt-4o")
+    assert size.counted == size.exact == 9 and size.at_most == 19
+    assert tokens.PromptTokens.of(42).exact == 42
