@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,10 @@ _registered: dict[str, Any] = {}  # path → what was written there
 
 def _connection_file() -> Path | None:
     """This kernel's connection file, or None outside an ipykernel kernel."""
-    try:
-        from ipykernel.kernelapp import IPKernelApp
-    except ImportError:
+    kernelapp = sys.modules.get("ipykernel.kernelapp")  # a kernel has imported it; importing it costs 0.3 s
+    if kernelapp is None:
         return None
+    IPKernelApp = kernelapp.IPKernelApp  # noqa: N806 - the class, by its name
     # Not IPKernelApp.initialized(): the singleton attribute is inherited from Application, so
     # in terminal IPython it names the TerminalIPythonApp (and .instance() would raise).
     app = getattr(IPKernelApp, "_instance", None)
