@@ -4,15 +4,16 @@
 thread that does, in the order the first call needs them:
 
 1. imports the pipeline (and through it guardrails, routing, cache, pricing);
-2. imports the SDK and builds the client of the default model's provider and of every
-   provider whose API key or base URL is set;
+2. imports the SDK and builds the client of the default model's provider;
 3. opens the session's recorder, which replays records an earlier process left in the
    journal (a crash, a kernel restart) — replay starts with the session, not its first call.
 
 Then, only once the kernel is idle (no cell running and no call in flight for ``IDLE_S``), what
-later calls need but the first does not:
+later calls may need but the first cannot be known to:
 
-4. imports pandas (``history()``, ``compare()``).
+4. the SDK and client of every other provider whose API key or base URL is set (importing
+   ``anthropic`` while the first cell calls ``openai:`` cost that cell ~0.5 s of CPU);
+5. imports pandas (``history()``, ``compare()``).
 
 No token encoding is built: the pre-call checks count tokens only when a prompt comes near a
 limit (:class:`llmops_nb.tokens.PromptTokens`), so the first call does not need one.
@@ -74,7 +75,7 @@ def start(ipython: Any = None) -> threading.Thread | None:
 
 def run() -> None:
     """The warm-up steps, in order (see the module docstring)."""
-    for step in (_pipeline, _providers, _recorder, _when_idle, _pandas):
+    for step in (_pipeline, _default_provider, _recorder, _when_idle, _providers, _pandas):
         try:
             step()
         except Exception as exc:  # noqa: BLE001 - best effort: the first call does it instead
@@ -115,6 +116,14 @@ def _pipeline() -> None:
     s = session().settings
     if s.guardrails not in (None, "off"):
         guardrails.guard_input(["warm up"], guardrails.get_policy(s.guardrails))
+
+
+def _default_provider() -> None:
+    from llmops_nb.config import session
+    from llmops_nb.providers.base import warm_default
+
+    s = session().settings
+    warm_default(s.request_timeout_s, s.default_model)
 
 
 def _providers() -> None:

@@ -153,6 +153,18 @@ def warm(provider: Provider, api_key: str | None, timeout_s: float) -> None:
             prepare(api_key, timeout_s)
 
 
+def warm_default(timeout_s: float, default_model: str | None) -> str | None:
+    """Warm the default model's provider (the one a call without a model uses); its name."""
+    import os
+
+    if not default_model or ":" not in default_model:
+        return None
+    name = default_model.split(":", 1)[0]
+    p = get_provider(name)
+    warm(p, os.environ.get(p.key_env) if p.key_env else None, timeout_s)
+    return name
+
+
 def warm_configured(timeout_s: float, default_model: str | None = None) -> list[str]:
     """Warm the providers this session is likely to call: the default model's, and every
     built-in or registered one whose API key or base URL is set. Returns their names."""
