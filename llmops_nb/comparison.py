@@ -390,6 +390,11 @@ def _run_all(cells: list[Cell], opts: CallOptions, scorers: Mapping[str, Scorer]
         futures = {pool.submit(contextvars.copy_context().run, run_cell, c, opts, scorers, use_cache): c
                    for c in _send_order(cells)}
         for future in as_completed(futures):
+            # pandas (for the table; ~0.3 s of CPU the first time) once the first answer is in:
+            # earlier, under the GIL, it delayed the calls' own start-up (SDK imports, clients)
+            # and so every answer; now the others are on the wire, and it costs waiting time.
+            import pandas  # noqa: F401
+
             rows[order[id(futures[future])]] = future.result()
             if bar is not None:
                 bar.advance()
@@ -438,8 +443,6 @@ def compare(
     ``name``, ``group_id``, ``estimate_usd`` (``estimate_exact``: False when it is the prompts'
     token bound, as no one saw it and no threshold needed the count) and ``wall_s``.
     """
-    import pandas as pd
-
     from llmops_nb import tracking
 
     scorers = dict(scorers or {})
@@ -459,6 +462,8 @@ def compare(
     started = time.perf_counter()
     with tracking.group(name, budget_usd=budget_usd) as group:
         pairs = _run_all(cells, opts, scorers, max_workers, progress)
+    import pandas as pd  # imported by _run_all while answers were on the wire
+
     df = pd.DataFrame([shown for shown, _ in pairs], columns=[*COLUMNS, *scorers])
     df.attrs.update(name=group.name, group_id=group.id, estimate_usd=est.usd, estimate_exact=est.exact,
                     wall_s=time.perf_counter() - started)

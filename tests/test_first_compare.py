@@ -1,0 +1,46 @@
+"""The first compare() of a process: nothing its calls do not need runs before they are sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = """
+import json, sys, time
+import llmops_nb as llm
+from llmops_nb.providers.base import Final, TextDelta, register_provider
+from llmops_nb.types import Usage
+
+seen = []
+
+class Probe:
+    key_env, key_required, defaults, base_url = None, False, {}, None
+    def __init__(self, name):
+        self.name = name
+    def generate(self, request, api_key, timeout_s):
+        seen.append('pandas' in sys.modules)  # what had been imported when this call was sent
+        time.sleep(0.5)
+        yield TextDelta('ok')
+        yield Final(Usage(input_tokens=3, output_tokens=1), 'stop')
+
+register_provider('probe', Probe)
+df = llm.compare(['probe:a', 'probe:b', 'probe:c', 'probe:d'], ['hi'], progress=False, cache=False)
+print(json.dumps({'sent_with_pandas': seen, 'status': df.status.tolist()}))
+"""
+
+
+def test_pandas_is_imported_while_the_first_compares_calls_are_on_the_wire(tmp_path):
+    """pandas (~0.3 s of CPU) was imported as compare() started, before any call was sent:
+    under the GIL that delayed every call's start-up and so every answer."""
+    env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "LLMOPS_TRACKING": "false",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"sent_with_pandas": [False] * 4, "status": ["OK"] * 4}, got
