@@ -73,8 +73,10 @@ class OpenAIProvider:
         check_params(params)
 
     def warm(self, api_key: str | None, timeout_s: float) -> None:
-        """Import the SDK and build the client a call with this key and timeout will use."""
-        self._client(api_key, timeout_s)
+        """Import the SDK and build the client a call with this key and timeout will use, and
+        read the SDK's parameter names (``inspect.signature``: ms, once) before the clock starts."""
+        self._client(api_key, timeout_s).chat.completions  # noqa: B018 - the SDK builds resources lazily
+        sdk_params()
 
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Call Chat Completions; stream with ``include_usage`` so usage is exact either way."""
