@@ -15,9 +15,13 @@ load drift hits them alike; each case has its baseline measured in the same run:
   from 8 threads.
 * ``recorded``: the first call's recorded latency and TTFT against the raw SDK's first
   request (client already built) — they should be the provider's plus the wire.
+* ``memory``: the process's RSS after its first answer (the ``process`` cases), after
+  ``flush()`` (the first export into MLflow), and the peak RSS of 16 threads making their first
+  calls at once, against the raw SDK doing the same (one shared client).
 
 Target (issue 15): first answer ≤ raw + 100 ms; first compare ≤ 1.2× raw; recorded figures
-within a few ms of the raw first request. Writes benchmarks/results/cold_start.json.
+within a few ms of the raw first request; RSS after the first call ≤ 200 MB, peak RSS of 16
+concurrent first calls ≤ 400 MB. Writes benchmarks/results/cold_start.json.
 """
 
 from __future__ import annotations
@@ -40,34 +44,42 @@ from fake_servers import ROOT, fake_servers  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 MSG = "[{'role': 'user', 'content': 'Say hello'}]"
 MSG_DQ = MSG.replace("'", '"')
+# the case's figures: wall and CPU time since it started, then RSS now and the peak (MB)
+OUT = ("import resource as _r, os as _o; "
+       "print([time.perf_counter() - t, time.process_time(), "
+       "int(open('/proc/self/statm').read().split()[1]) * _o.sysconf('SC_PAGE_SIZE') / 2**20, "
+       "_r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024])")
+SIXTEEN = ("import threading, time; t = time.perf_counter(); b = threading.Barrier(16)\n"
+           "def one(i):\n    b.wait(); {call}\n"
+           "ts = [threading.Thread(target=one, args=(i,)) for i in range(16)]\n"
+           "for x in ts: x.start()\n"
+           "for x in ts: x.join()\n")
 
 CASES: dict[str, str] = {
     "raw_process": (
         "import time; t = time.perf_counter(); import openai; c = openai.OpenAI(max_retries=0); "
-        f"r = c.chat.completions.create(model='gpt-5.4-mini', messages={MSG}); "
-        "print([time.perf_counter() - t, time.process_time()])"),
+        f"r = c.chat.completions.create(model='gpt-5.4-mini', messages={MSG}); " + OUT),
     "ours_process": (
         "import time; t = time.perf_counter(); import llmops_nb as llm; "
-        "c = llm.complete('openai:gpt-5.4-mini', 'Say hello'); print([time.perf_counter() - t, time.process_time()])"),
+        "c = llm.complete('openai:gpt-5.4-mini', 'Say hello'); " + OUT),
     "raw_process_stream": (
         "import time; t = time.perf_counter(); import openai; c = openai.OpenAI(max_retries=0); "
         f"s = c.chat.completions.create(model='gpt-5.4-mini', messages={MSG}, stream=True, "
-        "stream_options={'include_usage': True}); [x for x in s]; print([time.perf_counter() - t, time.process_time()])"),
+        "stream_options={'include_usage': True}); [x for x in s]; " + OUT),
     "ours_process_stream": (
         "import time; t = time.perf_counter(); import llmops_nb as llm; "
-        "c = llm.complete('openai:gpt-5.4-mini', 'Say hello', stream=True); print([time.perf_counter() - t, time.process_time()])"),
+        "c = llm.complete('openai:gpt-5.4-mini', 'Say hello', stream=True); " + OUT),
     "raw_shell": (
         "import time, io, contextlib; from IPython.core.interactiveshell import InteractiveShell; "
         "ip = InteractiveShell.instance(); t = time.perf_counter(); "
         "ip.run_cell('import openai\\nc = openai.OpenAI(max_retries=0)\\n"
         f"r = c.chat.completions.create(model=\"gpt-5.4-mini\", messages={MSG_DQ}, stream=True)\\n"
-        "print(\"\".join(x.choices[0].delta.content or \"\" for x in r if x.choices))'); "
-        "print([time.perf_counter() - t, time.process_time()])"),
+        "print(\"\".join(x.choices[0].delta.content or \"\" for x in r if x.choices))'); " + OUT),
     "ours_shell": (
         "import time; from IPython.core.interactiveshell import InteractiveShell; "
         "ip = InteractiveShell.instance(); t = time.perf_counter(); "
-        "ip.run_line_magic('load_ext', 'llmops_nb'); ip.run_cell_magic('llm', 'openai:gpt-5.4-mini', 'Say hello'); "
-        "print([time.perf_counter() - t, time.process_time()])"),
+        "ip.run_line_magic('load_ext', 'llmops_nb'); load_ext_s = time.perf_counter() - t; "
+        "ip.run_cell_magic('llm', 'openai:gpt-5.4-mini', 'Say hello'); " + OUT[:-2] + ", load_ext_s])"),
     "raw_compare": (
         "import time; t = time.perf_counter(); import openai, anthropic\n"
         "from concurrent.futures import ThreadPoolExecutor\n"
@@ -76,14 +88,22 @@ CASES: dict[str, str] = {
         "    if i < 4:\n"
         f"        s = o.chat.completions.create(model='gpt-5.4-mini', messages={MSG}, stream=True); return [x for x in s]\n"
         f"    s = a.messages.create(model='claude-haiku-4-5', max_tokens=100, messages={MSG}, stream=True); return [x for x in s]\n"
-        "with ThreadPoolExecutor(8) as ex: list(ex.map(one, range(8)))\n"
-        "print([time.perf_counter() - t, time.process_time()])"),
+        "with ThreadPoolExecutor(8) as ex: list(ex.map(one, range(8)))\n" + OUT),
     "ours_compare": (
         "import time; t = time.perf_counter(); import llmops_nb as llm; "
         "df = llm.compare(['openai:gpt-5.4-mini', 'openai:gpt-4o-mini', 'openai:gpt-4.1-mini', 'openai:gpt-4o', "
         "'anthropic:claude-haiku-4-5', 'anthropic:claude-sonnet-4-5', 'anthropic:claude-3-5-haiku-latest', "
         "'anthropic:claude-opus-4-1'], ['Say hello'], progress=False); "
-        "assert (df.status == 'OK').all(), df.error.tolist(); print([time.perf_counter() - t, time.process_time()])"),
+        "assert (df.status == 'OK').all(), df.error.tolist(); " + OUT),
+}
+MEMORY = {
+    "ours_flush": (  # wall/CPU of the flush itself; RSS after it
+        "import time, llmops_nb as llm; c = llm.complete('openai:gpt-5.4-mini', 'Say hello'); "
+        "t = time.perf_counter(); c0 = time.process_time(); llm.flush(); " + OUT[:-2] + ", time.process_time() - c0])"),
+    "raw_16": ("import openai; c = openai.OpenAI(max_retries=0)\n" + SIXTEEN.format(
+        call=f"c.chat.completions.create(model='gpt-5.4-mini', messages={MSG})") + OUT),
+    "ours_16": ("import llmops_nb as llm\n" + SIXTEEN.format(
+        call="llm.complete('openai:gpt-5.4-mini', f'Say hello {i}')") + OUT),
 }
 FIRST_CALL = {
     "raw_first_request": (
@@ -119,7 +139,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "cold_start.json"))
     args = ap.parse_args()
     load_start = load()
-    results: dict[str, list[Any]] = {k: [] for k in [*CASES, *FIRST_CALL]}
+    results: dict[str, list[Any]] = {k: [] for k in [*CASES, *MEMORY, *FIRST_CALL]}
     with fake_servers(delay_s=0.0) as (oa, an_fast), fake_servers(delay_s=0.3) as (oa_slow, an_slow):
         base = {**os.environ, "OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench",
                 "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_MODEL_CATALOG_URI": "", "PYTHONPATH": str(ROOT)}
@@ -128,11 +148,11 @@ def main() -> None:
         for run in range(args.runs):
             for name, code in CASES.items():
                 results[name].append(run_case(code, slow if "compare" in name else fast))
-            for name, code in FIRST_CALL.items():
+            for name, code in {**MEMORY, **FIRST_CALL}.items():
                 results[name].append(run_case(code, fast))
             print(f"run {run + 1}/{args.runs}", {k: v[-1] for k, v in results.items()}, flush=True)
 
-    def med(name: str, i: int = 0) -> float:  # i=0: wall time, i=1: the process's CPU time
+    def med(name: str, i: int = 0) -> float:  # i: 0 wall time, 1 the process's CPU time, 2 RSS, 3 peak RSS
         return statistics.median(r[i] for r in results[name])
 
     cpu = {name: {"ours_cpu_s": med(f"ours_{name}", 1), "raw_cpu_s": med(f"raw_{name}", 1),
@@ -158,6 +178,15 @@ def main() -> None:
                                    "raw_first_request_latency": 1000 * raw_first, "raw_first_request_ttft": 1000 * raw_ttft},
     }
     figures["cpu"] = cpu
+    figures["load_ext_ms"] = 1000 * med("ours_shell", 4)
+    figures["memory_mb"] = {
+        "rss_after_first_call": {"ours": med("ours_process", 2), "raw": med("raw_process", 2), "target": 200},
+        "rss_after_first_call_stream": {"ours": med("ours_process_stream", 2), "raw": med("raw_process_stream", 2)},
+        "rss_after_first_flush": {"ours": med("ours_flush", 2), "flush_wall_s": med("ours_flush", 0),
+                                  "flush_cpu_s": med("ours_flush", 4)},
+        "peak_16_concurrent_first_calls": {"ours": med("ours_16", 3), "raw": med("raw_16", 3), "target": 400},
+        "wall_16_concurrent_first_calls_s": {"ours": med("ours_16", 0), "raw": med("raw_16", 0)},
+    }
     out = {"figures": figures, "runs": results, "n": args.runs,
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "load_start": load_start, "load_end": load()},

@@ -103,6 +103,7 @@ class JournalRecorder:
         *,
         quiet_s: float = 0.25,
         max_defer_s: float = 2.0,
+        first_max_defer_s: float | None = None,
         retry_s: float = 1.0,
         max_retry_s: float = 15.0,
         batch_size: int = 500,
@@ -111,6 +112,9 @@ class JournalRecorder:
         self.journal_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._make_exporter = make_exporter
         self._quiet_s, self._max_defer_s = quiet_s, max_defer_s
+        # Building the exporter (import mlflow, create the store: ~2-3 s of CPU holding the GIL)
+        # waits longer for calls in flight than a batch does: it must not land on a first compare.
+        self._first_max_defer_s = max(first_max_defer_s or 0.0, max_defer_s)
         self._retry_s, self._max_retry_s, self._batch_size = retry_s, max_retry_s, batch_size
         self._queue: queue.Queue[tuple[Path, float] | None] = queue.Queue()
         self._pending = 0
@@ -225,9 +229,10 @@ class JournalRecorder:
             return self._quiet_s or 0.01
         return max(0.0, self._quiet_s - (now - self._last_end))
 
-    def _wait_for_quiet(self, enqueued_at: float) -> None:
-        """Defer export while calls are in flight, but no record longer than max_defer_s."""
-        deadline = enqueued_at + self._max_defer_s
+    def _wait_for_quiet(self, enqueued_at: float, first: bool = False) -> None:
+        """Defer export while calls are in flight, but no record longer than max_defer_s
+        (first_max_defer_s before the exporter is built)."""
+        deadline = enqueued_at + (self._first_max_defer_s if first else self._max_defer_s)
         with self._cond:
             while not self._closed and not self._flushing:
                 now = time.monotonic()
@@ -268,7 +273,7 @@ class JournalRecorder:
             item = self._queue.get()
             if item is None:
                 return
-            self._wait_for_quiet(item[1])
+            self._wait_for_quiet(item[1], first=exporter is None)
             paths, stop = self._next_batch(item[0])
             records = self._load(paths)
             exported = not records
@@ -292,6 +297,7 @@ class JournalRecorder:
 
 
 _FORGET_CALL_S = 60.0
+FIRST_EXPORT_MAX_DEFER_S = 10.0  # the session's first MLflow export (import mlflow) waits for calls this long
 THREAD_NAME = "llmops_nb-recorder"
 
 

@@ -91,11 +91,12 @@ def build_exporters(settings: Settings) -> list[tuple[Path, Callable[[], Exporte
 def build_recorder(settings: Settings) -> Recorder:
     """The recorder the settings ask for: nothing (``tracking=False``), else one journal and
     exporter per destination (:func:`build_exporters`), fanned out when there are several."""
-    from llmops_nb.recording import FanOutRecorder, JournalRecorder, NullRecorder
+    from llmops_nb.recording import FIRST_EXPORT_MAX_DEFER_S, FanOutRecorder, JournalRecorder, NullRecorder
 
     if not settings.tracking:
         return NullRecorder()
-    recorders: list[Recorder] = [JournalRecorder(journal, exporter)
+    # building an exporter (import mlflow, the store) waits longer for calls in flight than a batch
+    recorders: list[Recorder] = [JournalRecorder(journal, exporter, first_max_defer_s=FIRST_EXPORT_MAX_DEFER_S)
                                  for journal, exporter in build_exporters(settings)]
     return recorders[0] if len(recorders) == 1 else FanOutRecorder(recorders)
 
