@@ -25,6 +25,7 @@ Weights ship as ``.npz`` files of plain arrays (``numpy.load(allow_pickle=False)
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -220,14 +221,24 @@ def window_vectors(text: str, bits: int) -> list[tuple[np.ndarray, np.ndarray, i
     return out
 
 
+_loaded: dict[str, LinearTextModel] = {}
+_load_lock = threading.Lock()
+
+
 @lru_cache(maxsize=4)
 def load(name: str) -> LinearTextModel:
-    """The bundled model ``data/<name>.npz`` (plain arrays; loading never unpickles)."""
-    ref = resources.files("llmops_nb.guardrails").joinpath(f"data/{name}.npz")
-    with ref.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
-        meta = z["meta"].astype(np.float64)
-        return LinearTextModel(name=name, bits=int(z["bits"]), w=z["w"].astype(np.float32), bias=float(meta[0]),
-                               a=float(meta[1]), b=float(meta[2]), threshold=float(meta[3]))
+    """The bundled model ``data/<name>.npz`` (plain arrays; loading never unpickles). Loaded
+    once per process: threads whose first calls start together wait for one load (lru_cache
+    alone lets each of them load its own copy)."""
+    with _load_lock:
+        if name not in _loaded:
+            ref = resources.files("llmops_nb.guardrails").joinpath(f"data/{name}.npz")
+            with ref.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+                meta = z["meta"].astype(np.float64)
+                _loaded[name] = LinearTextModel(name=name, bits=int(z["bits"]), w=z["w"].astype(np.float32),
+                                                bias=float(meta[0]), a=float(meta[1]), b=float(meta[2]),
+                                                threshold=float(meta[3]))
+        return _loaded[name]
 
 
 def save(path: str, *, bits: int, w: np.ndarray, bias: float, a: float, b: float, threshold: float) -> None:
