@@ -84,7 +84,7 @@ def run() -> None:
 
 def idle(quiet_s: float = IDLE_S) -> bool:
     """True when no cell has run and no call has been in flight or ended for ``quiet_s``."""
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     now = time.monotonic()
     return not _cells.running and now - _cells.ended_at >= quiet_s and session().spend()["in_flight"] == 0
@@ -92,7 +92,7 @@ def idle(quiet_s: float = IDLE_S) -> bool:
 
 def _when_idle() -> None:
     """Wait until :func:`idle` has held for ``IDLE_S`` (calls counted as activity too)."""
-    from llmops_nb.config import session
+    from llmops_nb.session import session
 
     def activity() -> tuple[int, int]:
         s = session().spend()
@@ -119,8 +119,8 @@ def _pipeline() -> None:
 
 
 def _default_provider() -> None:
-    from llmops_nb.config import session
     from llmops_nb.providers.base import warm_default
+    from llmops_nb.session import session
 
     s = session().settings
     warm_default(s.request_timeout_s, s.default_model)
