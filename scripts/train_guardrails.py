@@ -11,7 +11,8 @@ README: sources, licences, the hash-based ``train``/``dev`` split). Trains on ``
    spliced into an e-mail) contributes the windows that overlap the span, a long negative up to
    8 windows, each text weighing 1 in total;
 2. extra negatives from the other families' train splits (PII and secret samples, benign
-   prompts; toxic texts for injection); toxicity: obfuscated copies of some rows (leetspeak, masked and repeated letters, spaced
+   prompts; toxic texts for injection) and 240 authored output-format instructions
+   (:func:`format_instructions`); toxicity: obfuscated copies of some rows (leetspeak, masked and repeated letters, spaced
    letters) of both labels, so the model sees what the normaliser leaves of them;
 3. L2-regularised logistic regression (scikit-learn, training time only) on the hashed features;
 4. Platt scaling fitted on 5-fold out-of-fold margins (folds by ``group`` when a row has one), so
@@ -73,7 +74,29 @@ def context_dependent(r: dict) -> bool:
         return True
     return bool(r["label"]) and r["source"].startswith("meta-llama/PurpleLlama") and any(
         f".{v}" in sub for v in CONTEXT_DEPENDENT)
-C = {"injection": 8.0, "toxicity": 2.0}
+# Inverse L2 strength, chosen on the dev split among 0.5 / 2 / 8 (toxicity) and 2 / 8 (injection).
+C = {"injection": 8.0, "toxicity": 8.0}
+
+
+# Output-format instructions are ordinary prompts that the attack data under-represents as
+# negatives (PromptInject's attacks end in "Answer:"-style formats): authored hard negatives,
+# every combination of a request, a format and a modifier.
+_FORMAT_VERBS = ("Answer with", "Respond only in", "Reply in", "Return", "Output", "Format your answer as",
+                 "Give your answer as", "Please respond with", "Write the result as", "Provide the output as",
+                 "Answer in", "Respond with")
+_FORMATS = ("JSON", "valid JSON", "YAML", "XML", "CSV", "a markdown table", "a bulleted list", "a numbered list",
+            "plain text", "a single word", "one sentence", "JSON: {\"name\": str, \"age\": int}",
+            "the format: Answer: <answer>", "a JSON object with keys title and summary", "an SQL query",
+            "TOML", "HTML", "a Python list", "the following schema: {\"label\": \"positive|negative\"}",
+            "the format 'Category: <category>'")
+_FORMAT_TAILS = ("", ".", ". Do not include any other text.", ", nothing else.", " and no explanation.",
+                 ". Keep it under 50 words.", ". Use double quotes for keys.", " only.")
+
+
+def format_instructions(rng: random.Random, n: int = 240) -> list[dict]:
+    combos = [f"{v} {f}{t}" for v in _FORMAT_VERBS for f in _FORMATS for t in _FORMAT_TAILS]
+    return [{"text": t, "label": False, "source": "authored/format-instructions", "type": "benign"}
+            for t in rng.sample(combos, n)]
 
 
 def rows(data: Path, family: str) -> list[dict]:
@@ -188,6 +211,7 @@ def train(family: str, data: Path, bits: int) -> dict:
         others += [r for r in rows(data, "injection") if r["split"] == "train" and not r["label"]]
     else:
         others += [dict(r, label=False) for r in rows(data, "toxicity") if r["split"] == "train"]
+    others += format_instructions(random.Random(11))
     X, y, wt, groups = examples(family, tr + others, bits, augment)
     # out-of-fold margins per text (scored the runtime way: best window) for calibration
     row_groups = np.array([r.get("group") or hashlib.sha1(r["text"].encode()).hexdigest() for r in tr])
@@ -280,15 +304,16 @@ def main() -> None:
         write_phone_table()
         return
     metrics_path = OUT / "model_metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     for family in ("injection", "toxicity"):
         if args.only and family != args.only:
             continue
         print(f"training {family} …", flush=True)
-        metrics[family] = train(family, args.data, args.bits)
-        print(json.dumps({k: metrics[family][k] for k in ("threshold", "oof_train_at_threshold", "dev_at_threshold",
-                                                          "dev_at_0.5", "dev_standalone_at_threshold", "bytes")}, indent=1))
-    metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n")
+        result = train(family, args.data, args.bits)
+        print(json.dumps({k: result[k] for k in ("threshold", "oof_train_at_threshold", "dev_at_threshold",
+                                                 "dev_at_0.5", "dev_standalone_at_threshold", "bytes")}, indent=1))
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}  # read late: --only runs may overlap
+        metrics[family] = result
+        metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_nb.guardrails import textmodel
-from llmops_nb.guardrails._common import make_finding, trie_pattern
+from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding
 
 SCANNER = "injection"
@@ -125,6 +125,62 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      r"<\|(?:im_start|im_end|system|endoftext|start_header_id|end_header_id|eot_id)\|>|\[/?INST\]|<</?SYS>>"),
     ("system_tag", "role_marker", 0.45, r"</?(?:system|user|assistant)>|\bend\s+of\s+(?:system\s+)?prompt\b"),
     ("role_line", "role_marker", 0.2, r"(?:^|\n)\s*(?:#{2,}\s*)?(?:system|assistant)\s*:"),
+    # paraphrases of "ignore what you were told"
+    ("ignore_what_told", "instruction_override", 0.9,
+     r"(?<!n't )(?<!not )(?<!never )\b(?:ignore|disregard|forget|overlook|neglect|discard|dismiss|drop|abandon|skip)\s+(?:about\s+)?"
+     r"(?:(?:all|everything|anything)\s+(?:(?:of\s+)?(?:that|what)\s+)?|(?:that|what|whatever)\s+)(?:you(?:'ve|\s+have|\s+were|'re|\s+are)?|"
+     r"i(?:'ve|\s+have)?|we(?:'ve|\s+have)?)\s+(?:been\s+|just\s+|previously\s+|already\s+)*"
+     r"(?:told|instructed|given|taught|asked|said|written|programmed|trained)\b"),
+    ("ignore_above_and_do", "instruction_override", 0.9,
+     r"\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:all\s+|everything\s+)?(?:of\s+)?(?:the\s+|what(?:'s|\s+is)\s+)?"
+     r"(?:above|before|said\s+before)[\s,.;:!]*(?:(?:and|then|now|instead)\s+)+(?:just\s+|only\s+|simply\s+)?"
+     r"(?:say|print|write|output|tell|respond|reply|answer|repeat|translate|return|type)\b"),
+    ("forget_before", "instruction_override", 0.85,
+     r"\b(?:ignore|disregard|forget|overlook)\s+(?:about\s+)?(?:all|everything|anything)\s+(?:(?:that|which)\s+)?"
+     r"(?:(?:came|comes|was\s+said|you\s+read|we\s+discussed)\s+)?(?:before(?:\s+(?:that|this|now))?|so\s+far|"
+     r"until\s+now|up\s+to\s+now|prior\s+to\s+this|previously)\b"),
+    ("ignore_previous_de", "instruction_override", 0.9,
+     r"\b(?:vergiss|vergesst|vergessen\s+sie|ignorier(?:e|en|t)?(?:\s+sie)?|missachte(?:n)?|übergehe|überspringe)\s+"
+     r"(?:\w+\s+){0,3}?(?:alles\b|alle[ns]?\s+(?:\w+\s+)?(?:anweisungen|befehle|regeln|vorgaben|aufträge|aufgaben|"
+     r"instruktionen|informationen)|(?:die\s+|deine\s+|ihre\s+)?(?:vorherigen?|vorhergehenden?|vorangehenden?|"
+     r"vorangegangenen?|vorigen?|früheren?|obigen?|bisherigen?)\s+(?:\w+\s+)?(?:anweisung(?:en)?|befehle?|regeln|"
+     r"vorgaben|aufträge|auftrag|aufgaben?|instruktionen|informationen|text|texte))"),
+    ("ignore_previous_multilingual", "instruction_override", 0.9,
+     r"(?:忽略|无视|無視|忘记|忘掉|不要理会)(?:掉)?(?:你)?(?:之前|以上|上面|先前|前面|以前|所有|全部|一切)"
+     r"|(?:之前|以上|上面|先前|前面|以前|上記|前)(?:的|の)?(?:所有|全部|すべての)?(?:指令|指示|说明|提示|规则|命令|說明|規則)"
+     r"(?:を|は)?(?:すべて)?(?:無視|忽略|忘れ)"
+     r"|(?:이전|위의?|앞의|앞서|기존)\s*(?:모든\s*)?(?:지시|지침|명령|지시사항|것)(?:을|를|은|는)?\s*(?:모두\s*)?(?:무시|잊)"
+     r"|\b(?:игнорируй(?:те)?|проигнорируй(?:те)?|забудь(?:те)?|не\s+обращай(?:те)?\s+внимания\s+на)\s+(?:\w+\s+){0,2}?"
+     r"(?:предыдущие|прежние|вышеуказанные|вышеприведенные|все|свои)\s+(?:\w+\s+)?(?:инструкции|указания|команды|правила)"
+     r"|\b(?:bỏ\s+qua|quên|phớt\s+lờ)\s+(?:đi\s+)?(?:tất\s+cả\s+)?(?:những|các|mọi)?\s*(?:hướng\s+dẫn|chỉ\s+dẫn|chỉ\s+thị|lệnh)"
+     r"|\babaikan\s+(?:semua\s+)?(?:instruksi|petunjuk|perintah|arahan)"
+     r"|\b(?:negeer|vergeet)\s+(?:alle\s+)?(?:de\s+)?(?:vorige|eerdere|voorgaande|bovenstaande)?\s*(?:instructies|opdrachten)"
+     r"|\b(?:zignoruj|zapomnij)\s+(?:o\s+)?(?:wszystkie\s+|wszystkich\s+)?(?:poprzednie|wcześniejsze|poprzednich)?\s*"
+     r"(?:instrukcje|polecenia|instrukcjach|poleceniach)"
+     r"|\b(?:önceki|yukarıdaki)\s+(?:tüm\s+)?(?:talimatları|komutları|talimatlar)\w*\s+(?:yok\s+say|görmezden\s+gel|unut)"
+     r"|\b(?:ignora|dimentica)\s+(?:tutte\s+)?(?:le\s+)?(?:istruzioni|indicazioni)"
+     r"|(?:تجاهل|انسَ|انس)\s+(?:\S+\s+){0,2}?(?:التعليمات|الإرشادات|الأوامر)"
+     r"|(?:पिछले|पिछली|पूर्व|ऊपर\s+के?)\s+(?:सभी\s+)?(?:निर्देशों|निर्देश|आदेशों)\s+(?:को\s+)?(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल)"
+     r"|(?:เพิกเฉย|ละเว้น|ไม่ต้องสนใจ|ลืม)\s*(?:คำแนะนำ|คำสั่ง)"),
+    ("prompt_leak_paraphrase", "prompt_leak", 0.8,
+     r"\b(?:repeat|print|output|reveal|show|display|write\s+out|tell\s+me|list|share|copy|recite|spell\s+out)\s+"
+     r"(?:back\s+)?(?:to\s+me\s+|me\s+)?(?:all\s+|everything\s+)?(?:of\s+)?(?:the\s+|your\s+)?"
+     r"(?:(?:exact|original|initial|full|complete|entire|hidden|secret|first|very\s+first)\s+)*"
+     r"(?:instructions|prompt|rules|guidelines|directives|text|words|message|lines?|sentences?)\s+"
+     r"(?:(?:that\s+)?you\s+(?:were|have\s+been|are|got)\s+(?:given|told|provided|programmed\s+with|initiali[sz]ed\s+with)|"
+     r"(?:written\s+)?at\s+the\s+(?:start|beginning|top)\s+of\s+(?:this|the|our)\s+(?:conversation|chat|prompt)|"
+     r"that\s+(?:came|come|were)\s+before\s+(?:this|my)\s+(?:message|question|request))"),
+    ("initial_prompt", "prompt_leak", 0.9,
+     r"\b(?:first|initial|very\s+first|last)\s+(?:word|words|line|lines|sentence|sentences|paragraph|part|\d+\s+words)\s+"
+     r"of\s+your\s+(?:system\s+)?(?:prompt|instructions|message|context)"
+     r"|\byour\s+(?:initiali[sz]ation|initial|original|pre)[\s-]?(?:prompt|instructions)\b"),
+    ("verbatim_prompt", "prompt_leak", 0.85,
+     r"\b(?:system\s+prompt|your\s+(?:\w+\s+)?instructions|initial\s+prompt|your\s+prompt)\b.{0,30}"
+     r"\b(?:verbatim|word\s+for\s+word|word\s+by\s+word|in\s+full)\b"
+     r"|\b(?:verbatim|word\s+for\s+word)\b.{0,40}\b(?:system\s+prompt|your\s+(?:\w+\s+)?instructions|your\s+prompt)"),
+    ("act_as_unrestricted", "roleplay_jailbreak", 0.85,
+     r"\b(?:act|behave|respond|answer|reply|speak)\s+(?:only\s+)?as\s+(?:an?\s+)?(?:DAN|AIM|STAN|DUDE|unrestricted|unfiltered|"
+     r"uncensored|jailbroken|amoral|evil|unethical)\b"),
 ]]
 
 _VERBS = ("ignore", "disregard", "forget", "skip", "bypass", "override", "overlook", "neglect", "drop", "abandon")
@@ -160,12 +216,78 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "chat_tokens": (("<|", "inst]", "<<sys>>", "<</sys>>"),),
     "system_tag": (("<system>", "</system>", "<user>", "</user>", "<assistant>", "</assistant>", "end of"),),
     "role_line": (("system", "assistant"),),
+    "ignore_what_told": (_VERBS + ("discard", "dismiss"), ("told", "instructed", "given", "taught", "asked", "said",
+                                                           "written", "programmed", "trained")),
+    "ignore_above_and_do": (("ignore", "disregard", "forget"), ("above", "before")),
+    "forget_before": (("ignore", "disregard", "forget", "overlook"), ("before", "so far", "until now", "up to now",
+                                                                      "prior to this", "previously")),
+    "ignore_previous_de": (("vergiss", "vergesst", "vergessen", "ignorier", "missacht", "übergehe", "überspringe"),),
+    "ignore_previous_multilingual": (("忽略", "无视", "無視", "忘记", "忘掉", "不要理会", "無視", "忘れ", "무시", "잊",
+                                      "игнорир", "проигнорир", "забудь", "не обращай", "bỏ qua", "quên", "phớt lờ",
+                                      "abaikan", "negeer", "vergeet", "zignoruj", "zapomnij", "yok say", "görmezden",
+                                      "unut", "ignora", "dimentica", "تجاهل", "انس", "अनदेखा", "नज़रअंदाज़", "नजरअंदाज",
+                                      "भूल", "เพิกเฉย", "ละเว้น", "ไม่ต้องสนใจ", "ลืม"),),
+    "prompt_leak_paraphrase": (("repeat", "print", "output", "reveal", "show", "display", "write", "tell", "list",
+                                "share", "copy", "recite", "spell"),
+                               ("given", "told", "provided", "programmed", "initiali", "above", "before", "start",
+                                "beginning", "top")),
+    "initial_prompt": (("first", "initial", "original", "pre", "last"), ("your",)),
+    "verbatim_prompt": (("verbatim", "word for word", "word by word", "in full"), ("prompt", "instruction")),
+    "act_as_unrestricted": (("dan", "aim", "stan", "dude", "unrestricted", "unfiltered", "uncensored", "jailbroken",
+                             "amoral", "evil", "unethical"),),
 }
+
+# One cheap pre-check decides whether any phrase rule can match: every rule above needs one of
+# these words (as a whole word) or substrings; most texts have none, and then no regex runs.
+# Weak signals that need only common words ("from now on", "you are now") are substrings here.
+_GATE_WORDS = frozenset([
+    "ignore", "disregard", "forget", "skip", "bypass", "override", "overlook", "neglect", "drop", "abandon",
+    "discard", "dismiss", "erase", "delete", "scrap", "disable", "remove", "circumvent", "turn", "ignoriere",
+    "ignorieren", "ignorier", "vergiss", "vergessen", "missachte", "missachten", "ignora", "olvida", "ignorez",
+    "ignorer", "oublie", "oubliez", "oublier", "dimentica", "esqueca", "esqueça", "ignorar", "olvidar",
+    "instruction", "instructions", "prompt", "prompts", "preprompt", "guideline", "guidelines", "rule", "rules",
+    "restriction", "restrictions", "limit", "limits", "limitation", "limitations", "filter", "filters", "ethic",
+    "ethics", "moral", "morals", "censorship", "boundaries", "boundary", "policy", "policies", "guardrail",
+    "guardrails", "safeguard", "safeguards", "programming", "alignment", "directive", "directives", "constraint",
+    "constraints", "anweisungen", "befehle", "regeln", "informationen", "vorgaben", "aufgaben", "instruktionen",
+    "instrucciones", "istruzioni", "instruções", "instrucoes", "reglas", "règles", "regles", "regole", "regras",
+    "indicaciones", "consignes", "reveal", "above", "before", "verbatim", "dan", "stan", "dude", "aim",
+    "unrestricted", "unfiltered", "uncensored", "jailbreak", "jailbreaks", "jailbreaking", "jailbroken", "evil",
+    "rogue", "amoral", "unaligned", "unhinged", "anything", "mode", "bound", "restricted", "limited",
+    "constrained", "deceased", "dead", "late", "character", "henceforth", "decode", "system", "assistant",
+    "given", "told", "provided", "vergesst", "übergehe", "überspringe", "ignoriert", "negeer", "vergeet",
+    "zignoruj", "zapomnij", "abaikan", "unut", "görmezden", "quên", "unethical", "initial", "initialization",
+    "initialisation", "original", "pre"
+])
+# scripts without spaces between words (a run of them is one "word"): looked for as substrings in non-ASCII text
+_GATE_SUBSTRINGS_NON_ASCII = ("忽略", "无视", "無視", "忘记", "忘掉", "不要理会", "忘れ", "무시", "잊", "игнорир", "забудь",
+                              "не обращай", "bỏ qua", "phớt lờ", "yok say", "تجاهل", "انس", "अनदेखा", "नज़रअंदाज़",
+                              "नजरअंदाज", "भूल", "เพิกเฉย", "ละเว้น", "ไม่ต้องสนใจ", "ลืม")
+_GATE_SUBSTRINGS = ("<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "<user>", "</user>", "you are now",
+                    "from now on", "of your", "word for word", "word by word", "in full")
+
+
+def _gated(low: str, words: list[str]) -> bool:
+    """True when some phrase rule can match (see ``_GATE_WORDS``)."""
+    return (not _GATE_WORDS.isdisjoint(words) or any(s in low for s in _GATE_SUBSTRINGS)
+            or (not low.isascii() and any(s in low for s in _GATE_SUBSTRINGS_NON_ASCII)))
+
 
 _ANCHOR_SETS = {name: tuple(frozenset(g) for g in groups) for name, groups in _ANCHORS.items()}
 _ALL_ANCHORS = frozenset(a for groups in _ANCHORS.values() for g in groups for a in g)
-_ANCHOR_RX = re.compile(trie_pattern(_ALL_ANCHORS))
-_IMPLIED = {w: frozenset(a for a in _ALL_ANCHORS if a in w) for w in _ALL_ANCHORS}  # "boundar" ⊃ "bound"
+# An alphabetic anchor is present when a word of the text is one of its forms (the anchor plus
+# an inflection: "polic" → policy/policies, "instruction" → instructions): one set lookup per
+# distinct word instead of a substring search per anchor. Anchors with other characters
+# ("<|", "system message", "late ") are looked for as substrings.
+_SUFFIXES = ("", "s", "es", "ed", "d", "ing", "y", "ies", "ie", "e", "er", "ers", "al", "ally", "ation", "ations",
+             "ity", "ic", "ics", "ical", "ion", "ions", "ary", "aries", "ship",
+             "a", "ar", "ez", "en", "n", "r", "z", "ier", "iere", "ieren", "ça", "ca", "çam", "ate", "aten")
+_ANCHOR_OF_FORM: dict[str, tuple[str, ...]] = {}
+for _a in sorted(_ALL_ANCHORS):
+    if _a.isascii() and _a.isalpha():
+        for _suffix in _SUFFIXES:
+            _ANCHOR_OF_FORM[_a + _suffix] = (*_ANCHOR_OF_FORM.get(_a + _suffix, ()), _a)
+_ANCHOR_PHRASES = tuple(a for a in sorted(_ALL_ANCHORS) if not (a.isascii() and a.isalpha()))
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069"
                         "\U000e0000-\U000e007f]")
@@ -173,8 +295,11 @@ _FLAG_TAGS = re.compile("\U0001f3f4[\U000e0061-\U000e007a]{2,6}\U000e007f")  # �
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])([A-Za-z0-9+/]{24,}={0,2})(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])((?:[0-9A-Fa-f]{2}){12,})(?![0-9A-Fa-f])")
 _LEET = str.maketrans("013457@$", "oieastas")
+_LEET_CHARS = re.compile(r"[013457@$]")  # a character class: a fast scan before the slower look-around
 _LEET_INSIDE = re.compile(r"[g-z][013457@$]|[013457@$][g-z]", _I)  # hex digests have no g–z: not leet
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_FULLWIDTH_RX = re.compile("[\uff01-\uff5e]")
+_LEET_BYTES = bytes.maketrans(b"013457@$", b"oieastas")
 _INSTRUCTION_WORDS = re.compile(r"\b(?:ignore|instructions?|system\s+prompt|jailbreak|disregard|password|"
                                 r"you\s+must|you\s+are\s+now)\b", _I)
 
@@ -191,16 +316,36 @@ class Signal:
 
 
 def _anchors(text: str) -> dict[str, Any]:
-    """Anchor word → positions of its occurrences in ``text`` (lower-cased; an anchor implied by
-    a longer one — "bound" in "boundaries" — shares its positions)."""
+    """Anchor words present in ``text`` (lower-cased substrings, found by C-speed ``in`` tests —
+    no regex pass). For a long text each maps to a lazily filled list of its positions (see
+    :func:`_positions`); for a short one to ``()``."""
     low = text.lower()
+    present = {a for w in set(textmodel.words_of(low)) for a in _ANCHOR_OF_FORM.get(w, ())}
+    present.update(a for a in _ANCHOR_PHRASES if a in low)
     if len(text) <= 2 * REGION:  # short: which anchors, not where (see _regions)
-        return dict.fromkeys(set().union(*(_IMPLIED[w] for w in set(_ANCHOR_RX.findall(low)))), ())
-    found: dict[str, list[int]] = {}
-    for m in _ANCHOR_RX.finditer(low):
-        for w in _IMPLIED[m.group()]:
-            found.setdefault(w, []).append(m.start())
-    return found
+        return dict.fromkeys(present, ())
+    return {a: _Positions(low, a) for a in present}
+
+
+class _Positions:
+    """Occurrences of ``word`` in ``low``, found when first asked for."""
+
+    __slots__ = ("low", "word", "_found")
+
+    def __init__(self, low: str, word: str) -> None:
+        self.low, self.word, self._found = low, word, None
+
+    def __len__(self) -> int:
+        return self.low.count(self.word) if self._found is None else len(self._found)
+
+    def __iter__(self):  # noqa: ANN204
+        if self._found is None:
+            found, i = [], self.low.find(self.word)
+            while i >= 0:
+                found.append(i)
+                i = self.low.find(self.word, i + 1)
+            self._found = found
+        return iter(self._found)
 
 
 REGION = 320  # characters around an anchor that a phrase can reach (the longest phrases are ~200)
@@ -213,10 +358,10 @@ def _regions(text: str, name: str, present: dict[str, Any]) -> list[tuple[int, i
     n = len(text)
     if n <= 2 * REGION:
         return [(0, n)]
-    groups = [sorted(p for w in group if w in present for p in present[w]) for group in _ANCHOR_SETS[name]]
+    groups = [[present[w] for w in group if w in present] for group in _ANCHOR_SETS[name]]
     if not groups:
         return [(0, n)]
-    spots = min(groups, key=len)
+    spots = sorted(p for occurrences in min(groups, key=lambda g: sum(map(len, g))) for p in occurrences)
     out: list[tuple[int, int]] = []
     for p in spots:
         s, e = max(0, p - REGION), min(n, p + REGION)
@@ -314,8 +459,10 @@ def _encoded_signals(text: str) -> list[Signal]:
 
 def injection_signals(text: str) -> list[Signal]:
     """Every signal found in ``text`` (spans refer to ``text`` as given)."""
-    present = _anchors(text)
-    signals = _phrase_signals(text, present=present)
+    low = text.lower()
+    gated = _gated(low, textmodel.words_of(low))
+    present = _anchors(text) if gated else {}
+    signals = _phrase_signals(text, present=present) if gated else []
     runs: list[tuple[int, int]] = []
     if not text.isascii():
         hidden, runs = _hidden_signals(text)
@@ -325,12 +472,15 @@ def injection_signals(text: str) -> list[Signal]:
             drop = {i for s, e in runs for i in range(s, e)}
             positions = [i for i in range(len(text)) if i not in drop]
             clean = "".join(text[i] for i in positions)
-        clean = clean.translate(_FULLWIDTH)
-        if runs or clean != text:
+        if _FULLWIDTH_RX.search(clean):
+            clean = clean.translate(_FULLWIDTH)
+        clean_low = clean.lower()
+        if (runs or clean != text) and _gated(clean_low, textmodel.letter_words(clean_low)):
             signals += _phrase_signals(clean, positions, via="@normalised")
-    if _LEET_INSIDE.search(text):
-        leet = text.translate(_LEET)
-        leet_present = _anchors(leet)
+    if _LEET_CHARS.search(text) and _LEET_INSIDE.search(text):
+        leet = text.encode("utf-8", "surrogatepass").translate(_LEET_BYTES).decode("utf-8", "surrogatepass")
+        leet_low = leet.lower()
+        leet_present = _anchors(leet) if _gated(leet_low, textmodel.letter_words(leet_low)) else {}
         if leet_present.keys() - present.keys():  # leetspeak spelled an anchor word: match phrases on the decoded text
             signals += _phrase_signals(leet, via="@leet", present=leet_present)
     if len(text) >= 24 and max(map(len, text.split()), default=0) >= 24:  # a blob needs a 24-character token

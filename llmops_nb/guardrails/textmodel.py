@@ -1,22 +1,28 @@
 """A small learned text classifier: hashed character and word n-grams into a linear model,
 scored in windows, in numpy only (no scikit-learn, no pickle at runtime).
 
-Features of a text (after :func:`normalise`: NFKC, invisible characters dropped, lower case,
-leetspeak and masked letters inside words undone — ``1d10t`` → ``idiot``, ``f*ck`` → ``fuck`` —
-whitespace collapsed; stretched and spaced-out letters are left to the character n-grams, which
-training sees through augmented copies, and to the toxicity lexicon):
+Features of a text (after :func:`normalise`: lower case; for non-ASCII text NFKC, invisible
+characters dropped and Latin look-alike letters inside Latin words (Cyrillic ``а``, Greek ``ο`` …)
+mapped to Latin; leetspeak and masked letters inside words undone — ``1d10t`` → ``idiot``,
+``f*ck`` → ``fuck`` —, spaced-out letters joined — ``i g n o r e`` → ``ignore``, in texts up to
+``SHORT`` characters —, whitespace collapsed), computed on its UTF-8 bytes, where a letter
+repeated past two is squeezed (``fuuuuck`` → ``fuuck``):
 
-- character 2- to 5-grams (with spaces, so word edges count),
+- character (byte) 3-, 4- and 5-grams, spaces included (so word edges count),
 - word unigrams and bigrams,
 
-each hashed (a polynomial rolling hash over the code points, computed for all positions at once
-with numpy, then a multiplicative mix) into ``2**bits`` buckets. The text is cut into blocks of
-``BLOCK`` characters; a *window* is ``WINDOW_BLOCKS`` consecutive blocks (a text shorter than a
-window is one window). A window's margin is ``bias + Σ w[bucket] / sqrt(n)`` over its ``n``
-features, its score ``sigmoid(a·margin + b)`` (Platt scaling fitted on out-of-fold predictions of
-the training split, so a score reads as a probability). The text's score is its best window's,
-and that window is the finding's span — an instruction spliced into the middle of an e-mail
-is found where it is, not averaged away by the rest of the e-mail.
+each hashed into ``2**bits`` buckets (the n-gram's bytes read as one little-endian integer, all
+positions at once through an 8-byte sliding view, then a multiplicative mix; words by a
+polynomial prefix hash). The text is cut into blocks of ``BLOCK`` bytes; a *window* is
+``WINDOW_BLOCKS`` consecutive blocks (a text shorter than a window is one window). A window's
+margin is ``bias + Σ w[bucket] / sqrt(n)`` over its ``n`` features (the l2 norm of its count
+vector when features are distinct), its score ``sigmoid(a·margin + b)`` (Platt scaling fitted on
+out-of-fold margins of the training split, so a score reads as a probability). The text's score
+is its best window's, and that window is the finding's span — an instruction spliced into the
+middle of an e-mail is found where it is, not averaged away by the rest of the e-mail.
+
+Both bundled models use the same features, so one featurisation serves the injection and the
+toxicity scanner of a text.
 
 Weights ship as ``.npz`` files of plain arrays (``numpy.load(allow_pickle=False)``), written by
 ``scripts/train_guardrails.py``; see ``data/MODEL_CARD.md``.
@@ -35,15 +41,28 @@ import numpy as np
 
 BLOCK = 64
 WINDOW_BLOCKS = 3
-CHAR_NGRAMS = (2, 3, 4, 5)
-_P = np.uint64(0x100000001B3)  # FNV prime as the polynomial base
+CHAR_NGRAMS = (3, 4, 5)
+_P = np.uint64(0x100000001B3)  # FNV prime as the polynomial base (odd: invertible mod 2**64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio multiplier (Fibonacci hashing)
 _SEEDS = {n: np.uint64((n * 0x632BE59BD9B4E019) & 0xFFFFFFFFFFFFFFFF) for n in (*CHAR_NGRAMS, 11, 12)}
+_MASKS = {n: np.uint64((1 << (8 * n)) - 1) for n in CHAR_NGRAMS}
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
                        "!": "i", "|": "i", "*": "u", "+": "t"})
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|*+")
+SHORT = 1024
+_SYMBOLS = re.compile(r"[0-9@$*|!+]")
 _LEET_GATE = re.compile(r"[a-z][0-9@$*|!+]+[a-z]")
+_SPACED = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z])")
+_SPACED_GATE = re.compile(r"[a-z][ .\-_*][a-z][ .\-_*][a-z]")  # cheap necessary condition (no look-arounds)
+_SPACER = re.compile(r"[ .\-_*]")
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]")
+# Cyrillic and Greek letters that look like Latin ones (a small part of Unicode's confusables)
+_CONFUSABLE = str.maketrans({"а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i",
+                             "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "в": "b",
+                             "к": "k", "м": "m", "н": "h", "т": "t", "α": "a", "ο": "o", "ρ": "p", "ε": "e",
+                             "ι": "i", "κ": "k", "ν": "v", "τ": "t", "υ": "u", "χ": "x", "ѵ": "v"})
+_MIXED = re.compile(r"[a-z][\u0370-\u04ff]|[\u0370-\u04ff][a-z]")
+_WORDISH = re.compile(r"\S+")
 
 
 def _unleet_all(low: str) -> str:
@@ -65,92 +84,93 @@ def _unleet_all(low: str) -> str:
     return "".join(pieces) + low[last:] if pieces else low
 
 
+def _unconfuse(text: str) -> str:
+    """Map look-alike letters to Latin in tokens that mix them with Latin letters."""
+    return _WORDISH.sub(lambda m: m.group().translate(_CONFUSABLE) if _MIXED.search(m.group()) else m.group(), text)
+
+
 def normalise(text: str) -> str:
-    """What the features are computed on: same length is not kept (spans map back by ratio)."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
-    return " ".join(_unleet_all(text.lower()).split())
+    """What the features are computed on (the length may change: spans map back by ratio)."""
+    low = text.lower()
+    if not low.isascii():
+        low = unicodedata.normalize("NFKC", _INVISIBLE.sub("", low)).lower()
+        if _MIXED.search(low):
+            low = _unconfuse(low)
+    low = " ".join(low.split())
+    if _SYMBOLS.search(low):
+        low = _unleet_all(low)
+    if len(low) <= SHORT and _SPACED_GATE.search(low) and _SPACED.search(low):  # in prompt-sized texts
+        low = _SPACED.sub(lambda m: _SPACER.sub("", m.group()), low)
+    return low
 
 
-def _codes(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+_WORDBYTE = np.zeros(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyz0123456789'":
+    _WORDBYTE[_c] = True
+_WORDBYTE[128:] = True  # any byte of a non-ASCII character counts as a letter
+_LETTERBYTE = np.zeros(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyz":
+    _LETTERBYTE[_c] = True
+_PAD = b"\0" * 8
+_PREFIX_MASK = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 
 
-_ALNUM = np.zeros(128, dtype=bool)
-for _c in "abcdefghijklmnopqrstuvwxyz0123456789'":
-    _ALNUM[ord(_c)] = True
-
-
-def features(text: str, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(buckets, positions)`` of every n-gram of the normalised ``text`` (positions are
-    character offsets into the normalised text)."""
-    codes = _codes(" " + text + " ")
-    n = len(codes)
-    shift = np.uint64(64 - bits)
-    idx: list[np.ndarray] = []
-    pos: list[np.ndarray] = []
-    h = codes.copy()
-    for k in range(2, max(CHAR_NGRAMS) + 1):
-        if n < k:
-            break
-        h = h[:-1] * _P + codes[k - 1:]
-        if k in CHAR_NGRAMS:
-            idx.append(((h + _SEEDS[k]) * _MIX) >> shift)
-            pos.append(np.arange(len(h)))
-    # words: runs of letters/digits (any non-ASCII code point counts as a letter)
-    is_word = np.where(codes < 128, _ALNUM[np.minimum(codes, 127).astype(np.int64)], True)
-    edges = np.flatnonzero(np.diff(is_word.astype(np.int8)))
-    starts, ends = edges[::2] + 1, edges[1::2] + 1
-    if len(starts):
-        # prefix hashes: H[i] = Σ_{j<i} codes[j]·P^(i-1-j); hash(s, e) = H[e] − H[s]·P^(e−s)
-        prefix = np.zeros(n + 1, dtype=np.uint64)
-        powers = _powers(n + 1)
-        # Horner in closed form: H[i] = Σ codes[j] P^(i-1-j) = P^(i-1) Σ codes[j] P^(-j) has no inverse
-        # mod 2^64 for even P; compute it with a cumulative trick on odd P instead (P is odd).
-        inv = _inverse_powers(n + 1)
-        prefix[1:] = np.cumsum(codes * inv[:n]) * powers[:n]
-        words = prefix[ends] - prefix[starts] * powers[ends - starts]
-        idx.append(((words + _SEEDS[11]) * _MIX) >> shift)
-        pos.append(starts - 1)
-        if len(words) > 1:
-            pairs = words[:-1] * _P + words[1:]
-            idx.append(((pairs + _SEEDS[12]) * _MIX) >> shift)
-            pos.append(starts[:-1] - 1)
-    if not idx:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(idx).astype(np.int64), np.maximum(np.concatenate(pos), 0)
-
-
-@lru_cache(maxsize=8)
-def _powers(n: int) -> np.ndarray:
-    return np.cumprod(np.concatenate([[np.uint64(1)], np.full(n - 1, _P, dtype=np.uint64)]))
-
-
-@lru_cache(maxsize=8)
-def _inverse_powers(n: int) -> np.ndarray:
-    inv_p = np.uint64(pow(int(_P), -1, 2**64))
-    return np.cumprod(np.concatenate([[np.uint64(1)], np.full(n - 1, inv_p, dtype=np.uint64)]))
+def features(text: str, bits: int, positions: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(buckets, positions)`` of every n-gram of the normalised ``text`` (positions are byte
+    offsets into its UTF-8 form; ``None`` unless asked for)."""
+    raw = b" " + text.encode("utf-8", "surrogatepass") + b" "
+    n = len(raw)
+    buf = np.frombuffer(raw + _PAD, dtype=np.uint8)
+    letter = _LETTERBYTE[buf]
+    stretched = letter[2:] & (buf[2:] == buf[1:-1]) & (buf[2:] == buf[:-2])
+    if stretched.any():  # a letter repeated past two: "fuuuuck" → "fuuck"
+        keep = np.ones(len(buf), dtype=bool)
+        keep[2:] = ~stretched
+        buf = buf[keep]
+        n = len(buf) - 8
+    # the 8 bytes starting at each position as one little-endian integer: an n-gram is its low n bytes
+    grid = np.empty((n, 8), dtype=np.uint8)
+    for j in range(8):
+        grid[:, j] = buf[j:j + n]
+    grams = grid.view("<u8").ravel()
+    is_word = _WORDBYTE[buf[:n]]
+    edges = np.flatnonzero(is_word[1:] != is_word[:-1])
+    starts = edges[::2] + 1
+    lens = edges[1::2] + 1 - starts
+    # a word is hashed by its first 8 bytes ("instruction", "instructions" share a bucket)
+    words = grams[starts] & _PREFIX_MASK[np.minimum(lens, 8)]
+    parts = [(grams[:max(0, n - g + 1)] & _MASKS[g]) ^ _SEEDS[g] for g in CHAR_NGRAMS]
+    parts += [words ^ _SEEDS[11], (words[:-1] * _P + words[1:]) ^ _SEEDS[12]]
+    out = np.concatenate(parts)
+    out *= _MIX
+    out >>= np.uint64(64 - bits)
+    if not positions:
+        return out.astype(np.intp), None
+    pos = [np.arange(max(0, n - g + 1)) for g in CHAR_NGRAMS] + [starts - 1, starts[:-1] - 1]
+    return out.astype(np.intp), np.maximum(np.concatenate(pos), 0)
 
 
 def window_ids(positions: np.ndarray, length: int) -> tuple[np.ndarray, int]:
-    """Block index of each feature and the number of blocks of a text of ``length`` characters."""
+    """Block index of each feature and the number of blocks of a text of ``length`` bytes."""
     blocks = max(1, -(-length // BLOCK))
     return np.minimum(positions // BLOCK, blocks - 1), blocks
 
 
-_last: list = [None, None, None]  # (text, bits) → features: the injection and toxicity models share one pass
+_last: list = [None, None, None]  # (bits, text) → features: the injection and toxicity models share one pass
 
 
 def _featurised(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     if _last[0] == bits and _last[1] == text:
         return _last[2]
     norm = normalise(text)
-    idx, pos = features(norm, bits)
-    if len(norm) <= BLOCK * WINDOW_BLOCKS:
-        blocks_of, nblocks = pos, 1  # one window; block ids are not used
+    size = len(norm) if norm.isascii() else len(norm.encode("utf-8", "surrogatepass"))
+    windowed = size + 2 > BLOCK * WINDOW_BLOCKS
+    idx, pos = features(norm, bits, positions=windowed)
+    if windowed:
+        blocks_of, nblocks = window_ids(pos, size + 2)
     else:
-        blocks_of, nblocks = window_ids(pos, len(norm))
-    _last[:] = [bits, text, (idx, blocks_of, nblocks, len(norm))]
+        blocks_of, nblocks = idx, 1  # one window; block ids are not used
+    _last[:] = [bits, text, (idx, blocks_of, nblocks, size)]
     return _last[2]
 
 
@@ -167,19 +187,16 @@ class LinearTextModel:
     threshold: float  # the score at which the default policy reports (see the model card)
 
     def margins(self, text: str) -> tuple[np.ndarray, int]:
-        """Raw margin of every window of ``text`` and the normalised text's length."""
-        idx, blocks_of, nblocks, norm_len = _featurised(text, self.bits)
+        """Raw margin of every window of ``text`` and the normalised text's length in bytes."""
+        idx, blocks_of, nblocks, size = _featurised(text, self.bits)
         if nblocks <= WINDOW_BLOCKS:  # one window: no per-block sums needed
-            return np.array([self.bias + self.w[idx].sum() / np.sqrt(max(len(idx), 1))]), norm_len
+            return np.array([self.bias + float(self.w[idx].sum()) / np.sqrt(max(len(idx), 1))]), size
         sums = np.bincount(blocks_of, weights=self.w[idx], minlength=nblocks)
         counts = np.bincount(blocks_of, minlength=nblocks).astype(np.float64)
-        if nblocks > WINDOW_BLOCKS:
-            cs, cc = np.concatenate([[0.0], np.cumsum(sums)]), np.concatenate([[0.0], np.cumsum(counts)])
-            sums = cs[WINDOW_BLOCKS:] - cs[:-WINDOW_BLOCKS]
-            counts = cc[WINDOW_BLOCKS:] - cc[:-WINDOW_BLOCKS]
-        else:
-            sums, counts = np.array([sums.sum()]), np.array([counts.sum()])
-        return self.bias + sums / np.sqrt(np.maximum(counts, 1.0)), norm_len
+        cs, cc = np.concatenate([[0.0], np.cumsum(sums)]), np.concatenate([[0.0], np.cumsum(counts)])
+        sums = cs[WINDOW_BLOCKS:] - cs[:-WINDOW_BLOCKS]
+        counts = cc[WINDOW_BLOCKS:] - cc[:-WINDOW_BLOCKS]
+        return self.bias + sums / np.sqrt(np.maximum(counts, 1.0)), size
 
     def calibrate(self, margin: float) -> float:
         return float(1.0 / (1.0 + np.exp(-(self.a * margin + self.b))))
@@ -188,12 +205,12 @@ class LinearTextModel:
         """``(score, start, end)``: the best window's calibrated score and its span in ``text``."""
         if not text.strip():
             return 0.0, 0, 0
-        margins, norm_len = self.margins(text)
+        margins, size = self.margins(text)
         best = int(np.argmax(margins))
         score = self.calibrate(float(margins[best]))
         if len(margins) == 1:
             return score, 0, len(text)
-        ratio = len(text) / max(1, norm_len)  # normalisation shrinks runs of spaces/letters a little
+        ratio = len(text) / max(1, size)  # normalisation and UTF-8 change the length a little
         start = int(best * BLOCK * ratio)
         end = int(min(len(text), (best + WINDOW_BLOCKS) * BLOCK * ratio + 1))
         return score, start, end
@@ -204,11 +221,12 @@ class LinearTextModel:
 
 def window_vectors(text: str, bits: int) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
     """Training helper: ``(buckets, values, start, end)`` per window of ``text`` — the sparse
-    feature vector the runtime scores (values = counts / sqrt(n)), and its span in the
+    feature vector the runtime scores (values = counts / sqrt(n)), and its span in bytes of the
     normalised text. Shares every step with :meth:`LinearTextModel.margins`."""
     norm = normalise(text)
     idx, pos = features(norm, bits)
-    blocks_of, nblocks = window_ids(pos, len(norm))
+    size = len(norm.encode("utf-8", "surrogatepass")) + 2
+    blocks_of, nblocks = window_ids(pos, size) if size > BLOCK * WINDOW_BLOCKS else (pos * 0, 1)
     spans = [(0, nblocks)] if nblocks <= WINDOW_BLOCKS else [(i, i + WINDOW_BLOCKS)
                                                              for i in range(nblocks - WINDOW_BLOCKS + 1)]
     out = []
@@ -245,3 +263,21 @@ def save(path: str, *, bits: int, w: np.ndarray, bias: float, a: float, b: float
     """Write a model file (float16 weights, compressed)."""
     np.savez_compressed(path, bits=np.int64(bits), w=w.astype(np.float16),
                         meta=np.array([bias, a, b, threshold], dtype=np.float64))
+
+
+NOT_LETTER = bytes(c if 97 <= c <= 122 or c >= 128 else 32 for c in range(256))  # bytes.translate: C speed
+_words_last: list = [None, []]
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def letter_words(low: str) -> list[str]:
+    """The words of a lower-cased text, in order: runs of letters."""
+    return low.encode().translate(NOT_LETTER).decode().split() if low.isascii() else _LETTERS.findall(low)
+
+
+def words_of(low: str) -> list[str]:
+    """:func:`letter_words`, the last text's kept: the injection and toxicity rules' cheap
+    pre-checks of one text (``frozenset.isdisjoint`` against their trigger words) share it."""
+    if _words_last[0] is not low and _words_last[0] != low:
+        _words_last[:] = [low, letter_words(low)]
+    return _words_last[1]

@@ -47,6 +47,8 @@ class Lexicon:
     phrases: dict[str, tuple[float, str]]
     exceptions: tuple[str, ...]
     collapsed: dict[str, str]  # form with repeated letters squeezed → form
+    word_set: frozenset[str] = frozenset()  # every single-word form (the pre-check's set)
+    phrase_first: frozenset[str] = frozenset()  # first word of each phrase
 
 
 def _squeeze(word: str) -> str:
@@ -75,7 +77,8 @@ def lexicon() -> Lexicon:
             if "*" in flags:
                 prefixes.append((term, w, category))
     collapsed = {_squeeze(f): f for f in words}
-    return Lexicon(words, tuple(prefixes), phrases, tuple(exceptions), collapsed)
+    return Lexicon(words, tuple(prefixes), phrases, tuple(exceptions), collapsed, frozenset(words),
+                   frozenset(_WORD.findall(p)[0] for p in phrases))
 
 
 @dataclass(frozen=True)
@@ -109,18 +112,19 @@ def _deobfuscate(token: str, lex: Lexicon) -> tuple[str, float, str] | None:
     return found
 
 
-def _word_hits(low: str, lex: Lexicon) -> list[Hit]:
-    words = set(_WORD.findall(low))
+def _word_hits(low: str, lex: Lexicon, words: list[str]) -> list[Hit]:
     hits = []
-    if words & lex.words.keys() or any(prefix in low for prefix, _, _ in lex.prefixes):
+    if not lex.word_set.isdisjoint(words) or any(prefix in low for prefix, _, _ in lex.prefixes):
         for m in _WORD.finditer(low):
             found = _lookup(m.group(), lex)
             if found:
                 hits.append(Hit(found[0], found[2], found[1], m.start(), m.end()))
-    for phrase, (w, cat) in lex.phrases.items():
-        if set(_WORD.findall(phrase)) <= words:
-            hits += [Hit(phrase, cat, w, m.start(), m.end())
-                     for m in re.finditer(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", low)]
+    if not lex.phrase_first.isdisjoint(words):
+        present = set(words)
+        for phrase, (w, cat) in lex.phrases.items():
+            if set(_WORD.findall(phrase)) <= present:
+                hits += [Hit(phrase, cat, w, m.start(), m.end())
+                         for m in re.finditer(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", low)]
     return hits
 
 
@@ -180,16 +184,45 @@ _PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
 ]
 
 
-def _pattern_hits(low: str) -> list[Hit]:
-    return [Hit(name, name, w, m.start(), m.end()) for name, w, rx in _PATTERNS for m in rx.finditer(low)]
+def _verb_forms(verbs: str) -> frozenset[str]:
+    return frozenset(f for v in verbs.split() for f in (v, v + "s", v + "ing"))
+
+
+# Each pattern needs one of these words; the pre-check skips the patterns whose words are absent.
+_PATTERN_WORDS = (
+    _verb_forms("kill hurt murder stab shoot strangle choke rape slaughter torture behead lynch hang drown execute "
+                "gut skin break smash snap cut slit bash beat"),
+    frozenset([
+        "kill", "murder", "exterminate", "gas", "shoot", "hang", "lynch", "eradicate", "wipe", "slaughter", "burn"
+    ]),
+    frozenset([
+        "piece", "waste", "scum", "vermin", "subhuman", "parasite", "filth", "cockroach", "degenerate", "disgrace",
+        "abomination", "imbecile", "cretin"
+    ]),
+)
+_OBFUSCATION_CHARS = re.compile(r"[0-9@$!|*]")  # a character class: a fast scan before the slower gate
+_SPACED_GATE = re.compile(r"[a-z][ .\-_][a-z][ .\-_][a-z]")
+SHORT = 256  # stretched letters ("fuuuck") are looked for in texts up to this length
+
+
+def _pattern_hits(low: str, words: list[str] | None = None) -> list[Hit]:
+    return [Hit(name, name, w, m.start(), m.end()) for (name, w, rx), needed in zip(_PATTERNS, _PATTERN_WORDS, strict=True)
+            if words is None or not needed.isdisjoint(words) for m in rx.finditer(low)]
+
+
+def _maybe_obfuscated(low: str) -> bool:
+    return bool(_OBFUSCATION_CHARS.search(low) or _SPACED_GATE.search(low)
+                or (len(low) <= SHORT and _OBFUSCATION_GATE.search(low)))
 
 
 def toxicity_hits(text: str) -> list[Hit]:
     """Every lexicon and pattern hit in ``text``, with the target bonus applied, minus exception phrases."""
     lex = lexicon()
     low = text.lower()
-    hits = (_word_hits(low, lex) + _obfuscated_hits(_BANG.sub(lambda m: " " * len(m.group()), low), lex)
-            + _pattern_hits(low))
+    words = textmodel.words_of(low)
+    hits = _word_hits(low, lex, words) + _pattern_hits(low, words)
+    if _maybe_obfuscated(low):
+        hits += _obfuscated_hits(_BANG.sub(lambda m: " " * len(m.group()), low), lex)
     if not hits:
         return []
     guarded = [(m.start(), m.end()) for e in lex.exceptions if e.split()[0] in low
@@ -200,8 +233,27 @@ def toxicity_hits(text: str) -> list[Hit]:
             continue
         aimed = h.category in ("insult", "profanity", "sexual", "slur") and (
             _TARGET.search(low[max(0, h.start - 40):h.start]) or _TARGET_AFTER.match(low, h.end))
-        out.append(Hit(h.term, h.category, min(1.0, h.weight + TARGET_BONUS) if aimed else h.weight, h.start, h.end))
+        weight = min(1.0, h.weight + TARGET_BONUS) if aimed else h.weight
+        if not aimed and _distanced(low, h.start):
+            weight *= DISTANCED
+        out.append(Hit(h.term, h.category, weight, h.start, h.end))
     return out
+
+
+DISTANCED = 0.5  # a hit that is quoted, negated or reported counts half (counter-speech)
+_NEGATED = re.compile(r"\b(?:not|never|no|n't|nobody|none|stop|against|condemn\w*|wrong|unacceptable)\b(?:\W+\w+){0,3}\W*$")
+_REPORTED = re.compile(r"\b(?:called|calling|call|say|says|said|saying|the\s+word|words?\s+like|term|terms|slurs?\s+like|"
+                       r"use|using|used|tweeted|wrote|writes|posted|shouted|yelled)\b(?:\W+\w+){0,3}\W*$")
+_QUOTES = "\"“”«»„"
+
+
+def _distanced(low: str, start: int) -> bool:
+    """The hit at ``start`` is quoted (inside a pair of quotation marks), negated or reported
+    ("not a …", "calling someone a …", "the word …"): counter-speech rather than abuse."""
+    before = low[max(0, start - 40):start]
+    if sum(low.count(q, 0, start) for q in _QUOTES) % 2 == 1:
+        return True
+    return bool(_NEGATED.search(before) or _REPORTED.search(before))
 
 
 def combine(hits: list[Hit]) -> float:
