@@ -14,6 +14,12 @@ Signals, each with a weight (the probability-like strength of that signal alone)
 - **encoded payloads** — base64 / hex blobs that decode to printable text; a decoded text that
   itself matches an override phrase is a strong signal.
 
+Phrase rules cover English paraphrases ("disregard whatever you were told", "forget everything
+before this"), German and twelve other languages, prompt extraction ("the first line of your
+system prompt", "… verbatim") and role-play. They run only when one cheap pre-check finds a
+trigger word in the text's word list (``_GATE_WORDS``, a necessary condition of every rule;
+most texts have none), and then only the rules whose anchor words are present.
+
 The score is the noisy-OR of the strongest weight of each rule: ``1 − Π(1 − wᵢ)``, so independent
 weak signals add up and one strong signal is enough. :func:`scan` reports a finding when the
 score reaches ``threshold``.

@@ -7,6 +7,10 @@ Matching is on whole words (so *Scunthorpe*, *assassin*, *cocktail*, *therapist*
 
 Score: each hit weighs its lexicon weight, plus ``TARGET_BONUS`` when it is aimed at the reader
 (``you``/``your``/``ur`` up to two words before it); the text's score is the noisy-OR of the hits.
+A hit not aimed at the reader that is quoted, negated or reported ("he called me a …", "not a
+…", "the word …") counts ``DISTANCED`` of its weight: counter-speech is left to the classifier.
+Patterns and obfuscation passes run only when a cheap pre-check (their words in the text's word
+list, an obfuscation character) says they can match.
 A text is toxic when its score reaches the threshold (default 0.5): one strong term or a few
 milder ones; a lone "damn" or "stupid printer" is not.
 """
