@@ -239,6 +239,7 @@ def train(family: str, data: Path, bits: int) -> dict:
     path = OUT / f"{family}_model.npz"
     textmodel.save(str(path), bits=bits, w=w, bias=float(final.intercept_[0]), a=a, b=b, threshold=threshold)
     textmodel.load.cache_clear()
+    getattr(textmodel, "_loaded", {}).pop(f"{family}_model", None)  # the per-process copy: score the new weights
     model = textmodel.load(f"{family}_model")
     dev_y = np.array([int(r["label"]) for r in dev])
     dev_scores = text_scores(model, [r["text"] for r in dev])
