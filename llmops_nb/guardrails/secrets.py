@@ -1,10 +1,26 @@
-"""Secrets scanner: provider API keys, tokens, private keys, JWTs, bearer tokens, URL passwords.
+"""Secrets scanner: provider API keys, tokens, private keys, JWTs, bearer/basic credentials,
+passwords in URLs, connection strings and command lines, and ``name = value`` assignments of a
+secret-looking value to a secret-looking name.
 
-Each type is anchored on its documented prefix or structure (``sk-proj-``, ``AKIA``, ``ghp_``,
-``xoxb-``, ``AIza``, ``-----BEGIN … PRIVATE KEY-----``, a JWT header that decodes to JSON with
-``"alg"``); entropy is only a secondary signal that drops placeholders such as
-``sk-xxxxxxxxxxxxxxxxxxxxxxxx`` or ``AKIA…EXAMPLE``. There is no "any long hex string" rule, so
-git commit hashes, SHA-256 digests and UUIDs are never reported.
+Three layers, cheapest first:
+
+1. **Documented formats** (here and in :mod:`.secret_formats`): a type is anchored on its
+   documented prefix or structure (``sk-proj-``, ``AKIA``, ``ghp_``, ``glpat-``, ``hf_``,
+   ``xoxb-``, ``-----BEGIN … PRIVATE KEY-----``, a JWT header that decodes to JSON with
+   ``"alg"``). Each rule is tried only when one of its literals occurs in the text.
+2. **Structured credentials**: URL user-info (``scheme://user:pass@host``), connection-string
+   ``Password=…``, ``Authorization: Bearer|Basic …``, ``curl -u user:pass``, AWS secrets next to
+   an AWS name or an access-key id, password hashes (crypt formats).
+3. **Keyword-anchored assignments**: a name containing *key*, *secret*, *token*, *password*,
+   *credential* … assigned (``=``, ``:``, ``:=``, ``=>``, ``==``, ``,`` or a space, in code, env
+   files, JSON, YAML, headers, CLI flags) a value that is neither a reference (``${X}``,
+   ``os.environ[...]``, ``settings.api_key``, ``<YOUR_KEY>``) nor a placeholder, and that
+   looks random enough for what the name promises (password names accept any non-trivial
+   value, key/token names need a high-entropy one).
+
+Entropy is a secondary signal that drops placeholders such as ``sk-xxxxxxxxxxxxxxxxxxxxxxxx``.
+There is no "any long hex string" rule, so git commit hashes, SHA-256 digests and UUIDs are
+never reported on their own. Findings keep only the value's hash (:func:`make_finding`).
 """
 
 from __future__ import annotations
@@ -16,54 +32,96 @@ import re
 from collections.abc import Callable
 
 from llmops_nb.guardrails._common import make_finding, resolve_overlaps, shannon_entropy
+from llmops_nb.guardrails.secret_formats import FORMATS
 from llmops_nb.types import Finding
 
 SCANNER = "secrets"
 TYPES = ("openai_key", "anthropic_key", "aws_access_key", "aws_secret_key", "github_token", "gitlab_token",
          "slack_token", "huggingface_token", "npm_token", "pypi_token", "azure_key", "twilio_key",
-         "sendgrid_key", "google_api_key", "stripe_key", "private_key", "jwt", "bearer_token", "url_credentials",
-         "connection_string_password", "generic_secret")
+         "sendgrid_key", "google_api_key", "stripe_key", "provider_token", "webhook_url", "private_key", "jwt",
+         "bearer_token", "basic_auth", "url_credentials", "connection_string_password", "password_hash",
+         "generic_secret")
 
 _AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA", "AROA", "ASCA")
-_PLACEHOLDER = re.compile(r"x{6}|\*{4}|\.\.\.|example|your|placeholder|redacted|dummy|changeme|"
-                          r"0123456789|abcdef", re.I)
+_PLACEHOLDER = re.compile(r"x{5}|X{5}|\*{3}|\.\.\.|…|example|your|placeholder|redacted|dummy|changeme|change_me|"
+                          r"replace|insert|sample|here>|<[a-z_ -]+>|todo|fixme", re.I)
+_B, _E = r"(?<![\w-])", r"(?![\w-])"
 
-# (type, prefilter literal, regex, value group, minimum entropy of the value's body)
-_RULES: list[tuple[str, tuple[str, ...], re.Pattern[str], float]] = [
-    ("anthropic_key", ("sk-ant-",),
-     re.compile(r"(?<![\w-])(sk-ant-[a-z]{2,10}\d{2}-[A-Za-z0-9_-]{40,})(?![\w-])"), 3.5),
+# The providers this module names itself (the others are in secret_formats.FORMATS).
+_CORE: list[tuple[str, tuple[str, ...], str, float]] = [
+    ("anthropic_key", ("sk-ant-",), _B + r"(?P<v>sk-ant-[a-z]{2,10}\d{2,3}-(?P<b>[A-Za-z0-9_-]{40,}))" + _E, 3.5),
     ("openai_key", ("sk-",),
-     re.compile(r"(?<![\w-])(sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{32,})(?![\w-])"), 3.5),
-    ("aws_access_key", _AWS_PREFIXES,
-     re.compile(r"(?<![A-Za-z0-9])((?:" + "|".join(_AWS_PREFIXES) + r"|A3T[A-Z0-9])[A-Z0-9]{16})(?![A-Za-z0-9])"), 2.5),
-    ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-     re.compile(r"(?<![\w-])(gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![\w-])"), 3.5),
-    ("slack_token", ("xox",),
-     re.compile(r"(?<![\w-])(xox[baprse]-(?:\d{8,13}-){1,2}[A-Za-z0-9-]{8,})(?![\w-])"), 3.0),
+     _B + r"(?P<v>sk-(?!ant-|or-)(?:proj-|svcacct-|admin-|None-)?(?P<b>[A-Za-z0-9_-]{32,}))" + _E, 3.5),
+    ("aws_access_key", _AWS_PREFIXES + ("A3T",),
+     r"(?<![A-Za-z0-9])(?P<v>(?:" + "|".join(_AWS_PREFIXES) + r"|A3T[A-Z0-9])(?P<b>[A-Z0-9]{16}))(?![A-Za-z0-9])", 2.5),
+    ("github_token", ("github_pat_",), _B + r"(?P<v>github_pat_(?P<b>[A-Za-z0-9]{22}_[A-Za-z0-9]{59}))" + _E, 3.5),
+    ("slack_token", ("xox",), _B + r"(?P<v>xox[baprse]-(?P<b>(?:\d{8,13}-){1,2}[A-Za-z0-9-]{8,}))" + _E, 3.0),
     # app-level (xapp-), configuration (xoxe.xoxp-/xoxe.xoxb-) and refresh (xoxe-) tokens
     ("slack_token", ("xapp-", "xoxe"),
-     re.compile(r"(?<![\w.-])(xapp-\d-[A-Z0-9]{9,12}-\d{10,14}-[a-f0-9]{32,80}|xoxe\.xox[bp]-\d-[A-Za-z0-9]{100,200}"
-                r"|xoxe-\d-[A-Za-z0-9]{100,200})(?![\w-])"), 3.0),
+     r"(?<![\w.-])(?P<v>xapp-\d-(?P<b>[A-Z0-9]{9,12}-\d{10,14}-[a-f0-9]{32,80})|xoxe\.xox[bp]-\d-(?P<b2>[A-Za-z0-9]{100,200})"
+     r"|xoxe-\d-(?P<b3>[A-Za-z0-9]{100,200}))" + _E, 3.0),
     ("slack_token", ("hooks.slack.com",),
-     re.compile(r"(https://hooks\.slack\.com/(?:services/T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32}"
-                r"|(?:workflows|triggers)/T[A-Z0-9]{6,12}/A[A-Z0-9]{6,12}/\d{8,20}/[A-Za-z0-9]{20,40}))"), 3.0),
-    ("gitlab_token", ("gl",),
-     re.compile(r"(?<![\w-])((?:glpat|gldt|glrt|glptt|glsoat|glcbt|glimt|glagent|glft|glffct|gloas)-[A-Za-z0-9_-]{20,64}"
-                r"|GR1348941[A-Za-z0-9_-]{20,})(?![\w-])"), 3.0),
-    ("huggingface_token", ("hf_", "api_org_"),
-     re.compile(r"(?<![\w-])((?:hf_|api_org_)[A-Za-z0-9]{30,40})(?![\w-])"), 3.0),
-    ("npm_token", ("npm_",), re.compile(r"(?<![\w-])(npm_[A-Za-z0-9]{36})(?![\w-])"), 3.0),
-    ("pypi_token", ("pypi-",), re.compile(r"(?<![\w-])(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})(?![\w-])"), 3.0),
-    ("sendgrid_key", ("SG.",), re.compile(r"(?<![\w-])(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?![\w-])"), 3.0),
-    ("twilio_key", ("SK", "AC"), re.compile(r"(?<![A-Za-z0-9])(SK[0-9a-f]{32})(?![A-Za-z0-9])"), 3.0),
-    # Azure AD client secrets (xxx8Q~…) and storage account keys
-    ("azure_key", ("Q~",), re.compile(r"(?<![\w~.-])([A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?![\w~.-])"), 3.0),
-    ("azure_key", ("AccountKey=", "SharedAccessKey="),
-     re.compile(r"(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{40,88}={0,2})"), 3.5),
-    ("google_api_key", ("AIza",), re.compile(r"(?<![\w-])(AIza[0-9A-Za-z_-]{35})(?![\w-])"), 3.5),
-    ("stripe_key", ("_live_", "_test_", "whsec_"),
-     re.compile(r"(?<![\w-])((?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,99}|whsec_[0-9A-Za-z]{32,})(?![\w-])"), 3.5),
+     r"(?P<v>https://hooks\.slack\.com/(?:services/T[A-Za-z0-9]{6,12}/B[A-Za-z0-9]{6,12}/(?P<b>[A-Za-z0-9]{20,32})"
+     r"|(?:workflows|triggers)/T[A-Z0-9]{6,12}/A[A-Z0-9]{6,12}/\d{8,20}/(?P<b2>[A-Za-z0-9]{20,40})))", 3.0),
+    ("npm_token", ("npm_",), _B + r"(?P<v>npm_(?P<b>[A-Za-z0-9]{36}))" + _E, 3.0),
+    ("pypi_token", ("pypi-",), _B + r"(?P<v>pypi-AgEIcHlwaS5vcmc(?P<b>[A-Za-z0-9_-]{50,}))" + _E, 3.0),
+    ("twilio_key", ("SK",), r"(?<![A-Za-z0-9])(?P<v>SK(?P<b>[0-9a-f]{32}))(?![A-Za-z0-9])", 3.0),
 ]
+# (type, literals, regex, min entropy, whether the literals must be looked for in the whole text:
+# formats with a space or a line break in them; the others are single tokens, see _rule_findings)
+_RULES = [(t, lits, re.compile(rx), e, bool(re.search(r" |\\s|\\n", rx))) for t, lits, rx, e in _CORE + FORMATS]
+# Runs of 16+ characters that can hold a token: a token-shaped format can only match in text
+# that has one of its literals inside such a run, and in prose or code these runs are a tenth
+# of the text, so the ~200 literal checks look at a tenth of the characters.
+_TOKEN_RUN = re.compile(r"(?<![^\s\"'`<>()\[\]{},;])[^\s\"'`<>()\[\]{},;]{16,}")
+# literal → the rules it triggers (each distinct literal is looked for once per text)
+_RULES_OF: dict[tuple[str, bool], list[int]] = {}
+for _i, (_t, _lits, _rx, _e, _whole) in enumerate(_RULES):
+    for _lit in _lits:
+        _RULES_OF.setdefault((_lit, _whole), []).append(_i)
+_TOKEN_LITERALS = tuple(lit for lit, whole in _RULES_OF if not whole)
+_TEXT_LITERALS = tuple(lit for lit, whole in _RULES_OF if whole)
+# random base62 keys of these lengths always mix upper case, lower case and digits
+_STRICT_MIX = frozenset({"openai_key", "anthropic_key", "github_token", "google_api_key"})
+
+
+def _looks_fake(value: str) -> bool:
+    return _PLACEHOLDER.search(value) is not None or _sequential(value)
+
+
+def _sequential(value: str) -> bool:
+    """``abcdefghijklmnopqrstuvwxyz``: one run of consecutive characters, typed, not generated."""
+    return len(value) >= 12 and all(ord(b) - ord(a) == 1 for a, b in zip(value, value[1:]))
+
+
+def _mixed(body: str, strict: bool) -> bool:
+    """Real keys mix character classes; slugs, kebab-case names and words do not. ``strict``:
+    upper case, lower case and digits."""
+    has = (any(c.isdigit() for c in body), any(c.isupper() for c in body), any(c.islower() for c in body))
+    return all(has) if strict else (has[0] and (has[1] or has[2])) or (has[1] and has[2])
+
+
+def _rule_findings(text: str) -> list[Finding]:
+    out = []
+    runs = "\n".join(_TOKEN_RUN.findall(text)) if len(text) > 512 else text
+    todo = {i for lit in _TOKEN_LITERALS if lit in runs for i in _RULES_OF[lit, False]}
+    todo.update(i for lit in _TEXT_LITERALS if lit in text for i in _RULES_OF[lit, True])
+    for i in sorted(todo):
+        type_, _literals, rx, min_entropy, _whole = _RULES[i]
+        for m in rx.finditer(text):
+            value = m.group("v")
+            groups = m.groupdict()
+            body = groups.get("b") or groups.get("b2") or groups.get("b3") or value
+            if _looks_fake(value) or shannon_entropy(body) < min_entropy:
+                continue
+            if type_ != "aws_access_key" and min_entropy > 0 and not _mixed(body, type_ in _STRICT_MIX):
+                continue
+            out.append(make_finding(SCANNER, type_, text, m.start("v"), m.end("v"), score=0.95, severity="critical"))
+    return out
+
+
+# ------------------------------------------------------------------------- structured credentials
+_AWS_NAME = r"(?i:aws|amazon|s3)"
 _AWS_SECRET = re.compile(
     r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key|aws.{0,12}secret|aws.{0,12}(?:key|sk)\b|"
     r"(?:aws|amazon).{0,20}(?:secret|key|credential|token))[\w-]*[\"']?\s*(?:[:=]|=>|:=)\s*[\"']?"
@@ -76,143 +134,84 @@ _AWS_SECRET_NEAR_ID = re.compile(
 )
 _PEM = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----"
-    r"(?:[\s\S]{0,16000}?-----END \1PRIVATE KEY\2-----|(?:\r?\n(?:[A-Za-z0-9+/=]{16,}|[A-Za-z-]+: [^\n]*))*)"
+    r"(?:[\s\S]{0,16000}?-----END \1PRIVATE KEY\2-----|(?:[\"'+ \t]*(?:\r?\n|\\n)[\"'+ \t]*(?:[A-Za-z0-9+/=]{16,}|[A-Za-z-]+: [^\n]*))*)"
 )
+_PEM_B64 = re.compile(r"(?<![A-Za-z0-9+/])(LS0tLS1CRUdJTi[A-Za-z0-9+/]{0,40}UFJJVkFURSBLRV[A-Za-z0-9+/]{40,}={0,2})")
 _JWT = re.compile(r"(?<![\w-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)?|"
                   r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*)(?![\w.-])")
 _BEARER = re.compile(
-    r"(?i:authorization|auth|token|header)\W{0,4}[:=]?\s*[\"']?(?i:bearer)\s+([A-Za-z0-9\-._~+/]{16,}=*)(?![\w\-.~+/])"
+    r"(?i:authorization|auth|token|header|bearer_auth)\W{0,4}[:=]?\s*[\"']?(?i:bearer)\s+([A-Za-z0-9\-._~+/]{12,}=*)"
+    r"(?![\w\-.~+/])"
 )
-_URL_CREDS = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@\"'`<>;,]{0,64}:([^\s:/@\"'`<>;,]{3,128})@[\w.-]+", re.I)
-_CONN_PASSWORD = re.compile(r"(?i:\b(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}]{4,128})(?=\s*(?:;|$|[\"']))")
-_GENERIC_KEYWORD = re.compile(r"(?<![a-z0-9])[\w.-]{0,40}?(?:api[_.-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|"
-                              r"access[_.-]?key|auth[_.-]?key|credentials?|private[_.-]?key|client[_.-]?secret|"
-                              r"signing[_.-]?key|key)(?![a-z])")
-_GENERIC_KEYWORD_GATE = re.compile(r"key|secret|token|pass|pwd|cred")
-_GENERIC_TAIL = re.compile(
-    r"(?P<name_end>[\w.-]{0,24}?)[\"'\]]?\s{0,3}(?:[:=]|=>|:=|\s)\s{0,3}(?:\b(?i:bearer|token|basic)\s+)?[\"'`]?"
-    r"(?P<value>[A-Za-z0-9+/_.~!@#%^&*-]{8,200}={0,2})(?![A-Za-z0-9+/_.~!@#%^&*=-])"
+_BASIC = re.compile(r"(?i:basic)\s+([A-Za-z0-9+/]{6,}={0,2})(?![\w+/=])")
+# user-info of a URL; postgres:postgres@ (the same word twice) is a default, not a secret
+_URL_CREDS = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://(?P<user>[^\s:/@\"'`<>;,]{0,64}):(?!(?P=user)@)([^\s:/@\"'`<>;,]{3,128})@[\w.-]+", re.I)
+# Password=… inside a connection string: a ";" on one side of it
+_CONN_PASSWORD = re.compile(r"(?i:\b(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}\[\]()]{4,128})(?=\s*;)"
+                            r"|;\s*(?i:(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}\[\]()]{4,128})(?=\s*(?:$|[\"']))")
+_CLI_CREDS = re.compile(r"(?:\s|^)(?:-u|--user|--proxy-user|-U)[\s=]+[\"']?[^\s:\"'@/]{1,64}:([^\s\"'@]{4,128})[\"']?"
+                        r"(?=\s|$)")
+# -u USER -p PASSWORD (psexec, docker login, mysql)
+_CLI_PASSWORD = re.compile(r"(?:\s|^)-u\s+[^\s-][^\s]{0,63}\s+-p\s+([^\s\-\"'][^\s\"']{3,127})(?=\s|$)")
+_SECURESTRING = re.compile(r"ConvertTo-SecureString\s+(?:-String\s+)?[\"']([^\"'\n]{4,128})[\"']\s+-AsPlainText")
+_PW_HASH = re.compile(
+    r"(?<![\w$])(\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}|\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}"
+    r"|\$1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}|\$[89]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}"
+    r"|\$krb5(?:asrep|tgs)\$\d+\$[^\s:]*?\$?[0-9a-f]{32}\$[0-9a-f]{64,})"
 )
-_GENERIC_LITERALS = ("key", "secret", "token", "pass", "pwd", "cred", "KEY", "SECRET", "TOKEN", "PASS", "PWD", "Key",
-                     "Secret", "Token", "Pass", "Cred", "CRED")
-
-
-_STRICT_MIX = frozenset({"openai_key", "anthropic_key", "github_token", "google_api_key", "stripe_key"})
-_WEAK_PASSWORDS = frozenset({"pass", "password", "passwd", "secret", "guest", "anonymous", "changeme", "admin",
-                             "root", "test", "user", "example", "xxx", "xxxx", "****", "pwd", "mypassword"})
-_PREFIX = re.compile(r"^(?:sk-ant-[a-z]+\d*-|sk-(?:proj-|svcacct-|admin-)?|[a-z]+_(?:live|test)_|gh[a-z]_|"
-                     r"github_pat_|xox[a-z]-|AIza|whsec_)")
-
-
-def _body_entropy(value: str) -> float:
-    return shannon_entropy(_PREFIX.sub("", value))
-
-
-def _looks_fake(value: str) -> bool:
-    return _PLACEHOLDER.search(value) is not None
-
-
-def _mixed(body: str, strict: bool) -> bool:
-    """Real keys mix character classes; slugs, kebab-case names and words do not. ``strict``:
-    upper case, lower case and digits (random base62 keys of these lengths always have all three)."""
-    has = (any(c.isdigit() for c in body), any(c.isupper() for c in body), any(c.islower() for c in body))
-    return all(has) if strict else (has[0] and (has[1] or has[2])) or (has[1] and has[2])
 
 
 def _jwt_ok(value: str) -> bool:
-    header = value.split(".", 1)[0]
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except (ValueError, binascii.Error):
-        return False
-    if not isinstance(decoded, dict) or "alg" not in decoded:
-        return False
     parts = value.split(".")
-    if len(parts) == 2:  # header.payload: an unsigned token (or one with its signature cut off)
-        return _json_object(parts[1])
-    return bool(parts[2]) or str(decoded.get("alg")).lower() == "none"
-
-
-def _json_object(segment: str) -> bool:
-    try:
-        return isinstance(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))), dict)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    header = _b64_json(parts[0])
+    if header is None:
+        # a damaged or re-encoded header is still a token when the rest is one: a JSON payload
+        # and a signature of real length
+        return len(parts) == 3 and _b64_json(parts[1]) is not None and len(parts[2]) >= 16
+    if "alg" not in header:
         return False
+    if len(parts) == 2:  # header.payload: an unsigned token (or one with its signature cut off)
+        return _b64_json(parts[1]) is not None
+    return bool(parts[2]) or str(header.get("alg")).lower() == "none"
 
 
-def _rule_findings(text: str) -> list[Finding]:
-    out = []
-    for type_, literals, rx, min_entropy in _RULES:
-        if not any(lit in text for lit in literals):
-            continue
-        for m in rx.finditer(text):
-            value = m.group(1)
-            if _looks_fake(value) or _body_entropy(value) < min_entropy:
-                continue
-            if type_ != "aws_access_key" and not _mixed(_PREFIX.sub("", value), type_ in _STRICT_MIX):
-                continue
-            out.append(make_finding(SCANNER, type_, text, m.start(1), m.end(1), score=0.95, severity="critical"))
-    return out
+def _b64_json(segment: str) -> dict | None:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded if isinstance(decoded, dict) else None
 
 
 def _bearer_ok(token: str) -> bool:
-    return not _looks_fake(token) and shannon_entropy(token) >= 3.0
+    return not _looks_fake(token) and shannon_entropy(token) >= 3.0 and not _REFERENCE.fullmatch(token)
+
+
+def _basic_ok(value: str) -> bool:
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return False
+    user, sep, password = decoded.partition(":")
+    return bool(sep and user and password) and decoded.isprintable() and _password_ok(password)
+
+
+# settings.api_key, env.DB_PASSWORD: dotted names of words (a random "be8dfd.da8a689a" is not one)
+_REFERENCE = re.compile(r"[A-Za-z_][A-Za-z_]*\d{0,3}(?:\.[A-Za-z_][A-Za-z_]*\d{0,3})+(?:\(\))?")
+_TEMPLATE = re.compile(r"\$\{|\{\{|#\{|%\(|<%|\$\(|^\$+[A-Za-z_{(]|^%[A-Za-z_]\w*%$|%\w+\(|^<[^>]*>$|^\{[^}]*\}$|"
+                       r"^\[[^\]]*\]$|\{[\w.]*\}|^\s|\s\+\s|\s$|:$|^arn:|^#[\w-]+$")
+# the conventional stand-ins of examples and docs (user:pass@, anonymous:guest@ for FTP)
+_PLACEHOLDER_PASSWORDS = frozenset({"password", "passwd", "pass", "pwd", "guest", "yourpassword", "your_password",
+                                    "mypassword", "null", "none", "xxx", "xxxx"})
 
 
 def _password_ok(password: str) -> bool:
     if password.isdigit() and len(password) <= 5:
         return False  # host:8000 — a port, not a password
-    if _REFERENCE.fullmatch(password):
-        return False  # Password=env.DB_PASSWORD: a reference, not a value
-    return not _looks_fake(password) and password.lower() not in _WEAK_PASSWORDS and password[0] not in "$%{<"
-
-
-_REFERENCE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?")
-_ID_NAME = re.compile(r"(?:_|-|\.)?(?:id|ids|name|names|type|types|url|uri|path|file|length|len|size|count|field|"
-                      r"header|param|prefix|format|version|index|hash|policy|expir\w*|timeout|ttl)$", re.I)
-
-
-def _generic_candidates(text: str) -> list[tuple[str, int, int]]:
-    """(name, value start, value end) of ``name = value`` assignments whose name has a secret
-    keyword: keyword occurrences are found in the lower-cased text (cheap), the assignment is
-    matched from each one."""
-    low = text.lower()
-    if len(low) != len(text):
-        low = text  # a case mapping changed the length: match as written
-    out: list[tuple[str, int, int]] = []
-    pos = 0
-    for gate in _GENERIC_KEYWORD_GATE.finditer(low):
-        if gate.start() < pos:
-            continue
-        kw = _GENERIC_KEYWORD.search(low, max(pos, gate.start() - 41), gate.end() + 16)
-        if kw is None:
-            continue
-        tail = _GENERIC_TAIL.match(text, kw.end())
-        if tail is None:
-            pos = kw.end()
-            continue
-        out.append((text[kw.start():tail.end("name_end")], tail.start("value"), tail.end("value")))
-        pos = tail.end()
-    return out
-
-
-def _generic_findings(text: str) -> list[Finding]:
-    out = []
-    for name, start, end in _generic_candidates(text):
-        value = text[start:end]
-        if _ID_NAME.search(name.rstrip("\"']")) or _looks_fake(value) or value.lower() in _WEAK_PASSWORDS:
-            continue
-        if _REFERENCE.fullmatch(value):
-            continue  # env.DB_PASSWORD, settings.api_key: a reference, not a value
-        body = value.strip("=")
-        if body.isalpha() and (body.islower() or body.isupper() or len(body) < 16):
-            continue  # a word or identifier (pro_email, true, SOME_SETTING)
-        if not any(c.isdigit() for c in body) and shannon_entropy(body) < 3.8:
-            continue
-        if shannon_entropy(body) < 3.0 or re.fullmatch(r"[\d.:/-]+", body) or "://" in value:
-            continue  # numbers, dates, versions, URLs
-        out.append(make_finding(SCANNER, "generic_secret", text, start, end, score=0.7, severity="high"))
-    return out
+    if _REFERENCE.fullmatch(password) or _TEMPLATE.search(password):
+        return False  # Password=env.DB_PASSWORD, ${PGPASSWORD}, <password>: a reference, not a value
+    return (not _looks_fake(password) and password[0] not in "$%{<" and len(set(password)) > 1
+            and password.lower() not in _PLACEHOLDER_PASSWORDS)
 
 
 def _aws_secret_ok(value: str) -> bool:
@@ -220,16 +219,38 @@ def _aws_secret_ok(value: str) -> bool:
     return mixed and not _looks_fake(value) and shannon_entropy(value) >= 4.0
 
 
+def _pem_ok(value: str) -> bool:
+    body = re.sub(r"-----[A-Z ]+-----|\\n|[\s\"'+]", "", value)
+    if len(body) < 24 or _looks_fake(body) or shannon_entropy(body) < 3.5 or _b64_plain(body):
+        return False
+    return True
+
+
+def _b64_plain(body: str) -> bool:
+    """A PEM body that decodes to printable text is a placeholder (real keys are DER/binary)."""
+    try:
+        decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    return decoded.isascii() and decoded.decode("ascii").isprintable()
+
+
 # (type, prefilter literals, regex, value group, validator, score, severity)
 _STRUCTURED: list[tuple[str, tuple[str, ...], re.Pattern[str], int, Callable[[str], bool], float, str]] = [
-    ("private_key", ("PRIVATE KEY",), _PEM, 0, lambda v: True, 1.0, "critical"),
+    ("private_key", ("PRIVATE KEY",), _PEM, 0, _pem_ok, 1.0, "critical"),
+    ("private_key", ("LS0tLS1CRUdJTi",), _PEM_B64, 1, lambda v: True, 0.95, "critical"),
     ("jwt", ("eyJ",), _JWT, 1, _jwt_ok, 0.9, "high"),
     ("bearer_token", ("earer", "EARER"), _BEARER, 1, _bearer_ok, 0.85, "high"),
-    ("url_credentials", ("://",), _URL_CREDS, 1, _password_ok, 0.85, "high"),
+    ("basic_auth", ("asic ", "ASIC "), _BASIC, 1, _basic_ok, 0.85, "high"),
+    ("url_credentials", ("://",), _URL_CREDS, 2, _password_ok, 0.85, "high"),
     ("aws_secret_key", ("ecret", "ECRET", "aws", "AWS", "key", "KEY", "Key"), _AWS_SECRET, 1, _aws_secret_ok, 0.9,
      "critical"),
-    ("connection_string_password", ("assword", "ASSWORD", "wd=", "WD="), _CONN_PASSWORD, 1, _password_ok, 0.85,
+    ("connection_string_password", ("assword", "ASSWORD", "wd=", "WD="), _CONN_PASSWORD, -1, _password_ok, 0.85,
      "high"),
+    ("generic_secret", ("-u", "--user", "-U"), _CLI_CREDS, 1, _password_ok, 0.8, "high"),
+    ("generic_secret", ("-p ",), _CLI_PASSWORD, 1, _password_ok, 0.7, "high"),
+    ("password_hash", ("$",), _PW_HASH, 1, lambda v: True, 0.8, "high"),
+    ("generic_secret", ("AsPlainText",), _SECURESTRING, 1, _password_ok, 0.85, "high"),
 ]
 
 
@@ -237,8 +258,10 @@ def _structured_findings(text: str) -> list[Finding]:
     out = []
     for type_, literals, rx, group, ok, score, severity in _STRUCTURED:
         if any(lit in text for lit in literals):
-            out += [make_finding(SCANNER, type_, text, m.start(group), m.end(group), score=score, severity=severity)
-                    for m in rx.finditer(text) if ok(m.group(group))]
+            for m in rx.finditer(text):
+                g = group if group >= 0 else next(i for i in range(1, rx.groups + 1) if m.group(i) is not None)
+                if ok(m.group(g)):
+                    out.append(make_finding(SCANNER, type_, text, m.start(g), m.end(g), score=score, severity=severity))
     return out
 
 
@@ -253,6 +276,186 @@ def _aws_near_id_findings(text: str) -> list[Finding]:
     return out
 
 
+# ------------------------------------------------------------------- keyword-anchored assignments
+# Keywords are found in the lower-cased text; a keyword is then widened to the whole name it is
+# part of (identifier characters), and the assignment is matched right after that name.
+_KEYWORD = re.compile(r"secret|token|passw|passphrase|pwd|api_?key|apikey|key|cred|pass|private|access|auth|pat\b")
+_STRONG_NAME = re.compile(r"secret|token|passw|pwd|key|cred|pass(?:phrase|code)?(?![a-z])|pat(?![a-z])", re.I)
+_PASSWORD_NAME = re.compile(r"passw|passphrase|pwd|(?<![a-z])pass(?![a-z])|(?<=[a-z_.-])pass$|secret$|^secret|"
+                            r"(?<![a-z])(?:secret|pass)(?![a-z])|credential", re.I)
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.$-]*")
+_NAME_CHARS_LEFT = re.compile(r"[A-Za-z0-9_.$-]*\Z")
+_TAIL = re.compile(
+    r"(?P<close>[\"'`\]]{0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s)"
+    r"[ \t]{0,32}(?:\r?\n[ \t]{0,24})?|(?P<ws>[ \t]{1,8}))"
+    r"(?:(?i:bearer|token|basic)\s+)?(?P<str>[rbfu]?)(?:\"(?P<qv>[^\"\n]{1,300}?)\"|'(?P<qv2>[^'\n]{1,300}?)'|`(?P<qv3>[^`\n]{1,300}?)`"
+    r"|[\"'`]?(?P<v>[^\s\"'`,;()\[\]{}<>]{1,300}))"
+)
+# the value glued to the name: holidayapiKEY-<value>, dd_secret_key-<value>, prospect-token-<value>
+_GLUED = re.compile(r"(?:[-_.](?:key|token|secret|access|private|code))*[-_.:]([A-Za-z0-9][A-Za-z0-9_.+/=-]{15,})\Z", re.I)
+_NOT_SECRET_NAME = re.compile(
+    r"(?:^|[_.-])(?:id|ids|name|names|type|types|url|uri|urls|path|paths|file|files|dir|length|len|size|count|field|fields|"
+    r"header|param|params|prefix|suffix|format|version|index|hash|policy|expir\w*|expires?|timeout|ttl|mode|label|"
+    r"endpoint|host|port|region|user|username|email|enabled|required|limit|max|min|env|var|arn)$"
+    r"|public|publishable|pubkey|pub_key|keyboard|keyword|keystroke|keychain|keyframe|keypress|keydown|keyup|keyspace|"
+    r"tokeniz|max_?tokens|num_?tokens|n_?tokens|tokens_?(?:used|count|per)|token_?(?:count|usage|limit|type)|"
+    r"passport|passthrough|bypass|compass|passenger|password_?(?:reset|hash|policy|length|field|confirm\w*|hint)|"
+    r"authori[sz]|author|access_?(?:log|level|mode|control|type|right|denied)|private_?(?:ip|dns|network|subnet)|"
+    r"primary_?key|foreign_?key|sort_?key|partition_?key|cache_?key|key_?(?:id|name|size|length|path|file|type)",
+    re.I)
+_NOT_VALUES = frozenset({
+    "null", "none", "nil", "true", "false", "undefined", "empty", "string", "str", "int", "bool", "boolean", "text",
+    "required", "optional", "hidden", "password", "passwd", "secret", "token", "key", "apikey", "api_key", "value",
+    "default", "example", "test", "testing", "xxx", "****", "pass", "pwd", "string.empty", "self", "this", "new",
+    "read", "write", "bearer", "basic", "auth", "oauth", "jwt", "public", "private", "env", "environ", "config",
+    "settings", "unknown", "secret_key", "access_token", "refresh_token", "client_secret", "api_token",
+})
+_IDENT = re.compile(r"[a-z]+(?:[_-][a-z]+)*|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:[A-Z][a-z]+)+|[A-Z][a-z]+(?:[A-Z][a-z]+)*")
+_CALL = re.compile(r"[\w.$]+\(.*\)?|[\w.]+\[[^\]]*\]?")
+_NUMBERISH = re.compile(r"[\d.:/ ,+-]+|\d+(?:\.\d+)?[a-z]{1,3}|v?\d+(?:\.\d+)+[\w.-]*", re.I)
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}")
+
+
+def _b64_text(value: str) -> bool:
+    """``value`` is base64 of plain text with spaces (``ZHVtbXkgdGV4dA==``): encoded prose, not a key."""
+    if len(value) < 16 or len(value) % 4 or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", value):
+        return False
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("ascii")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return False
+    return " " in decoded and decoded.isprintable()
+
+
+def _key_value_ok(value: str, quoted: bool, spaced: bool, weak_name: bool) -> bool:
+    """A value assigned to a key/token name: random-looking."""
+    body = value.strip("=")
+    n = len(body)
+    if n < (10 if quoted and not (spaced or weak_name) else 16 if weak_name or spaced else 12):
+        return False
+    if _IDENT.fullmatch(body) or _NUMBERISH.fullmatch(body) and not (body.isdigit() and n >= 16):
+        return False
+    ent = shannon_entropy(body)
+    digits = any(c.isdigit() for c in body)
+    letters = any(c.isalpha() for c in body)
+    if not digits and ent < 3.6:
+        return False
+    if spaced or weak_name:
+        return ent >= 3.2 and digits and (letters or n >= 20)
+    return ent >= 3.0
+
+
+def _password_value_ok(value: str, quoted: bool, spaced: bool) -> bool:
+    """A value assigned to a password name: anything non-trivial that is not a word-like name."""
+    n = len(value)
+    if n < 4 or len(set(value)) < 3:
+        return False
+    if " " in value.strip() and not quoted:
+        return False
+    if spaced:  # "password is required": words after a space are prose unless they look like a password
+        return n >= 6 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    if _IDENT.fullmatch(value) and ("_" in value or "-" in value or value.isupper() or not value.islower()) and not quoted:
+        return False  # DB_PASSWORD, get_password, aFunctionCall: names, not values
+    if quoted and _IDENT.fullmatch(value) and ("_" in value and value.isupper()):
+        return False
+    if not quoted and value.isalpha() and value.islower() and n < 6:
+        return False
+    return not _NUMBERISH.fullmatch(value) or n >= 8
+
+
+def _value_ok(name: str, value: str, quoted: bool, spaced: bool) -> bool:
+    value = value.strip("'\"")
+    low = value.lower()
+    if not value:
+        return False
+    if low in _NOT_VALUES or _looks_fake(value) or _TEMPLATE.search(value):
+        return False
+    if "://" in value or value.startswith(("/", "./", "~/", "\\")) or _REFERENCE.fullmatch(value) or _CALL.fullmatch(value):
+        return False  # URLs (their credentials are matched by the URL rule), paths, references, calls
+    if low.startswith(("env.", "process.env", "os.environ", "os.getenv", "getenv", "secrets.", "vars.", "config.",
+                       "settings.", "params.", "self.", "this.", "ctx.", "context.", "request.")):
+        return False
+    strong = _STRONG_NAME.search(name) is not None
+    if _PASSWORD_NAME.search(name) and not re.search(r"key|token", name, re.I):
+        return _password_value_ok(value, quoted, spaced)
+    if re.search(_AWS_NAME, name) and re.search("secret", name, re.I):
+        # AWS secret keys are 40 base64 characters; anything else under that name (a commit
+        # hash, an encrypted blob) is not one
+        return _AWS_SECRET_VALUE.fullmatch(value) is not None and not _HEX40.fullmatch(value) and _aws_secret_ok(value)
+    if _b64_text(value):
+        return False
+    return _key_value_ok(value, quoted, spaced, weak_name=not strong)
+
+
+def _generic_candidates(text: str) -> list[tuple[str, int, int, bool, bool]]:
+    """(name, value start, value end, quoted, space-separated) of assignments whose name has a
+    secret keyword."""
+    low = text.lower()
+    if len(low) != len(text):
+        low = text  # a case mapping changed the length: match as written
+    out: list[tuple[str, int, int, bool, bool]] = []
+    pos = 0
+    for kw in _KEYWORD.finditer(low):
+        if kw.start() < pos:
+            continue
+        ks, ke = kw.span()
+        if kw.group() == "key" and ks > 0 and low[ks - 1].isalpha():
+            prev, k = text[ks - 1], text[ks]
+            if not (k == "K" and (prev.islower() or prev.isupper())):
+                continue  # monkey, turkey — but apiKey, APIKEY
+        ns = _NAME_CHARS_LEFT.search(text, max(0, ks - 48), ks).start()
+        ne = _NAME_CHARS.match(text, ke).end()
+        if ne - ke > 40:
+            continue
+        glued = _GLUED.match(text, ke, ne)
+        if glued is not None and kw.group() not in ("pass", "auth", "pat"):
+            out.append((text[ns:ke], glued.start(1), glued.end(1), False, True))
+            pos = ne
+            continue
+        name = text[ns:ne].strip("$.-")
+        pos = ne
+        if not name or _NOT_SECRET_NAME.search(name) or "public" in low[max(0, ns - 10):ns] or text[ns - 1:ns] == "/":
+            continue
+        tail = _TAIL.match(text, ne)
+        if tail is None:
+            continue
+        g = next((k for k in ("qv", "qv2", "qv3") if tail.group(k) is not None), "v")
+        quoted = g != "v"
+        if tail.group("op") and tail.group("op").strip() in ("is", "was") and not quoted:
+            continue  # prose: only "the password is 'x'" with the value quoted
+        spaced = tail.group("ws") is not None
+        if spaced and tail.group("close"):
+            continue
+        if spaced and text[tail.start(g):tail.end(g)].lower() in _NOT_VALUES:
+            continue  # "access key <value>", "SECRET TOKEN <value>": the next keyword names it
+        if tail.group("op") == "," and not (quoted and text[max(0, ns - 2):ns] in ('("', "('")):
+            continue  # "name", "value" only as the first two arguments of a call: define("X", "v")
+        if not quoted and text[tail.end(g):tail.end(g) + 1] in ("(", "["):
+            continue  # secrets["password"], get_token(): an expression, not a value
+        out.append((name, tail.start(g), tail.end(g), quoted, spaced))
+        pos = tail.end()
+    return out
+
+
+def _generic_findings(text: str) -> list[Finding]:
+    out = []
+    for name, start, end, quoted, spaced in _generic_candidates(text):
+        value = text[start:end]
+        if not quoted:
+            trimmed = value.rstrip(".:!?")
+            end -= len(value) - len(trimmed)
+            value = trimmed
+        if value and _value_ok(name, value, quoted, spaced):
+            out.append(make_finding(SCANNER, "generic_secret", text, start, end, score=0.7, severity="high"))
+    return out
+
+
+_GENERIC_LITERALS = ("key", "secret", "token", "pass", "pwd", "cred", "KEY", "SECRET", "TOKEN", "PASS", "PWD", "Key",
+                     "Secret", "Token", "Pass", "Cred", "CRED", "private", "PRIVATE", "Private", "access", "ACCESS",
+                     "Access", "auth", "AUTH", "Auth", "pat", "PAT")
+
+
 def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
     """Secret findings in ``text`` (all types, or only ``types``), one type per span, in order."""
     found = _rule_findings(text) + _structured_findings(text) + _aws_near_id_findings(text)
@@ -261,4 +464,3 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
     if types is not None:
         found = [f for f in found if f.type in types]
     return resolve_overlaps(found)
-

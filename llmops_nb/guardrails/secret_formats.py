@@ -1,0 +1,172 @@
+"""Documented token formats of API providers, one row per format, for :mod:`.secrets`.
+
+Each row: ``(type, prefilter literals, pattern, minimum entropy of the body)``. The pattern has
+one group ``v`` (the whole value, what is reported and redacted) and may have a group ``b`` (the
+random body after the fixed prefix, what the entropy and character-mix checks look at). A row
+is only tried when one of its literals occurs in the text, so a hundred rows cost a hundred
+substring checks on text that has none of them.
+
+The formats are those the providers document (prefixes, lengths, alphabets), as collected by the
+public secret-scanner rule sets (gitleaks, trufflehog, detect-secrets, noseyparker); the regexes
+here are written for this module. Keyword-only formats (a bare 32-character hex string that is
+only a secret when a provider's name is next to it) are left to the keyword-anchored assignment
+rule in :mod:`.secrets`.
+"""
+
+from __future__ import annotations
+
+_B = r"(?<![\w-])"  # left boundary: not inside a longer word or kebab run
+_E = r"(?![\w-])"  # right boundary
+_HEX = "0-9a-fA-F"
+
+# (type, literals, pattern, min entropy)
+FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
+    # --- source hosting, CI, registries
+    ("gitlab_token", ("gl",), _B + r"(?P<v>(?:glpat|gldt|glrt|glptt|glsoat|glcbt|glimt|glagent|glft|glffct|gloas|glwt)-"
+     r"(?P<b>[A-Za-z0-9_-]{20,64}))" + _E, 2.5),
+    ("gitlab_token", ("GR1348941",), _B + r"(?P<v>GR1348941(?P<b>[A-Za-z0-9_-]{20,}))" + _E, 3.0),
+    ("github_token", ("gh",), _B + r"(?P<v>gh[pousr]_(?P<b>[A-Za-z0-9]{36,255}))" + _E, 3.0),
+    ("provider_token", ("ATBB",), _B + r"(?P<v>ATBB(?P<b>[A-Za-z0-9_=.-]{32,}))" + _E, 3.0),  # Bitbucket app password
+    ("provider_token", ("ATATT", "ATCTT"), _B + r"(?P<v>AT[AC]TT3(?P<b>[A-Za-z0-9_=-]{100,300}))", 3.0),  # Atlassian
+    ("provider_token", ("bkua_",), _B + r"(?P<v>bkua_(?P<b>[a-f0-9]{40}))" + _E, 3.0),  # Buildkite
+    ("provider_token", ("CCIPAT_", "CCIPRJ_"), _B + r"(?P<v>CCIP(?:AT|RJ)_(?P<b>[A-Za-z0-9]{22}_[a-f0-9]{40}))" + _E, 3.0),
+    ("provider_token", ("CLOJARS_",), _B + r"(?P<v>CLOJARS_(?P<b>[a-z0-9]{60}))" + _E, 3.0),
+    ("provider_token", ("rubygems_",), _B + r"(?P<v>rubygems_(?P<b>[a-f0-9]{48}))" + _E, 3.0),
+    ("provider_token", ("oy2",), _B + r"(?P<v>oy2(?P<b>[a-z0-9]{43}))" + _E, 3.0),  # NuGet
+    ("provider_token", ("pul-",), _B + r"(?P<v>pul-(?P<b>[a-f0-9]{40}))" + _E, 3.0),  # Pulumi
+    ("provider_token", ("AKCp",), _B + r"(?P<v>AKCp(?P<b>[A-Za-z0-9]{69}))" + _E, 3.5),  # JFrog Artifactory
+    ("provider_token", ("cmVmdGtu",), _B + r"(?P<v>cmVmdGtuOjAxOjE(?P<b>[A-Za-z0-9]{40,60}))" + _E, 3.5),
+    ("provider_token", ("sgp_",), _B + r"(?P<v>sgp_(?P<b>(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}|[a-fA-F0-9]{40}))" + _E,
+     3.0),  # Sourcegraph
+    ("provider_token", ("dckr_",), _B + r"(?P<v>dckr_(?:pat|oat)_(?P<b>[A-Za-z0-9_-]{27,}))", 3.0),  # Docker Hub
+    ("provider_token", ("tfp_",), _B + r"(?P<v>tfp_(?P<b>[A-Za-z0-9_.=-]{56,64}))" + _E, 3.0),  # Typeform
+    ("provider_token", ("ico-",), _B + r"(?P<v>ico-(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Infracost
+    ("provider_token", ("API-",), _B + r"(?P<v>API-(?P<b>[A-Z0-9]{26}))" + _E, 3.0),  # Octopus Deploy
+    ("provider_token", (".atlasv1.",), _B + r"(?P<v>[a-zA-Z0-9]{14}\.atlasv1\.(?P<b>[A-Za-z0-9_=-]{60,70}))" + _E, 3.5),
+    ("provider_token", ("pnu_",), _B + r"(?P<v>pnu_(?P<b>[A-Za-z0-9]{36}))" + _E, 3.0),  # Prefect
+    ("provider_token", ("rdme_",), _B + r"(?P<v>rdme_(?P<b>[a-z0-9]{70}))" + _E, 3.0),  # ReadMe
+    ("provider_token", ("odt_",), _B + r"(?P<v>odt_(?P<b>[A-Za-z0-9]{32,}))" + _E, 3.0),  # Dependency-Track
+    ("provider_token", ("ion_",), _B + r"(?P<v>ion_(?P<b>[A-Za-z0-9]{42}))" + _E, 3.0),  # Ionic
+    ("provider_token", ("sntrys_", "sntryu_", "sntrya_"),
+     _B + r"(?P<v>sntry[su]_(?P<b>eyJ[A-Za-z0-9+/=_-]{40,}|[a-f0-9]{64}))", 3.0),  # Sentry
+    # --- cloud, infrastructure
+    ("provider_token", ("_v1_",), _B + r"(?P<v>do[opr]_v1_(?P<b>[a-f0-9]{64}))" + _E, 3.0),  # DigitalOcean
+    ("provider_token", ("dapi", "dkea", "dose"), _B + r"(?P<v>(?:dapi|dkea|dose)(?P<b>[a-fA-F0-9]{32})(?:-\d)?)" + _E,
+     3.0),  # Databricks
+    ("provider_token", ("dp.",), _B + r"(?P<v>dp\.(?:ct|pt|sa|scim|audit|st(?:\.[a-z0-9_-]{2,35})?)\.(?P<b>[A-Za-z0-9]{40,44}))"
+     + _E, 3.0),  # Doppler
+    ("provider_token", ("dt0",), _B + r"(?P<v>dt0[a-z]\d{2}\.(?P<b>[A-Z0-9]{24}\.[A-Z0-9]{64}))" + _E, 3.0),  # Dynatrace
+    ("provider_token", ("NRAK-", "NRII-", "NRJS-", "NRRA-", "NRIQ-", "NRAA-"),
+     _B + r"(?P<v>NR(?:AK|II|JS|RA|IQ|AA)-(?P<b>[A-Za-z0-9_-]{19,32}))" + _E, 3.0),  # New Relic
+    ("provider_token", ("NRAL",), _B + r"(?P<v>(?P<b>[a-z0-9]{36})NRAL)" + _E, 3.0),  # New Relic licence key
+    ("provider_token", ("hvs.", "hvb.", "hvr."), _B + r"(?P<v>hv[sbr]\.(?P<b>[A-Za-z0-9_-]{24,400}))" + _E, 3.5),  # Vault
+    ("provider_token", ("tskey-",), _B + r"(?P<v>tskey-[a-z]+-(?P<b>[A-Za-z0-9]{6,}-[A-Za-z0-9]{16,}))" + _E, 0.0),
+    ("provider_token", ("fo1_",), _B + r"(?P<v>fo1_(?P<b>[A-Za-z0-9_-]{43}))" + _E, 3.0),  # Fly.io
+    ("provider_token", ("FlyV1 ",), r"(?P<v>FlyV1 (?P<b>fm\d[a-z]?_[A-Za-z0-9+/=,_-]{50,}))", 3.5),
+    ("provider_token", ("pscale_",), _B + r"(?P<v>pscale_(?:tkn|pw|oauth)_(?P<b>[A-Za-z0-9_=.-]{32,64}))" + _E, 3.0),
+    ("provider_token", ("sbp_", "sb_secret_"), _B + r"(?P<v>(?:sbp_|sb_secret_)(?P<b>[A-Za-z0-9_-]{31,}))" + _E, 3.0),
+    ("provider_token", ("HRKU-",), _B + r"(?P<v>HRKU-(?P<b>[A-Za-z0-9_-]{58,60}))" + _E, 3.0),  # Heroku
+    ("provider_token", ("LTAI",), _B + r"(?P<v>LTAI(?P<b>[A-Za-z0-9]{12,20}))" + _E, 3.0),  # Alibaba Cloud
+    ("provider_token", ("AQVN", "YC"), _B + r"(?P<v>(?:AQVN|YC)(?P<b>[A-Za-z0-9_-]{35,38}))" + _E, 3.5),  # Yandex
+    ("provider_token", ("v1.0-",), _B + r"(?P<v>v1\.0-(?P<b>[a-f0-9]{24}-[a-f0-9]{146}))" + _E, 3.0),  # Cloudflare CA
+    ("provider_token", ("ops_eyJ",), _B + r"(?P<v>ops_(?P<b>eyJ[A-Za-z0-9+/_-]{100,}={0,3}))", 3.5),  # 1Password
+    ("provider_token", ("A3-",), _B + r"(?P<v>A3-(?P<b>[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-"
+     r"[A-Z0-9]{5}-[A-Z0-9]{5}))" + _E, 3.0),  # 1Password secret key
+    ("provider_token", ("AGE-SECRET-KEY-1",), r"(?P<v>AGE-SECRET-KEY-1(?P<b>[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}))", 2.5),
+    # Azure DevOps PATs (84 characters, "AZDO" signature at 76) and Entra client secrets
+    ("azure_key", ("AZDO",), _B + r"(?P<v>(?P<b>[A-Za-z0-9]{70,80})AZDO[A-Za-z0-9]{4})" + _E, 3.0),
+    ("azure_key", ("Q~",), r"(?<![\w~.-])(?P<v>(?P<b>[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}))(?![\w~.-])", 3.0),
+    ("azure_key", ("AccountKey=", "SharedAccessKey=", "accountkey=", "sharedaccesskey="),
+     r"(?i:AccountKey|SharedAccessKey)=(?P<v>(?P<b>[A-Za-z0-9+/]{40,88}={0,2}))", 3.5),
+    ("azure_key", ("sig=",), r"[?&]sig=(?P<v>(?P<b>[A-Za-z0-9%+/]{40,}={0,2}))", 3.5),  # SAS signature
+    # Google
+    ("google_api_key", ("AIza",), _B + r"(?P<v>AIza(?P<b>[0-9A-Za-z_-]{35}))" + _E, 3.5),
+    ("provider_token", ("ya29.",), _B + r"(?P<v>ya29\.(?P<b>[0-9A-Za-z_-]{30,}))", 3.5),  # OAuth access token
+    ("provider_token", ("GOCSPX-",), _B + r"(?P<v>GOCSPX-(?P<b>[A-Za-z0-9_-]{28}))" + _E, 3.0),  # OAuth client secret
+    ("provider_token", ("1//0",), _B + r"(?P<v>1//0(?P<b>[A-Za-z0-9_-]{40,}))" + _E, 3.5),  # OAuth refresh token
+    # --- AI providers
+    ("provider_token", ("gsk_",), _B + r"(?P<v>gsk_(?P<b>[A-Za-z0-9]{52}))" + _E, 3.0),  # Groq
+    ("provider_token", ("pplx-",), _B + r"(?P<v>pplx-(?P<b>[A-Za-z0-9]{48}))" + _E, 3.0),  # Perplexity
+    ("provider_token", ("r8_",), _B + r"(?P<v>r8_(?P<b>[A-Za-z0-9]{37}))" + _E, 3.0),  # Replicate
+    ("provider_token", ("xai-",), _B + r"(?P<v>xai-(?P<b>[A-Za-z0-9]{70,90}))" + _E, 3.0),  # xAI
+    ("provider_token", ("jina_",), _B + r"(?P<v>jina_(?P<b>[A-Za-z0-9_-]{40,70}))" + _E, 3.0),
+    ("provider_token", ("vcp_", "vci_", "vca_", "vcr_", "vck_"), _B + r"(?P<v>vc[picrk]_(?P<b>[A-Za-z0-9]{40,60}))" + _E,
+     3.0),  # Vercel
+    ("huggingface_token", ("hf_", "api_org_"), _B + r"(?P<v>(?:hf_|api_org_)(?P<b>[A-Za-z0-9]{30,40}))" + _E, 2.0),
+    # --- messaging, webhooks
+    ("webhook_url", ("discord",), r"(?P<v>https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{16,20}/"
+     r"(?P<b>[A-Za-z0-9_-]{60,70}))", 3.0),
+    ("webhook_url", ("office.com",), r"(?P<v>https://[a-z0-9.-]*\.office(?:365)?\.com/webhook(?:b2)?/"
+     r"[0-9a-z-]{36}@[0-9a-z-]{36}/IncomingWebhook/(?P<b>[0-9a-z]{32})/[0-9a-z-]{36}(?:/[A-Za-z0-9_-]+)?)", 3.0),
+    ("webhook_url", ("hooks.zapier.com",), r"(?P<v>https://hooks\.zapier\.com/hooks/catch/\d+/(?P<b>[a-z0-9]{5,}))", 2.0),
+    ("webhook_url", (".tines.com",), r"(?P<v>https://[\w-]+\.tines\.com/webhook/(?P<b>[a-f0-9]{32}/[a-f0-9]{32}))", 3.0),
+    ("provider_token", (":AA",),
+     r"(?<![\w:])(?P<v>\d{8,10}:(?P<b>AA[A-Za-z0-9_-]{30,35}))" + _E, 3.0),
+    ("provider_token", ("sq0",), _B + r"(?P<v>sq0(?:atp|csp)-(?P<b>[A-Za-z0-9_-]{22,43}))" + _E, 3.0),  # Square
+    ("provider_token", ("EAAA",), _B + r"(?P<v>EAAA(?P<b>[A-Za-z0-9_-]{60}))" + _E, 3.5),  # Square access token
+    ("provider_token", ("EAA",), _B + r"(?P<v>EAA[A-Za-z](?P<b>[A-Za-z0-9]{40,}))" + _E, 3.5),  # Facebook
+    ("provider_token", ("xkeysib-",), _B + r"(?P<v>xkeysib-(?P<b>[a-f0-9]{64}-[A-Za-z0-9]{16}))" + _E, 3.0),  # Brevo
+    ("provider_token", ("key-",), _B + r"(?P<v>(?:pub)?key-(?P<b>[a-f0-9]{32}))" + _E, 3.0),  # Mailgun
+    ("provider_token", ("-us",), _B + r"(?P<v>(?P<b>[a-f0-9]{32})-us\d{1,2})" + _E, 3.0),  # Mailchimp
+    ("provider_token", ("PMAK-",), _B + r"(?P<v>PMAK-(?P<b>[a-f0-9]{24}-[a-f0-9]{34}))" + _E, 3.0),  # Postman
+    ("sendgrid_key", ("SG.",), _B + r"(?P<v>SG\.(?P<b>[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}))" + _E, 3.0),  # SendGrid
+    # --- payments, commerce
+    ("stripe_key", ("_live_", "_test_", "whsec_"),
+     _B + r"(?P<v>(?:sk|rk)_(?:live|test)_(?P<b>[0-9A-Za-z]{24,247})|whsec_(?P<b2>[0-9A-Za-z]{32,}))" + _E, 3.0),
+    ("provider_token", ("shp",), _B + r"(?P<v>shp(?:at|ca|pa|ss)_(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Shopify
+    ("provider_token", ("access_token$",), r"(?P<v>access_token\$(?:production|sandbox)\$(?P<b>[0-9a-z]{16}\$[0-9a-f]{32}))",
+     3.0),  # PayPal Braintree
+    ("provider_token", ("access-sandbox-", "access-development-", "access-production-"),
+     _B + r"(?P<v>access-(?:sandbox|development|production)-(?P<b>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+     r"[0-9a-f]{12}))" + _E, 3.0),  # Plaid
+    ("provider_token", ("shippo_",), _B + r"(?P<v>shippo_(?:live|test)_(?P<b>[a-fA-F0-9]{40}))" + _E, 3.0),
+    ("provider_token", ("duffel_",), _B + r"(?P<v>duffel_(?:test|live)_(?P<b>[A-Za-z0-9_=-]{43}))" + _E, 3.0),
+    ("provider_token", ("EZAK", "EZTK"), _B + r"(?P<v>EZ[AT]K(?P<b>[A-Za-z0-9]{54}))" + _E, 3.0),  # EasyPost
+    ("provider_token", ("FLWSECK", "FLWPUBK"), _B + r"(?P<v>FLW(?:SECK|PUBK)_TEST-(?P<b>[a-hA-H0-9]{32})-X)", 3.0),
+    # --- productivity, SaaS
+    ("provider_token", ("lin_api_",), _B + r"(?P<v>lin_api_(?P<b>[A-Za-z0-9]{40}))" + _E, 3.0),  # Linear
+    ("provider_token", ("ntn_",), _B + r"(?P<v>ntn_(?P<b>\d{11}[A-Za-z0-9]{35}))" + _E, 3.0),  # Notion
+    ("provider_token", ("secret_",), _B + r"(?P<v>secret_(?P<b>[A-Za-z0-9]{43}))" + _E, 3.5),  # Notion (legacy)
+    ("provider_token", ("pat",), _B + r"(?P<v>pat(?P<b>[A-Za-z0-9]{14}\.[a-f0-9]{64}))" + _E, 3.0),  # Airtable PAT
+    ("provider_token", ("pat-na1-", "pat-eu1-"), _B + r"(?P<v>pat-(?:na|eu)1-(?P<b>[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-"
+     r"[a-f0-9]{4}-[a-f0-9]{12}))" + _E, 3.0),  # HubSpot private app
+    ("provider_token", ("CFPAT-",), _B + r"(?P<v>CFPAT-(?P<b>[A-Za-z0-9_-]{43}))" + _E, 3.0),  # Contentful
+    ("provider_token", ("fio-u-",), _B + r"(?P<v>fio-u-(?P<b>[A-Za-z0-9_=-]{64}))" + _E, 3.0),  # Frame.io
+    ("provider_token", ("glc_", "glsa_"), _B + r"(?P<v>(?:glc_(?P<b>[A-Za-z0-9+/]{32,400}={0,2})|glsa_(?P<b2>[A-Za-z0-9]{32}_"
+     r"[A-Fa-f0-9]{8})))" + r"(?![\w=-])", 3.0),  # Grafana cloud / service account
+    ("provider_token", ("eyJrIjoi",), _B + r"(?P<v>eyJrIjoi(?P<b>[A-Za-z0-9]{50,400}={0,2}))", 3.5),  # Grafana API key
+    ("provider_token", ("sk.eyJ", "tk.eyJ"), _B + r"(?P<v>[st]k\.eyJ(?P<b>[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}))" + _E,
+     3.5),  # Mapbox secret/temporary
+    ("provider_token", ("PuTTY-User-Key-File",), r"(?P<v>PuTTY-User-Key-File-\d: [\w-]+\r?\n(?P<b>(?:[^\n]*\n){2,40}?"
+     r"Private-(?:Lines|MAC): [^\n]+))", 3.0),
+    ("provider_token", ("SSWS",), r"(?<![\w-])SSWS\s+(?P<v>(?P<b>00[A-Za-z0-9_-]{40}))" + _E, 3.0),  # Okta
+    ("provider_token", ("pk_", "sk_"), _B + r"(?P<v>(?:sk|pk)_(?:prod|live)_(?P<b>[A-Za-z0-9]{32,}))" + _E, 3.5),
+    # Clerk/Checkout-style live secret keys
+    ("provider_token", ("s-s4t2",), _B + r"(?P<v>s-s4t2(?:ud|af)-(?P<b>[a-f0-9]{64}))" + _E, 3.0),  # 42 intra
+    ("provider_token", ("pat.",), _B + r"(?P<v>pat\.(?P<b>[A-Za-z0-9_-]{22}\.[0-9a-f]{24}\.[A-Za-z0-9]{20}))" + _E, 3.0),
+    ("provider_token", ("tk-us-",), _B + r"(?P<v>tk-us-(?P<b>[A-Za-z0-9_-]{48}))" + _E, 3.0),  # Scalingo
+    ("provider_token", ("BBFF-",), _B + r"(?P<v>BBFF-(?P<b>[A-Za-z0-9]{30}))" + _E, 3.0),  # Ubidots
+    ("provider_token", ("aio_",), _B + r"(?P<v>aio_(?P<b>[A-Za-z0-9]{28}))" + _E, 3.0),  # Adafruit IO
+    ("provider_token", ("sk-or-",), _B + r"(?P<v>sk-or-v1-(?P<b>[a-f0-9]{64}))" + _E, 3.0),  # OpenRouter
+    ("provider_token", ("tkn.v1_",), _B + r"(?P<v>tkn\.v1_(?P<b>[A-Za-z0-9+/]{40,}={0,2}))", 3.5),
+    ("provider_token", ("sub-c-", "pub-c-", "sec-c-"),
+     _B + r"(?P<v>(?:sub|pub|sec)-c-(?P<b>[a-z0-9]{8}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{12}))" + _E, 3.0),
+    ("provider_token", ("oa2-client-id_",), _B + r"(?P<v>oa2-client-id_[A-Za-z0-9_-]{32}:(?P<b>[A-Za-z0-9]{40}))", 3.0),
+    ("provider_token", ("00D",), _B + r"(?P<v>00D[A-Za-z0-9]{12}!(?P<b>[A-Za-z0-9_.]{90,100}))", 3.5),  # Salesforce
+    ("provider_token", ("hawk.",), _B + r"(?P<v>hawk\.(?P<b>[A-Za-z0-9_-]{20}\.[A-Za-z0-9_-]{20}))" + _E, 3.0),  # StackHawk
+    ("provider_token", ("tvly-",), _B + r"(?P<v>tvly-(?:dev-|prod-)?(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Tavily
+    ("provider_token", ("live_",), _B + r"(?P<v>live_\d{6,12}_(?P<b>[A-Za-z0-9]{30}))" + _E, 3.0),  # Twitch stream key
+    ("provider_token", ("figd_",), _B + r"(?P<v>figd_(?P<b>[A-Za-z0-9_-]{40,}))" + _E, 3.0),  # Figma
+    ("provider_token", ("sqp_", "squ_", "sqa_"), _B + r"(?P<v>sq[pua]_(?P<b>[a-fA-F0-9]{40}))" + _E, 3.0),  # SonarQube
+    ("provider_token", ("nvapi-",), _B + r"(?P<v>nvapi-(?P<b>[A-Za-z0-9_-]{64}))" + _E, 3.0),  # NVIDIA
+    ("provider_token", ("mdb_sa_sk_",), _B + r"(?P<v>mdb_sa_sk_(?P<b>[A-Za-z0-9_-]{40}))" + _E, 3.0),  # MongoDB Atlas
+    ("provider_token", ("ak_live_", "ak_test_"), _B + r"(?P<v>ak_(?:live|test)_(?P<b>[A-Za-z0-9]{30}))" + _E, 3.0),
+    ("provider_token", ("shltm_",), _B + r"(?P<v>shltm_(?P<b>[A-Za-z0-9_-]{40}))" + _E, 3.0),  # Flexport
+    ("provider_token", ("sk_",), _B + r"(?P<v>sk_(?P<b>[a-f0-9]{48}))" + _E, 3.0),  # ElevenLabs
+    ("provider_token", ("sl.",), _B + r"(?P<v>sl\.(?P<b>[A-Za-z0-9_=-]{130,160}))" + _E, 3.5),  # Dropbox short-lived
+    ("provider_token", ("na1.", "eu1."), _B + r"(?P<v>(?:na|eu)1\.(?P<b>[A-Za-z0-9+/]{100}))", 3.5),  # FullStory
+    ("provider_token", ("_mmk",), _B + r"(?P<v>(?P<b>[A-Za-z0-9]{6}_[A-Za-z0-9]{29})_mmk)" + _E, 3.0),  # MaxMind
+    ("provider_token", ("NF-",), _B + r"(?P<v>NF-(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Nightfall
+    # Asana personal access tokens ("1/…:…", "2/…/…:…")
+    ("provider_token", ("0/", "1/", "2/"), _B + r"(?P<v>[012]/\d{10,16}(?:/\d{10,16})?:(?P<b>[a-f0-9]{32}))" + _E, 3.0),
+]
