@@ -28,7 +28,7 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("github_token", ("gh",), _B + r"(?P<v>gh[pousr]_(?P<b>[A-Za-z0-9]{36,255}))" + _E, 3.0),
     ("provider_token", ("ATBB",), _B + r"(?P<v>ATBB(?P<b>[A-Za-z0-9_=.-]{32,}))" + _E, 3.0),  # Bitbucket app password
     ("provider_token", ("ATATT", "ATCTT"), _B + r"(?P<v>AT[AC]TT3(?P<b>[A-Za-z0-9_=-]{100,300}))", 3.0),  # Atlassian
-    ("provider_token", ("bkua_",), _B + r"(?P<v>bkua_(?P<b>[a-f0-9]{40}))" + _E, 3.0),  # Buildkite
+    ("provider_token", ("bkua_",), _B + r"(?P<v>bkua_(?P<b>[a-z0-9]{40}))" + _E, 3.0),  # Buildkite
     ("provider_token", ("CCIPAT_", "CCIPRJ_"), _B + r"(?P<v>CCIP(?:AT|RJ)_(?P<b>[A-Za-z0-9]{22}_[a-f0-9]{40}))" + _E, 3.0),
     ("provider_token", ("CLOJARS_",), _B + r"(?P<v>CLOJARS_(?P<b>[a-z0-9]{60}))" + _E, 3.0),
     ("provider_token", ("rubygems_",), _B + r"(?P<v>rubygems_(?P<b>[a-f0-9]{48}))" + _E, 3.0),
@@ -68,7 +68,7 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("HRKU-",), _B + r"(?P<v>HRKU-(?P<b>[A-Za-z0-9_-]{58,60}))" + _E, 3.0),  # Heroku
     ("provider_token", ("LTAI",), _B + r"(?P<v>LTAI(?P<b>[A-Za-z0-9]{12,20}))" + _E, 3.0),  # Alibaba Cloud
     ("provider_token", ("AQVN", "YC"), _B + r"(?P<v>(?:AQVN|YC)(?P<b>[A-Za-z0-9_-]{35,38}))" + _E, 3.5),  # Yandex
-    ("provider_token", ("v1.0-",), _B + r"(?P<v>v1\.0-(?P<b>[a-f0-9]{24}-[a-f0-9]{146}))" + _E, 3.0),  # Cloudflare CA
+    ("provider_token", ("v1.0-",), _B + r"(?P<v>v1\.0-(?P<b>[a-f0-9]{24,64}-[a-f0-9]{100,160}))" + _E, 3.0),  # Cloudflare CA
     ("provider_token", ("ops_eyJ",), _B + r"(?P<v>ops_(?P<b>eyJ[A-Za-z0-9+/_-]{100,}={0,3}))", 3.5),  # 1Password
     ("provider_token", ("A3-",), _B + r"(?P<v>A3-(?P<b>[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-"
      r"[A-Z0-9]{5}-[A-Z0-9]{5}))" + _E, 3.0),  # 1Password secret key
@@ -98,7 +98,7 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
      r"(?P<b>[A-Za-z0-9_-]{60,70}))", 3.0),
     ("webhook_url", ("office.com",), r"(?P<v>https://[a-z0-9.-]*\.office(?:365)?\.com/webhook(?:b2)?/"
      r"[0-9a-z-]{36}@[0-9a-z-]{36}/IncomingWebhook/(?P<b>[0-9a-z]{32})/[0-9a-z-]{36}(?:/[A-Za-z0-9_-]+)?)", 3.0),
-    ("webhook_url", ("hooks.zapier.com",), r"(?P<v>https://hooks\.zapier\.com/hooks/catch/\d+/(?P<b>[a-z0-9]{5,}))", 2.0),
+    ("webhook_url", ("hooks.zapier.com",), r"(?P<v>https://hooks\.zapier\.com/hooks/catch/(?:\d+/)?(?P<b>[a-z0-9]{5,}))", 2.0),
     ("webhook_url", (".tines.com",), r"(?P<v>https://[\w-]+\.tines\.com/webhook/(?P<b>[a-f0-9]{32}/[a-f0-9]{32}))", 3.0),
     ("provider_token", (":AA",),
      r"(?<![\w:])(?P<v>\d{8,10}:(?P<b>AA[A-Za-z0-9_-]{30,35}))" + _E, 3.0),
@@ -167,6 +167,8 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("na1.", "eu1."), _B + r"(?P<v>(?:na|eu)1\.(?P<b>[A-Za-z0-9+/]{100}))", 3.5),  # FullStory
     ("provider_token", ("_mmk",), _B + r"(?P<v>(?P<b>[A-Za-z0-9]{6}_[A-Za-z0-9]{29})_mmk)" + _E, 3.0),  # MaxMind
     ("provider_token", ("NF-",), _B + r"(?P<v>NF-(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Nightfall
+    ("provider_token", ("1000.",), _B + r"(?P<v>1000\.(?P<b>[a-f0-9]{32}\.[a-f0-9]{32}))" + _E, 3.0),  # Zoho
+    ("provider_token", ("slk_",), _B + r"(?P<v>slk_(?P<b>[a-f0-9]{64}))" + _E, 3.0),  # Sourcegraph Cody
     # Asana personal access tokens ("1/…:…", "2/…/…:…")
     ("provider_token", ("0/", "1/", "2/"), _B + r"(?P<v>[012]/\d{10,16}(?:/\d{10,16})?:(?P<b>[a-f0-9]{32}))" + _E, 3.0),
 ]

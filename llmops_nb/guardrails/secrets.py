@@ -283,6 +283,7 @@ _KEYWORD = re.compile(r"secret|token|passw|passphrase|pwd|api_?key|apikey|key|cr
 _STRONG_NAME = re.compile(r"secret|token|passw|pwd|key|cred|pass(?:phrase|code)?(?![a-z])|pat(?![a-z])", re.I)
 _PASSWORD_NAME = re.compile(r"passw|passphrase|pwd|(?<![a-z])pass(?![a-z])|(?<=[a-z_.-])pass$|secret$|^secret|"
                             r"(?<![a-z])(?:secret|pass)(?![a-z])|credential", re.I)
+_KEY_WORDS = re.compile(r"(?:mon|tur|hoc|don|whis|joc|lac|pas|hot)key(?![a-z])")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.$-]*")
 _NAME_CHARS_LEFT = re.compile(r"[A-Za-z0-9_.$-]*\Z")
 _TAIL = re.compile(
@@ -400,18 +401,16 @@ def _generic_candidates(text: str) -> list[tuple[str, int, int, bool, bool]]:
         if kw.start() < pos:
             continue
         ks, ke = kw.span()
-        if kw.group() == "key" and ks > 0 and low[ks - 1].isalpha():
-            prev, k = text[ks - 1], text[ks]
-            if not (k == "K" and (prev.islower() or prev.isupper())):
-                continue  # monkey, turkey — but apiKey, APIKEY
+        if kw.group() == "key" and _KEY_WORDS.match(low, max(0, ks - 4)) and not low[max(0, ks - 5):ks - 4].isalpha():
+            continue  # monkey, turkey, hockey — words, not names
         ns = _NAME_CHARS_LEFT.search(text, max(0, ks - 48), ks).start()
         ne = _NAME_CHARS.match(text, ke).end()
-        if ne - ke > 40:
-            continue
-        glued = _GLUED.match(text, ke, ne)
+        glued = _GLUED.match(text, ke, ne) if ne - ke >= 17 else None
         if glued is not None and kw.group() not in ("pass", "auth", "pat"):
             out.append((text[ns:ke], glued.start(1), glued.end(1), False, True))
             pos = ne
+            continue
+        if ne - ke > 40:
             continue
         name = text[ns:ne].strip("$.-")
         pos = ne
