@@ -91,7 +91,7 @@ def _looks_fake(value: str) -> bool:
 
 def _sequential(value: str) -> bool:
     """``abcdefghijklmnopqrstuvwxyz``: one run of consecutive characters, typed, not generated."""
-    return len(value) >= 12 and all(ord(b) - ord(a) == 1 for a, b in zip(value, value[1:]))
+    return len(value) >= 12 and all(ord(b) - ord(a) == 1 for a, b in zip(value, value[1:], strict=False))
 
 
 def _mixed(body: str, strict: bool) -> bool:
@@ -198,8 +198,11 @@ def _basic_ok(value: str) -> bool:
 
 # settings.api_key, env.DB_PASSWORD: dotted names of words (a random "be8dfd.da8a689a" is not one)
 _REFERENCE = re.compile(r"[A-Za-z_][A-Za-z_]*\d{0,3}(?:\.[A-Za-z_][A-Za-z_]*\d{0,3})+(?:\(\))?")
-_TEMPLATE = re.compile(r"\$\{|\{\{|#\{|%\(|<%|\$\(|^\$+[A-Za-z_{(]|^%[A-Za-z_]\w*%$|%\w+\(|^<[^>]*>$|^\{[^}]*\}$|"
-                       r"^\[[^\]]*\]$|\{[\w.]*\}|^\s|\s\+\s|\s$|:$|^arn:|^#[\w-]+$")
+# references and templates: ${VAR}, {{ var }}, #{x}, %(name)s, <%= x %>, $(cmd), $VAR, %VAR%,
+# %env(X)%, <placeholder>, {placeholder}, [placeholder], f"prefix_{name}", concatenations
+_TEMPLATE = re.compile(r"\$\{[\w.:-]*\}|\{\{\s*[\w.|\s]*\}\}|#\{[^}]*\}|%\(\w+\)|<%|\$\([\w. -]*\)|^\$+[A-Za-z_{(]|"
+                       r"^%[A-Za-z_]\w*%$|%\w+\(|^<[^>]*>$|^\{[^}]*\}$|^\[[^\]]*\]$|\{\}|\{[A-Za-z_][\w.]+\}|"
+                       r"^\s|\s\+\s|\s$|:$|^arn:|^#[\w-]+$")
 # the conventional stand-ins of examples and docs (user:pass@, anonymous:guest@ for FTP)
 _PLACEHOLDER_PASSWORDS = frozenset({"password", "passwd", "pass", "pwd", "guest", "yourpassword", "your_password",
                                     "mypassword", "null", "none", "xxx", "xxxx"})
@@ -221,9 +224,7 @@ def _aws_secret_ok(value: str) -> bool:
 
 def _pem_ok(value: str) -> bool:
     body = re.sub(r"-----[A-Z ]+-----|\\n|[\s\"'+]", "", value)
-    if len(body) < 24 or _looks_fake(body) or shannon_entropy(body) < 3.5 or _b64_plain(body):
-        return False
-    return True
+    return not (len(body) < 24 or _looks_fake(body) or shannon_entropy(body) < 3.5 or _b64_plain(body))
 
 
 def _b64_plain(body: str) -> bool:
@@ -287,7 +288,7 @@ _KEY_WORDS = re.compile(r"(?:mon|tur|hoc|don|whis|joc|lac|pas|hot)key(?![a-z])")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.$-]*")
 _NAME_CHARS_LEFT = re.compile(r"[A-Za-z0-9_.$-]*\Z")
 _TAIL = re.compile(
-    r"(?P<close>[\"'`\]]{0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s)"
+    r"(?:\[\d*\])?(?P<close>[\"'`\]]{0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s)"
     r"[ \t]{0,32}(?:\r?\n[ \t]{0,24})?|(?P<ws>[ \t]{1,8}))"
     r"(?:(?i:bearer|token|basic)\s+)?(?P<str>[rbfu]?)(?:\"(?P<qv>[^\"\n]{1,300}?)\"|'(?P<qv2>[^'\n]{1,300}?)'|`(?P<qv3>[^`\n]{1,300}?)`"
     r"|[\"'`]?(?P<v>[^\s\"'`,;()\[\]{}<>]{1,300}))"
@@ -389,67 +390,72 @@ def _value_ok(name: str, value: str, quoted: bool, spaced: bool) -> bool:
     return _key_value_ok(value, quoted, spaced, weak_name=not strong)
 
 
-def _generic_candidates(text: str) -> list[tuple[str, int, int, bool, bool]]:
-    """(name, value start, value end, quoted, space-separated) of assignments whose name has a
-    secret keyword."""
-    low = text.lower()
-    if len(low) != len(text):
-        low = text  # a case mapping changed the length: match as written
-    out: list[tuple[str, int, int, bool, bool]] = []
-    pos = 0
-    for kw in _KEYWORD.finditer(low):
-        if kw.start() < pos:
-            continue
-        ks, ke = kw.span()
-        if kw.group() == "key" and _KEY_WORDS.match(low, max(0, ks - 4)) and not low[max(0, ks - 5):ks - 4].isalpha():
-            continue  # monkey, turkey, hockey — words, not names
-        ns = _NAME_CHARS_LEFT.search(text, max(0, ks - 48), ks).start()
-        ne = _NAME_CHARS.match(text, ke).end()
-        glued = _GLUED.match(text, ke, ne) if ne - ke >= 17 else None
-        if glued is not None and kw.group() not in ("pass", "auth", "pat"):
-            out.append((text[ns:ke], glued.start(1), glued.end(1), False, True))
-            pos = ne
-            continue
-        if ne - ke > 40:
-            continue
-        name = text[ns:ne].strip("$.-")
-        pos = ne
-        if not name or _NOT_SECRET_NAME.search(name) or "public" in low[max(0, ns - 10):ns] or text[ns - 1:ns] == "/":
-            continue
-        tail = _TAIL.match(text, ne)
-        if tail is None:
-            continue
-        g = next((k for k in ("qv", "qv2", "qv3") if tail.group(k) is not None), "v")
-        quoted = g != "v"
-        if tail.group("op") and tail.group("op").strip() in ("is", "was") and not quoted:
-            continue  # prose: only "the password is 'x'" with the value quoted
-        spaced = tail.group("ws") is not None
-        if spaced and tail.group("close"):
-            continue
-        if spaced and text[tail.start(g):tail.end(g)].lower() in _NOT_VALUES:
-            continue  # "access key <value>", "SECRET TOKEN <value>": the next keyword names it
-        if tail.group("op") == "," and not (quoted and text[max(0, ns - 2):ns] in ('("', "('")):
-            continue  # "name", "value" only as the first two arguments of a call: define("X", "v")
-        if not quoted and text[tail.end(g):tail.end(g) + 1] in ("(", "["):
-            continue  # secrets["password"], get_token(): an expression, not a value
-        out.append((name, tail.start(g), tail.end(g), quoted, spaced))
-        pos = tail.end()
-    return out
+def _name_span(text: str, low: str, kw: re.Match[str]) -> tuple[int, int] | None:
+    """The span of the whole name a keyword occurrence is part of (``None``: not a name)."""
+    ks, ke = kw.span()
+    if kw.group() == "key" and _KEY_WORDS.match(low, max(0, ks - 4)) and not low[max(0, ks - 5):ks - 4].isalpha():
+        return None  # monkey, turkey, hockey — words, not names
+    ns = _NAME_CHARS_LEFT.search(text, max(0, ks - 48), ks).start()
+    return ns, _NAME_CHARS.match(text, ke).end()
+
+
+def _assigned_value(text: str, ns: int, ne: int) -> tuple[int, int, bool, bool] | None:
+    """(value start, value end, quoted, space-separated) of the value assigned to the name at
+    ``ns:ne``, or ``None`` when what follows is not an assignment of a literal."""
+    tail = _TAIL.match(text, ne)
+    if tail is None:
+        return None
+    g = next((k for k in ("qv", "qv2", "qv3") if tail.group(k) is not None), "v")
+    quoted, spaced, op = g != "v", tail.group("ws") is not None, (tail.group("op") or "").strip()
+    if op in ("is", "was") and not quoted:
+        return None  # prose: only "the password is 'x'" with the value quoted
+    if spaced and (tail.group("close") or text[tail.start(g):tail.end(g)].lower() in _NOT_VALUES):
+        return None  # "access key <value>", "SECRET TOKEN <value>": the next keyword names it
+    if op == "," and not (quoted and text[max(0, ns - 2):ns] in ('("', "('")):
+        return None  # "name", "value" only as the first two arguments of a call: define("X", "v")
+    if not quoted and text[tail.end(g):tail.end(g) + 1] in ("(", "["):
+        return None  # secrets["password"], get_token(): an expression, not a value
+    start, end = tail.span(g)
+    if not quoted:  # a sentence's full stop or colon is not part of the value
+        end = start + len(text[start:end].rstrip(".:!?"))
+    return start, end, quoted, spaced
 
 
 def _generic_findings(text: str) -> list[Finding]:
-    out = []
-    for name, start, end, quoted, spaced in _generic_candidates(text):
-        value = text[start:end]
-        if not quoted:
-            trimmed = value.rstrip(".:!?")
-            end -= len(value) - len(trimmed)
-            value = trimmed
-        if value and _value_ok(name, value, quoted, spaced):
-            out.append(make_finding(SCANNER, "generic_secret", text, start, end, score=0.7, severity="high"))
+    """``name = value`` assignments whose name has a secret keyword and whose value passes
+    :func:`_value_ok`: keyword occurrences are found in the lower-cased text (cheap), the name
+    and the assignment are matched from each one."""
+    low = text.lower()
+    if len(low) != len(text):
+        low = text  # a case mapping changed the length: match as written
+    out: list[Finding] = []
+    pos = 0
+    for kw in _KEYWORD.finditer(low):
+        span = _name_span(text, low, kw) if kw.start() >= pos else None
+        if span is None:
+            continue
+        ns, ne = span
+        glued = _GLUED.match(text, kw.end(), ne) if ne - kw.end() >= 17 and kw.group() not in _WEAK_GLUE else None
+        if glued is not None:  # holidayapiKEY-<value>
+            found: tuple[int, int, bool, bool] | None = (glued.start(1), glued.end(1), False, True)
+            name = text[ns:kw.end()]
+        elif ne - kw.end() > 40:
+            continue
+        else:
+            name = text[ns:ne].strip("$.-")
+            if not name or _NOT_SECRET_NAME.search(name) or "public" in low[max(0, ns - 10):ns] or text[ns - 1:ns] == "/":
+                pos = ne
+                continue
+            found = _assigned_value(text, ns, ne)
+        if found is not None and _value_ok(name, text[found[0]:found[1]], found[2], found[3]):
+            out.append(make_finding(SCANNER, "generic_secret", text, found[0], found[1], score=0.7, severity="high"))
+            pos = found[1]
+        else:
+            pos = ne  # the next keyword may name the value ("private static final String PASSWORD = …")
     return out
 
 
+_WEAK_GLUE = frozenset({"pass", "auth", "pat"})
 _GENERIC_LITERALS = ("key", "secret", "token", "pass", "pwd", "cred", "KEY", "SECRET", "TOKEN", "PASS", "PWD", "Key",
                      "Secret", "Token", "Pass", "Cred", "CRED", "private", "PRIVATE", "Private", "access", "ACCESS",
                      "Access", "auth", "AUTH", "Auth", "pat", "PAT")
