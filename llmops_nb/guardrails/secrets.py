@@ -290,7 +290,7 @@ _NAME_CHARS_LEFT = re.compile(r"[A-Za-z0-9_.$-]*\Z")
 _TAIL = re.compile(
     r"(?:\[\d*\])?(?P<close>[\"'`\]]{0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s)"
     r"[ \t]{0,32}(?:\r?\n[ \t]{0,24})?|(?P<ws>[ \t]{1,8}))"
-    r"(?:(?i:bearer|token|basic)\s+)?(?P<str>[rbfu]?)(?:\"(?P<qv>[^\"\n]{1,300}?)\"|'(?P<qv2>[^'\n]{1,300}?)'|`(?P<qv3>[^`\n]{1,300}?)`"
+    r"(?:(?i:bearer|token|basic)\s+)?(?:[rbfu](?=[\"'`]))?(?:\"(?P<qv>[^\"\n]{1,300}?)\"|'(?P<qv2>[^'\n]{1,300}?)'|`(?P<qv3>[^`\n]{1,300}?)`"
     r"|[\"'`]?(?P<v>[^\s\"'`,;()\[\]{}<>]{1,300}))"
 )
 # the value glued to the name: holidayapiKEY-<value>, dd_secret_key-<value>, prospect-token-<value>
@@ -313,7 +313,7 @@ _NOT_VALUES = frozenset({
     "settings", "unknown", "secret_key", "access_token", "refresh_token", "client_secret", "api_token",
 })
 _IDENT = re.compile(r"[a-z]+(?:[_-][a-z]+)*|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:[A-Z][a-z]+)+|[A-Z][a-z]+(?:[A-Z][a-z]+)*")
-_CALL = re.compile(r"[\w.$]+\(.*\)?|[\w.]+\[[^\]]*\]?")
+_CALL = re.compile(r"[A-Za-z_$][\w.$]*\([^()]*\)|[A-Za-z_][\w.]*\[[^\]]*\]")
 _NUMBERISH = re.compile(r"[\d.:/ ,+-]+|\d+(?:\.\d+)?[a-z]{1,3}|v?\d+(?:\.\d+)+[\w.-]*", re.I)
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}")
@@ -417,7 +417,7 @@ def _assigned_value(text: str, ns: int, ne: int) -> tuple[int, int, bool, bool] 
         return None  # secrets["password"], get_token(): an expression, not a value
     start, end = tail.span(g)
     if not quoted:  # a sentence's full stop or colon is not part of the value
-        end = start + len(text[start:end].rstrip(".:!?"))
+        end = start + len(text[start:end].rstrip(".:"))
     return start, end, quoted, spaced
 
 
