@@ -34,7 +34,8 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("rubygems_",), _B + r"(?P<v>rubygems_(?P<b>[a-f0-9]{48}))" + _E, 3.0),
     ("provider_token", ("oy2",), _B + r"(?P<v>oy2(?P<b>[a-z0-9]{43}))" + _E, 3.0),  # NuGet
     ("provider_token", ("pul-",), _B + r"(?P<v>pul-(?P<b>[a-f0-9]{40}))" + _E, 3.0),  # Pulumi
-    ("provider_token", ("AKCp",), _B + r"(?P<v>AKCp(?P<b>[A-Za-z0-9]{69}))" + _E, 3.5),  # JFrog Artifactory
+    ("provider_token", ("AKC",), _B + r"(?P<v>AKC(?P<b>[A-Za-z0-9]{10,}))" + _E, 3.5),  # JFrog Artifactory API key
+    ("provider_token", ("AP",), _B + r"(?P<v>AP[0-9A-F](?P<b>[A-Za-z0-9]{8,}))" + _E, 3.5),  # Artifactory password
     ("provider_token", ("cmVmdGtu",), _B + r"(?P<v>cmVmdGtuOjAxOjE(?P<b>[A-Za-z0-9]{40,60}))" + _E, 3.5),
     ("provider_token", ("sgp_",), _B + r"(?P<v>sgp_(?P<b>(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}|[a-fA-F0-9]{40}))" + _E,
      3.0),  # Sourcegraph
@@ -100,8 +101,11 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
      r"[0-9a-z-]{36}@[0-9a-z-]{36}/IncomingWebhook/(?P<b>[0-9a-z]{32})/[0-9a-z-]{36}(?:/[A-Za-z0-9_-]+)?)", 3.0),
     ("webhook_url", ("hooks.zapier.com",), r"(?P<v>https://hooks\.zapier\.com/hooks/catch/(?:\d+/)?(?P<b>[a-z0-9]{5,}))", 2.0),
     ("webhook_url", (".tines.com",), r"(?P<v>https://[\w-]+\.tines\.com/webhook/(?P<b>[a-f0-9]{32}/[a-f0-9]{32}))", 3.0),
-    ("provider_token", (":AA",),
-     r"(?<![\w:])(?P<v>\d{8,10}:(?P<b>AA[A-Za-z0-9_-]{30,35}))" + _E, 3.0),
+    # Telegram bot tokens: the bot id, a colon, 35 characters (most start with "AA")
+    ("provider_token", (":",), r"(?P<v>\d(?<![\w:]\d)\d{7,9}:(?P<b>AA[A-Za-z0-9_-]{30,35}|[A-Za-z0-9_-]{35}))" + _E, 3.5),
+    # Discord bot tokens: base64 user id, timestamp, HMAC
+    ("provider_token", (".",), r"(?P<v>[MNO](?<![\w.-][MNO])[A-Za-z0-9_-]{23,27}\.(?P<b>[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}))" + _E,
+     3.5),
     ("provider_token", ("sq0",), _B + r"(?P<v>sq0(?:atp|csp)-(?P<b>[A-Za-z0-9_-]{22,43}))" + _E, 3.0),  # Square
     ("provider_token", ("EAAA",), _B + r"(?P<v>EAAA(?P<b>[A-Za-z0-9_-]{60}))" + _E, 3.5),  # Square access token
     ("provider_token", ("EAA",), _B + r"(?P<v>EAA[A-Za-z](?P<b>[A-Za-z0-9]{40,}))" + _E, 3.5),  # Facebook
@@ -135,12 +139,12 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("glc_", "glsa_"), _B + r"(?P<v>(?:glc_(?P<b>[A-Za-z0-9+/]{32,400}={0,2})|glsa_(?P<b2>[A-Za-z0-9]{32}_"
      r"[A-Fa-f0-9]{8})))" + r"(?![\w=-])", 3.0),  # Grafana cloud / service account
     ("provider_token", ("eyJrIjoi",), _B + r"(?P<v>eyJrIjoi(?P<b>[A-Za-z0-9]{50,400}={0,2}))", 3.5),  # Grafana API key
-    ("provider_token", ("sk.eyJ", "tk.eyJ"), _B + r"(?P<v>[st]k\.eyJ(?P<b>[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}))" + _E,
+    ("provider_token", ("sk.eyJ", "tk.eyJ", "pk.eyJ"), _B + r"(?P<v>[spt]k\.eyJ(?P<b>[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}))" + _E,
      3.5),  # Mapbox secret/temporary
     ("provider_token", ("PuTTY-User-Key-File",), r"(?P<v>PuTTY-User-Key-File-\d: [\w-]+\r?\n(?P<b>(?:[^\n]*\n){2,40}?"
      r"Private-(?:Lines|MAC): [^\n]+))", 3.0),
     ("provider_token", ("SSWS",), r"(?<![\w-])SSWS\s+(?P<v>(?P<b>00[A-Za-z0-9_-]{40}))" + _E, 3.0),  # Okta
-    ("provider_token", ("pk_", "sk_"), _B + r"(?P<v>(?:sk|pk)_(?:prod|live)_(?P<b>[A-Za-z0-9]{32,}))" + _E, 3.5),
+    ("provider_token", ("pk_", "sk_", "rk_"), _B + r"(?P<v>(?:sk|rk)_prod_(?P<b>[A-Za-z0-9]{24,}))" + _E, 3.5),
     # Clerk/Checkout-style live secret keys
     ("provider_token", ("s-s4t2",), _B + r"(?P<v>s-s4t2(?:ud|af)-(?P<b>[a-f0-9]{64}))" + _E, 3.0),  # 42 intra
     ("provider_token", ("pat.",), _B + r"(?P<v>pat\.(?P<b>[A-Za-z0-9_-]{22}\.[0-9a-f]{24}\.[A-Za-z0-9]{20}))" + _E, 3.0),
@@ -169,6 +173,14 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("NF-",), _B + r"(?P<v>NF-(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Nightfall
     ("provider_token", ("1000.",), _B + r"(?P<v>1000\.(?P<b>[a-f0-9]{32}\.[a-f0-9]{32}))" + _E, 3.0),  # Zoho
     ("provider_token", ("slk_",), _B + r"(?P<v>slk_(?P<b>[a-f0-9]{64}))" + _E, 3.0),  # Sourcegraph Cody
+    ("provider_token", ("sha256~",), _B + r"(?P<v>sha256~(?P<b>[A-Za-z0-9_-]{43}))" + _E, 3.0),  # OpenShift
+    ("provider_token", ("sm_pat_", "sm_aat_", "sm_sat_"), _B + r"(?P<v>sm_(?:pat|aat|sat)_(?P<b>[A-Za-z0-9]{16}))" + _E,
+     3.0),  # SettleMint
+    ("provider_token", ("dnkey-",), _B + r"(?P<v>dnkey-(?P<b>[a-z0-9=_-]{26}-[a-z0-9=_-]{52}))" + _E, 3.0),
+    ("provider_token", ("p8e-",), _B + r"(?P<v>p8e-(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Adobe client secret
+    ("provider_token", ("AC",), r"(?<![A-Za-z0-9])(?P<v>AC(?P<b>[a-f0-9]{32}))(?![A-Za-z0-9])", 3.0),  # Twilio account
+    ("provider_token", ("nseal",), r"(?i:unseal key \d+:|operator unseal)\s+(?P<v>(?P<b>[A-Za-z0-9+/]{43,44}={0,2}))", 3.5),
+    ("pypi_token", ("pypi-AgEN",), _B + r"(?P<v>pypi-AgENdGVzdC5weXBpLm9yZw(?P<b>[A-Za-z0-9_-]{50,}))" + _E, 3.0),
     # Asana personal access tokens ("1/…:…", "2/…/…:…")
     ("provider_token", ("0/", "1/", "2/"), _B + r"(?P<v>[012]/\d{10,16}(?:/\d{10,16})?:(?P<b>[a-f0-9]{32}))" + _E, 3.0),
 ]

@@ -55,7 +55,7 @@ _CORE: list[tuple[str, tuple[str, ...], str, float]] = [
     ("aws_access_key", _AWS_PREFIXES + ("A3T",),
      r"(?<![A-Za-z0-9])(?P<v>(?:" + "|".join(_AWS_PREFIXES) + r"|A3T[A-Z0-9])(?P<b>[A-Z0-9]{16}))(?![A-Za-z0-9])", 2.5),
     ("github_token", ("github_pat_",), _B + r"(?P<v>github_pat_(?P<b>[A-Za-z0-9]{22}_[A-Za-z0-9]{59}))" + _E, 3.5),
-    ("slack_token", ("xox",), _B + r"(?P<v>xox[baprse]-(?P<b>(?:\d{8,13}-){1,2}[A-Za-z0-9-]{8,}))" + _E, 3.0),
+    ("slack_token", ("xox",), _B + r"(?P<v>xox[baprseo]-(?P<b>(?:\d{1,13}-){1,3}[A-Za-z0-9-]{8,}))" + _E, 3.0),
     # app-level (xapp-), configuration (xoxe.xoxp-/xoxe.xoxb-) and refresh (xoxe-) tokens
     ("slack_token", ("xapp-", "xoxe"),
      r"(?<![\w.-])(?P<v>xapp-\d-(?P<b>[A-Z0-9]{9,12}-\d{10,14}-[a-f0-9]{32,80})|xoxe\.xox[bp]-\d-(?P<b2>[A-Za-z0-9]{100,200})"
@@ -69,7 +69,23 @@ _CORE: list[tuple[str, tuple[str, ...], str, float]] = [
 ]
 # (type, literals, regex, min entropy, whether the literals must be looked for in the whole text:
 # formats with a space or a line break in them; the others are single tokens, see _rule_findings)
-_RULES = [(t, lits, re.compile(rx), e, bool(re.search(r" |\\s|\\n", rx))) for t, lits, rx, e in _CORE + FORMATS]
+def _compile(pattern: str) -> re.Pattern[str]:
+    """``(?<![\\w-])(?P<v>dapi…`` as ``(?P<v>dapi(?<![\\w-]dapi)…``: the same match, but a pattern that
+    starts with a literal lets ``re`` skip ahead to that literal instead of trying every position."""
+    head = _B + "(?P<v>"
+    lit = re.match(r"[A-Za-z0-9_]+", pattern[len(head):]) if pattern.startswith(head) else None
+    if lit is None:
+        return re.compile(pattern)
+    literal = lit.group()
+    if pattern[len(head) + len(literal):][:1] in ("?", "*", "+", "{"):
+        literal = literal[:-1]  # the last character has a quantifier: not part of the fixed prefix
+    if len(literal) < 2:
+        return re.compile(pattern)
+    rest = pattern[len(head) + len(literal):]
+    return re.compile("(?P<v>" + literal + r"(?<![\w-]" + literal + ")" + rest)
+
+
+_RULES = [(t, lits, _compile(rx), e, bool(re.search(r" |\\s|\\n", rx))) for t, lits, rx, e in _CORE + FORMATS]
 # Runs of 16+ characters that can hold a token: a token-shaped format can only match in text
 # that has one of its literals inside such a run, and in prose or code these runs are a tenth
 # of the text, so the ~200 literal checks look at a tenth of the characters.
