@@ -128,6 +128,10 @@ STRUCTURED = [
     ("sha512-crypt hash", "root:$6$" + _rand(8) + "$" + _rand(86, ALNUM + "./") + ":19000:0:99999:7:::", "password_hash"),
     ("PEM split over string literals", '"-----BEGIN RSA PRIVATE KEY-----" +\n"MIIEow' + _rand(60, ALNUM + "+/") + '" +\n"'
      + _rand(64, ALNUM + "+/") + '"', "private_key"),
+    ("Kubernetes Secret manifest", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\ndata:\n  password: "
+     + base64.b64encode(_PW.encode()).decode() + "\n", "generic_secret"),
+    ("base64-encoded JWT", "X_TOKEN=" + base64.b64encode((_b64url({"alg": "HS256"}) + "." + _b64url({"sub": "9"}) + "."
+                                                            + _rand(43, ALNUM + "_-")).encode()).decode(), "jwt"),
     ("base64-wrapped PEM", "KEY_B64=" + base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nMIIEow" + _rand(80).encode())
      .decode(), "private_key"),
 ]
@@ -145,6 +149,8 @@ STRUCTURED_NEGATIVES = [
     "char *password = NULL;", "password = asdf", "wget --user=admin --password= https://localhost",
     "mkdir -p build/output && ssh -p 2222 host",
     "Authorization: Basic",
+    "apiVersion: v1\nkind: ConfigMap\ndata:\n  mode: " + base64.b64encode(b"production-mode").decode() + "\n",
+    "kind: Secret\ndata:\n  password: <base64-encoded>\n",
     "Authorization: Basic " + base64.b64encode(b"no colon in here").decode(),
     "-----BEGIN PRIVATE KEY-----\n" + base64.b64encode(b"this is not a key, just some text!").decode()
     + "\n-----END PRIVATE KEY-----",
@@ -249,6 +255,7 @@ FOUND_BEFORE = {
     "Vault service token", "SonarQube", "unsigned JWT", "URL user-info", "connection string",
     "PEM split over string literals", "base64-wrapped PEM", "env file", "YAML", "JSON", "Go :=", "HTTP header",
     "CLI flag", "Java constant after a non-name keyword", "netrc", "uuid api key", "key after another keyword",
+    "Kubernetes Secret manifest", "base64-encoded JWT",
 }
 
 

@@ -282,6 +282,43 @@ def _structured_findings(text: str) -> list[Finding]:
     return out
 
 
+_K8S_SECRET = re.compile(r"""["']?kind["']?\s*:\s*["']?Secret\b""")
+_K8S_DATA = re.compile(r"^[ \t]*(?:data|stringData)[ \t]*:[ \t]*$", re.M)
+_K8S_ITEM = re.compile(r"^[ \t]+[\w.-]+[ \t]*:[ \t]*[\"']?([A-Za-z0-9+/]{8,}={0,2})[\"']?[ \t]*$", re.M)
+_ZXLK = re.compile(r"(?<![A-Za-z0-9+/])(ZXlK[A-Za-z0-9+/]{30,}={0,2})(?![A-Za-z0-9+/=])")
+
+
+def _manifest_findings(text: str) -> list[Finding]:
+    """Values under ``data:`` of a Kubernetes ``kind: Secret`` manifest (base64, every one a
+    secret), and base64-encoded JWTs (``ZXlK…``)."""
+    out = []
+    if "Secret" in text and _K8S_SECRET.search(text):
+        data = _K8S_DATA.search(text)
+        if data is not None:
+            for m in _K8S_ITEM.finditer(text, data.end()):
+                value = m.group(1)
+                if _b64_decodes(value) and not _looks_fake(value) and len(set(value)) > 4:
+                    out.append(make_finding(SCANNER, "generic_secret", text, m.start(1), m.end(1), score=0.8,
+                                            severity="high"))
+    if "ZXlK" in text:
+        for m in _ZXLK.finditer(text):
+            try:
+                decoded = base64.b64decode(m.group(1) + "=" * (-len(m.group(1)) % 4)).decode("ascii").strip()
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                continue
+            if _JWT.fullmatch(decoded) and _jwt_ok(decoded):
+                out.append(make_finding(SCANNER, "jwt", text, m.start(1), m.end(1), score=0.9, severity="high"))
+    return out
+
+
+def _b64_decodes(value: str) -> bool:
+    try:
+        base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    return True
+
+
 def _aws_near_id_findings(text: str) -> list[Finding]:
     if not any(p in text for p in _AWS_PREFIXES):
         return []
@@ -479,7 +516,7 @@ _GENERIC_LITERALS = ("key", "secret", "token", "pass", "pwd", "cred", "KEY", "SE
 
 def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
     """Secret findings in ``text`` (all types, or only ``types``), one type per span, in order."""
-    found = _rule_findings(text) + _structured_findings(text) + _aws_near_id_findings(text)
+    found = _rule_findings(text) + _structured_findings(text) + _aws_near_id_findings(text) + _manifest_findings(text)
     if any(lit in text for lit in _GENERIC_LITERALS):
         found += _generic_findings(text)
     if types is not None:
