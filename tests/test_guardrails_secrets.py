@@ -186,6 +186,9 @@ ASSIGNMENTS = [
     ("netrc", f"machine api.example.org login ci password {_P}", _P),
     ("uuid api key", f'acme_api_key = "{_uuid()}"', None),
     ("key after another keyword", f"orbit access key {_K}", _K),
+    ("XML element", f"<db><password>{_P}</password></db>", _P),
+    (".NET appSettings", f'<add key="SmtpPassword" value="{_P}" />', _P),
+    ("Authorization header, token scheme", f"Authorization: token {_K}", _K),
 ]
 
 
@@ -210,7 +213,8 @@ ASSIGNMENT_NEGATIVES = [
     # names that are not secrets
     "max_tokens = 4096", "token_type = bearer", "primary_key = 'user_id'", "publicKey: " + _rand(40),
     "monkey = 'k9Xz2LmQ8vR4tN6pW1yB3cD5'", "password_reset_url = 'https://example.com/reset'",
-    "session_key_id = 1234", "key_length = 2048", "keyboard_layout = 'us-intl'",
+    "session_key_id = 1234", "object_key = 'uploads/2024/avatar.png'", "secret_name = 'prod/db/main'",
+    "Authorization: Token ${API_TOKEN}", "<password></password>", "key_length = 2048", "keyboard_layout = 'us-intl'",
     # an AWS secret name holding something that is not an AWS secret
     "aws_secret_access_key = 9fceb02d0ae598e95dc970b74767f19372d61af8",
     # prose
@@ -255,7 +259,7 @@ FOUND_BEFORE = {
     "Vault service token", "SonarQube", "unsigned JWT", "URL user-info", "connection string",
     "PEM split over string literals", "base64-wrapped PEM", "env file", "YAML", "JSON", "Go :=", "HTTP header",
     "CLI flag", "Java constant after a non-name keyword", "netrc", "uuid api key", "key after another keyword",
-    "Kubernetes Secret manifest", "base64-encoded JWT",
+    "Kubernetes Secret manifest", "base64-encoded JWT", "Authorization header, token scheme",
 }
 
 

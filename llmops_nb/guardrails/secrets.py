@@ -159,6 +159,9 @@ _BEARER = re.compile(
     r"(?i:authorization|auth|token|header|bearer_auth)\W{0,4}[:=]?\s*[\"']?(?i:bearer)\s+([A-Za-z0-9\-._~+/]{12,}=*)"
     r"(?![\w\-.~+/])"
 )
+_AUTH_HEADER = re.compile(r"(?i:authorization|x-auth-token|x-api-key|api-key)[\"']?\s*[:=]\s*[\"']?"
+                          r"(?:(?i:token|apikey|api-key|key|sso-key|ssws|digest|klaviyo-api-key|genie-?key)\s+)?"
+                          r"([A-Za-z0-9._~+/=:-]{20,})(?![\w.~+/=:-])")
 _BASIC = re.compile(r"(?i:basic)\s+([A-Za-z0-9+/]{6,}={0,2})(?![\w+/=])")
 # user-info of a URL; postgres:postgres@ (the same word twice) is a default, not a secret
 _URL_CREDS = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://(?P<user>[^\s:/@\"'`<>;,]{0,64}):(?!(?P=user)@)([^\s:/@\"'`<>;,]{3,128})@[\w.-]+", re.I)
@@ -259,6 +262,8 @@ _STRUCTURED: list[tuple[str, tuple[str, ...], re.Pattern[str], int, Callable[[st
     ("jwt", ("eyJ",), _JWT, 1, _jwt_ok, 0.9, "high"),
     ("bearer_token", ("earer", "EARER"), _BEARER, 1, _bearer_ok, 0.85, "high"),
     ("basic_auth", ("asic ", "ASIC "), _BASIC, 1, _basic_ok, 0.85, "high"),
+    ("bearer_token", ("uthorization", "UTHORIZATION", "uth-Token", "pi-Key", "pi-key", "PI-KEY"), _AUTH_HEADER, 1,
+     lambda v: _bearer_ok(v) and _key_value_ok(v, True, False, False), 0.8, "high"),
     ("url_credentials", ("://",), _URL_CREDS, 2, _password_ok, 0.85, "high"),
     ("aws_secret_key", ("ecret", "ECRET", "aws", "AWS", "key", "KEY", "Key"), _AWS_SECRET, 1, _aws_secret_ok, 0.9,
      "critical"),
@@ -341,11 +346,13 @@ _KEY_WORDS = re.compile(r"(?:mon|tur|hoc|don|whis|joc|lac|pas|hot)key(?![a-z])")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.$-]*")
 _NAME_CHARS_LEFT = re.compile(r"[A-Za-z0-9_.$-]*\Z")
 _TAIL = re.compile(
-    r"(?:\[\d*\])?(?P<close>[\"'`\]]{0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s)"
+    r"(?:\[\d*\])?(?P<close>[\"'`\]]{0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s|"
+    r"\s(?i:value)\s*=)"
     r"[ \t]{0,32}(?:\r?\n[ \t]{0,24})?|(?P<ws>[ \t]{1,8}))"
     r"(?:(?i:bearer|token|basic)\s+)?(?:[rbfu](?=[\"'`]))?(?:\"(?P<qv>[^\"\n]{1,300}?)\"|'(?P<qv2>[^'\n]{1,300}?)'|`(?P<qv3>[^`\n]{1,300}?)`"
     r"|[\"'`]?(?P<v>[^\s\"'`,;()\[\]{}<>]{1,300}))"
 )
+_XML_VALUE = re.compile(r"([^<>\n]{1,300})</")
 # the value glued to the name: holidayapiKEY-<value>, dd_secret_key-<value>, prospect-token-<value>
 _GLUED = re.compile(r"(?:[-_.](?:key|token|secret|access|private|code))*[-_.:]([A-Za-z0-9][A-Za-z0-9_.+/=-]{15,})\Z", re.I)
 _NOT_SECRET_NAME = re.compile(
@@ -369,6 +376,9 @@ _IDENT = re.compile(r"[a-z]+(?:[_-][a-z]+)*|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+
 _CALL = re.compile(r"[A-Za-z_$][\w.$]*\([^()]*\)|[A-Za-z_][\w.]*\[[^\]]*\]")
 _NUMBERISH = re.compile(r"[\d.:/ ,+-]+|\d+(?:\.\d+)?[a-z]{1,3}|v?\d+(?:\.\d+)+[\w.-]*", re.I)
 _HEX40 = re.compile(r"[0-9a-f]{40}")
+# uploads/2024/avatar.png, prod/db/password: a path or a name with slashes, not a key (AWS secrets
+# have "/" too, but mixed-case random segments)
+_PATH = re.compile(r"[a-z0-9_.-]{1,20}(?:/[a-z0-9_.-]{1,20})+|(?:[\w.-]{1,40}/)+[\w-]{1,40}\.[A-Za-z]{2,4}")
 _AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}")
 
 
@@ -426,7 +436,7 @@ def _value_ok(name: str, value: str, quoted: bool, spaced: bool) -> bool:
         return False
     if low in _NOT_VALUES or _looks_fake(value) or _TEMPLATE.search(value):
         return False
-    if "://" in value or value.startswith(("/", "./", "~/", "\\")) or _REFERENCE.fullmatch(value) or _CALL.fullmatch(value):
+    if "://" in value or value.startswith(("/", "./", "~/", "\\")) or _PATH.fullmatch(value) or _REFERENCE.fullmatch(value) or _CALL.fullmatch(value):
         return False  # URLs (their credentials are matched by the URL rule), paths, references, calls
     if low.startswith(("env.", "process.env", "os.environ", "os.getenv", "getenv", "secrets.", "vars.", "config.",
                        "settings.", "params.", "self.", "this.", "ctx.", "context.", "request.")):
@@ -455,6 +465,9 @@ def _name_span(text: str, low: str, kw: re.Match[str]) -> tuple[int, int] | None
 def _assigned_value(text: str, ns: int, ne: int) -> tuple[int, int, bool, bool] | None:
     """(value start, value end, quoted, space-separated) of the value assigned to the name at
     ``ns:ne``, or ``None`` when what follows is not an assignment of a literal."""
+    if text[ns - 1:ns] == "<" and text[ne:ne + 1] == ">":  # <password>value</password>
+        element = _XML_VALUE.match(text, ne + 1)
+        return (element.start(1), element.end(1), True, False) if element else None
     tail = _TAIL.match(text, ne)
     if tail is None:
         return None
