@@ -119,8 +119,8 @@ def _mixed(body: str, strict: bool) -> bool:
 
 def _rule_findings(text: str) -> list[Finding]:
     out = []
-    runs = "\n".join(_TOKEN_RUN.findall(text)) if len(text) > 512 else text
-    todo = {i for lit in _TOKEN_LITERALS if lit in runs for i in _RULES_OF[lit, False]}
+    runs = "\n".join(_TOKEN_RUN.findall(text))
+    todo = {i for lit in _TOKEN_LITERALS if lit in runs for i in _RULES_OF[lit, False]} if runs else set()
     todo.update(i for lit in _TEXT_LITERALS if lit in text for i in _RULES_OF[lit, True])
     for i in sorted(todo):
         type_, _literals, rx, min_entropy, _whole = _RULES[i]
@@ -138,10 +138,12 @@ def _rule_findings(text: str) -> list[Finding]:
 
 # ------------------------------------------------------------------------- structured credentials
 _AWS_NAME = r"(?i:aws|amazon|s3)"
-_AWS_SECRET = re.compile(
-    r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key|aws.{0,12}secret|aws.{0,12}(?:key|sk)\b|"
+# matched in the lower-cased text (a case-sensitive pattern that starts with "a" or "s" lets re
+# skip every other position); the value is read from the original text at the same span
+_AWS_SECRET_LOW = re.compile(
+    r"(?:aws_?secret_?(?:access_?)?key|secret_?access_?key|aws.{0,12}secret|aws.{0,12}(?:key|sk)\b|"
     r"(?:aws|amazon).{0,20}(?:secret|key|credential|token))[\w-]*[\"']?\s*(?:[:=]|=>|:=)\s*[\"']?"
-    r"(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+    r"(?<![a-z0-9/+])([a-z0-9/+]{40})(?![a-z0-9/+=])"
 )
 # a 40-character secret next to an access key id (credentials files, CSVs, CLI output)
 _AWS_SECRET_NEAR_ID = re.compile(
@@ -164,7 +166,8 @@ _AUTH_HEADER = re.compile(r"(?i:authorization|x-auth-token|x-api-key|api-key)[\"
                           r"([A-Za-z0-9._~+/=:-]{20,})(?![\w.~+/=:-])")
 _BASIC = re.compile(r"(?i:basic)\s+([A-Za-z0-9+/]{6,}={0,2})(?![\w+/=])")
 # user-info of a URL; postgres:postgres@ (the same word twice) is a default, not a secret
-_URL_CREDS = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://(?P<user>[^\s:/@\"'`<>;,]{0,64}):(?!(?P=user)@)([^\s:/@\"'`<>;,]{3,128})@[\w.-]+", re.I)
+_URL_SCHEME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9+.-]{1,15}\Z")
+_URL_USERINFO = re.compile(r"(?P<user>[^\s:/@\"'`<>;,]{0,64}):(?!(?P=user)@)([^\s:/@\"'`<>;,]{3,128})@[\w.-]+")
 # Password=… inside a connection string: a ";" on one side of it
 _CONN_PASSWORD = re.compile(r"(?i:\b(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}\[\]()]{4,128})(?=\s*;)"
                             r"|;\s*(?i:(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}\[\]()]{4,128})(?=\s*(?:$|[\"']))")
@@ -264,14 +267,11 @@ _STRUCTURED: list[tuple[str, tuple[str, ...], re.Pattern[str], int, Callable[[st
     ("basic_auth", ("asic ", "ASIC "), _BASIC, 1, _basic_ok, 0.85, "high"),
     ("bearer_token", ("uthorization", "UTHORIZATION", "uth-Token", "pi-Key", "pi-key", "PI-KEY"), _AUTH_HEADER, 1,
      lambda v: _bearer_ok(v) and _key_value_ok(v, True, False, False), 0.8, "high"),
-    ("url_credentials", ("://",), _URL_CREDS, 2, _password_ok, 0.85, "high"),
-    ("aws_secret_key", ("ecret", "ECRET", "aws", "AWS", "key", "KEY", "Key"), _AWS_SECRET, 1, _aws_secret_ok, 0.9,
-     "critical"),
     ("connection_string_password", ("assword", "ASSWORD", "wd=", "WD="), _CONN_PASSWORD, -1, _password_ok, 0.85,
      "high"),
-    ("generic_secret", ("-u", "--user", "-U"), _CLI_CREDS, 1, _password_ok, 0.8, "high"),
+    ("generic_secret", ("-u ", "-u=", "--user", "--proxy-user", "-U "), _CLI_CREDS, 1, _password_ok, 0.8, "high"),
     ("generic_secret", ("-p ",), _CLI_PASSWORD, 1, _password_ok, 0.7, "high"),
-    ("password_hash", ("$",), _PW_HASH, 1, lambda v: True, 0.8, "high"),
+    ("password_hash", ("$2", "$1$", "$5$", "$6$", "$8$", "$9$", "$krb5"), _PW_HASH, 1, lambda v: True, 0.8, "high"),
     ("generic_secret", ("AsPlainText",), _SECURESTRING, 1, _password_ok, 0.85, "high"),
 ]
 
@@ -322,6 +322,27 @@ def _b64_decodes(value: str) -> bool:
     except (ValueError, binascii.Error):
         return False
     return True
+
+
+def _context_findings(text: str) -> list[Finding]:
+    """Passwords in URL user-info (``scheme://user:password@host``) and AWS secret keys after an
+    AWS name, each found from its cheapest anchor."""
+    out = []
+    i = text.find("://")
+    while i != -1:
+        if _URL_SCHEME.search(text, max(0, i - 16), i):
+            m = _URL_USERINFO.match(text, i + 3)
+            if m is not None and _password_ok(m.group(2)):
+                out.append(make_finding(SCANNER, "url_credentials", text, m.start(2), m.end(2), score=0.85,
+                                        severity="high"))
+        i = text.find("://", i + 3)
+    low = text.lower()
+    if len(low) == len(text) and ("secret" in low or "aws" in low or "amazon" in low):
+        for m in _AWS_SECRET_LOW.finditer(low):
+            if _aws_secret_ok(text[m.start(1):m.end(1)]):
+                out.append(make_finding(SCANNER, "aws_secret_key", text, m.start(1), m.end(1), score=0.9,
+                                        severity="critical"))
+    return out
 
 
 def _aws_near_id_findings(text: str) -> list[Finding]:
@@ -522,16 +543,11 @@ def _generic_findings(text: str) -> list[Finding]:
 
 
 _WEAK_GLUE = frozenset({"pass", "auth", "pat"})
-_GENERIC_LITERALS = ("key", "secret", "token", "pass", "pwd", "cred", "KEY", "SECRET", "TOKEN", "PASS", "PWD", "Key",
-                     "Secret", "Token", "Pass", "Cred", "CRED", "private", "PRIVATE", "Private", "access", "ACCESS",
-                     "Access", "auth", "AUTH", "Auth", "pat", "PAT")
-
-
 def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
     """Secret findings in ``text`` (all types, or only ``types``), one type per span, in order."""
-    found = _rule_findings(text) + _structured_findings(text) + _aws_near_id_findings(text) + _manifest_findings(text)
-    if any(lit in text for lit in _GENERIC_LITERALS):
-        found += _generic_findings(text)
+    found = (_rule_findings(text) + _structured_findings(text) + _context_findings(text) + _aws_near_id_findings(text)
+             + _manifest_findings(text))
+    found += _generic_findings(text)
     if types is not None:
         found = [f for f in found if f.type in types]
     return resolve_overlaps(found)
