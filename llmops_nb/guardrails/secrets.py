@@ -29,6 +29,7 @@ import base64
 import binascii
 import json
 import re
+import string
 from collections.abc import Callable
 
 from llmops_nb.guardrails._common import make_finding, resolve_overlaps, shannon_entropy
@@ -86,10 +87,9 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 _RULES = [(t, lits, _compile(rx), e, bool(re.search(r" |\\s|\\n", rx))) for t, lits, rx, e in _CORE + FORMATS]
-# Runs of 16+ characters that can hold a token: a token-shaped format can only match in text
-# that has one of its literals inside such a run, and in prose or code these runs are a tenth
-# of the text, so the ~200 literal checks look at a tenth of the characters.
-_TOKEN_RUN = re.compile(r"(?<![^\s\"'`<>()\[\]{},;])[^\s\"'`<>()\[\]{},;]{16,}")
+# A token-shaped format (16+ characters, no space) can only match inside a whitespace-separated
+# chunk of 16+ characters; in prose or code those chunks are about a tenth of the text, so the
+# ~200 literal checks look at a tenth of the characters.
 # literal → the rules it triggers (each distinct literal is looked for once per text)
 _RULES_OF: dict[tuple[str, bool], list[int]] = {}
 for _i, (_t, _lits, _rx, _e, _whole) in enumerate(_RULES):
@@ -119,7 +119,7 @@ def _mixed(body: str, strict: bool) -> bool:
 
 def _rule_findings(text: str) -> list[Finding]:
     out = []
-    runs = "\n".join(_TOKEN_RUN.findall(text))
+    runs = "\n".join([w for w in text.split() if len(w) >= 16])
     todo = {i for lit in _TOKEN_LITERALS if lit in runs for i in _RULES_OF[lit, False]} if runs else set()
     todo.update(i for lit in _TEXT_LITERALS if lit in text for i in _RULES_OF[lit, True])
     for i in sorted(todo):
@@ -171,15 +171,16 @@ _URL_USERINFO = re.compile(r"(?P<user>[^\s:/@\"'`<>;,]{0,64}):(?!(?P=user)@)([^\
 # Password=… inside a connection string: a ";" on one side of it
 _CONN_PASSWORD = re.compile(r"(?i:\b(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}\[\]()]{4,128})(?=\s*;)"
                             r"|;\s*(?i:(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}\[\]()]{4,128})(?=\s*(?:$|[\"']))")
-_CLI_CREDS = re.compile(r"(?:\s|^)(?:-u|--user|--proxy-user|-U)[\s=]+[\"']?[^\s:\"'@/]{1,64}:([^\s\"'@]{4,128})[\"']?"
+# (patterns start with a literal character and look behind it, so re can skip ahead to it)
+_CLI_CREDS = re.compile(r"-(?<!\S-)(?:u|-user|-proxy-user|U)[\s=]+[\"']?[^\s:\"'@/]{1,64}:([^\s\"'@]{4,128})[\"']?"
                         r"(?=\s|$)")
 # -u USER -p PASSWORD (psexec, docker login, mysql)
-_CLI_PASSWORD = re.compile(r"(?:\s|^)-u\s+[^\s-][^\s]{0,63}\s+-p\s+([^\s\-\"'][^\s\"']{3,127})(?=\s|$)")
+_CLI_PASSWORD = re.compile(r"-(?<!\S-)u\s+[^\s-][^\s]{0,63}\s+-p\s+([^\s\-\"'][^\s\"']{3,127})(?=\s|$)")
 _SECURESTRING = re.compile(r"ConvertTo-SecureString\s+(?:-String\s+)?[\"']([^\"'\n]{4,128})[\"']\s+-AsPlainText")
 _PW_HASH = re.compile(
-    r"(?<![\w$])(\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}|\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}"
-    r"|\$1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}|\$[89]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}"
-    r"|\$krb5(?:asrep|tgs)\$\d+\$[^\s:]*?\$?[0-9a-f]{32}\$[0-9a-f]{64,})"
+    r"(\$(?<![\w$]\$)(?:2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}|[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}"
+    r"|1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}|[89]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}"
+    r"|krb5(?:asrep|tgs)\$\d+\$[^\s:]*?\$?[0-9a-f]{32}\$[0-9a-f]{64,}))"
 )
 
 
@@ -258,28 +259,29 @@ def _b64_plain(body: str) -> bool:
     return decoded.isascii() and decoded.decode("ascii").isprintable()
 
 
-# (type, prefilter literals, regex, value group, validator, score, severity)
+# (type, prefilter literals, regex, value group, validator, score, severity); a lower-case
+# literal is looked for in the lower-cased text (one check for Password/PASSWORD/password)
 _STRUCTURED: list[tuple[str, tuple[str, ...], re.Pattern[str], int, Callable[[str], bool], float, str]] = [
     ("private_key", ("PRIVATE KEY",), _PEM, 0, _pem_ok, 1.0, "critical"),
     ("private_key", ("LS0tLS1CRUdJTi",), _PEM_B64, 1, lambda v: True, 0.95, "critical"),
     ("jwt", ("eyJ",), _JWT, 1, _jwt_ok, 0.9, "high"),
-    ("bearer_token", ("earer", "EARER"), _BEARER, 1, _bearer_ok, 0.85, "high"),
-    ("basic_auth", ("asic ", "ASIC "), _BASIC, 1, _basic_ok, 0.85, "high"),
-    ("bearer_token", ("uthorization", "UTHORIZATION", "uth-Token", "pi-Key", "pi-key", "PI-KEY"), _AUTH_HEADER, 1,
+    ("bearer_token", ("bearer",), _BEARER, 1, _bearer_ok, 0.85, "high"),
+    ("basic_auth", ("basic ",), _BASIC, 1, _basic_ok, 0.85, "high"),
+    ("bearer_token", ("authorization", "auth-token", "api-key"), _AUTH_HEADER, 1,
      lambda v: _bearer_ok(v) and _key_value_ok(v, True, False, False), 0.8, "high"),
-    ("connection_string_password", ("assword", "ASSWORD", "wd=", "WD="), _CONN_PASSWORD, -1, _password_ok, 0.85,
-     "high"),
-    ("generic_secret", ("-u ", "-u=", "--user", "--proxy-user", "-U "), _CLI_CREDS, 1, _password_ok, 0.8, "high"),
+    ("connection_string_password", ("password", "pwd="), _CONN_PASSWORD, -1, _password_ok, 0.85, "high"),
+    ("generic_secret", ("-u",), _CLI_CREDS, 1, _password_ok, 0.8, "high"),
     ("generic_secret", ("-p ",), _CLI_PASSWORD, 1, _password_ok, 0.7, "high"),
-    ("password_hash", ("$2", "$1$", "$5$", "$6$", "$8$", "$9$", "$krb5"), _PW_HASH, 1, lambda v: True, 0.8, "high"),
+    ("password_hash", ("$",), _PW_HASH, 1, lambda v: True, 0.8, "high"),
     ("generic_secret", ("AsPlainText",), _SECURESTRING, 1, _password_ok, 0.85, "high"),
 ]
 
 
-def _structured_findings(text: str) -> list[Finding]:
+def _structured_findings(text: str, low: str | None = None) -> list[Finding]:
+    low = text.lower() if low is None else low
     out = []
     for type_, literals, rx, group, ok, score, severity in _STRUCTURED:
-        if any(lit in text for lit in literals):
+        if any(lit in (low if lit.islower() else text) for lit in literals):
             for m in rx.finditer(text):
                 g = group if group >= 0 else next(i for i in range(1, rx.groups + 1) if m.group(i) is not None)
                 if ok(m.group(g)):
@@ -324,7 +326,7 @@ def _b64_decodes(value: str) -> bool:
     return True
 
 
-def _context_findings(text: str) -> list[Finding]:
+def _context_findings(text: str, low: str | None = None) -> list[Finding]:
     """Passwords in URL user-info (``scheme://user:password@host``) and AWS secret keys after an
     AWS name, each found from its cheapest anchor."""
     out = []
@@ -336,8 +338,8 @@ def _context_findings(text: str) -> list[Finding]:
                 out.append(make_finding(SCANNER, "url_credentials", text, m.start(2), m.end(2), score=0.85,
                                         severity="high"))
         i = text.find("://", i + 3)
-    low = text.lower()
-    if len(low) == len(text) and ("secret" in low or "aws" in low or "amazon" in low):
+    low = _lower(text) if low is None else low
+    if "secret" in low or "aws" in low or "amazon" in low:
         for m in _AWS_SECRET_LOW.finditer(low):
             if _aws_secret_ok(text[m.start(1):m.end(1)]):
                 out.append(make_finding(SCANNER, "aws_secret_key", text, m.start(1), m.end(1), score=0.9,
@@ -365,7 +367,7 @@ _PASSWORD_NAME = re.compile(r"passw|passphrase|pwd|(?<![a-z])pass(?![a-z])|(?<=[
                             r"(?<![a-z])(?:secret|pass)(?![a-z])|credential", re.I)
 _KEY_WORDS = re.compile(r"(?:mon|tur|hoc|don|whis|joc|lac|pas|hot)key(?![a-z])")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.$-]*")
-_NAME_CHARS_LEFT = re.compile(r"[A-Za-z0-9_.$-]*\Z")
+_NAME_SET = frozenset(string.ascii_letters + string.digits + "_.$-")
 _TAIL = re.compile(
     r"(?:\[\d*\])?(?P<close>[\"'`\]]{0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s|"
     r"\s(?i:value)\s*=)"
@@ -479,7 +481,9 @@ def _name_span(text: str, low: str, kw: re.Match[str]) -> tuple[int, int] | None
     ks, ke = kw.span()
     if kw.group() == "key" and _KEY_WORDS.match(low, max(0, ks - 4)) and not low[max(0, ks - 5):ks - 4].isalpha():
         return None  # monkey, turkey, hockey — words, not names
-    ns = _NAME_CHARS_LEFT.search(text, max(0, ks - 48), ks).start()
+    ns, lo = ks, max(0, ks - 48)
+    while ns > lo and text[ns - 1] in _NAME_SET:
+        ns -= 1
     return ns, _NAME_CHARS.match(text, ke).end()
 
 
@@ -508,13 +512,11 @@ def _assigned_value(text: str, ns: int, ne: int) -> tuple[int, int, bool, bool] 
     return start, end, quoted, spaced
 
 
-def _generic_findings(text: str) -> list[Finding]:
+def _generic_findings(text: str, low: str | None = None) -> list[Finding]:
     """``name = value`` assignments whose name has a secret keyword and whose value passes
     :func:`_value_ok`: keyword occurrences are found in the lower-cased text (cheap), the name
     and the assignment are matched from each one."""
-    low = text.lower()
-    if len(low) != len(text):
-        low = text  # a case mapping changed the length: match as written
+    low = _lower(text) if low is None else low
     out: list[Finding] = []
     pos = 0
     for kw in _KEYWORD.finditer(low):
@@ -543,11 +545,18 @@ def _generic_findings(text: str) -> list[Finding]:
 
 
 _WEAK_GLUE = frozenset({"pass", "auth", "pat"})
+def _lower(text: str) -> str:
+    """``text`` lower-cased, position for position (as written when a case mapping would change
+    the length)."""
+    low = text.lower()
+    return low if len(low) == len(text) else text
+
+
 def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
     """Secret findings in ``text`` (all types, or only ``types``), one type per span, in order."""
-    found = (_rule_findings(text) + _structured_findings(text) + _context_findings(text) + _aws_near_id_findings(text)
-             + _manifest_findings(text))
-    found += _generic_findings(text)
+    low = _lower(text)
+    found = (_rule_findings(text) + _structured_findings(text, low) + _context_findings(text, low)
+             + _aws_near_id_findings(text) + _manifest_findings(text) + _generic_findings(text, low))
     if types is not None:
         found = [f for f in found if f.type in types]
     return resolve_overlaps(found)
