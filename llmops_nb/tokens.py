@@ -117,6 +117,7 @@ def _encoding_kwargs(name: str) -> dict[str, Any]:
     """
     import types
 
+    _tiktoken()
     from tiktoken_ext import openai_public
 
     ctor = openai_public.ENCODING_CONSTRUCTORS[name]
@@ -153,6 +154,20 @@ def _encoding_kwargs(name: str) -> dict[str, Any]:
 
 _built: dict[str, tiktoken.Encoding] = {}
 _build_lock = threading.Lock()
+_import_lock = threading.Lock()
+
+
+@functools.cache
+def _tiktoken() -> Any:
+    """tiktoken with the submodules used here, imported once under a lock: two threads
+    importing ``tiktoken`` and ``tiktoken.model`` at once (the package and its submodule import
+    each other) can meet a partially initialised module."""
+    with _import_lock:
+        import tiktoken
+        import tiktoken.model
+        import tiktoken_ext.openai_public  # noqa: F401
+
+        return tiktoken
 
 
 def encoding(name: str) -> tiktoken.Encoding:
@@ -177,9 +192,7 @@ def encoding(name: str) -> tiktoken.Encoding:
     with _build_lock:
         found = _built.get(name)
         if found is None:
-            import tiktoken
-
-            found = _built[name] = tiktoken.Encoding(**_encoding_kwargs(name))
+            found = _built[name] = _tiktoken().Encoding(**_encoding_kwargs(name))
         return found
 
 
@@ -196,8 +209,7 @@ def encoding_name_for(model: str) -> str:
     ids, and retired models on legacy encodings (r50k/p50k/gpt2) - gets
     :data:`DEFAULT_ENCODING`, so their counts are estimates.
     """
-    from tiktoken.model import encoding_name_for_model
-
+    encoding_name_for_model = _tiktoken().model.encoding_name_for_model
     model = model.strip()
     candidates = [model]
     if ":" in model:
