@@ -5,7 +5,7 @@
  * The kernel says what it offers in an output of the source cell (`CODE_CELL_MIME`: the code,
  * and whether IPython's `set_next_input` already inserted it as the next cell). The cell that
  * holds the code is linked to its source cell by metadata: `llmops_nb.inserted_by` (the
- * source cell's id) and `llmops_nb.sha` (a hash of the code written there) on it,
+ * source cell's id) and `llmops_nb.code_hash` (a hash of the code written there) on it,
  * `llmops_nb.code_cell` (its id) on the source cell — which JupyterLab sends with every
  * execution, so the kernel knows to leave the insertion to this extension.
  *
@@ -89,7 +89,7 @@ export function findOffer(outputs: readonly unknown[]): { offer: CodeOffer; inde
 export function placeCode(ops: NotebookOps, sourceIndex: number, offer: CodeOffer): { outcome: Outcome; cellId: string } {
   let cells = ops.cells();
   const source = cells[sourceIndex];
-  const sha = codeHash(offer.code);
+  const hash = codeHash(offer.code);
   const next = cells[sourceIndex + 1];
   let fresh =
     offer.inserted && next && next.source === offer.code && ours(next.metadata).inserted_by === undefined
@@ -112,22 +112,22 @@ export function placeCode(ops: NotebookOps, sourceIndex: number, offer: CodeOffe
     }
     const linked = cells[at];
     const meta = ours(linked.metadata);
-    if (meta.sha !== codeHash(linked.source)) {
+    if (meta.code_hash !== codeHash(linked.source)) {
       outcome = 'kept';
     } else if (linked.source === offer.code) {
       outcome = 'unchanged';
     } else {
       ops.setSource(at, offer.code);
-      ops.setMeta(at, { ...meta, inserted_by: source.id, sha });
+      ops.setMeta(at, { ...meta, inserted_by: source.id, code_hash: hash });
       outcome = 'replaced';
     }
   } else if (fresh >= 0) {
     at = fresh;
-    ops.setMeta(at, { ...ours(cells[at].metadata), inserted_by: source.id, sha });
+    ops.setMeta(at, { ...ours(cells[at].metadata), inserted_by: source.id, code_hash: hash });
     outcome = 'inserted';
   } else {
     at = sourceIndex + 1;
-    ops.insert(at, offer.code, { trusted: false, [META_KEY]: { inserted_by: source.id, sha } });
+    ops.insert(at, offer.code, { trusted: false, [META_KEY]: { inserted_by: source.id, code_hash: hash } });
     outcome = 'linked';
   }
   cells = ops.cells();

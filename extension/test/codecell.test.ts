@@ -65,7 +65,7 @@ describe('placeCode', () => {
     expect(nb.sources).toEqual(['%load_ext llmops_nb', '%%llm sim:coder -f code\nwrite code', 'x = 1', 'print("end")']);
     const inserted = nb.list[2];
     expect(nb.list[1].metadata[META_KEY]).toEqual({ code_cell: inserted.id });
-    expect(inserted.metadata[META_KEY]).toEqual({ inserted_by: nb.list[1].id, sha: codeHash('x = 1') });
+    expect(inserted.metadata[META_KEY]).toEqual({ inserted_by: nb.list[1].id, code_hash: codeHash('x = 1') });
     expect(inserted.metadata.trusted).toBe(false);
 
     const second = nb.run(1, 'x = 2');
