@@ -400,6 +400,12 @@ def test_code_cell_rerun_replaces_the_cell_it_inserted(lab: Served) -> None:
             _run_all(page)
             assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 3  # my own fix", 'print("the end")']
             assert "edited by hand" in _said(page, 1) and "kept your edits" in _said(page, 1)
+            try:  # 4 calls: the status bar counts every run
+                page.wait_for_function(
+                    "() => /\\b4 calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
+                    timeout=30_000)
+            except Exception as exc:
+                raise AssertionError(_status(page)) from exc
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "extension-code-cell.png"))
         finally:
