@@ -69,7 +69,7 @@ def test_playground_answers_and_footers_render_in_jupyterlab(lab: str) -> None:
             expect(page.locator(".llmops-run-status")).to_contain_text("2 answered, 0 failed")
             # a click in the browser reaches the kernel: 👍 is stored as MLflow feedback
             panels.nth(0).locator(".llmops-thumbs-up").click()
-            expect(panels.nth(0).locator(".llmops-rating-status")).to_contain_text("saved as MLflow feedback", timeout=20_000)
+            expect(panels.nth(0).locator(".llmops-rating-status")).to_contain_text("saved as MLflow feedback", timeout=60_000)
             page.locator(".llmops-playground").scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
         finally:
