@@ -65,7 +65,8 @@ def anthropic_env(fake_anthropic, monkeypatch):  # type: ignore[no-untyped-def]
 # -- one JupyterLab for the real-browser tests (tests/jupyter_lab.py) ----------------------------
 
 @pytest.fixture(scope="session")
-def _jupyter_labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple, object]]:
+def _jupyter_labs() -> Iterator[dict[tuple, object]]:
+    """The JupyterLab servers started this session (by their extra environment); stopped at its end."""
     labs: dict[tuple, object] = {}
     yield labs
     for lab in labs.values():
