@@ -263,21 +263,16 @@ class LLMMagics(Magics):
         view.finish(completion)  # raises OutputFormatError for -f json that is not JSON
 
     def _offer_code(self, view: Any, completion: Any, template: str, args: CallArgs) -> None:
-        """``-f code``: the answer's code block as a new cell below, once per cell (see
-        :mod:`llmops_nb.code_cells`); no code block, or the same code again: nothing inserted."""
+        """``-f code``: the answer's code block in a cell below; re-running replaces that cell
+        (see :mod:`llmops_nb.code_cells`); no code block: nothing inserted, and it says so."""
         from llmops_nb import code_cells
 
         code = code_cells.code_block(completion.text)
-        key, durable = code_cells.cell_key(self.shell, template)
-        decision = code_cells.decide(key, durable, code)
-        if decision not in (code_cells.INSERT, code_cells.CHANGED):
-            view.fmt = "markdown"  # shown as the answer it is; nothing was inserted
+        plan = code_cells.plan(self.shell, template, code)
+        if not plan.insert:
+            view.fmt = "markdown"  # shown as the answer it is; the kernel inserts nothing
         view.finish(completion)
-        if decision in (code_cells.INSERT, code_cells.CHANGED) and self.shell is not None:
-            self.shell.set_next_input(code, replace=False)
-        if decision in code_cells.MESSAGES:
-            print(code_cells.MESSAGES[decision])
-
+        code_cells.offer(self.shell, plan)
 
     def _side_by_side(self, args: CallArgs, template: str) -> None:
         """Several models and/or prompt versions: one comparison, answers as columns."""

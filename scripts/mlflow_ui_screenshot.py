@@ -9,6 +9,11 @@ Playwright, and write full-page PNGs:
 
 - ``mlflow_traces.png``        the experiment's Traces tab with Trace name, Run name, Tokens, Cost
 - ``mlflow_trace_detail.png``  one grouped call's trace, with the span's token breakdown popover
+- ``mlflow_trace_header_cost.png``  the same trace, the header's cost breakdown popover. The
+                               header reads the trace's ``mlflow.trace.cost`` metadata (which
+                               carries the call's exact cost); MLflow 3.17's drawer header rounds
+                               its total to cents (``$0.00`` for a $0.000047 call) while the
+                               breakdown and the span show six decimals — see ``header_cost``
 - ``mlflow_trace_error.png``   the failed (HTTP 429) call's trace
 - ``mlflow_run_traces.png``    the group's run, Traces tab (the traces linked to the run), with
                                the ``llmops.cost_usd`` tag as a column (that table has no Cost)
@@ -196,6 +201,25 @@ def _settle(page, ms: int = 1200) -> None:
     page.wait_for_timeout(ms)
 
 
+_MONEY = re.compile(r"^\$\d+\.\d+$")
+
+
+def header_cost(page) -> dict[str, str]:
+    """The open trace's header cost as the UI shows it: ``total`` (the header's own text) and
+    its hover card's ``Input cost`` / ``Output cost`` / ``Total`` rows. The header is the first
+    money amount in the trace drawer (its top bar comes before the span's badge)."""
+    drawer = page.locator('[data-component-type="drawer_content"]').first
+    badge = drawer.get_by_text(_MONEY).first
+    badge.wait_for()
+    total = badge.inner_text().strip()
+    badge.hover()
+    card = page.get_by_text("Cost breakdown").first
+    card.wait_for(timeout=10_000)
+    text = card.locator("xpath=..").inner_text()
+    rows = dict(re.findall(r"(Input cost|Output cost|Total)\s*\n?\s*(\$[\d.,]+)", text))
+    return {"total": total, **rows}
+
+
 def take_screenshots(url: str, facts: dict, out: Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -236,6 +260,14 @@ def take_screenshots(url: str, facts: dict, out: Path) -> list[Path]:
                 page.get_by_text("Usage breakdown").first.wait_for(timeout=5000)
             written.append(out / "mlflow_trace_detail.png")
             page.screenshot(path=written[-1], full_page=True)
+
+            # (b2) the trace header's cost and its breakdown (read from mlflow.trace.cost)
+            page.mouse.move(5, 5)
+            with contextlib.suppress(Exception):
+                shown = header_cost(page)
+                print(f"trace header cost: {json.dumps(shown)} (stored: {detail['metadata'].get('mlflow.trace.cost')})")
+                written.append(out / "mlflow_trace_header_cost.png")
+                page.screenshot(path=written[-1], full_page=True)
 
             # (c) the failed call's trace
             if failed is not None:

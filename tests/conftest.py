@@ -60,3 +60,40 @@ def anthropic_env(fake_anthropic, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
     return fake_anthropic
+
+
+# -- one JupyterLab for the real-browser tests (tests/jupyter_lab.py) ----------------------------
+
+@pytest.fixture(scope="session")
+def _jupyter_labs() -> Iterator[dict[tuple, object]]:
+    """The JupyterLab servers started this session (by their extra environment); stopped at its end."""
+    labs: dict[tuple, object] = {}
+    yield labs
+    for lab in labs.values():
+        lab.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def lab_env() -> dict[str, str]:
+    """Extra environment of the JupyterLab a browser test uses (a test may override it)."""
+    return {}
+
+
+@pytest.fixture
+def jupyter_lab(_jupyter_labs, lab_env, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A JupyterLab shared by the session's browser tests (one per distinct ``lab_env``);
+    skips where Chromium, Playwright, JupyterLab or the built labextension are missing. The
+    kernels the test started are shut down when it ends."""
+    from tests import jupyter_lab as jl
+
+    reason = jl.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    key = tuple(sorted(lab_env.items()))
+    if key not in _jupyter_labs:
+        _jupyter_labs[key] = jl.Lab(tmp_path_factory.mktemp("jupyter-lab"), dict(lab_env))
+    lab = _jupyter_labs[key]
+    if not lab.has_extension:  # type: ignore[attr-defined]
+        pytest.skip("the llmops-nb labextension is not installed in this JupyterLab")
+    yield lab
+    lab.shutdown_kernels()  # type: ignore[attr-defined]

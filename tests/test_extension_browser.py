@@ -1,55 +1,33 @@
 """The JupyterLab extension in a real browser: run a `%%llm sim:` cell, see the spend and the row.
 
 JupyterLab runs on 127.0.0.1 with the prebuilt labextension (llmops_nb/labextension, added by
-path so the test does not depend on how the package was installed) and the server extension;
-Debian's Chromium is driven by Playwright. Skips when Chromium, Playwright or the built
-labextension are missing. The screenshot is kept in test-artifacts/extension.png.
+path so the test does not depend on how the package was installed) and the server extension:
+one server for the session's browser tests (tests/jupyter_lab.py, ``jupyter_lab`` in
+conftest.py). Debian's Chromium is driven by Playwright. Skips when Chromium, Playwright or the
+built labextension are missing. The screenshot is kept in test-artifacts/extension.png.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-LABEXT = ROOT / "llmops_nb" / "labextension"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-TOKEN = "llmops-browser-test"
+from tests.jupyter_lab import (  # noqa: F401 - re-exported for the other browser tests
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LABEXT,
+    TOKEN,
+    Lab,
+    code_cell,
+    notebook,
+    stop,
+)
 
-
-def stop(proc: subprocess.Popen) -> None:
-    """End a server started by a test: politely, then for sure."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-def _code(src: str) -> dict:
-    return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
-
-
-def _nb(*sources: str) -> dict:
-    return {
-        "nbformat": 4, "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "cells": [_code(src) for src in sources],
-    }
+_code, _nb = code_cell, notebook
 
 
 def _notebook() -> dict:
@@ -68,82 +46,31 @@ def _notebook() -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Served:
+    """This test's notebooks in the shared JupyterLab (tests/jupyter_lab.py)."""
 
+    server: Lab
+    folder: str
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("JupyterLab exited")
-        try:
-            with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - localhost only
-                return r.read().decode()
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"JupyterLab did not answer at {url}")
+    def url(self, path: str) -> str:
+        return self.server.lab_url(f"{self.folder}/{path}")
+
+    def startswith(self, url: str) -> bool:
+        return url.startswith(self.server.base)
 
 
 @pytest.fixture
-def lab_env() -> dict[str, str]:
-    """Extra environment of the JupyterLab the test starts (a test may override it)."""
-    return {"MLFLOW_UI_URL": "http://127.0.0.1:5000"}
+def lab(jupyter_lab: Lab) -> Served:
+    folder = jupyter_lab.folder()
+    jupyter_lab.write(f"{folder}/demo.ipynb", _notebook())
+    jupyter_lab.write(f"{folder}/sub/folder/spend.ipynb", _spend_notebook())
+    jupyter_lab.write(f"{folder}/xss.ipynb", _xss_notebook())
+    jupyter_lab.write(f"{folder}/code.ipynb", _code_notebook())
+    return Served(jupyter_lab, folder)
 
 
-@pytest.fixture
-def lab(tmp_path: Path, lab_env: dict[str, str]):  # type: ignore[no-untyped-def]
-    if not (LABEXT / "package.json").is_file():
-        pytest.skip("the labextension is not built (npm run build in extension/)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
-    pytest.importorskip("jupyterlab", reason="JupyterLab is not installed")
-
-    extdir = tmp_path / "jupyter-data" / "labextensions"  # first on JUPYTER_PATH: this build, not an installed one
-    extdir.mkdir(parents=True)
-    (extdir / "llmops-nb").symlink_to(LABEXT, target_is_directory=True)
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "demo.ipynb").write_text(json.dumps(_notebook()))
-    (work / "sub" / "folder").mkdir(parents=True)
-    (work / "sub" / "folder" / "spend.ipynb").write_text(json.dumps(_spend_notebook()))
-    (work / "xss.ipynb").write_text(json.dumps(_xss_notebook()))
-    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    port = _free_port()
-    env = {**os.environ, "LLMOPS_HOME": str(tmp_path / "home"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "DO_NOT_TRACK": "true", "LLMOPS_EXPERIMENT": "browser-test", "LLMOPS_LIVE_STREAM": "1",
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTER_PATH": str(extdir.parent), **lab_env}
-    log = (tmp_path / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={work}",
-         f"--LabApp.extra_labextensions_path={extdir}", "--LabApp.expose_app_in_browser=True",
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         '--ServerApp.jpserver_extensions={"llmops_nb.jupyter_server_ext": True}'],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        page = _wait_http(f"{base}/lab?token={TOKEN}", proc)
-        found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S)
-        federated = json.loads(found.group(1)).get("federated_extensions", []) if found else []
-        if not any(e.get("name") == "llmops-nb" for e in federated):
-            pytest.skip("the llmops-nb labextension is not installed in this JupyterLab")
-        yield base
-    finally:
-        stop(proc)
-        log.close()
-        ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(tmp_path / "lab.log", ARTIFACTS / "extension-lab.log")
-
-
-def test_llm_cell_updates_status_bar_and_sidebar(lab: str) -> None:
+def test_llm_cell_updates_status_bar_and_sidebar(lab: Served) -> None:
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -155,7 +82,7 @@ def test_llm_cell_updates_status_bar_and_sidebar(lab: str) -> None:
             page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "llmops" in m.text else None)
-            page.goto(f"{lab}/lab/tree/demo.ipynb?token={TOKEN}", timeout=90_000)
+            page.goto(lab.url("demo.ipynb"), timeout=90_000)
             status = page.locator(".jp-llmops-status")
             status.wait_for(timeout=90_000)
             page.wait_for_function(
@@ -245,8 +172,8 @@ def _run_cell(page, index: int) -> str:  # type: ignore[no-untyped-def]
     return out.last.inner_text()
 
 
-def _open(page, lab: str, path: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{lab}/lab/tree/{path}?token={TOKEN}", timeout=90_000)
+def _open(page, lab: Served, path: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(lab.url(path), timeout=90_000)
     page.locator(".jp-llmops-status").wait_for(timeout=90_000)
     page.wait_for_function(
         "() => window.jupyterapp && document.querySelector('.jp-Notebook') &&"
@@ -254,7 +181,7 @@ def _open(page, lab: str, path: str) -> None:  # type: ignore[no-untyped-def]
         timeout=90_000)
 
 
-def test_status_bar_equals_llm_cost_for_every_kind_of_call(lab: str) -> None:
+def test_status_bar_equals_llm_cost_for_every_kind_of_call(lab: Served) -> None:
     """A notebook in a sub-folder mixing %%llm, complete(), compare() and the playground (Run
     clicked in the page): the status bar says what `%llm cost` says, lists every call in the
     sidebar, and says it again after a page reload."""
@@ -343,7 +270,7 @@ def _xss_notebook() -> dict:
 
 
 @pytest.mark.parametrize("lab_env", [{"MLFLOW_UI_URL": "javascript:window.__xss=99//"}])
-def test_untrusted_text_never_runs_in_the_sidebar(lab: str) -> None:
+def test_untrusted_text_never_runs_in_the_sidebar(lab: Served) -> None:
     """Payloads stored as prompt, answer, model, prompt name, error and findings: the status
     bar, the sidebar (this kernel, and every kernel's store) and each detail view show them as
     text; nothing runs and no request leaves the page (MLFLOW_UI_URL is a javascript: URL)."""
@@ -407,7 +334,79 @@ def test_untrusted_text_never_runs_in_the_sidebar(lab: str) -> None:
             assert page.evaluate("() => window.__xss") is None
             assert "pwned" not in page.title()
             assert dialogs == []
-            left = [u for u in requests if not u.startswith(lab) or re.search(r"/x(\?|$)", u)]
+            left = [u for u in requests if not lab.startswith(u) or re.search(r"/x(\?|$)", u)]
             assert left == [], left
+        finally:
+            browser.close()
+
+
+# -- %%llm -f code: re-running replaces the cell it inserted (issue 12.8) ------------------------
+
+CODER_SETUP = """\
+%load_ext llmops_nb
+from llmops_nb.providers import sim
+run = globals().get("run", 0) + 1
+fence = "`" * 3
+_ = sim.configure_model("coder", reply=f"Here you are:\\n{fence}python\\nanswer = {run}\\n{fence}\\n")"""
+CODER_CELL = "%%llm sim:coder -f code --no-cache\nwrite the code"
+
+
+def _code_notebook() -> dict:
+    return _nb(CODER_SETUP, CODER_CELL, 'print("the end")')
+
+
+def _sources(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
+                         ".map(c => c.getSource())")
+
+
+def _said(page, index: int) -> str:  # type: ignore[no-untyped-def]
+    return page.locator(".jp-Cell").nth(index).locator(".jp-OutputArea-output").last.inner_text()
+
+
+def _run_all(page) -> None:  # type: ignore[no-untyped-def]
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")  # resolves when all ran
+
+
+def test_code_cell_rerun_replaces_the_cell_it_inserted(lab: Served) -> None:
+    """Run All twice: the notebook keeps 4 cells and the inserted cell holds the newest code;
+    re-running the one cell replaces it again; a cell edited by hand is kept and the cell says so."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
+            _open(page, lab, "code.ipynb")
+            _run_all(page)
+            assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 1", 'print("the end")']
+            assert "inserted the answer's code as a new cell below" in _said(page, 1)
+            _run_all(page)
+            assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 2", 'print("the end")']
+            assert "replaced the code of the cell below" in _said(page, 1)
+            assert page.locator(".jp-Notebook .jp-Cell").count() == 4
+            _run_cell(page, 0)  # the next answer is "answer = 3"
+            _run_cell(page, 1)  # re-running the one cell
+            assert _sources(page)[2] == "answer = 3" and len(_sources(page)) == 4
+            meta = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
+                                 ".map(c => c.getMetadata().llmops_nb ?? null)")
+            assert meta[2]["inserted_by"] == page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[1].getId()")
+            assert meta[1]["code_cell"] == page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[2].getId()")
+            page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[2]"
+                          ".setSource('answer = 3  # my own fix')")
+            _run_all(page)
+            assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 3  # my own fix", 'print("the end")']
+            assert "edited by hand" in _said(page, 1) and "kept your edits" in _said(page, 1)
+            try:  # 4 calls: the status bar counts every run
+                page.wait_for_function(
+                    "() => /\\b4 calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
+                    timeout=30_000)
+            except Exception as exc:
+                raise AssertionError(_status(page)) from exc
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "extension-code-cell.png"))
         finally:
             browser.close()

@@ -1,28 +1,15 @@
 """The extension in Notebook 7 (a real browser): highlighting, the "LLM calls" sidebar, and a
 markdown footer whose dollars are not typeset as maths. Skips where Notebook 7, Chromium or
-Playwright are missing. Screenshot: test-artifacts/extension-notebook7.png."""
+Playwright are missing. Served by the session's JupyterLab server (tests/jupyter_lab.py).
+Screenshot: test-artifacts/extension-notebook7.png."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.test_extension_browser import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    LABEXT,
-    TOKEN,
-    _free_port,
-    _wait_http,
-    stop,
-)
+from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab
 
 
 def _notebook() -> dict:
@@ -38,39 +25,17 @@ def _notebook() -> dict:
                       code("%%llm sim:default\nExplain {{topic}} in two sentences.")]}
 
 
-def test_notebook7_highlights_lists_calls_and_keeps_dollars(tmp_path: Path) -> None:
+def test_notebook7_highlights_lists_calls_and_keeps_dollars(jupyter_lab: Lab) -> None:
     pytest.importorskip("notebook.app", reason="Notebook 7 is not installed")
-    pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    if not (LABEXT / "package.json").is_file():
-        pytest.skip("the labextension is not built")
     from playwright.sync_api import sync_playwright
 
-    extdir = tmp_path / "jupyter-data" / "labextensions"  # first on JUPYTER_PATH: this build, not an installed one
-    extdir.mkdir(parents=True)
-    (extdir / "llmops-nb").symlink_to(LABEXT, target_is_directory=True)
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "demo.ipynb").write_text(json.dumps(_notebook()))
-    port = _free_port()
-    env = {**os.environ, "LLMOPS_HOME": str(tmp_path / "home"), "MLFLOW_DISABLE_TELEMETRY": "true",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "LLMOPS_LIVE_STREAM": "1",
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTER_PATH": str(extdir.parent)}
-    log = (tmp_path / "nb7.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notebook", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={work}",
-         f"--JupyterNotebookApp.extra_labextensions_path={extdir}",
-         '--ServerApp.jpserver_extensions={"llmops_nb.jupyter_server_ext": True}'],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{base}/tree?token={TOKEN}", proc)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    # Notebook 7 is served by the session's JupyterLab server (tests/jupyter_lab.py)
+    path = jupyter_lab.write(f"{jupyter_lab.folder()}/demo.ipynb", _notebook())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"{base}/notebooks/demo.ipynb?token={TOKEN}")
+            page.goto(jupyter_lab.notebook7_url(path))
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             time.sleep(2)
             page.click("div.lm-MenuBar-itemLabel:text('Run')")
@@ -88,7 +53,5 @@ def test_notebook7_highlights_lists_calls_and_keeps_dollars(tmp_path: Path) -> N
             footer = page.locator("sub.mathjax_ignore").last.inner_text()
             assert "$0 (cached, saved $0.0000" in footer  # dollars shown, not typeset
             assert page.locator("mjx-container").count() == 0
+        finally:
             browser.close()
-    finally:
-        stop(proc)
-        log.close()

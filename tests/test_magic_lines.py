@@ -105,13 +105,18 @@ def inserted(ip, monkeypatch):
     return out
 
 
+def said(cap) -> str:  # type: ignore[no-untyped-def]
+    """What a -f code cell said about its code (its last output, as text)."""
+    return cap.outputs[-1].data["text/plain"]
+
+
 def test_rerunning_a_code_cell_inserts_once(ip, inserted):
     sim.configure_model("coder", reply="Here:\n```python\nprint('hi')\n```\n")
     for _ in range(3):  # Run All, three times
         with capture_output() as cap:
             ip.run_cell_magic("llm", "sim:coder -f code", "write code")
     assert inserted == ["print('hi')"]
-    assert "already inserted" in cap.stdout
+    assert "already inserted" in said(cap)
 
 
 def test_changed_code_is_inserted_and_the_old_cell_called_stale(ip, inserted):
@@ -120,15 +125,15 @@ def test_changed_code_is_inserted_and_the_old_cell_called_stale(ip, inserted):
     sim.configure_model("coder2", reply="```python\nx = 2\n```")
     with capture_output() as cap:
         ip.run_cell_magic("llm", "sim:coder2 -f code --no-cache", "write code")
-    assert inserted == ["x = 1", "x = 2"] and "stale" in cap.stdout
+    assert inserted == ["x = 1", "x = 2"] and "stale" in said(cap)
 
 
 def test_no_code_block_inserts_nothing_and_says_so(ip, inserted):
     sim.configure_model("prose", reply="I would rather explain it in words.")
     with capture_output() as cap:
         ip.run_cell_magic("llm", "sim:prose -f code", "write code")
-    assert inserted == [] and "no fenced code block" in cap.stdout
-    assert "inserted as a new cell" not in cap.outputs[-1].data["text/html"]
+    assert inserted == [] and "no fenced code block" in said(cap)
+    assert "inserted as a new cell" not in cap.outputs[-2].data["text/html"]
 
 
 def test_a_cell_id_is_remembered_across_kernel_restarts(ip, inserted, monkeypatch):

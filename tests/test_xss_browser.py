@@ -14,27 +14,17 @@ Each payload, if it ran, would set ``window.__pwned`` or the page title, or make
 203.0.113.7 (never routed). The test checks that nothing ran, that no request left for any host
 but the Jupyter server, and that the rendered outputs hold no active markup. The extension's own
 DOM (sidebar, status bar) is tested with the extension. Skips without Chromium or Playwright.
+JupyterLab is the session's shared one (tests/jupyter_lab.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _wait_until_up
-from tests.test_extension_browser import stop
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
-]
+from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab
 
 SETUP = """\
 %load_ext llmops_nb
@@ -76,47 +66,17 @@ CELLS = [
 ]
 
 
-def _notebook(path: Path) -> None:
+def _notebook(lab: Lab) -> str:
     cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": s}
              for s in CELLS]
-    path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}))
+    return lab.write(f"{lab.folder()}/xss.ipynb", {"cells": cells, "metadata": {"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5})
 
 
 @pytest.fixture
-def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    root = tmp_path / "nb"
-    root.mkdir()
-    _notebook(root / "xss.ipynb")
-    config = tmp_path / "jupyter-config"
-    (config / "labconfig").mkdir(parents=True)
-    (config / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": {
-        "@jupyterlab/apputils-extension:announcements": True}}))
-    port, token = _free_port(), uuid.uuid4().hex
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-    env.update({
-        "LLMOPS_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "LLMOPS_LIVE_STREAM": "1",
-        "MLFLOW_MODEL_CATALOG_URI": "", "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PYTHONPATH": str(ROOT),
-    })
-    log_path = tmp_path / "jupyter.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
-             "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-             "jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
-             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_until_up(f"http://127.0.0.1:{port}/api/status?token={token}", server, log_path, 60)
-            yield f"http://127.0.0.1:{port}", token
-        finally:
-            stop(server)
+def lab(jupyter_lab: Lab) -> tuple[str, str]:
+    """The shared JupyterLab (tests/jupyter_lab.py): its base URL and the notebook's URL."""
+    return jupyter_lab.base, jupyter_lab.lab_url(_notebook(jupyter_lab))
 
 
 # what the rendered outputs may hold: the allow-listed markup, and JupyterLab's own widgets
@@ -150,7 +110,7 @@ AUDIT = """() => {
 def test_no_payload_runs_or_calls_out_in_jupyterlab(lab) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect, sync_playwright
 
-    base, token = lab
+    base, url = lab
     server_host = urlparse(base).netloc
     left: list[str] = []
     ARTIFACTS.mkdir(exist_ok=True)
@@ -168,9 +128,10 @@ def test_no_payload_runs_or_calls_out_in_jupyterlab(lab) -> None:  # type: ignor
             page.on("request", watch)
             page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).netloc == server_host
                        or urlparse(route.request.url).scheme not in ("http", "https") else route.abort())
-            page.goto(f"{base}/lab/tree/xss.ipynb?token={token}")
+            page.goto(url, timeout=90_000)
             page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel")
+                                   " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel",
+                                   timeout=90_000)  # a kernel starting on a busy machine
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             expect(page.get_by_text("xss notebook done")).to_be_visible(timeout=150_000)
             expect(page.get_by_text("playground: ['done', 'error']")).to_be_visible()

@@ -6,10 +6,11 @@
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { IEditorExtensionRegistry, EditorExtensionRegistry } from '@jupyterlab/codemirror';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { placeCodeInNotebook } from './codecells';
 import { llmMagicHighlighting } from './highlight';
 import { CallStore } from './store';
 import { CallsPanel, SpendStatus } from './widgets';
@@ -72,4 +73,17 @@ const calls: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [highlighting, calls];
+const codeCells: JupyterFrontEndPlugin<void> = {
+  id: 'llmops-nb:code-cells',
+  description: '`%%llm -f code`: the answer goes into one cell below; re-running replaces that cell.',
+  autoStart: true,
+  activate: () => {
+    NotebookActions.executed.connect((_, { notebook, cell, success }) => {
+      if (success) {
+        placeCodeInNotebook(notebook, cell);
+      }
+    });
+  }
+};
+
+export default [highlighting, calls, codeCells];
