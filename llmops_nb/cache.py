@@ -184,6 +184,9 @@ def _json_only_disk() -> type:
     return JSONOnlyDisk
 
 
+WRITE_BATCH_S = 0.05  # how long the cache writer lets a batch of stores gather
+
+
 class DiskCacheBackend:
     """A local diskcache directory, private to its owner (0700).
 
@@ -192,7 +195,7 @@ class DiskCacheBackend:
     never contend for sqlite's write lock (eight at once waited up to 34 ms each in its busy
     loop), and a call does not wait for the disk. Until its row is committed, a value waits
     in memory and :meth:`get` answers from there, so a write is visible to every later read
-    in this process. :meth:`flush` waits until everything waiting is on disk; :meth:`close`
+    in this process. The writer wakes once per batch (``WRITE_BATCH_S``), not once per store. :meth:`flush` waits until everything waiting is on disk; :meth:`close`
     (also at exit) flushes first.
     """
 
@@ -206,6 +209,7 @@ class DiskCacheBackend:
         self._waiting: dict[str, str] = {}  # set, not yet committed
         self._cond = threading.Condition()
         self._writing = False
+        self._flushing = 0
         self._writer: threading.Thread | None = None
         self._closed = False
 
@@ -227,12 +231,14 @@ class DiskCacheBackend:
             if self._closed:
                 self._cache.set(key, value)
                 return
+            first = not self._waiting
             self._waiting[key] = value
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_loop, name="llmops_nb-cache-writer", daemon=True)
                 self._writer.start()
                 atexit.register(self.close)
-            self._cond.notify_all()
+            if first:  # the writer wakes once per batch, not once per store
+                self._cond.notify_all()
 
     def _write_loop(self) -> None:
         while True:
@@ -241,6 +247,8 @@ class DiskCacheBackend:
                     self._cond.wait()
                 if not self._waiting:
                     return
+                # let the batch fill for a moment: one transaction, one wake-up of this thread
+                self._cond.wait_for(lambda: self._closed or self._flushing > 0, timeout=WRITE_BATCH_S)
                 batch = dict(self._waiting)  # stays readable in _waiting until committed
                 self._writing = True
             try:
@@ -259,7 +267,12 @@ class DiskCacheBackend:
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every value set so far is committed."""
         with self._cond:
-            self._cond.wait_for(lambda: not self._waiting and not self._writing, timeout)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                self._cond.wait_for(lambda: not self._waiting and not self._writing, timeout)
+            finally:
+                self._flushing -= 1
 
     def close(self) -> None:
         with self._cond:
