@@ -34,6 +34,7 @@ import queue
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -136,6 +137,23 @@ class JournalRecorder:
         self._claim_orphans()
         self._thread.start()
         atexit.register(self._at_exit)
+        _recorders.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child journals into its own segment under its own pid, with its own
+        exporter: the parent's segment (and queue) stay the parent's."""
+        self._pid = os.getpid()
+        self._write_lock = threading.Lock()
+        self._cond = threading.Condition()
+        if self._segment is not None and self._segment.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._segment.fd)  # the child's copy of the descriptor
+        self._segment = None
+        self._queue = queue.Queue()
+        self._pending = 0
+        self._in_flight = {}
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        self._thread.start()
 
     # -- calling thread -------------------------------------------------------------------
     def call_started(self) -> None:
@@ -454,6 +472,18 @@ class _Place:
         with open(path.with_suffix(".bad"), "ab") as f:
             f.write(data if data.endswith(b"\n") else data + b"\n")
 
+
+_recorders: weakref.WeakSet[JournalRecorder] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for recorder in list(_recorders):
+        if not recorder._closed:
+            recorder._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 _FORGET_CALL_S = 60.0
 FIRST_EXPORT_MAX_DEFER_S = 10.0  # the session's first MLflow export (import mlflow) waits for calls this long

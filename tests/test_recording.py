@@ -296,3 +296,31 @@ def test_a_line_cut_off_by_a_crash_is_set_aside_and_the_rest_replayed(tmp_path):
     assert exporter.arrived == [f"{1:032x}", f"{2:032x}"]
     bad = list(tmp_path.glob("*.bad"))
     assert len(bad) == 1 and bad[0].read_bytes().startswith(_record(3).to_json().encode()[:40])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_journals_apart_and_loses_nothing(tmp_path):
+    """A child forked after the recorder exists (multiprocessing's default on Linux) writes its
+    own segment under its own pid: the parent deleting its finished segment loses nothing of
+    the child's, and the child's record is replayed once the child is gone."""
+    exporter = FlakyExporter()
+    rec = JournalRecorder(tmp_path, lambda: exporter, quiet_s=0, max_defer_s=0)
+    rec.record(_record(1))
+    pid = os.fork()
+    if pid == 0:  # the child: journal one record, die before exporting it
+        try:
+            exporter.failures = 10**6  # the child's store refuses: its record stays journaled
+            rec.record(_record(2))
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    rec.record(_record(3))
+    rec.flush(5)
+    rec.close()
+    assert sorted(exporter.arrived) == [f"{1:032x}", f"{3:032x}"]
+    assert [r["record_id"] for r in _journaled(tmp_path)] == [f"{2:032x}"]
+    again = FlakyExporter()
+    rec2 = JournalRecorder(tmp_path, lambda: again, quiet_s=0)
+    rec2.flush(5)
+    rec2.close()
+    assert again.arrived == [f"{2:032x}"]
