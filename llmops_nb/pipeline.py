@@ -112,10 +112,11 @@ def prepare(
     params: dict[str, Any] | None = None,
     prompt_ref: str | None = None,
     sess: Session | None = None,
-    estimate: int | None = None,
+    estimate: PromptTokens | None = None,
 ) -> PreparedCall:
     """Validate a call and resolve its provider and key; raises before anything is sent.
-    ``estimate``: the prompt's tokens when already counted for this model."""
+    ``estimate``: the prompt's tokens of this model's request when planning already has them
+    (so they are counted once)."""
     sess = sess or session()
     model = model or sess.settings.default_model
     provider_name, model_name = split_model_id(model)
