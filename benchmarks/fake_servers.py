@@ -2,9 +2,11 @@
 
     with fake_servers(delay_s=0.3) as (openai_base_url, anthropic_base_url): ...
 
-The fakes are pure Python; in the measured process their CPU work would compete with the
+Used by every benchmark (overhead, cold start, sustained, profile_call). The fakes are pure Python; in the measured process their CPU work would compete with the
 client under test for the GIL, so they run in a child process (see README, "The fake server").
-Each answer waits ``delay_s`` first (a provider that takes that long).
+Each answer waits ``delay_s`` first (a provider that takes that long). The server sets
+``TCP_NODELAY`` as real servers do; ``nagle=True`` leaves Nagle's algorithm on as ``tests.fakes``
+ships it (status line and body are two ``send()``s: ~40 ms per keep-alive call on Linux).
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve(delay_s: float) -> None:
+def serve(delay_s: float, nagle: bool = False) -> None:
     """Child process: run both fakes, print their base URLs, stop when stdin closes."""
     sys.path.insert(0, str(ROOT))
     from tests.fakes import FakeAnthropic, FakeOpenAI
     from tests.fakes import server as fake_server
 
-    fake_server._Handler.disable_nagle_algorithm = True
+    fake_server._Handler.disable_nagle_algorithm = not nagle
     fake_server._HTTPServer.request_queue_size = 256  # 64 clients connect at once (default: 5)
     with FakeOpenAI() as oa, FakeAnthropic() as an:
         for fake in (oa, an):
@@ -34,8 +36,8 @@ def serve(delay_s: float) -> None:
 
 
 @contextlib.contextmanager
-def fake_servers(delay_s: float = 0.0) -> Iterator[tuple[str, str]]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), str(delay_s)]
+def fake_servers(delay_s: float = 0.0, nagle: bool = False) -> Iterator[tuple[str, str]]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), str(delay_s)] + (["--nagle"] if nagle else [])
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -55,4 +57,4 @@ def fake_servers(delay_s: float = 0.0) -> Iterator[tuple[str, str]]:
 
 
 if __name__ == "__main__":
-    serve(float(sys.argv[1]))
+    serve(float(sys.argv[1]), nagle="--nagle" in sys.argv[2:])

@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, NoReturn
@@ -110,8 +112,11 @@ def prepare(
     params: dict[str, Any] | None = None,
     prompt_ref: str | None = None,
     sess: Session | None = None,
+    estimate: PromptTokens | None = None,
 ) -> PreparedCall:
-    """Validate a call and resolve its provider and key; raises before anything is sent."""
+    """Validate a call and resolve its provider and key; raises before anything is sent.
+    ``estimate``: the prompt's tokens of this model's request when planning already has them
+    (so they are counted once)."""
     sess = sess or session()
     model = model or sess.settings.default_model
     provider_name, model_name = split_model_id(model)
@@ -134,7 +139,8 @@ def prepare(
         params=params,
         stream=stream,
     )
-    return PreparedCall(provider, request, api_key, prompt_ref, estimate_input_tokens(request))
+    return PreparedCall(provider, request, api_key, prompt_ref,
+                        estimate_input_tokens(request) if estimate is None else estimate)
 
 
 def estimate_input_tokens(request: Request) -> PromptTokens:
@@ -175,7 +181,7 @@ class Guards:
 
         policy = guardrails.get_policy(guard)
         texts = ([system] if system else []) + [m.content for m in messages]
-        result = guardrails.guard_input(texts, policy)
+        result = _SCANS.get_or_scan(policy, ("input", tuple(texts)), lambda: guardrails.guard_input(texts, policy))
         safe = result.texts
         if result.blocked:  # nothing is sent, but the attempt is recorded: without the values
             safe = [guardrails.redact(t, fs)[0] for t, fs in zip(texts, result.findings_by_text, strict=True)]
@@ -189,11 +195,58 @@ class Guards:
         leaks redacted for everyone, the input's placeholders restored for the user only."""
         from llmops_nb import guardrails
 
-        out = guardrails.guard_output(raw, self.policy, context=self.context, json_schema=self.json_schema,
-                                      expect_json=self.expect_json,
-                                      mapping=self.input.mapping)
+        def scan() -> Any:
+            return guardrails.guard_output(raw, self.policy, context=self.context, json_schema=self.json_schema,
+                                           expect_json=self.expect_json, mapping=self.input.mapping)
+
+        if self.context is None and self.json_schema is None and not self.expect_json:
+            out = _SCANS.get_or_scan(self.policy, ("output", raw, tuple(sorted(self.input.mapping.items()))), scan)
+        else:
+            out = scan()
         found = self.input.findings + [replace(f, direction="output") for f in out.findings]
         return out.text, guardrails.restore(out.text, self.input.mapping), found, out
+
+
+class _ScanMemo:
+    """The guardrail results of the texts scanned lately, per policy, so the same text is not
+    scanned twice: a prompt sent again (a re-run cell, a cache hit) and an answer served again
+    from the cache cost a dictionary lookup. The scanners are pure functions of the text and
+    the policy; a policy with extra scanners (remote services) is always scanned, and so are
+    long texts (the memo keeps at most ``size`` entries of ``max_chars`` characters each).
+    Results are shared: the pipeline never mutates them."""
+
+    def __init__(self, size: int = 256, max_chars: int = 16_000) -> None:
+        self.size, self.max_chars = size, max_chars
+        self._items: OrderedDict[tuple[int, Any], tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_scan(self, policy: Any, key: tuple[Any, ...], scan: Callable[[], Any]) -> Any:
+        if policy.scanners or sum(len(t) for t in _texts(key)) > self.max_chars:
+            return scan()
+        full = (id(policy), key)
+        with self._lock:
+            hit = self._items.get(full)
+            if hit is not None and hit[0] is policy:  # the same policy object, not a reused id
+                self._items.move_to_end(full)
+                return hit[1]
+        result = scan()
+        with self._lock:
+            self._items[full] = (policy, result)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return result
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def _texts(key: tuple[Any, ...]) -> list[str]:
+    direction, texts = key[0], key[1]
+    return list(texts) if direction == "input" else [texts]
+
+
+_SCANS = _ScanMemo()
 
 
 def complete(
@@ -284,7 +337,8 @@ def plan_call(model: str | None, prompt: str | Iterable[Mapping[str, Any] | Mess
         warn_if_deprecated(entry.model, sess)  # once per session and model
         try:
             candidates.append(prepare(entry.model, prompt, system=system, stream=stream,
-                                      params={**entry.params, **params}, prompt_ref=prompt_ref, sess=sess))
+                                      params={**entry.params, **params}, prompt_ref=prompt_ref, sess=sess,
+                                      estimate=estimate if entry.model == model else None))  # counted once
         except E.MissingAPIKey as exc:
             if choice.route is None:
                 raise

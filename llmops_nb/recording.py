@@ -1,10 +1,15 @@
 """Recording that never blocks a call and never drops one.
 
-The calling thread only writes the record to a local journal (one small file, renamed into
-place so it is whole or absent) and hands it to a background exporter thread. The exporter
-sends records to the tracking store (:mod:`llmops_nb.tracking`) and deletes each journal file
-once its record has arrived. What did not arrive stays in the journal and is retried — also by
-the next process that opens the same journal after a crash or kernel restart.
+The calling thread only appends the record to a local journal — one line, in one ``write``,
+to this process's current journal segment (``<pid>-<ns>-<id>.jsonl``; a failed write is cut
+back off, so a line is whole or absent) — and hands its place to a background exporter
+thread. The exporter reads the line back, sends records to the tracking store
+(:mod:`llmops_nb.tracking`), notes what arrived in the segment's ``.done`` file, and deletes a
+segment once every record in it has arrived. What did not arrive stays in the journal and is
+retried — also by the next process that opens the same journal after a crash or kernel
+restart (it skips what the ``.done`` file lists; per-record ``.json`` files of older versions
+are replayed too). Creating a file per call cost 20-250 µs of system time on ext4; an append
+costs ~3 µs.
 
 The exporter keeps out of the way of calls: while a call is in flight, or one ended less than
 ``quiet_s`` ago, it waits, because exporting is CPU work that would otherwise compete with the
@@ -28,6 +33,8 @@ import os
 import queue
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -116,7 +123,7 @@ class JournalRecorder:
         # waits longer for calls in flight than a batch does: it must not land on a first compare.
         self._first_max_defer_s = max(first_max_defer_s or 0.0, max_defer_s)
         self._retry_s, self._max_retry_s, self._batch_size = retry_s, max_retry_s, batch_size
-        self._queue: queue.Queue[tuple[Path, float] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[_Place, float] | None] = queue.Queue()
         self._pending = 0
         self._cond = threading.Condition()
         self._in_flight: dict[int, float] = {}  # calling thread -> when its call started
@@ -124,10 +131,29 @@ class JournalRecorder:
         self._flushing = 0
         self._closed = False
         self._pid = os.getpid()
+        self._write_lock = threading.Lock()
+        self._segment: _Segment | None = None  # where this process appends now
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._claim_orphans()
         self._thread.start()
         atexit.register(self._at_exit)
+        _recorders.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child journals into its own segment under its own pid, with its own
+        exporter: the parent's segment (and queue) stay the parent's."""
+        self._pid = os.getpid()
+        self._write_lock = threading.Lock()
+        self._cond = threading.Condition()
+        if self._segment is not None and self._segment.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._segment.fd)  # the child's copy of the descriptor
+        self._segment = None
+        self._queue = queue.Queue()
+        self._pending = 0
+        self._in_flight = {}
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        self._thread.start()
 
     # -- calling thread -------------------------------------------------------------------
     def call_started(self) -> None:
@@ -139,20 +165,38 @@ class JournalRecorder:
 
         A record is written when its call ends, so this also marks the end of this thread's call.
         """
-        path = self.journal_dir / f"{self._pid}-{record.started_at_ns}-{record.record_id}.json"
-        tmp = path.with_suffix(".tmp")
-        data = encode_journal(record.to_json())
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:  # a full disk, an interrupt: no .tmp is left behind
-            tmp.unlink(missing_ok=True)
-            raise
+            line = encode_journal(record.to_json()) + b"\n"  # JSON escapes newlines: one line
+            with self._write_lock:
+                segment = self._segment or self._new_segment()
+                offset = segment.size
+                try:
+                    _write_all(segment.fd, line)
+                except BaseException:  # a full disk, an interrupt: no partial line is left behind
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(segment.fd, offset)  # type: ignore[arg-type]
+                    raise
+                segment.size += len(line)
+                segment.written += 1
+                if segment.size >= SEGMENT_BYTES:
+                    self._seal(segment)
         finally:
             self._in_flight.pop(threading.get_ident(), None)
             self._last_end = time.monotonic()
-        self._enqueue(path)
+        self._enqueue(_Place(segment, offset, len(line)))
+
+    def _new_segment(self) -> _Segment:
+        path = self.journal_dir / f"{self._pid}-{time.time_ns()}-{uuid.uuid4().hex[:12]}{SEGMENT_SUFFIX}"
+        self._segment = _Segment(path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600))
+        return self._segment
+
+    def _seal(self, segment: _Segment) -> None:
+        """No more appends to ``segment`` (the caller holds the write lock)."""
+        if segment.fd is not None:
+            os.close(segment.fd)
+            segment.fd = None
+        if self._segment is segment:
+            self._segment = None
 
     def flush(self, timeout: float | None = 120.0) -> None:
         """Wait until every record has arrived; TrackingError after ``timeout`` seconds."""
@@ -191,16 +235,22 @@ class JournalRecorder:
             self._cond.notify_all()
         self._queue.put(None)
         self._thread.join(timeout=2.0)
+        with self._write_lock:
+            segment = self._segment
+            if segment is not None:
+                self._seal(segment)
+                if segment.done >= segment.written:
+                    segment.delete()
         atexit.unregister(self._at_exit)
 
     def _at_exit(self) -> None:
         self.close(timeout=10.0)
 
     # -- background -----------------------------------------------------------------------
-    def _enqueue(self, path: Path) -> None:
+    def _enqueue(self, place: _Place) -> None:
         with self._cond:
             self._pending += 1
-        self._queue.put((path, time.monotonic()))
+        self._queue.put((place, time.monotonic()))
 
     def _done(self, count: int) -> None:
         with self._cond:
@@ -209,7 +259,7 @@ class JournalRecorder:
 
     def _claim_orphans(self) -> None:
         """Take over journal files of processes that are gone (crash, kernel restart)."""
-        for path in sorted(self.journal_dir.glob("*.json")):
+        for path in sorted([*self.journal_dir.glob("*.json"), *self.journal_dir.glob("*" + SEGMENT_SUFFIX)]):
             pid_text = path.name.split("-", 1)[0]
             if not pid_text.isdigit() or int(pid_text) == self._pid or _pid_alive(int(pid_text)):
                 continue
@@ -218,7 +268,34 @@ class JournalRecorder:
                 os.rename(path, mine)  # atomic: only one process wins the claim
             except FileNotFoundError:
                 continue
-            self._enqueue(mine)
+            done_file = _Segment(path, None).done_path
+            if done_file.exists():
+                with contextlib.suppress(OSError):
+                    os.rename(done_file, _Segment(mine, None).done_path)
+            self._claim(mine)
+
+    def _claim(self, path: Path) -> None:
+        """Queue every record of a claimed file that has not arrived yet."""
+        segment = _Segment(path, None)
+        try:
+            data = path.read_bytes()
+            done = segment.exported_offsets()
+        except OSError as exc:
+            log.error("llmops_nb: journal file %s cannot be read (%s); left in place", path, exc)
+            return
+        if path.suffix != SEGMENT_SUFFIX:  # one record per file (older versions)
+            places = [_Place(segment, 0, len(data))]
+        else:
+            places, offset = [], 0
+            for line in data.splitlines(keepends=True):
+                if offset not in done:
+                    places.append(_Place(segment, offset, len(line)))
+                offset += len(line)
+        segment.written = len(places)
+        if not places:
+            segment.delete()
+        for place in places:
+            self._enqueue(place)
 
     def _busy_for(self, now: float) -> float:
         """How long to stay out of the way: 0 when no call is in flight and the last one ended
@@ -241,7 +318,7 @@ class JournalRecorder:
                     return
                 self._cond.wait(timeout=min(busy, deadline - now))
 
-    def _next_batch(self, first: Path) -> tuple[list[Path], bool]:
+    def _next_batch(self, first: _Place) -> tuple[list[_Place], bool]:
         batch, stop = [first], False
         while len(batch) < self._batch_size:
             try:
@@ -254,16 +331,41 @@ class JournalRecorder:
             batch.append(item[0])
         return batch, stop
 
-    def _load(self, paths: list[Path]) -> list[CallRecord]:
-        records = []
-        for path in paths:
+    def _load(self, places: list[_Place]) -> tuple[list[CallRecord], list[_Place]]:
+        """The records at ``places`` and the places they came from; an unreadable one is copied
+        aside to ``.bad`` (never deleted) and counts as done."""
+        records, loaded, bad = [], [], []
+        files: dict[Path, bytes] = {}  # each file read once per batch
+        for place in places:
             try:
-                records.append(CallRecord.from_json(decode_journal(path.read_bytes())))
-            except (ValueError, TypeError, OSError) as exc:  # unreadable: keep it aside, never delete
-                log.error("llmops_nb: journal file %s is unreadable (%s); moved aside", path, exc)
-                with contextlib.suppress(OSError):
-                    os.replace(path, path.with_suffix(".bad"))
-        return records
+                records.append(CallRecord.from_json(decode_journal(place.read(files))))
+                loaded.append(place)
+            except (ValueError, TypeError, OSError) as exc:
+                log.error("llmops_nb: a record in journal file %s is unreadable (%s); set aside in .bad",
+                          place.segment.path, exc)
+                bad.append(place)
+        for place in bad:
+            with contextlib.suppress(OSError):
+                place.set_aside()
+        self._arrived(bad)
+        return records, loaded
+
+    def _arrived(self, places: list[_Place]) -> None:
+        """Note ``places`` as done; delete each segment whose every record is done."""
+        by_segment: dict[int, tuple[_Segment, list[int]]] = {}
+        for place in places:
+            by_segment.setdefault(id(place.segment), (place.segment, []))[1].append(place.offset)
+        for segment, offsets in by_segment.values():
+            with self._write_lock:
+                segment.done += len(offsets)
+                finished = segment.done >= segment.written
+                if finished:
+                    self._seal(segment)  # nothing of it is waiting: the next record starts a new one
+            if finished:
+                segment.delete()
+            else:
+                with contextlib.suppress(OSError):  # a replay skips these; at worst they are sent twice
+                    segment.note_exported(offsets)
 
     def _run(self) -> None:
         outage = _Outage(self.journal_dir)
@@ -274,8 +376,8 @@ class JournalRecorder:
             if item is None:
                 return
             self._wait_for_quiet(item[1], first=exporter is None)
-            paths, stop = self._next_batch(item[0])
-            records = self._load(paths)
+            places, stop = self._next_batch(item[0])
+            records, loaded = self._load(places)
             exported = not records
             while not exported:
                 try:
@@ -291,10 +393,97 @@ class JournalRecorder:
                     with self._cond:  # a flush() or close() cuts the wait short
                         self._cond.wait(timeout=outage.next_wait(self._retry_s, self._max_retry_s))
             if exported:
-                for path in paths:
-                    path.unlink(missing_ok=True)
-            self._done(len(paths))
+                self._arrived(loaded)
+            self._done(len(places))
 
+
+SEGMENT_SUFFIX = ".jsonl"
+SEGMENT_BYTES = 4 * 2**20  # a new segment after this much; each is deleted once all of it arrived
+
+
+def _write_all(fd: int | None, data: bytes) -> None:
+    if fd is None:
+        raise OSError("journal segment is closed")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class _Segment:
+    """A journal file: records, one per line (or one whole ``.json`` file of older versions)."""
+
+    def __init__(self, path: Path, fd: int | None) -> None:
+        self.path, self.fd = path, fd
+        self.size = 0  # bytes appended (while open)
+        self.written = 0  # records in it
+        self.done = 0  # of which arrived or set aside
+
+    @property
+    def done_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".done")
+
+    def exported_offsets(self) -> set[int]:
+        try:
+            text = self.done_path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            return set()
+        return {int(x) for x in text.split() if x.isdigit()}
+
+    def note_exported(self, offsets: list[int]) -> None:
+        with open(self.done_path, "a", encoding="ascii") as f:
+            f.write("".join(f"{o}\n" for o in offsets))
+
+    def delete(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.done_path.unlink(missing_ok=True)
+
+
+class _Place:
+    """Where one record is: its segment, offset and length."""
+
+    __slots__ = ("segment", "offset", "length")
+
+    def __init__(self, segment: _Segment, offset: int, length: int) -> None:
+        self.segment, self.offset, self.length = segment, offset, length
+
+    def _bytes(self, files: dict[Path, bytes] | None = None) -> bytes:
+        path = self.segment.path
+        if files is None:
+            with open(path, "rb") as f:
+                f.seek(self.offset)
+                return f.read(self.length)
+        if path not in files or len(files[path]) < self.offset + self.length:
+            files[path] = path.read_bytes()
+        return files[path][self.offset:self.offset + self.length]
+
+    def read(self, files: dict[Path, bytes] | None = None) -> bytes:
+        data = self._bytes(files)
+        if len(data) != self.length or (self.segment.path.suffix == SEGMENT_SUFFIX and not data.endswith(b"\n")):
+            raise ValueError("incomplete record (the writing process stopped mid-line)")
+        return data
+
+    def set_aside(self) -> None:
+        """Copy the unreadable record to ``<file>.bad`` (a whole older-version file is renamed)."""
+        path = self.segment.path
+        if path.suffix != SEGMENT_SUFFIX:
+            os.replace(path, path.with_suffix(".bad"))
+            return
+        data = self._bytes()
+        with open(path.with_suffix(".bad"), "ab") as f:
+            f.write(data if data.endswith(b"\n") else data + b"\n")
+
+
+_recorders: weakref.WeakSet[JournalRecorder] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for recorder in list(_recorders):
+        if not recorder._closed:
+            recorder._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 _FORGET_CALL_S = 60.0
 FIRST_EXPORT_MAX_DEFER_S = 10.0  # the session's first MLflow export (import mlflow) waits for calls this long

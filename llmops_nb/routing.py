@@ -402,28 +402,53 @@ def _retryable(exc: BaseException) -> bool:
 
 def with_retries(fn: Callable[[], Any], settings: Settings, on_retry: Callable[[BaseException, float], None],
                  sleep: Callable[[float], None] = time.sleep) -> Any:
-    """Call ``fn`` until it succeeds, a non-retryable error, or the retries are spent."""
+    """Call ``fn`` until it succeeds, a non-retryable error, or the retries are spent.
+
+    The retry policy (a tenacity ``Retrying``) is built once per set of retry settings and
+    shared by every call: its run state is per thread (tenacity keeps it in a thread-local)
+    and per call (a new ``RetryCallState``); ``fn`` and ``on_retry`` travel as the call's
+    arguments."""
+    return _retry_policy(settings.retries, settings.retry_base_s, settings.retry_max_wait_s, sleep)(
+        _attempt_once, fn, on_retry)
+
+
+def _attempt_once(fn: Callable[[], Any], on_retry: Callable[[BaseException, float], None]) -> Any:
+    return fn()
+
+
+_policies: dict[tuple[Any, ...], Any] = {}
+_policies_lock = threading.Lock()
+
+
+def _retry_policy(retries: int, base_s: float, max_wait_s: float, sleep: Callable[[float], None]) -> Any:
+    """The shared ``Retrying`` of these settings (built on first use)."""
+    key = (retries, base_s, max_wait_s, sleep)
+    policy = _policies.get(key)
+    if policy is not None:
+        return policy
     import tenacity
 
-    exponential = tenacity.wait_exponential_jitter(multiplier=settings.retry_base_s, max=settings.retry_max_wait_s,
-                                                   jitter=settings.retry_base_s)
+    exponential = tenacity.wait_exponential_jitter(multiplier=base_s, max=max_wait_s, jitter=base_s)
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         advised = getattr(exc, "retry_after", None)
         if advised is not None:  # the server said when: honour it (capped)
-            return float(min(advised, settings.retry_max_wait_s))
+            return float(min(advised, max_wait_s))
         return float(exponential(state))
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         if exc is not None and state.next_action is not None:
-            on_retry(exc, state.next_action.sleep)
+            state.args[1](exc, state.next_action.sleep)  # this call's on_retry
 
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(settings.retries + 1), wait=wait,
+    policy = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(retries + 1), wait=wait,
         retry=tenacity.retry_if_exception(_retryable), reraise=True, sleep=sleep, before_sleep=before_sleep)
-    return retrying(fn)
+    with _policies_lock:
+        if len(_policies) > 64:  # settings changed many times (tests): start over
+            _policies.clear()
+        return _policies.setdefault(key, policy)
 
 
 # --- budgets -----------------------------------------------------------------------------------

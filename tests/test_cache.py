@@ -127,6 +127,7 @@ def test_a_text_row_pointing_outside_the_cache_is_a_miss_and_never_deleted(llm, 
     key = _key(prompt="crafted row")
     directory = session().cache.directory
     session().cache.set(key, "{}")
+    session().cache.flush()  # the row is on disk before it is tampered with
     if where == "absolute":
         filename = str(outside)
     elif where == "dotdot":
@@ -149,3 +150,58 @@ def test_a_genuine_text_row_in_a_file_is_still_served(llm):
     key = _key(prompt="big row")
     session().cache.set(key, CachedAnswer(big, Usage(1, 1), 0.0, 0.1, None, "stop", "tr-b").to_json())
     assert lookup(session().cache, key).text == big
+
+
+def test_a_store_never_waits_for_sqlite_and_is_visible_at_once(tmp_path):
+    """Writes go to one writer thread; until committed they are answered from memory. With the
+    database locked by another process's writer, a store returns at once and a later read in
+    this process sees it; once the lock is gone, it is on disk for everyone."""
+    import sqlite3
+    import time
+
+    backend = DiskCacheBackend(tmp_path / "c")
+    backend.set("llm:warm", "{}")
+    backend.flush()
+    other = sqlite3.connect(tmp_path / "c" / "cache.db", timeout=0, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        t0 = time.perf_counter()
+        backend.set("llm:a", '{"v": 1}')
+        assert time.perf_counter() - t0 < 0.05
+        assert backend.get("llm:a") == '{"v": 1}'
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    backend.flush()
+    fresh = DiskCacheBackend(tmp_path / "c")  # what another process reads
+    assert fresh.get("llm:a") == '{"v": 1}'
+    fresh.close()
+    backend.close()
+
+
+def test_concurrent_writers_lose_no_entry(tmp_path):
+    import threading
+
+    backend = DiskCacheBackend(tmp_path / "c")
+
+    def writer(k: int) -> None:
+        for i in range(50):
+            backend.set(f"llm:{k}-{i}", f'"{k}-{i}"')
+            assert backend.get(f"llm:{k}-{i}") == f'"{k}-{i}"'  # visible to this thread at once
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(backend.get(f"llm:{k}-{i}") == f'"{k}-{i}"' for k in range(8) for i in range(50))
+    backend.close()  # flushes what is waiting
+    fresh = DiskCacheBackend(tmp_path / "c")
+    assert sum(fresh.get(f"llm:{k}-{i}") == f'"{k}-{i}"' for k in range(8) for i in range(50)) == 400
+    fresh.close()
+
+
+def test_an_answer_stored_by_a_call_is_a_hit_for_the_next_at_once(llm):
+    first = llm.complete("sim:default", "remember me right away")
+    again = llm.complete("sim:default", "remember me right away")
+    assert not first.cached and again.cached and again.text == first.text

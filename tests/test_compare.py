@@ -275,3 +275,17 @@ def test_route_auto_is_priced_as_the_default_route(llm):
     est = C.estimate(C.plan(["route:auto"], C.resolve_prompts(["hi {{x}}"]), [{"x": "there"}], 1),
                      C.CallOptions())
     assert est.usd > 0 and not est.unpriced
+
+
+def test_successive_compares_reuse_one_pool_of_worker_threads(llm):
+    """The cells' worker threads outlive a comparison: the next one runs on the same threads
+    (their SDK connections and cache connection are warm), and no thread is left per call."""
+    import threading
+
+    def workers():
+        return {t.ident for t in threading.enumerate() if t.name.startswith("llmops_nb-compare_")}
+
+    C.compare(["sim:a", "sim:b", "sim:c", "sim:d"], ["hi {{x}}"], [{"x": 1}, {"x": 2}], progress=False)
+    first = workers()
+    df = C.compare(["sim:a", "sim:b", "sim:c", "sim:d"], ["hey {{x}}"], [{"x": 1}, {"x": 2}], progress=False)
+    assert (df.status == "OK").all() and first and workers() == first

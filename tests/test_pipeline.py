@@ -119,3 +119,63 @@ def test_pre_call_estimate_is_counted_offline_and_recorded(llm):
 
     tags = mlflow.MlflowClient(llm.settings().tracking_uri).get_trace(c.trace_id).info.tags
     assert tags["llmops.estimated_input_tokens"] == str(call.estimated_input_tokens)
+
+
+def _counting(monkeypatch, module, name):
+    calls = []
+    real = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_the_same_text_is_not_scanned_twice_and_findings_stay_the_same(llm, monkeypatch):
+    """A prompt sent again and an answer served again from the cache reuse their guardrail
+    results: same redaction, same findings, no second scan."""
+    from llmops_nb import guardrails
+    from llmops_nb import pipeline as P
+
+    P._SCANS.clear()
+    inputs = _counting(monkeypatch, guardrails, "guard_input")
+    outputs = _counting(monkeypatch, guardrails, "guard_output")
+    prompt = "Mail ada@example.com about the launch"
+    first = llm.complete("sim:default", prompt, guard="default")
+    again = llm.complete("sim:default", prompt, guard="default")  # a cache hit
+    assert again.cached and len(inputs) == 1 and len(outputs) == 1
+    assert again.findings == first.findings and any(f.type == "email" for f in first.findings)
+    assert again.recorded_text == first.recorded_text and "ada@example.com" not in first.recorded_text
+    llm.complete("sim:default", prompt + "!", guard="default")  # new text: scanned
+    assert len(inputs) == 2
+    llm.complete("sim:default", prompt, guard="strict", cache=False)  # another policy: scanned
+    assert len(inputs) == 3
+
+
+def test_a_policy_with_extra_scanners_is_always_scanned(llm, monkeypatch):
+    from llmops_nb import guardrails
+    from llmops_nb import pipeline as P
+
+    class Counter:
+        name = "counter"
+        seen: list[str] = []
+
+        def scan(self, text, direction):
+            Counter.seen.append(direction)
+            return []
+
+    P._SCANS.clear()
+    policy = guardrails.Policy(name="extra", actions={"counter": "warn"}, scanners=(Counter(),))
+    for _ in range(2):
+        llm.complete("sim:default", "the same prompt", guard=policy)
+    assert Counter.seen == ["input", "output", "input", "output"]
+
+
+def test_the_prompt_is_counted_once_per_call(llm, monkeypatch):
+    from llmops_nb import pipeline as P
+
+    counted = _counting(monkeypatch, P, "estimate_input_tokens")
+    c = llm.complete("sim:default", "count me once", cache=False)
+    assert len(counted) == 1 and c.usage.input_tokens > 0

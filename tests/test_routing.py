@@ -347,3 +347,49 @@ def test_fallbacks_are_opt_in_and_never_hide_other_errors(llm):
 def test_malformed_fallbacks_are_config_errors(llm, items, match):
     with pytest.raises(E.ConfigError, match=match):
         llm.configure(routes={"r": items})
+
+
+def test_the_retry_policy_is_built_once_and_still_retries_each_call_on_its_own():
+    """One tenacity Retrying per set of retry settings, shared by calls (and threads): each
+    call still gets its own attempts, waits and on_retry callback."""
+    import threading
+
+    from llmops_nb.config import Settings
+
+    s = Settings(tracking_uri="sqlite:///unused.db", retries=2, retry_base_s=0.001, retry_max_wait_s=0.01)
+    slept: list[float] = []
+    sleep = slept.append  # no real waiting; same function object -> same policy
+    assert routing._retry_policy(2, 0.001, 0.01, sleep) is routing._retry_policy(2, 0.001, 0.01, sleep)
+
+    def flaky(fails: int):
+        left = [fails]
+
+        def fn():
+            if left[0]:
+                left[0] -= 1
+                raise E.ProviderUnavailable("503", provider="x", status=503)
+            return "ok"
+        return fn
+
+    results, retried, errors = {}, {}, []
+
+    def worker(k: int) -> None:
+        notes: list[float] = []
+        try:
+            results[k] = routing.with_retries(flaky(k % 3), s, lambda exc, w: notes.append(w), sleep=sleep)
+        except E.ProviderUnavailable:
+            errors.append(k)
+        retried[k] = len(notes)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and set(results.values()) == {"ok"}
+    assert retried == {k: k % 3 for k in range(12)}  # each call's own on_retry, its own count
+    with pytest.raises(E.ProviderUnavailable):  # spent: 3 attempts, then the error
+        routing.with_retries(flaky(3), s, lambda exc, w: None, sleep=sleep)
+    with pytest.raises(E.BadRequest):  # not retryable: raised at once
+        routing.with_retries(lambda: (_ for _ in ()).throw(E.BadRequest("400", provider="x", status=400)),
+                             s, lambda exc, w: pytest.fail("no retry"), sleep=sleep)

@@ -99,13 +99,19 @@ def test_a_journal_write_that_fails_leaves_no_tmp_file(tmp_path, monkeypatch):
         with pytest.raises(TypeError):  # not JSON: fails before a file exists
             recorder.record(dataclasses.replace(_record("x"), notes=[object()]))
 
-        def full_disk(*_args):
+        real_write = os.write
+
+        def full_disk(fd, data):  # half the line reaches the file, then the disk is full
+            real_write(fd, bytes(data[:len(data) // 2]))
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(os, "replace", full_disk)
+        monkeypatch.setattr(os, "write", full_disk)
         with pytest.raises(OSError):
             recorder.record(_record(LONE))
         monkeypatch.undo()
+        assert all(p.stat().st_size == 0 for p in journal.iterdir())  # the half line was cut off again
+        recorder.record(_record("after"))  # the next record is whole and arrives
+        recorder.flush(10)
         assert list(journal.iterdir()) == []
     finally:
         recorder.close()
