@@ -52,19 +52,22 @@ def _emails(text: str) -> list[Finding]:
 
 
 # ----------------------------------------------------------------------------------------- cards
-_CARD = re.compile(
-    r"(?<![\w.,/-])(?<!\d )("
-    r"\d{4}([ -])\d{4}\2\d{4}\2\d{1,4}(?:\2\d{3})?"  # 4-4-4-1..4(-3)
-    r"|\d{4}([ -])\d{6}\3\d{4,5}"  # Amex 4-6-5, Diners 4-6-4
-    r"|\d{13,19}"  # contiguous
-    r")(?![\w-]|[.,/]\d)"
-)
+# A run of digit groups ("4111 1111 1111 1111 09/27", three cards in a row, a card then a CVV) is
+# cut into cards at group boundaries: a card is one unseparated run of 12–19 digits or a layout
+# that card numbers are printed in, with one separator throughout.
+_CARD_RUN = re.compile(  # a 4-digit group followed by 8+ digits or two more groups; one short group may lead
+    r"(?<![\w.,/-])(?:\d{1,3}[ .\-])?\d{4}(?:\d{8,15}|[ .\-]\d{3,6}[ .\-]\d)\d*(?:[ .\-]\d+)*")
+_DIGITS = re.compile(r"\d+")
+_GLUED_AFTER = re.compile(r"[\w-]|[.,/]\d")
+_CARD_LAYOUTS = frozenset({
+    (4, 4, 4, 4), (4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2), (4, 4, 4, 4, 3),
+    (4, 6, 5), (4, 6, 4), (4, 4, 5), (4, 5, 6),  # Amex, Diners, 13-digit Visa, UATP
+})
+_CARD_MAX_GROUPS = 5
 _CARD_CONTEXT_NO = re.compile(
     r"(?:\b(?:order|invoice|tracking|awb|shipment|parcel|ref(?:erence)?|account|acct|iccid|imei|isbn|"
     r"ticket|serial|sku|id|no|number|transaction|txn)|#)\W{0,3}$"
 )
-
-
 _CARD_CONTEXT_YES = re.compile(r"\b(?:card|cc|visa|mastercard|amex|pan)\W{0,3}(?:number|no|num|#)?\W{0,3}$")
 
 
@@ -98,6 +101,15 @@ def card_issuer(digits: str) -> str | None:
         ("unionpay", p2 in (62, 81), 14 <= n <= 19),
         ("rupay", p2 in (60, 65, 81, 82) or p3 in (353, 356, 508), n == 16),
         ("maestro", p2 == 50 or 56 <= p2 <= 69, 12 <= n <= 19),  # Maestro, Elo, Verve, InstaPayment, Laser …
+        ("tunion", p2 == 31, n == 19),  # China T-Union
+        ("borica", p4 == 2205, n == 16),  # Bulgaria
+        ("carnet", p4 == 2869, n == 16),  # Mexico
+        ("gpn", p4 == 1946, 16 <= n <= 19),  # Indonesia
+        ("uzcard", p4 == 8600, n == 16),
+        ("belkart", p4 == 9112, n == 16),
+        ("napas", p4 == 9704, n in (16, 19)),  # Vietnam
+        ("prostir", p4 == 9804, n == 16),  # Ukraine
+        ("humo", p4 == 9860, n == 16),  # Uzbekistan
     )
     for name, prefix_ok, length_ok in rules:
         if prefix_ok and length_ok:
@@ -107,25 +119,73 @@ def card_issuer(digits: str) -> str | None:
 
 def is_card_number(number: str) -> bool:
     """A plausible payment card: 12–19 digits, a known issuer range and a valid Luhn checksum."""
-    digits = re.sub(r"[ -]", "", number)
+    digits = number.replace(" ", "").replace("-", "")
     return digits.isdigit() and 12 <= len(digits) <= 19 and card_issuer(digits) is not None and luhn_ok(digits)
+
+
+def _card_windows(run: str, said_card: bool = False) -> list[tuple[int, int]]:
+    """The cards in a run of digit groups, as (start, end) offsets in the run: left to right, the
+    longest window of whole groups that is laid out like a card number and validates (with
+    ``said_card``, a Luhn-valid number of an issuer missing from the table counts too)."""
+    tokens = [(m.start(), m.end()) for m in _DIGITS.finditer(run)]
+    seps = [run[tokens[i][1]] for i in range(len(tokens) - 1)]
+    out: list[tuple[int, int]] = []
+    i, n, after_card = 0, len(tokens), 0
+    while i < n:
+        for k in range(min(_CARD_MAX_GROUPS, n - i), 0, -1):
+            lens = tuple(e - s for s, e in tokens[i:i + k])
+            sep = seps[i] if k > 1 else ""
+            if k == 1:
+                if not 12 <= lens[0] <= 19:
+                    continue
+            elif lens not in _CARD_LAYOUTS or any(x != sep for x in seps[i:i + k - 1]) or (
+                    sep == "." and lens != (4, 4, 4, 4)):
+                continue
+            if i > after_card and k > 1 and seps[i - 1] == sep and tokens[i - 1][1] - tokens[i - 1][0] == lens[0]:
+                continue  # the middle of a longer run grouped the same way (a serial, a table row)
+            if i + k < n and k == 1 and seps[i + k - 1] in ".,":
+                continue  # 4111111111111111.50 — a decimal number
+            start, end = tokens[i][0], tokens[i + k - 1][1]
+            digits = run[start:end].replace(".", "")
+            if is_card_number(digits) or (said_card and _unlisted_card(digits)):
+                out.append((start, end))
+                i += k
+                after_card = i
+                break
+        else:
+            i += 1
+    return out
+
+
+def _unlisted_card(number: str) -> bool:
+    digits = number.replace(" ", "").replace("-", "")
+    return digits.isdigit() and 13 <= len(digits) <= 19 and digits[0] in "123456" and luhn_ok(digits)
+
+
+_IBAN_HEAD = re.compile(r"(?<![\w-])[A-Za-z]{2}\d\d[ -]$")
+_CARD_WORDS = re.compile(r"card|\bcc|credit|visa|mastercard|amex|maestro|\bpan\b|payment", re.I)
 
 
 def _cards(text: str) -> list[Finding]:
     out = []
-    for m in _CARD.finditer(text):
-        value, end = m.group(1), m.end(1)
-        if not is_card_number(value):
-            # "4111 1111 1111 1111 123": a trailing group (CVV, amount, expiry) glued on by the
-            # grouping — the card is the run without it
-            cut = max(value.rfind(" "), value.rfind("-"))
-            if cut < 14 or not is_card_number(value[:cut]):
-                continue
-            value, end = value[:cut], m.start(1) + cut
-        before = preceding(text, m.start(), 24)
-        if value.isdigit() and _CARD_CONTEXT_NO.search(before) and not _CARD_CONTEXT_YES.search(before):
-            continue  # a bare digit run right after "order #", "tracking:" … is an identifier
-        out.append(make_finding(SCANNER, "card", text, m.start(1), end, score=0.95, severity="high"))
+    said_card: bool | None = None
+    for m in _CARD_RUN.finditer(text):
+        if m.end() - m.start() < 12:
+            continue
+        if said_card is None:
+            said_card = _CARD_WORDS.search(text) is not None
+        if _IBAN_HEAD.search(text, max(0, m.start() - 5), m.start()):
+            continue  # the groups of an IBAN ("DE44 5001 0517 …"), valid or mistyped
+        glued = _GLUED_AFTER.match(text, m.end()) is not None
+        for start, end in _card_windows(m.group(), said_card):
+            if glued and m.start() + end == m.end():
+                continue  # 4111111111111111abc, …/27 — part of a longer token
+            start, end = m.start() + start, m.start() + end
+            value = text[start:end]
+            before = preceding(text, start, 24)
+            if value.isdigit() and _CARD_CONTEXT_NO.search(before) and not _CARD_CONTEXT_YES.search(before):
+                continue  # a bare digit run right after "order #", "tracking:" … is an identifier
+            out.append(make_finding(SCANNER, "card", text, start, end, score=0.95, severity="high"))
     return out
 
 
@@ -146,9 +206,6 @@ IBAN_LENGTHS = {
     "GW": 25, "HN": 28, "IR": 26, "KM": 27, "MA": 28, "MG": 27, "ML": 28, "MZ": 25, "NE": 28, "SN": 28, "TD": 27,
     "TG": 28,
 }
-_IBAN = re.compile(r"(?<![\w-])([A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}|[a-z]{2}\d{2}(?:[ -]?[a-z0-9]{1,4}){2,8})(?![\w-])")
-
-
 def iban_ok(iban: str) -> bool:
     """A valid IBAN: known country, that country's length and the ISO 7064 mod-97 check."""
     s = iban.replace(" ", "").replace("-", "").upper()
@@ -158,43 +215,35 @@ def iban_ok(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-_IBAN_START = re.compile(r"[A-Za-z]{2}\d\d")
-
-
-def _iban_matches(text: str) -> list[re.Match[str]]:
-    """``_IBAN`` matches, tried only where two letters and two digits meet (a cheap scan)."""
-    out, pos = [], 0
-    for start in _IBAN_START.finditer(text):
-        if start.start() < pos:
-            continue
-        m = _IBAN.match(text, start.start())
-        if m is not None:
-            out.append(m)
-            pos = m.end()
-    return out
+_IBAN_START = re.compile(r"(?<![\w-])[A-Za-z]{2}\d\d")
+_IBAN_RUN = re.compile(r"[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*")  # linear: no nested quantifier to backtrack
+_WORD_AFTER = re.compile(r"\w")
 
 
 def _ibans(text: str) -> list[Finding]:
-    out = []
-    for m in _iban_matches(text):
-        raw = m.group(1)
-        want = IBAN_LENGTHS.get(raw[:2].upper())
-        if want is None:
+    """IBANs written contiguous or in groups (spaces or dashes): from each country code, the run of
+    alphanumeric groups is cut at the country's length — where a group ends — and validated."""
+    out, pos = [], 0
+    for start in _IBAN_START.finditer(text):
+        at = start.start()
+        want = IBAN_LENGTHS.get(text[at:at + 2].upper())
+        if at < pos or want is None:
             continue
-        # The run may have eaten a following code ("… 3000 DATA"): cut at the country's length,
-        # but only where a group ends.
+        run = _IBAN_RUN.match(text, at, at + 2 * want).group()  # type: ignore[union-attr]
         count, end = 0, None
-        for i, ch in enumerate(raw):
+        for i, ch in enumerate(run):
             if ch not in " -":
                 count += 1
                 if count == want:
                     end = i + 1
                     break
-        if end is None or (end < len(raw) and raw[end] not in " -"):
+        if end is None or _WORD_AFTER.match(text, at + end):
+            continue  # shorter than the country's IBANs, or the cut falls inside a group (or a word)
+        value = run[:end]
+        if not (value.isupper() or value.islower()) or not iban_ok(value):
             continue
-        if iban_ok(raw[:end]):
-            out.append(make_finding(SCANNER, "iban", text, m.start(1), m.start(1) + end, score=0.95,
-                                    severity="high"))
+        out.append(make_finding(SCANNER, "iban", text, at, at + end, score=0.95, severity="high"))
+        pos = at + end
     return out
 
 
@@ -240,8 +289,8 @@ def _ssns(text: str) -> list[Finding]:
 # ------------------------------------------------------------------------------------------ phone
 _PHONE = re.compile(
     r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])"
-    r"(?:(?P<intl>\+|\b00(?=[1-9]))?(?:\(\d{1,5}\)|\d{1,5})"
-    r"(?:(?:[ .\-]|(?<=\)))(?:\(\d{1,8}\)|\d{1,10})){1,6}"
+    r"(?:(?:(?P<intl>\+|\b00 ?(?=[1-9]))|(?P<pcc>\(\+\d{1,3}\)[ .\-]?))?(?:\(\d{1,5}\)|\d{1,6})"
+    r"(?:(?:[ .\-]|(?<=\))|(?=\())(?:\(\d{1,8}\)|\d{1,10})){1,6}"
     r"|(?P<e164>\+[1-9]\d{7,14}))"
     r"(?P<ext>(?i:\s?(?:x|ext\.?|extn\.?|extension)\s?\d{1,6}\b))?"
     r"(?![\w@]|[.\-:/,]\d)"
@@ -252,6 +301,29 @@ _PHONE_CONTEXT_NO = re.compile(
     r"\.?\s*(?:number|no\.?|#)?\s*[:#=]?\s*$"
 )
 _PHONE_LABEL = re.compile(r"\b(?:phone|tel|mobile|cell|fax|contact)\W*(?:no|num|number|#)\.?\s*[:#]?\s*$")
+# "my number is", "her Israeli number:", "our office number" — a person's or a place's number is a
+# phone unless a word in between says what else it is
+_OWNED_NUMBER = re.compile(
+    r"\b(?:my|our|his|her|their|your)\s+((?:[\w-]+\s+){0,2}?)(?:number|no\.?|#)\s*(?:is|was|:|=)?\s*$")
+_NOT_PHONE_NOUNS = frozenset((
+    "order", "invoice", "account", "acct", "tracking", "reference", "ref", "ticket", "case", "customer", "member",
+    "membership", "policy", "confirmation", "booking", "reservation", "id", "serial", "routing", "card", "credit",
+    "debit", "passport", "license", "licence", "tax", "vat", "social", "security", "ssn", "insurance", "employee",
+    "student", "registration", "badge", "pin", "lucky", "favourite", "favorite", "house", "flat", "apartment",
+    "room", "seat", "flight", "train", "bus", "table", "lottery", "version", "build", "model", "part", "item",
+    "product", "sku", "batch", "lot", "claim", "patient", "record", "file", "document", "certificate", "contract",
+    "loan", "iban", "bank", "sort", "swift", "bic", "zip", "postal", "postcode", "taxpayer", "identification",
+    "identity", "national", "personal", "citizen", "voter", "driver", "driving", "health", "medical", "nhs",
+    "pension",
+))
+# an identifier said to be something else ("SSN: 2237 010180", "my social security number is …")
+_ID_LABEL = re.compile(r"\b(?:ssn|ss#|social\s+(?:security|insurance)|tax(?:payer)?|passport|national\s+id|"
+                       r"identity|vat|iban|account|routing)\b[^.\n]{0,24}$")
+
+
+def _owned_number(before: str) -> bool:
+    m = _OWNED_NUMBER.search(before)
+    return m is not None and not (set(m.group(1).split()) & _NOT_PHONE_NOUNS)
 _PHONE_CONTEXT_YES = re.compile(r"\b(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|reach me|contact)")
 _IBAN_FRAGMENT = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4})* $")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|usd|eur|gbp|chf|jpy)\s?$")
@@ -261,8 +333,11 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
     n = sum(len(g) for g in groups)
     lens = [len(g) for g in groups]
     if intl:
-        return 8 <= n <= 15 + (1 if "0" in groups[1:2] else 0) and lens[0] <= 4
-    if not 9 <= n <= 12 or lens[0] > 5 or (len(lens) == 2 and n < 10):
+        return 8 <= n <= 15 + (1 if "0" in groups[1:2] else 0) and lens[0] <= 6
+    trunk = groups[0][0] == "0"  # a national number: trunk prefix and area code ("03-6123456", "016977 3999")
+    if not 9 <= n <= 12 or lens[0] > (6 if trunk else 5):
+        return False
+    if len(lens) == 2 and n < 10 and not (trunk and 2 <= lens[0] <= 4 and lens[1] >= 6):
         return False
     if lens == [5, 4] or (len(lens) == 3 and lens[1] == 2):
         return False  # ZIP+4; SSN-like 3-2-5 / 4-2-4 shapes
@@ -301,14 +376,15 @@ def intl_number_ok(value: str) -> bool:
 
 def _said_local(text: str, m: re.Match[str], groups: list[str], intl: bool) -> tuple[bool, float]:
     """A local format that fails the shape rules ("my number is 79 56 12 34") when the text says it is a phone."""
-    if not intl and _PHONE_SAID.search(preceding(text, m.start(), 40)) and 7 <= sum(map(len, groups)) <= 12:
+    before = preceding(text, m.start(), 40)
+    if not intl and (_PHONE_SAID.search(before) or _owned_number(before)) and 7 <= sum(map(len, groups)) <= 12:
         return True, 0.7
     return False, 0.0
 
 
 def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     value = m.group(0)[: m.start("ext") - m.start()] if m.group("ext") else m.group(0)
-    intl = bool(m.group("intl") or m.group("e164"))
+    intl = bool(m.group("intl") or m.group("pcc") or m.group("e164"))
     if intl and not intl_number_ok(value):
         return False, 0.0
     if m.group("e164"):
@@ -322,7 +398,8 @@ def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     before = preceding(text, m.start(), 40)
     if _IBAN_FRAGMENT.search(text, max(0, m.start() - 40), m.start()):
         return False, 0.0  # the digits of a (mistyped) IBAN written in groups
-    if _CURRENCY_BEFORE.search(before) or (_PHONE_CONTEXT_NO.search(before) and not _PHONE_LABEL.search(before)):
+    if _CURRENCY_BEFORE.search(before) or _ID_LABEL.search(before) or (_PHONE_CONTEXT_NO.search(before) and not _PHONE_LABEL.search(before)
+                                                and not _owned_number(before)):
         return False, 0.0
     if intl:
         score = 0.9
@@ -356,7 +433,8 @@ def _phones(text: str) -> list[Finding]:
         if ok:
             out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
     for m in _BARE_RUN.finditer(text):  # an unseparated run counts only when the text says it is a phone
-        if _PHONE_SAID.search(preceding(text, m.start(), 40)):
+        before = preceding(text, m.start(), 40)
+        if _PHONE_SAID.search(before) or _owned_number(before):
             out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.7))
     return out
 

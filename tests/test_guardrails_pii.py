@@ -1,0 +1,157 @@
+"""PII scanner: the gap classes of issue 14 (second round) with positives and look-alike negatives.
+
+Every string is written here; card numbers are built from a prefix and completed with their Luhn
+check digit, so no number is copied from an evaluation set.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from llmops_nb.guardrails import pii
+
+
+def _luhn(prefix: str) -> str:
+    """``prefix`` completed with the digit that makes it Luhn-valid."""
+    return next(prefix + d for d in "0123456789" if pii.luhn_ok(prefix + d))
+
+
+def _group(number: str, sizes: tuple[int, ...], sep: str = " ") -> str:
+    out, i = [], 0
+    for n in sizes:
+        out.append(number[i:i + n])
+        i += n
+    return sep.join(out)
+
+
+def _found(text: str) -> list[tuple[str, str]]:
+    return [(f.type, text[f.start:f.end]) for f in pii.scan(text)]
+
+
+VISA = _luhn("455673758689985")
+MC = _luhn("522233334444555")
+AMEX = _luhn("37141592653589")
+DISC = _luhn("601198765432101")
+
+# ------------------------------------------------------------------------------------------ cards
+CARD_CASES = [
+    ("three cards in a row, mixed grouping",
+     f"{VISA} {_group(MC, (4, 4, 4, 4), '-')} {_group(DISC, (4, 4, 4, 4))}",
+     [VISA, _group(MC, (4, 4, 4, 4), "-"), _group(DISC, (4, 4, 4, 4))]),
+    ("two contiguous cards", f"{VISA} {MC}", [VISA, MC]),
+    ("card then expiry", f"pay with {_group(MC, (4, 4, 4, 4))} 11/29 thanks", [_group(MC, (4, 4, 4, 4))]),
+    ("Amex then expiry", f"amex {_group(AMEX, (4, 6, 5))} exp 03/30", [_group(AMEX, (4, 6, 5))]),
+    ("card then CVV and amount", f"{_group(VISA, (4, 4, 4, 4))} 318 49.90", [_group(VISA, (4, 4, 4, 4))]),
+    ("card after a short number", f"qty 12 {_group(VISA, (4, 4, 4, 4))}", [_group(VISA, (4, 4, 4, 4))]),
+    ("dotted grouping", f"Visa {_group(VISA, (4, 4, 4, 4), '.')}", [_group(VISA, (4, 4, 4, 4), ".")]),
+    ("UzCard", f"karta {_luhn('860049120011223')}", [_luhn("860049120011223")]),
+    ("Humo", f"card {_luhn('986035001234567')}", [_luhn("986035001234567")]),
+    ("Napas", f"the Napas card {_luhn('970436123456789')}", [_luhn("970436123456789")]),
+    ("China T-Union, 19 digits", f"{_luhn('310012345678901234')}", [_luhn("310012345678901234")]),
+    ("BORICA", f"{_luhn('220577665544332')}", [_luhn("220577665544332")]),
+    ("issuer not in the table, said to be a card", f"credit card {_luhn('3466554433221')}", [_luhn("3466554433221")]),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "cards"), CARD_CASES, ids=[c[0] for c in CARD_CASES])
+def test_cards(name: str, text: str, cards: list[str]) -> None:
+    assert [v for t, v in _found(text) if t == "card"] == cards
+
+
+CARD_NEGATIVES = [
+    ("issuer not in the table, no card context", _luhn("3466554433221")),
+    ("a serial grouped in fours", "serial 1234 5678 9012 3456 7890 1234"),
+    ("the middle of a run grouped the same way", f"S/N 7301 {_group(VISA, (4, 4, 4, 4))}"),
+    ("order number", f"order {VISA} shipped"),
+    ("decimal", f"{VISA}.50"),
+    ("glued to a word", f"{VISA}abc"),
+    ("glued to a slash", f"{VISA}/27"),
+    ("ISBN-13", "ISBN 978-3-16-148410-0"),
+    ("EAN-13", "barcode 4006381333931"),
+    ("UUID", "id 123e4567-e89b-12d3-a456-426614174000"),
+    ("timestamp", "at 2024-06-01 12:30:45.123456 UTC"),
+    ("epoch milliseconds", "ts=1717245045123"),
+    ("IBAN groups are not a card", "IBAN DE44 5001 0517 5407 3249 31"),
+    ("Luhn-invalid", _group(str(int(VISA) + 1), (4, 4, 4, 4))),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), CARD_NEGATIVES, ids=[c[0] for c in CARD_NEGATIVES])
+def test_card_lookalikes(name: str, text: str) -> None:
+    assert "card" not in {t for t, _ in _found(text)}
+
+
+def test_iban_groups_win_over_a_card_inside_them() -> None:
+    text = "IBAN DE44 5001 0517 5407 3249 31"
+    assert _found(text) == [("iban", "DE44 5001 0517 5407 3249 31")]
+
+
+# ----------------------------------------------------------------------------------------- phones
+PHONE_CASES = [
+    ("trunk prefix and 1-digit area code", "My Israeli number is 03-6123456", "03-6123456"),
+    ("trunk prefix and 2-digit area code", "office 089-1234567", "089-1234567"),
+    ("UK 6-digit area code", "ring 016977 3999", "016977 3999"),
+    ("country code glued to a parenthesised area code", "Contact: +1(212)5550187", "+1(212)5550187"),
+    ("country code in parentheses", "tel (+48) 601 234 567", "(+48) 601 234 567"),
+    ("00 prefix with a space", "call 00 44 20 7946 0958", "00 44 20 7946 0958"),
+    ("(0) trunk after the country code", "+31(0)20-1234567", "+31(0)20-1234567"),
+    ("country code glued to the national number", "Call me at +40721 234 567 after 6pm.", "+40721 234 567"),
+    ("1 glued to a parenthesised area code", "fax 1(212)-555-0187", "1(212)-555-0187"),
+    ("someone's number", "My CN number is 13912345678", "13912345678"),
+    ("a place's number", "our office number: 020 7946 0958", "020 7946 0958"),
+    ("someone's number, 6+5 grouping", "my number: 098765 43210", "098765 43210"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "value"), PHONE_CASES, ids=[c[0] for c in PHONE_CASES])
+def test_phones(name: str, text: str, value: str) -> None:
+    assert ("phone", value) in _found(text)
+
+
+PHONE_NEGATIVES = [
+    ("someone's order number", "my order number is 4155550132"),
+    ("someone's lucky number", "my lucky number is 1234567890"),
+    ("a taxpayer number", "My taxpayer number is 12345678901."),
+    ("an SSN label", "SSN: 4411 090775"),
+    ("a social security number in words", "my social security number is 55 12345678 21"),
+    ("two-group number without trunk prefix", "ref 12-3456789"),
+    ("date and a number", "on 2024-01-15 we sold 12-345678"),
+    ("ISBN-10", "ISBN 0-306-40615-2"),
+    ("version", "version 1.2.3.4567"),
+    ("timestamp", "2024-06-01 12:30:45"),
+    ("UUID", "123e4567-e89b-12d3-a456-426614174000"),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), PHONE_NEGATIVES, ids=[c[0] for c in PHONE_NEGATIVES])
+def test_phone_lookalikes(name: str, text: str) -> None:
+    assert "phone" not in {t for t, _ in _found(text)}
+
+
+# ------------------------------------------------------------------------------------------ IBANs
+IBAN_CASES = [
+    ("lower case", "de44500105175407324931", "de44500105175407324931"),
+    ("dashes", "IBAN DE44-5001-0517-5407-3249-31 ok", "DE44-5001-0517-5407-3249-31"),
+    ("followed by a code", "to GB82 WEST 1234 5698 7654 32 X thanks", "GB82 WEST 1234 5698 7654 32"),
+    ("two in a list", "GB82WEST12345698765432, NL02ABNA0123456789", "NL02ABNA0123456789"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "value"), IBAN_CASES, ids=[c[0] for c in IBAN_CASES])
+def test_ibans(name: str, text: str, value: str) -> None:
+    assert ("iban", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["GB82 WEST 1234 5698 7654 33", "GB82WEST12345698765432ABC",
+                                  "GB82WEST12345698765432_x", "GB82/WEST/1234/5698/7654/32", "Gb82WEST12345698765432"])
+def test_iban_lookalikes(text: str) -> None:
+    assert "iban" not in {t for t, _ in _found(text)}
+
+
+def test_iban_scan_is_linear_on_long_alphanumeric_runs() -> None:
+    import time
+
+    text = ("ab12" + "c1d2" * 2000 + " ") * 300  # 300 long candidates, none valid (backtracking took ~3 s)
+    t0 = time.perf_counter()
+    assert pii.scan(text, {"iban"}) == []
+    assert time.perf_counter() - t0 < 1.0
