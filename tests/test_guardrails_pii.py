@@ -155,3 +155,61 @@ def test_iban_scan_is_linear_on_long_alphanumeric_runs() -> None:
     t0 = time.perf_counter()
     assert pii.scan(text, {"iban"}) == []
     assert time.perf_counter() - t0 < 1.0
+
+
+# ------------------------------------------------------------------------------------------- SSNs
+SSN_CASES = [
+    ("one dash, 3-6, SSN said before", "SSN of the applicant is 234-567890", "234-567890"),
+    ("one dash, 5-4, SSN said before", "my social security number: 23456-7890", "23456-7890"),
+    ("unseparated, SSN said a few words before", "SSN on file for Jo: 234567890", "234567890"),
+    ("dots", "ssn 234.56.7890", "234.56.7890"),
+    ("Canadian SIN, Luhn-valid", "Her SIN is 046 454 286.", "046 454 286"),
+    ("Canadian SIN with dashes", "social insurance number 046-454-286", "046-454-286"),
+    ("UK NINO, spaced", "NI: CE 12 34 56 A", "CE 12 34 56 A"),
+    ("UK NINO, compact with context", "National Insurance number AB123456C", "AB123456C"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "value"), SSN_CASES, ids=[c[0] for c in SSN_CASES])
+def test_ssns(name: str, text: str, value: str) -> None:
+    assert ("ssn", value) in _found(text)
+
+
+SSN_NEGATIVES = [
+    ("one repeated digit", "SSN 111-11-1111"),
+    ("area 666", "SSN 666-12-3456"),
+    ("3-6 without SSN context", "order 234-567890"),
+    ("ZIP+4 without SSN context", "Springfield 23456-7890"),
+    ("SIN failing Luhn", "SIN 046 454 287"),
+    ("NINO-shaped product code", "product AB123456C"),
+    ("NINO with a prefix never issued", "GB 12 34 56 A"),
+    ("timestamp after SSN", "ssn updated 2024-01-15 12:00"),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), SSN_NEGATIVES, ids=[c[0] for c in SSN_NEGATIVES])
+def test_ssn_lookalikes(name: str, text: str) -> None:
+    assert "ssn" not in {t for t, _ in _found(text)}
+
+
+# -------------------------------------------------------------------------------------------- IPs
+IP_CASES = [
+    ("IPv4 CIDR keeps its prefix", "Subnet: 10.20.30.0/24.", ("ipv4", "10.20.30.0/24")),
+    ("IPv6 CIDR keeps its prefix", "route 2001:db8:abcd::/48 via", ("ipv6", "2001:db8:abcd::/48")),
+    ("prefix too long is left out", "10.20.30.0/40", ("ipv4", "10.20.30.0")),
+    ("unspecified address said to be one", "bind to address :: now", ("ipv6", "::")),
+    ("unspecified address as src=", "src=:: dst=::1", ("ipv6", "::")),
+    ("unspecified default route", "::/0", ("ipv6", "::/0")),
+    ("unspecified address with a port", "listening on [::]:8443", ("ipv6", "::")),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), IP_CASES, ids=[c[0] for c in IP_CASES])
+def test_ips(name: str, text: str, expected: tuple[str, str]) -> None:
+    assert expected in _found(text)
+
+
+@pytest.mark.parametrize("text", ["f :: Int -> Int", "std::map<int, int> m;", "a [::] b", "Ratio 1:2:3:4",
+                                  "Time 12:34:56", "MAC 0a:1b:2c:3d:4e:5f"])
+def test_ip_lookalikes(text: str) -> None:
+    assert not {t for t, _ in _found(text)} & {"ipv4", "ipv6"}

@@ -249,16 +249,23 @@ def _ibans(text: str) -> list[Finding]:
 
 # ------------------------------------------------------------------------------------------- SSN
 _SSN = re.compile(r"(?<![\w.-])(?<!\d[ .])(\d{3})([- .])(\d{2})\2(\d{4})(?![\w-]|[ .]\d)")
-_SSN_BARE = re.compile(r"(?<![\w-])(\d{3})(\d{2})(\d{4})(?![\w-])")
-_SSN_CONTEXT = re.compile(r"(?:ssn|social security(?: number| no\.?| #)?|ss#)\W{0,4}$")
+# with SSN context nearby, the forms people also type: unseparated, one dash only (3-6, 5-4)
+_SSN_LOOSE = re.compile(r"(?<![\w.-])(\d{3})(-?)(\d{2})(-?)(\d{4})(?![\w-]|[ .]\d)")
+_SSN_NEAR = re.compile(r"\b(?:ssns?|ss#|social\s+sec(?:urity)?)\b[^\n]{0,32}$")
 _SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising, never valid
+# Canadian social insurance number (Luhn) and UK national insurance number, said to be one
+_SIN = re.compile(r"(?<![\w.-])([0-79]\d{2})([ -]?)(\d{3})\2(\d{3})(?![\w-]|[ .]\d)")
+_SIN_NEAR = re.compile(r"\b(?:sin|social\s+insurance|insurance\s+(?:no|number|#)|nas)\b[^\n]{0,24}$")
+_NINO = re.compile(r"(?<![\w-])(?!BG|GB|KN|NK|NT|TN|ZZ)([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])( ?)(\d{2})\2(\d{2})\2(\d{2})\2([A-D])(?![\w-])")
+_NINO_NEAR = re.compile(r"\b(?:nino|ni\s+(?:no|number)|national\s+insurance|insurance\s+(?:no|number))\b[^\n]{0,24}$")
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
-    """A possible US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000."""
+    """A possible US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000; not one repeated digit."""
     if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
         return False
-    return area + group + serial not in _SSN_INVALID
+    number = area + group + serial
+    return number not in _SSN_INVALID and number != number[0] * 9
 
 
 _AHV = re.compile(r"(?<![\w.-])(756[. ]?\d{4}[. ]?\d{4}[. ]?\d{2})(?![\w-]|[.]\d)")
@@ -270,20 +277,37 @@ def ean13_ok(digits: str) -> bool:
     return len(digits) == 13 and (10 - total % 10) % 10 == int(digits[12])
 
 
-def _ssns(text: str) -> list[Finding]:
+def _ssn_said_near(text: str, low: str) -> list[Finding]:
+    """SSN-shaped numbers written loosely (unseparated, one dash) when SSN is said just before."""
+    out = []
+    for m in _SSN_LOOSE.finditer(text) if "ss" in low or "social" in low else ():
+        if (m.group(2) or m.group(4)) and m.group(2) == m.group(4):
+            continue  # 123-45-6789 is the separated form
+        if _SSN_NEAR.search(preceding(text, m.start(), 48)) and ssn_ok(m.group(1), m.group(3), m.group(5)):
+            out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.75, severity="high"))
+    return out
+
+
+def _other_national_insurance(text: str, low: str) -> list[Finding]:
+    """Swiss AHV (EAN-13 check), Canadian SIN (Luhn, said to be one) and UK NINO numbers."""
     out = []
     if "756" in text:
         out += [make_finding(SCANNER, "ssn", text, m.start(1), m.end(1), score=0.85, severity="high")
                 for m in _AHV.finditer(text) if ean13_ok(re.sub(r"[. ]", "", m.group(1)))]
-    for m in _SSN.finditer(text):
-        if ssn_ok(m.group(1), m.group(3), m.group(4)):
-            out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high"))
-    low = text.lower()
-    bare = "ssn" in low or "social" in low or "ss#" in low
-    for m in _SSN_BARE.finditer(text) if bare else ():
-        if _SSN_CONTEXT.search(preceding(text, m.start(), 30)) and ssn_ok(m.group(1), m.group(2), m.group(3)):
+    for m in _SIN.finditer(text) if "ins" in low or "sin" in low or "nas" in low else ():
+        if _SIN_NEAR.search(preceding(text, m.start(), 40)) and luhn_ok(m.group(1) + m.group(3) + m.group(4)):
+            out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
+    for m in _NINO.finditer(text):
+        if m.group(2) or _NINO_NEAR.search(preceding(text, m.start(), 40)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
     return out
+
+
+def _ssns(text: str) -> list[Finding]:
+    out = [make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high")
+           for m in _SSN.finditer(text) if ssn_ok(m.group(1), m.group(3), m.group(4))]
+    low = text.lower()
+    return out + _ssn_said_near(text, low) + _other_national_insurance(text, low)
 
 
 # ------------------------------------------------------------------------------------------ phone
@@ -317,8 +341,9 @@ _NOT_PHONE_NOUNS = frozenset((
     "pension",
 ))
 # an identifier said to be something else ("SSN: 2237 010180", "my social security number is …")
-_ID_LABEL = re.compile(r"\b(?:ssn|ss#|social\s+(?:security|insurance)|tax(?:payer)?|passport|national\s+id|"
-                       r"identity|vat|iban|account|routing)\b[^.\n]{0,24}$")
+_ID_LABEL = re.compile(r"\b(?:ssn|ss#|sin|social\s+(?:security|insurance)|insurance\s+(?:no|number)|nino|"
+                       r"national\s+(?:id|insurance)|tax(?:payer)?|passport|"
+                       r"identity|vat|iban|account|routing)\b\.?[^.\n]{0,24}$")
 
 
 def _owned_number(before: str) -> bool:
@@ -455,6 +480,18 @@ _IPV6 = re.compile(
 )
 
 
+_CIDR = re.compile(r"/(\d{1,3})(?![\w/]|\.\d)")
+_UNSPECIFIED = re.compile(r"(?<![\w:.])(\[(?=::\]:\d))?(::)(?:/(\d{1,3}))?(?![\w:.])")
+_IP_SAID = re.compile(r"\b(?:ip|ipv6|ip6|address|addr|src|dst|source|destination|bind|listen(?:ing)?|host|"
+                      r"route|prefix|unspecified|any)\b\W{0,3}$")
+
+
+def _with_prefix(text: str, end: int, bits: int) -> int:
+    """``end`` moved past a CIDR prefix length ("/24") that fits the address family."""
+    m = _CIDR.match(text, end)
+    return m.end() if m is not None and int(m.group(1)) <= bits else end
+
+
 def _ipv4s(text: str) -> list[Finding]:
     out = []
     for m in _IPV4.finditer(text):
@@ -466,7 +503,8 @@ def _ipv4s(text: str) -> list[Finding]:
         if _IPV4_CONTEXT_NO.search(preceding(text, m.start(), 24)) or _IPV4_VERSION_AFTER.match(text, m.end()):
             continue
         private = addr.is_private or addr.is_loopback or addr.is_unspecified or addr.is_link_local
-        out.append(make_finding(SCANNER, "ipv4", text, m.start(1), m.end(1), score=0.7 if private else 0.85,
+        end = _with_prefix(text, m.end(1), 32) if text.startswith("/", m.end(1)) else m.end(1)
+        out.append(make_finding(SCANNER, "ipv4", text, m.start(1), end, score=0.7 if private else 0.85,
                                 severity="low" if private else "medium"))
     return out
 
@@ -482,8 +520,15 @@ def _ipv6s(text: str) -> list[Finding]:
         except ValueError:
             continue
         private = addr.is_private or addr.is_loopback or addr.is_link_local
-        out.append(make_finding(SCANNER, "ipv6", text, m.start(1), m.end(1), score=0.7 if private else 0.85,
+        end = _with_prefix(text, m.end(1), 128) if text.startswith("/", m.end(1)) else m.end(1)
+        out.append(make_finding(SCANNER, "ipv6", text, m.start(1), end, score=0.7 if private else 0.85,
                                 severity="low" if private else "medium"))
+    if "::" in text:  # the unspecified address, when the text says it is one ("bind ::", "src=::", "::/0")
+        for m in _UNSPECIFIED.finditer(text):
+            cidr = m.group(3) is not None and int(m.group(3)) <= 128
+            if cidr or m.group(1) or _IP_SAID.search(preceding(text, m.start(), 16)):  # "::/0", "[::]:8080"
+                end = m.end() if cidr else m.end(2)
+                out.append(make_finding(SCANNER, "ipv6", text, m.start(2), end, score=0.55, severity="low"))
     return out
 
 
