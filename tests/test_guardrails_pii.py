@@ -213,3 +213,25 @@ def test_ips(name: str, text: str, expected: tuple[str, str]) -> None:
                                   "Time 12:34:56", "MAC 0a:1b:2c:3d:4e:5f"])
 def test_ip_lookalikes(text: str) -> None:
     assert not {t for t, _ in _found(text)} & {"ipv4", "ipv6"}
+
+
+# ---------------------------------------------------------------------------------------- e-mail
+EMAIL_CASES = [
+    ("quoted local part with a space", 'write to "jo smith"@example.org now', '"jo smith"@example.org'),
+    ("quoted local part with an escaped quote", 'cc "a\\"b"@example.com', '"a\\"b"@example.com'),
+    ("atext specials in the local part", "send to j#d!x~y@example.com", "j#d!x~y@example.com"),
+    ("in a query string", "https://x.example/?to=ann@example.com&x=1", "ann@example.com"),
+    ("in braces", "{ann@example.com}", "ann@example.com"),
+    ("punycode labels and TLD", "a@xn--80akhbyknj4f.xn--p1ai", "a@xn--80akhbyknj4f.xn--p1ai"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "value"), EMAIL_CASES, ids=[c[0] for c in EMAIL_CASES])
+def test_emails(name: str, text: str, value: str) -> None:
+    assert ("email", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["git@github.com:org/repo.git", "icon@2x.png", "user:pass@host.example.com",
+                                  "info@example.", '"\x85"@example.com', "@decorator", "npm i @scope/pkg@1.2.3"])
+def test_email_lookalikes(text: str) -> None:
+    assert "email" not in {t for t, _ in _found(text)}

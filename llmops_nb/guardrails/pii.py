@@ -24,30 +24,47 @@ SCANNER = "pii"
 TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
 
 # ---------------------------------------------------------------------------------------- e-mail
-_EMAIL = re.compile(
-    r"(?<![\w.%+'-])([\w.%+'-]{1,64})@((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}|xn--[a-z0-9-]{1,59}))(?![\w-]|\.\w)"
-)
+_DOMAIN = r"((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}|xn--[a-z0-9-]{1,59}))(?![\w-]|\.\w)"
+# the local part: RFC 5322 atext (letters, digits and !#$%&'*+/=?^_`{|}~-) with dots, or a quoted string
+_EMAIL = re.compile(r"(?<![\w.%+'!#$&*=?^`{|}~/-])([\w.%+'!#$&*=?^`{|}~/-]{1,64})@" + _DOMAIN)
+_EMAIL_QUOTED = re.compile(r'(?<![\w"])("(?:[^"\\\x00-\x1f\x7f-\x9f]|\\[^\x00-\x1f\x7f-\x9f]){0,62}")@' + _DOMAIN)
+_NOT_LOCAL = re.compile(r"[=?&/{}|]")  # "?to=ann@…", "{ann@…}": the address starts after the last of these
 _NOT_MAIL_BEFORE = re.compile(r"(?:\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-\S+\s+)*|://[^\s/@]*)$")
 _RETINA = re.compile(r"^\d(?:\.\d)?x\.", re.I)  # icon@2x.png, logo@1.5x.jpg
 _FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "js", "css", "ts", "tsx", "jsx",
                         "json", "html", "htm", "txt", "yaml", "yml"})
 
 
-def _emails(text: str) -> list[Finding]:
+def _email_matches(text: str) -> list[tuple[int, str, str, str]]:
+    """(start, local part, domain, TLD) of the address-shaped strings in ``text``."""
     out = []
     for m in _EMAIL.finditer(text):
-        local, domain, tld = m.group(1), m.group(2), m.group(3)
-        if local[0] == "." or local[-1] == "." or ".." in local or _RETINA.match(domain):
+        local, start = m.group(1), m.start()
+        cuts = [c.end() for c in _NOT_LOCAL.finditer(local)]
+        if cuts and any(ch.isalnum() for ch in local[cuts[-1]:]):
+            local, start = local[cuts[-1]:], start + cuts[-1]
+        out.append((start, local, m.group(2), m.group(3)))
+    if '"@' in text:
+        out += [(m.start(), m.group(1), m.group(2), m.group(3)) for m in _EMAIL_QUOTED.finditer(text)]
+    return out
+
+
+def _emails(text: str) -> list[Finding]:
+    out = []
+    for start, local, domain, tld in _email_matches(text):
+        end = start + len(local) + 1 + len(domain)
+        quoted = local[:1] == '"'
+        if not quoted and (local[0] == "." or local[-1] == "." or ".." in local) or _RETINA.match(domain):
             continue
         if tld.lower() in _FILE_TLDS:
             continue
-        before = preceding(text, m.start(), 80)
+        before = preceding(text, start, 80)
         if (before.endswith(":") and not before.endswith("mailto:")) or _NOT_MAIL_BEFORE.search(before):
             continue  # URL credentials (secrets scanner), "user:pass@", an ssh/scp target
-        nxt = text[m.end():m.end() + 2]
+        nxt = text[end:end + 2]
         if nxt[:1] == ":" and nxt[1:2] not in ("", " ", "\n", "\t"):
             continue  # git@github.com:org/repo.git — an scp-style remote, not a mailbox
-        out.append(make_finding(SCANNER, "email", text, m.start(), m.end(), score=0.95))
+        out.append(make_finding(SCANNER, "email", text, start, end, score=0.95))
     return out
 
 
