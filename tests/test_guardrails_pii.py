@@ -235,3 +235,29 @@ def test_emails(name: str, text: str, value: str) -> None:
                                   "info@example.", '"\x85"@example.com', "@decorator", "npm i @scope/pkg@1.2.3"])
 def test_email_lookalikes(text: str) -> None:
     assert "email" not in {t for t, _ in _found(text)}
+
+
+def test_newline_before_at_is_not_an_address() -> None:
+    assert "email" not in {t for t, _ in _found("see you\n@example.org")}
+
+
+# ------------------------------------------- long texts: digit-cluster windows find the same values
+_PROSE = ("The quarterly review moved to the large room on the third floor and everyone agreed that the "
+          "slides should be shorter this time, with fewer charts and more plain words about the plan. ")
+_SNIPPETS = [
+    "card " + _group(VISA, (4, 4, 4, 4)) + " exp 11/29", "amex " + _group(AMEX, (4, 6, 5)),
+    "IBAN MT84 MALT 0110 0001 2345 MTLC AST0 01S", "IBAN QA58 DOHB 0000 1234 5678 90AB CDEF G",
+    "SSN 234-56-7890", "NI: CE 12 34 56 A", "SIN 046 454 286", "AHV 756.1234.5678.97",
+    "tel (+48) 601 234 567", "call +44 20 7946 0958 ext. 12", "My CN number is 13912345678",
+    "host abcd:ef01:2345:6789:abcd:ef01:2345:6789 up", "peer fe80::1%eth0 up", "gw 10.20.30.1/24 up",
+    "bind to address :: now", "mail ann@example.com", 'mail "jo smith"@example.org',
+]
+
+
+@pytest.mark.parametrize("snippet", _SNIPPETS)
+def test_long_text_finds_what_a_short_one_does(snippet: str) -> None:
+    short = _found(snippet)
+    assert short  # every snippet holds one identifier
+    long_text = _PROSE * 3 + snippet + " " + _PROSE * 3
+    assert len(long_text) > 1000
+    assert _found(long_text) == short

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 
@@ -23,10 +24,53 @@ from llmops_nb.types import Finding
 SCANNER = "pii"
 TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
 
+Regions = list[tuple[int, int]]
+Clusters = list[tuple[int, int, int]]
+# Digit-based identifiers are looked for only around digit clusters, so prose costs one pass of
+# _CLUSTER instead of one pass per identifier type. A window reaches _EDGE characters past the
+# first and last digit (an IBAN's country code, a NINO's letters, "(+48) ", the lookarounds) —
+# _IPV6_EDGE for IPv6 addresses, whose hex groups can run further without a digit.
+_EDGE, _IPV6_EDGE = 8, 40
+_CLUSTER = re.compile(rf"\d(?:\D{{0,{2 * _EDGE}}}\d)*")  # digits no further apart than two edges
+
+
+def _clusters(text: str) -> Clusters:
+    """(start, end, digits) of the digit clusters of ``text``; ``digits`` is counted for a short
+    cluster only (99 for a long one — not worth counting)."""
+    return [(m.start(), m.end(), len(_DIGIT.findall(text, m.start(), m.end())) if m.end() - m.start() < 64 else 99)
+            for m in _CLUSTER.finditer(text)]
+
+
+def _windows(text: str, clusters: Clusters | None, digits: int, edge: int = _EDGE) -> Regions | None:
+    """Merged windows around the clusters with at least ``digits`` digits (None: the whole text)."""
+    if clusters is None:
+        return None
+    out: Regions = []
+    n = len(text)
+    for start, end, count in clusters:
+        if count < digits:
+            continue
+        start, end = max(0, start - edge), min(n, end + edge)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def _each(pattern: re.Pattern[str], text: str, regions: Regions | None) -> Iterator[re.Match[str]]:
+    """``pattern.finditer`` over the regions (lookbehinds still see the text before a region)."""
+    if regions is None:
+        yield from pattern.finditer(text)
+        return
+    for start, end in regions:
+        yield from pattern.finditer(text, start, end)
+
 # ---------------------------------------------------------------------------------------- e-mail
 _DOMAIN = r"((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}|xn--[a-z0-9-]{1,59}))(?![\w-]|\.\w)"
 # the local part: RFC 5322 atext (letters, digits and !#$%&'*+/=?^_`{|}~-) with dots, or a quoted string
-_EMAIL = re.compile(r"(?<![\w.%+'!#$&*=?^`{|}~/-])([\w.%+'!#$&*=?^`{|}~/-]{1,64})@" + _DOMAIN)
+_LOCAL_TAIL = re.compile(r"[\w.%+'!#$&*=?^`{|}~/-]{1,65}\Z")  # the local part, found back from its "@"
+_DOMAIN_AFTER = re.compile(_DOMAIN)
 _EMAIL_QUOTED = re.compile(r'(?<![\w"])("(?:[^"\\\x00-\x1f\x7f-\x9f]|\\[^\x00-\x1f\x7f-\x9f]){0,62}")@' + _DOMAIN)
 _NOT_LOCAL = re.compile(r"[=?&/{}|]")  # "?to=ann@…", "{ann@…}": the address starts after the last of these
 _NOT_MAIL_BEFORE = re.compile(r"(?:\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-\S+\s+)*|://[^\s/@]*)$")
@@ -38,12 +82,20 @@ _FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"
 def _email_matches(text: str) -> list[tuple[int, str, str, str]]:
     """(start, local part, domain, TLD) of the address-shaped strings in ``text``."""
     out = []
-    for m in _EMAIL.finditer(text):
-        local, start = m.group(1), m.start()
+    at = text.find("@")
+    while at >= 0:
+        m, dom = _LOCAL_TAIL.search(text, max(0, at - 65), at), _DOMAIN_AFTER.match(text, at + 1)
+        nxt = text.find("@", at + 1)
+        if m is None or dom is None or len(m.group()) > 64:
+            at = nxt
+            continue
+        local, start = m.group(), m.start()
+        out.append((start, local, dom.group(1), dom.group(2)))
+        at = text.find("@", dom.end())
+    for k, (start, local, domain, tld) in enumerate(out):
         cuts = [c.end() for c in _NOT_LOCAL.finditer(local)]
         if cuts and any(ch.isalnum() for ch in local[cuts[-1]:]):
-            local, start = local[cuts[-1]:], start + cuts[-1]
-        out.append((start, local, m.group(2), m.group(3)))
+            out[k] = (start + cuts[-1], local[cuts[-1]:], domain, tld)
     if '"@' in text:
         out += [(m.start(), m.group(1), m.group(2), m.group(3)) for m in _EMAIL_QUOTED.finditer(text)]
     return out
@@ -183,10 +235,10 @@ _IBAN_HEAD = re.compile(r"(?<![\w-])[A-Za-z]{2}\d\d[ -]$")
 _CARD_WORDS = re.compile(r"card|\bcc|credit|visa|mastercard|amex|maestro|\bpan\b|payment", re.I)
 
 
-def _cards(text: str) -> list[Finding]:
+def _cards(text: str, regions: Regions | None = None) -> list[Finding]:
     out = []
     said_card: bool | None = None
-    for m in _CARD_RUN.finditer(text):
+    for m in _each(_CARD_RUN, text, regions):
         if m.end() - m.start() < 12:
             continue
         if said_card is None:
@@ -237,11 +289,11 @@ _IBAN_RUN = re.compile(r"[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*")  # linear: no neste
 _WORD_AFTER = re.compile(r"\w")
 
 
-def _ibans(text: str) -> list[Finding]:
+def _ibans(text: str, regions: Regions | None = None) -> list[Finding]:
     """IBANs written contiguous or in groups (spaces or dashes): from each country code, the run of
     alphanumeric groups is cut at the country's length — where a group ends — and validated."""
     out, pos = [], 0
-    for start in _IBAN_START.finditer(text):
+    for start in _each(_IBAN_START, text, regions):
         at = start.start()
         want = IBAN_LENGTHS.get(text[at:at + 2].upper())
         if at < pos or want is None:
@@ -269,6 +321,24 @@ _SSN = re.compile(r"(?<![\w.-])(?<!\d[ .])(\d{3})([- .])(\d{2})\2(\d{4})(?![\w-]
 # with SSN context nearby, the forms people also type: unseparated, one dash only (3-6, 5-4)
 _SSN_LOOSE = re.compile(r"(?<![\w.-])(\d{3})(-?)(\d{2})(-?)(\d{4})(?![\w-]|[ .]\d)")
 _SSN_NEAR = re.compile(r"\b(?:ssns?|ss#|social\s+sec(?:urity)?)\b[^\n]{0,32}$")
+_SSN_WORD = re.compile(r"\bss(?:ns?\b|#)|social\s+sec")
+_SSN_WORDS = ("ssn", "ssns", "ss#", "social")
+_SIN_WORD = re.compile(r"\bsin\b|\bnas\b|insurance\s+(?:no|number|#)")
+_SIN_WORDS = ("sin", "nas", "insurance")
+
+
+def _said(low: str, words: tuple[str, ...], pattern: re.Pattern[str]) -> bool:
+    """Whether one of ``words`` occurs as a word (found with ``str.find``, not a regex pass over the
+    text), and then ``pattern`` matches."""
+    for w in words:
+        i = low.find(w)
+        while i >= 0:
+            j = i + len(w)
+            if (i == 0 or not low[i - 1].isalnum()) and (j == len(low) or not low[j].isalnum() or w[-1] == "#"):
+                return pattern.search(low) is not None
+            i = low.find(w, j)
+    return False
+_NINO_TAIL = re.compile(r"\d\d ?[A-D]\b")  # cheap gate: a NINO ends in two digits and A–D
 _SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising, never valid
 # Canadian social insurance number (Luhn) and UK national insurance number, said to be one
 _SIN = re.compile(r"(?<![\w.-])([0-79]\d{2})([ -]?)(\d{3})\2(\d{3})(?![\w-]|[ .]\d)")
@@ -294,10 +364,10 @@ def ean13_ok(digits: str) -> bool:
     return len(digits) == 13 and (10 - total % 10) % 10 == int(digits[12])
 
 
-def _ssn_said_near(text: str, low: str) -> list[Finding]:
+def _ssn_said_near(text: str, low: str, regions: Regions | None) -> list[Finding]:
     """SSN-shaped numbers written loosely (unseparated, one dash) when SSN is said just before."""
     out = []
-    for m in _SSN_LOOSE.finditer(text) if "ss" in low or "social" in low else ():
+    for m in _each(_SSN_LOOSE, text, regions) if _said(low, _SSN_WORDS, _SSN_WORD) else ():
         if (m.group(2) or m.group(4)) and m.group(2) == m.group(4):
             continue  # 123-45-6789 is the separated form
         if _SSN_NEAR.search(preceding(text, m.start(), 48)) and ssn_ok(m.group(1), m.group(3), m.group(5)):
@@ -305,26 +375,26 @@ def _ssn_said_near(text: str, low: str) -> list[Finding]:
     return out
 
 
-def _other_national_insurance(text: str, low: str) -> list[Finding]:
+def _other_national_insurance(text: str, low: str, regions: Regions | None) -> list[Finding]:
     """Swiss AHV (EAN-13 check), Canadian SIN (Luhn, said to be one) and UK NINO numbers."""
     out = []
     if "756" in text:
         out += [make_finding(SCANNER, "ssn", text, m.start(1), m.end(1), score=0.85, severity="high")
-                for m in _AHV.finditer(text) if ean13_ok(re.sub(r"[. ]", "", m.group(1)))]
-    for m in _SIN.finditer(text) if "ins" in low or "sin" in low or "nas" in low else ():
+                for m in _each(_AHV, text, regions) if ean13_ok(re.sub(r"[. ]", "", m.group(1)))]
+    for m in _each(_SIN, text, regions) if _said(low, _SIN_WORDS, _SIN_WORD) else ():
         if _SIN_NEAR.search(preceding(text, m.start(), 40)) and luhn_ok(m.group(1) + m.group(3) + m.group(4)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
-    for m in _NINO.finditer(text):
+    for m in _each(_NINO, text, regions) if _NINO_TAIL.search(text) else ():
         if m.group(2) or _NINO_NEAR.search(preceding(text, m.start(), 40)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
     return out
 
 
-def _ssns(text: str) -> list[Finding]:
+def _ssns(text: str, regions: Regions | None = None) -> list[Finding]:
     out = [make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high")
-           for m in _SSN.finditer(text) if ssn_ok(m.group(1), m.group(3), m.group(4))]
+           for m in _each(_SSN, text, regions) if ssn_ok(m.group(1), m.group(3), m.group(4))]
     low = text.lower()
-    return out + _ssn_said_near(text, low) + _other_national_insurance(text, low)
+    return out + _ssn_said_near(text, low, regions) + _other_national_insurance(text, low, regions)
 
 
 # ------------------------------------------------------------------------------------------ phone
@@ -468,13 +538,13 @@ _PHONE_SAID = re.compile(
 _BARE_RUN = re.compile(r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])(0{0,2}\d{7,13})(?![\w@]|[.\-:/,]\d)")
 
 
-def _phones(text: str) -> list[Finding]:
+def _phones(text: str, regions: Regions | None = None) -> list[Finding]:
     out = []
-    for m in _PHONE.finditer(text):
+    for m in _each(_PHONE, text, regions):
         ok, score = _phone_candidate_ok(text, m)
         if ok:
             out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
-    for m in _BARE_RUN.finditer(text):  # an unseparated run counts only when the text says it is a phone
+    for m in _each(_BARE_RUN, text, regions):  # an unseparated run counts only when the text says it is a phone
         before = preceding(text, m.start(), 40)
         if _PHONE_SAID.search(before) or _owned_number(before):
             out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.7))
@@ -509,9 +579,9 @@ def _with_prefix(text: str, end: int, bits: int) -> int:
     return m.end() if m is not None and int(m.group(1)) <= bits else end
 
 
-def _ipv4s(text: str) -> list[Finding]:
+def _ipv4s(text: str, regions: Regions | None = None) -> list[Finding]:
     out = []
-    for m in _IPV4.finditer(text):
+    for m in _each(_IPV4, text, regions):
         value = m.group(1)
         try:
             addr = ipaddress.IPv4Address(value)
@@ -526,9 +596,9 @@ def _ipv4s(text: str) -> list[Finding]:
     return out
 
 
-def _ipv6s(text: str) -> list[Finding]:
+def _ipv6s(text: str, regions: Regions | None = None) -> list[Finding]:
     out = []
-    for m in _IPV6.finditer(text):
+    for m in _each(_IPV6, text, regions):
         value = m.group(1)
         if not any(c.isdigit() for c in value) or value.count(":") < 2:
             continue
@@ -540,36 +610,49 @@ def _ipv6s(text: str) -> list[Finding]:
         end = _with_prefix(text, m.end(1), 128) if text.startswith("/", m.end(1)) else m.end(1)
         out.append(make_finding(SCANNER, "ipv6", text, m.start(1), end, score=0.7 if private else 0.85,
                                 severity="low" if private else "medium"))
-    if "::" in text:  # the unspecified address, when the text says it is one ("bind ::", "src=::", "::/0")
-        for m in _UNSPECIFIED.finditer(text):
+    return out
+
+
+def _unspecified_ipv6(text: str) -> list[Finding]:
+    """The unspecified address, when the text says it is one ("bind ::", "src=::", "::/0", "[::]:8080")."""
+    out = []
+    i = text.find("::")
+    while i >= 0:
+        m = _UNSPECIFIED.match(text, max(0, i - 1)) if i and text[i - 1] == "[" else _UNSPECIFIED.match(text, i)
+        if m is not None:
             cidr = m.group(3) is not None and int(m.group(3)) <= 128
-            if cidr or m.group(1) or _IP_SAID.search(preceding(text, m.start(), 16)):  # "::/0", "[::]:8080"
+            if cidr or m.group(1) or _IP_SAID.search(preceding(text, m.start(), 16)):
                 end = m.end() if cidr else m.end(2)
                 out.append(make_finding(SCANNER, "ipv6", text, m.start(2), end, score=0.55, severity="low"))
+        i = text.find("::", i + 2)
     return out
 
 
 # ------------------------------------------------------------------------------------------- scan
 _DIGIT = re.compile(r"\d")
+_SHORT = 256  # below this, one pass per type costs less than finding the digit clusters first
 
 def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
     """PII findings in ``text`` (all types, or only ``types``), one type per span, in order."""
     wanted = TYPES if types is None else types
     found: list[Finding] = []
-    has_digit = _DIGIT.search(text) is not None
     if "email" in wanted and "@" in text:
         found += _emails(text)
-    if has_digit:
-        if "card" in wanted:
-            found += _cards(text)
-        if "iban" in wanted:
-            found += _ibans(text)
-        if "ssn" in wanted:
-            found += _ssns(text)
-        if "phone" in wanted:
-            found += _phones(text)
-        if "ipv4" in wanted and "." in text:
-            found += _ipv4s(text)
+    if "ipv6" in wanted and "::" in text:
+        found += _unspecified_ipv6(text)
+    if _DIGIT.search(text) is None:
+        return resolve_overlaps(found)  # every other type has a digit
+    clusters = None if len(text) < _SHORT else _clusters(text)
+    if "card" in wanted:
+        found += _cards(text, _windows(text, clusters, 12))
+    if "iban" in wanted:
+        found += _ibans(text, _windows(text, clusters, 2))
+    if "ssn" in wanted:
+        found += _ssns(text, _windows(text, clusters, 6))
+    if "phone" in wanted:
+        found += _phones(text, _windows(text, clusters, 7))
+    if "ipv4" in wanted and "." in text:
+        found += _ipv4s(text, _windows(text, clusters, 4))
     if "ipv6" in wanted and ":" in text:
-        found += _ipv6s(text)
+        found += _ipv6s(text, _windows(text, clusters, 1, _IPV6_EDGE))
     return resolve_overlaps(found)
