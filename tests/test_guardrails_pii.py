@@ -134,6 +134,7 @@ IBAN_CASES = [
     ("dashes", "IBAN DE44-5001-0517-5407-3249-31 ok", "DE44-5001-0517-5407-3249-31"),
     ("followed by a code", "to GB82 WEST 1234 5698 7654 32 X thanks", "GB82 WEST 1234 5698 7654 32"),
     ("two in a list", "GB82WEST12345698765432, NL02ABNA0123456789", "NL02ABNA0123456789"),
+    ("capitalised at a sentence start", "Done. De44 5001 0517 5407 3249 31 is mine.", "De44 5001 0517 5407 3249 31"),
 ]
 
 
@@ -261,3 +262,17 @@ def test_long_text_finds_what_a_short_one_does(snippet: str) -> None:
     long_text = _PROSE * 3 + snippet + " " + _PROSE * 3
     assert len(long_text) > 1000
     assert _found(long_text) == short
+
+
+# ---------------------------------------------------------- unseparated runs dialable as written
+@pytest.mark.parametrize(("text", "value"), [("reach 2125550187 after 5", "2125550187"),
+                                             ("12125550187", "12125550187"), ("07700900123", "07700900123"),
+                                             ("from 13912345678 today", "13912345678")])
+def test_dialable_runs(text: str, value: str) -> None:
+    assert ("phone", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["ts 1717245045", "order 2125550187", "ISBN 0306406152", "at 2024011512",
+                                  "$2125550187", "1234567890", "id: 2125550187", "2125550187123"])
+def test_dialable_run_lookalikes(text: str) -> None:
+    assert "phone" not in {t for t, _ in _found(text)}

@@ -309,7 +309,8 @@ def _ibans(text: str, regions: Regions | None = None) -> list[Finding]:
         if end is None or _WORD_AFTER.match(text, at + end):
             continue  # shorter than the country's IBANs, or the cut falls inside a group (or a word)
         value = run[:end]
-        if not (value.isupper() or value.islower()) or not iban_ok(value):
+        sentence_start = value[:2].istitle() and not any(c.isalpha() for c in value[2:])  # "De89 3704 …"
+        if not (value.isupper() or value.islower() or sentence_start) or not iban_ok(value):
             continue
         out.append(make_finding(SCANNER, "iban", text, at, at + end, score=0.95, severity="high"))
         pos = at + end
@@ -410,6 +411,8 @@ _PHONE_CONTEXT_NO = re.compile(
     r"(?:\b(?:order|invoice|inv|tracking|awb|shipment|parcel|ref(?:erence)?|ticket|case|id|sku|serial|"
     r"isbn|issn|doi|transaction|txn|batch|lot|part|po|acct|account|no|n[ou]m|number|version|v|build)|#)"
     r"\.?\s*(?:number|no\.?|#)?\s*[:#=]?\s*$"
+    r"|\b(?:order|invoice|tracking|reference|ticket|case|account|confirmation|booking|serial|transaction|customer|"
+    r"member(?:ship)?|policy|claim)\s+(?:number|no\.?|#|id)\s+(?:is|was)\s*:?\s*$"
 )
 _PHONE_LABEL = re.compile(r"\b(?:phone|tel|mobile|cell|fax|contact)\W*(?:no|num|number|#)\.?\s*[:#]?\s*$")
 # "my number is", "her Israeli number:", "our office number" — a person's or a place's number is a
@@ -544,11 +547,32 @@ def _phones(text: str, regions: Regions | None = None) -> list[Finding]:
         ok, score = _phone_candidate_ok(text, m)
         if ok:
             out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
-    for m in _each(_BARE_RUN, text, regions):  # an unseparated run counts only when the text says it is a phone
+    for m in _each(_BARE_RUN, text, regions):  # an unseparated run: said to be a phone, or dialable as written
         before = preceding(text, m.start(), 40)
         if _PHONE_SAID.search(before) or _owned_number(before):
             out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.7))
+        elif _dialable(m.group(1)) and not (_CURRENCY_BEFORE.search(before) or _ID_LABEL.search(before)
+                                            or _PHONE_CONTEXT_NO.search(before)):
+            out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.55))
     return out
+
+
+_NANP_RUN = re.compile(r"1?[2-9]\d\d[2-9]\d{6}")
+_TRUNK_RUN = re.compile(r"0[1-9]\d{8,10}")
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
+_DATE_RUN = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")  # 2024011512: a date and hour
+
+
+def isbn10_ok(digits: str) -> bool:
+    """The ISBN-10 check (weights 10…1, mod 11) of ten digits."""
+    return len(digits) == 10 and sum((10 - i) * int(c) for i, c in enumerate(digits)) % 11 == 0
+
+
+def _dialable(run: str) -> bool:
+    """An unseparated run that is dialable as written: a NANP number (area code and exchange not
+    starting 0/1), a national number after a trunk 0, or a Chinese mobile number — and not an ISBN-10."""
+    ok = _NANP_RUN.fullmatch(run) or _TRUNK_RUN.fullmatch(run) or _CN_MOBILE.fullmatch(run)
+    return ok is not None and not isbn10_ok(run) and _DATE_RUN.match(run) is None
 
 
 # --------------------------------------------------------------------------------------- IP v4/v6
