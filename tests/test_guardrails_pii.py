@@ -100,6 +100,9 @@ PHONE_CASES = [
     ("someone's number", "My CN number is 13912345678", "13912345678"),
     ("a place's number", "our office number: 020 7946 0958", "020 7946 0958"),
     ("someone's number, 6+5 grouping", "my number: 098765 43210", "098765 43210"),
+    ("short national number after a calling code", "reach the desk on +47 02000.", "+47 02000"),
+    ("four-digit national number after a calling code", "text +690 3101 now", "+690 3101"),
+    ("00 and an unseparated international number", "dial 00442079460958", "00442079460958"),
 ]
 
 
@@ -120,6 +123,8 @@ PHONE_NEGATIVES = [
     ("version", "version 1.2.3.4567"),
     ("timestamp", "2024-06-01 12:30:45"),
     ("UUID", "123e4567-e89b-12d3-a456-426614174000"),
+    ("calling code with too few digits", "+44 20 and +1 234"),
+    ("00 and an impossible length", "ref 0044123"),
 ]
 
 

@@ -448,7 +448,7 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
     n = sum(len(g) for g in groups)
     lens = [len(g) for g in groups]
     if intl:
-        return 8 <= n <= 15 + (1 if "0" in groups[1:2] else 0) and lens[0] <= 6
+        return 6 <= n <= 15 + (1 if "0" in groups[1:2] else 0) and lens[0] <= 6  # the length table decides
     trunk = groups[0][0] == "0"  # a national number: trunk prefix and area code ("03-6123456", "016977 3999")
     if not 9 <= n <= 12 or lens[0] > (6 if trunk else 5):
         return False
@@ -569,8 +569,11 @@ def isbn10_ok(digits: str) -> bool:
 
 
 def _dialable(run: str) -> bool:
-    """An unseparated run that is dialable as written: a NANP number (area code and exchange not
-    starting 0/1), a national number after a trunk 0, or a Chinese mobile number — and not an ISBN-10."""
+    """An unseparated run that is dialable as written: 00 and an international number, a NANP number
+    (area code and exchange not starting 0/1), a national number after a trunk 0, or a Chinese mobile
+    number — and not an ISBN-10 or a date."""
+    if run.startswith("00") and run[2:3] != "0":
+        return intl_number_ok(run)  # 0044…: the international prefix, then a calling code and a national number
     ok = _NANP_RUN.fullmatch(run) or _TRUNK_RUN.fullmatch(run) or _CN_MOBILE.fullmatch(run)
     return ok is not None and not isbn10_ok(run) and _DATE_RUN.match(run) is None
 
