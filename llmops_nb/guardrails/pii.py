@@ -31,14 +31,25 @@ Clusters = list[tuple[int, int, int]]
 # first and last digit (an IBAN's country code, a NINO's letters, "(+48) ", the lookarounds) —
 # _IPV6_EDGE for IPv6 addresses, whose hex groups can run further without a digit.
 _EDGE, _IPV6_EDGE = 8, 40
-_CLUSTER = re.compile(rf"\d(?:\D{{0,{2 * _EDGE}}}\d)*")  # digits no further apart than two edges
+_GAP = re.compile(rf"\D{{{2 * _EDGE + 1},}}")  # digit-free stretches longer than two edges split the clusters
 
 
 def _clusters(text: str) -> Clusters:
-    """(start, end, digits) of the digit clusters of ``text``; ``digits`` is counted for a short
-    cluster only (99 for a long one — not worth counting)."""
-    return [(m.start(), m.end(), len(_DIGIT.findall(text, m.start(), m.end())) if m.end() - m.start() < 64 else 99)
-            for m in _CLUSTER.finditer(text)]
+    """(start, end, digits) of the digit clusters of ``text`` (the text between long digit-free
+    gaps); ``digits`` is counted for a short cluster only (99 for a long one — not worth counting)."""
+    out: Clusters = []
+    pos = 0
+    for gap in _GAP.finditer(text):
+        if gap.start() > pos:
+            out.append((pos, gap.start(), _count_digits(text, pos, gap.start())))
+        pos = gap.end()
+    if pos < len(text):
+        out.append((pos, len(text), _count_digits(text, pos, len(text))))
+    return out
+
+
+def _count_digits(text: str, start: int, end: int) -> int:
+    return len(_DIGIT.findall(text, start, end)) if end - start < 64 else 99
 
 
 def _windows(text: str, clusters: Clusters | None, digits: int, edge: int = _EDGE) -> Regions | None:
