@@ -281,3 +281,26 @@ def test_dialable_runs(text: str, value: str) -> None:
                                   "$2125550187", "1234567890", "id: 2125550187", "2125550187123"])
 def test_dialable_run_lookalikes(text: str) -> None:
     assert "phone" not in {t for t, _ in _found(text)}
+
+
+# ------------------------------------------------- look-alikes of every type, short and in one text
+LOOKALIKES = [
+    'Release v2.14.3 (build 20240601.1) ships ISBN 978-0-306-40615-7 and EAN 4006381333931 today.',
+    'order #A-99812 on 2024-06-01T12:30:45Z, UUID 9f8b7c6d-1234-4abc-8def-0123456789ab, sha 3f2a9c1e',
+    'price $1,299.00 at 12:30:45.123, ratio 16:9, lat 48.8566 lon 2.3522, chapter 1.2.3.4',
+    'pi 3.14159265358979, page 1234 of 5678, epoch 1717245045, ms 1717245045123, zip 94103-1234',
+    'tracking 1Z999AA10123456784, IMEI 490154203237518, ISSN 2049-3630, DOI 10.1000/182',
+    'population 8 045 311 447 people, amount 1 234 567,89 EUR, phone-free row 12 34 56 78 90',
+    'timestamps 2024-06-01 12:30:45 and 20240601123045 and 01/06/2024 10:15',
+    'matrix [[1, 2, 3], [4, 5, 6]] and coordinates 40.7128, -74.0060',
+    'git sha 4b825dc642cb6eb9a060e54bf8d69288fbee4904 and version 10.0.19045.3803',
+]
+
+
+@pytest.mark.parametrize("text", LOOKALIKES)
+def test_lookalikes_are_not_pii(text: str) -> None:
+    assert _found(text) == []
+
+
+def test_lookalikes_in_one_long_text_are_not_pii() -> None:
+    assert _found("\n".join(LOOKALIKES * 3)) == []
