@@ -1,12 +1,20 @@
-"""PII scanner: e-mail, phone, payment card, IBAN, US SSN, IPv4 and IPv6 — validated, not just
-pattern-matched.
+"""PII scanner: e-mail, phone, payment card, IBAN, social security numbers (US SSN; Swiss AHV,
+Canadian SIN and UK NINO), IPv4 and IPv6 — validated, not just pattern-matched.
 
 Every candidate passes a validator (Luhn and issuer ranges, IBAN mod-97 and country length, SSN
-area/group/serial rules, :mod:`ipaddress`) and context rules that drop the usual false
-positives: version strings and section numbers that look like IPv4, SSN-shaped or bare digit
-runs reported as phones, order/invoice/tracking numbers, dates, prices, thousands-grouped
-numbers, ISBNs and pieces of UUIDs or hashes (a candidate glued to other word characters is
-never taken). Overlaps are resolved by :func:`~llmops_nb.guardrails._common.resolve_overlaps`.
+area/group/serial rules, libphonenumber's national lengths per calling code, :mod:`ipaddress`)
+and context rules that drop the usual false positives: version strings and section numbers that
+look like IPv4, SSN-shaped or bare digit runs reported as phones, order/invoice/tracking numbers,
+dates, prices, thousands-grouped numbers, ISBNs and pieces of UUIDs or hashes (a candidate glued to
+other word characters is never taken). Context also adds what the shape alone cannot carry: an
+unlisted card issuer when the text speaks of a card, an SSN written without dashes when SSN is
+said, a local number when the text says it is someone's phone.
+
+Cards are cut from runs of digit groups (several cards in a row, a card followed by its expiry or
+CVV); IBANs are cut from runs of alphanumeric groups at the country's length. Digit-based types
+are matched only in windows around the text's digit clusters, and e-mail addresses from each "@",
+so prose costs about one pass. Overlaps are resolved by
+:func:`~llmops_nb.guardrails._common.resolve_overlaps`.
 """
 
 from __future__ import annotations
