@@ -1,12 +1,20 @@
-"""PII scanner: e-mail, phone, payment card, IBAN, US SSN, IPv4 and IPv6 — validated, not just
-pattern-matched.
+"""PII scanner: e-mail, phone, payment card, IBAN, social security numbers (US SSN; Swiss AHV,
+Canadian SIN and UK NINO), IPv4 and IPv6 — validated, not just pattern-matched.
 
 Every candidate passes a validator (Luhn and issuer ranges, IBAN mod-97 and country length, SSN
-area/group/serial rules, :mod:`ipaddress`) and context rules that drop the usual false
-positives: version strings and section numbers that look like IPv4, SSN-shaped or bare digit
-runs reported as phones, order/invoice/tracking numbers, dates, prices, thousands-grouped
-numbers, ISBNs and pieces of UUIDs or hashes (a candidate glued to other word characters is
-never taken). Overlaps are resolved by :func:`~llmops_nb.guardrails._common.resolve_overlaps`.
+area/group/serial rules, libphonenumber's national lengths per calling code, :mod:`ipaddress`)
+and context rules that drop the usual false positives: version strings and section numbers that
+look like IPv4, SSN-shaped or bare digit runs reported as phones, order/invoice/tracking numbers,
+dates, prices, thousands-grouped numbers, ISBNs and pieces of UUIDs or hashes (a candidate glued to
+other word characters is never taken). Context also adds what the shape alone cannot carry: an
+unlisted card issuer when the text speaks of a card, an SSN written without dashes when SSN is
+said, a local number when the text says it is someone's phone.
+
+Cards are cut from runs of digit groups (several cards in a row, a card followed by its expiry or
+CVV); IBANs are cut from runs of alphanumeric groups at the country's length. Digit-based types
+are matched only in windows around the text's digit clusters, and e-mail addresses from each "@",
+so prose costs about one pass. Overlaps are resolved by
+:func:`~llmops_nb.guardrails._common.resolve_overlaps`.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 
@@ -23,48 +32,130 @@ from llmops_nb.types import Finding
 SCANNER = "pii"
 TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
 
+Regions = list[tuple[int, int]]
+Clusters = list[tuple[int, int, int]]
+# Digit-based identifiers are looked for only around digit clusters, so prose costs one pass of
+# _CLUSTER instead of one pass per identifier type. A window reaches _EDGE characters past the
+# first and last digit (an IBAN's country code, a NINO's letters, "(+48) ", the lookarounds) —
+# _IPV6_EDGE for IPv6 addresses, whose hex groups can run further without a digit.
+_EDGE, _IPV6_EDGE = 8, 40
+_GAP = re.compile(rf"\D{{{2 * _EDGE + 1},}}")  # digit-free stretches longer than two edges split the clusters
+
+
+def _clusters(text: str) -> Clusters:
+    """(start, end, digits) of the digit clusters of ``text`` (the text between long digit-free
+    gaps); ``digits`` is counted for a short cluster only (99 for a long one — not worth counting)."""
+    out: Clusters = []
+    pos = 0
+    for gap in _GAP.finditer(text):
+        if gap.start() > pos:
+            out.append((pos, gap.start(), _count_digits(text, pos, gap.start())))
+        pos = gap.end()
+    if pos < len(text):
+        out.append((pos, len(text), _count_digits(text, pos, len(text))))
+    return out
+
+
+def _count_digits(text: str, start: int, end: int) -> int:
+    return len(_DIGIT.findall(text, start, end)) if end - start < 64 else 99
+
+
+def _windows(text: str, clusters: Clusters | None, digits: int, edge: int = _EDGE) -> Regions | None:
+    """Merged windows around the clusters with at least ``digits`` digits (None: the whole text)."""
+    if clusters is None:
+        return None
+    out: Regions = []
+    n = len(text)
+    for start, end, count in clusters:
+        if count < digits:
+            continue
+        start, end = max(0, start - edge), min(n, end + edge)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def _each(pattern: re.Pattern[str], text: str, regions: Regions | None) -> Iterator[re.Match[str]]:
+    """``pattern.finditer`` over the regions (lookbehinds still see the text before a region)."""
+    if regions is None:
+        yield from pattern.finditer(text)
+        return
+    for start, end in regions:
+        yield from pattern.finditer(text, start, end)
+
 # ---------------------------------------------------------------------------------------- e-mail
-_EMAIL = re.compile(
-    r"(?<![\w.%+'-])([\w.%+'-]{1,64})@((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}|xn--[a-z0-9-]{1,59}))(?![\w-]|\.\w)"
-)
+_DOMAIN = r"((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}|xn--[a-z0-9-]{1,59}))(?![\w-]|\.\w)"
+# the local part: RFC 5322 atext (letters, digits and !#$%&'*+/=?^_`{|}~-) with dots, or a quoted string
+_LOCAL_TAIL = re.compile(r"[\w.%+'!#$&*=?^`{|}~/-]{1,65}\Z")  # the local part, found back from its "@"
+_DOMAIN_AFTER = re.compile(_DOMAIN)
+_EMAIL_QUOTED = re.compile(r'(?<![\w"])("(?:[^"\\\x00-\x1f\x7f-\x9f]|\\[^\x00-\x1f\x7f-\x9f]){0,62}")@' + _DOMAIN)
+_NOT_LOCAL = re.compile(r"[=?&/{}|]")  # "?to=ann@…", "{ann@…}": the address starts after the last of these
 _NOT_MAIL_BEFORE = re.compile(r"(?:\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-\S+\s+)*|://[^\s/@]*)$")
 _RETINA = re.compile(r"^\d(?:\.\d)?x\.", re.I)  # icon@2x.png, logo@1.5x.jpg
 _FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "js", "css", "ts", "tsx", "jsx",
                         "json", "html", "htm", "txt", "yaml", "yml"})
 
 
+def _email_matches(text: str) -> list[tuple[int, str, str, str]]:
+    """(start, local part, domain, TLD) of the address-shaped strings in ``text``."""
+    out = []
+    at = text.find("@")
+    while at >= 0:
+        m, dom = _LOCAL_TAIL.search(text, max(0, at - 65), at), _DOMAIN_AFTER.match(text, at + 1)
+        nxt = text.find("@", at + 1)
+        if m is None or dom is None or len(m.group()) > 64:
+            at = nxt
+            continue
+        local, start = m.group(), m.start()
+        out.append((start, local, dom.group(1), dom.group(2)))
+        at = text.find("@", dom.end())
+    for k, (start, local, domain, tld) in enumerate(out):
+        cuts = [c.end() for c in _NOT_LOCAL.finditer(local)]
+        if cuts and any(ch.isalnum() for ch in local[cuts[-1]:]):
+            out[k] = (start + cuts[-1], local[cuts[-1]:], domain, tld)
+    if '"@' in text:
+        out += [(m.start(), m.group(1), m.group(2), m.group(3)) for m in _EMAIL_QUOTED.finditer(text)]
+    return out
+
+
 def _emails(text: str) -> list[Finding]:
     out = []
-    for m in _EMAIL.finditer(text):
-        local, domain, tld = m.group(1), m.group(2), m.group(3)
-        if local[0] == "." or local[-1] == "." or ".." in local or _RETINA.match(domain):
+    for start, local, domain, tld in _email_matches(text):
+        end = start + len(local) + 1 + len(domain)
+        quoted = local[:1] == '"'
+        if not quoted and (local[0] == "." or local[-1] == "." or ".." in local) or _RETINA.match(domain):
             continue
         if tld.lower() in _FILE_TLDS:
             continue
-        before = preceding(text, m.start(), 80)
+        before = preceding(text, start, 80)
         if (before.endswith(":") and not before.endswith("mailto:")) or _NOT_MAIL_BEFORE.search(before):
             continue  # URL credentials (secrets scanner), "user:pass@", an ssh/scp target
-        nxt = text[m.end():m.end() + 2]
+        nxt = text[end:end + 2]
         if nxt[:1] == ":" and nxt[1:2] not in ("", " ", "\n", "\t"):
             continue  # git@github.com:org/repo.git — an scp-style remote, not a mailbox
-        out.append(make_finding(SCANNER, "email", text, m.start(), m.end(), score=0.95))
+        out.append(make_finding(SCANNER, "email", text, start, end, score=0.95))
     return out
 
 
 # ----------------------------------------------------------------------------------------- cards
-_CARD = re.compile(
-    r"(?<![\w.,/-])(?<!\d )("
-    r"\d{4}([ -])\d{4}\2\d{4}\2\d{1,4}(?:\2\d{3})?"  # 4-4-4-1..4(-3)
-    r"|\d{4}([ -])\d{6}\3\d{4,5}"  # Amex 4-6-5, Diners 4-6-4
-    r"|\d{13,19}"  # contiguous
-    r")(?![\w-]|[.,/]\d)"
-)
+# A run of digit groups ("4111 1111 1111 1111 09/27", three cards in a row, a card then a CVV) is
+# cut into cards at group boundaries: a card is one unseparated run of 12–19 digits or a layout
+# that card numbers are printed in, with one separator throughout.
+_CARD_RUN = re.compile(  # a 4-digit group followed by 8+ digits or two more groups; one short group may lead
+    r"(?<![\w.,/-])(?:\d{1,3}[ .\-])?\d{4}(?:\d{8,15}|[ .\-]\d{3,6}[ .\-]\d)\d*(?:[ .\-]\d+)*")
+_DIGITS = re.compile(r"\d+")
+_GLUED_AFTER = re.compile(r"[\w-]|[.,/]\d")
+_CARD_LAYOUTS = frozenset({
+    (4, 4, 4, 4), (4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2), (4, 4, 4, 4, 3),
+    (4, 6, 5), (4, 6, 4), (4, 4, 5), (4, 5, 6),  # Amex, Diners, 13-digit Visa, UATP
+})
+_CARD_MAX_GROUPS = 5
 _CARD_CONTEXT_NO = re.compile(
     r"(?:\b(?:order|invoice|tracking|awb|shipment|parcel|ref(?:erence)?|account|acct|iccid|imei|isbn|"
     r"ticket|serial|sku|id|no|number|transaction|txn)|#)\W{0,3}$"
 )
-
-
 _CARD_CONTEXT_YES = re.compile(r"\b(?:card|cc|visa|mastercard|amex|pan)\W{0,3}(?:number|no|num|#)?\W{0,3}$")
 
 
@@ -98,6 +189,15 @@ def card_issuer(digits: str) -> str | None:
         ("unionpay", p2 in (62, 81), 14 <= n <= 19),
         ("rupay", p2 in (60, 65, 81, 82) or p3 in (353, 356, 508), n == 16),
         ("maestro", p2 == 50 or 56 <= p2 <= 69, 12 <= n <= 19),  # Maestro, Elo, Verve, InstaPayment, Laser …
+        ("tunion", p2 == 31, n == 19),  # China T-Union
+        ("borica", p4 == 2205, n == 16),  # Bulgaria
+        ("carnet", p4 == 2869, n == 16),  # Mexico
+        ("gpn", p4 == 1946, 16 <= n <= 19),  # Indonesia
+        ("uzcard", p4 == 8600, n == 16),
+        ("belkart", p4 == 9112, n == 16),
+        ("napas", p4 == 9704, n in (16, 19)),  # Vietnam
+        ("prostir", p4 == 9804, n == 16),  # Ukraine
+        ("humo", p4 == 9860, n == 16),  # Uzbekistan
     )
     for name, prefix_ok, length_ok in rules:
         if prefix_ok and length_ok:
@@ -107,25 +207,73 @@ def card_issuer(digits: str) -> str | None:
 
 def is_card_number(number: str) -> bool:
     """A plausible payment card: 12–19 digits, a known issuer range and a valid Luhn checksum."""
-    digits = re.sub(r"[ -]", "", number)
+    digits = number.replace(" ", "").replace("-", "")
     return digits.isdigit() and 12 <= len(digits) <= 19 and card_issuer(digits) is not None and luhn_ok(digits)
 
 
-def _cards(text: str) -> list[Finding]:
-    out = []
-    for m in _CARD.finditer(text):
-        value, end = m.group(1), m.end(1)
-        if not is_card_number(value):
-            # "4111 1111 1111 1111 123": a trailing group (CVV, amount, expiry) glued on by the
-            # grouping — the card is the run without it
-            cut = max(value.rfind(" "), value.rfind("-"))
-            if cut < 14 or not is_card_number(value[:cut]):
+def _card_windows(run: str, said_card: bool = False) -> list[tuple[int, int]]:
+    """The cards in a run of digit groups, as (start, end) offsets in the run: left to right, the
+    longest window of whole groups that is laid out like a card number and validates (with
+    ``said_card``, a Luhn-valid number of an issuer missing from the table counts too)."""
+    tokens = [(m.start(), m.end()) for m in _DIGITS.finditer(run)]
+    seps = [run[tokens[i][1]] for i in range(len(tokens) - 1)]
+    out: list[tuple[int, int]] = []
+    i, n, after_card = 0, len(tokens), 0
+    while i < n:
+        for k in range(min(_CARD_MAX_GROUPS, n - i), 0, -1):
+            lens = tuple(e - s for s, e in tokens[i:i + k])
+            sep = seps[i] if k > 1 else ""
+            if k == 1:
+                if not 12 <= lens[0] <= 19:
+                    continue
+            elif lens not in _CARD_LAYOUTS or any(x != sep for x in seps[i:i + k - 1]) or (
+                    sep == "." and lens != (4, 4, 4, 4)):
                 continue
-            value, end = value[:cut], m.start(1) + cut
-        before = preceding(text, m.start(), 24)
-        if value.isdigit() and _CARD_CONTEXT_NO.search(before) and not _CARD_CONTEXT_YES.search(before):
-            continue  # a bare digit run right after "order #", "tracking:" … is an identifier
-        out.append(make_finding(SCANNER, "card", text, m.start(1), end, score=0.95, severity="high"))
+            if i > after_card and k > 1 and seps[i - 1] == sep and tokens[i - 1][1] - tokens[i - 1][0] == lens[0]:
+                continue  # the middle of a longer run grouped the same way (a serial, a table row)
+            if i + k < n and k == 1 and seps[i + k - 1] in ".,":
+                continue  # 4111111111111111.50 — a decimal number
+            start, end = tokens[i][0], tokens[i + k - 1][1]
+            digits = run[start:end].replace(".", "")
+            if is_card_number(digits) or (said_card and _unlisted_card(digits)):
+                out.append((start, end))
+                i += k
+                after_card = i
+                break
+        else:
+            i += 1
+    return out
+
+
+def _unlisted_card(number: str) -> bool:
+    digits = number.replace(" ", "").replace("-", "")
+    return digits.isdigit() and 13 <= len(digits) <= 19 and digits[0] in "123456" and luhn_ok(digits)
+
+
+_IBAN_HEAD = re.compile(r"(?<![\w-])[A-Za-z]{2}\d\d[ -]$")
+_CARD_WORDS = re.compile(r"card|\bcc|credit|visa|mastercard|amex|maestro|\bpan\b|payment", re.I)
+
+
+def _cards(text: str, regions: Regions | None = None) -> list[Finding]:
+    out = []
+    said_card: bool | None = None
+    for m in _each(_CARD_RUN, text, regions):
+        if m.end() - m.start() < 12:
+            continue
+        if said_card is None:
+            said_card = _CARD_WORDS.search(text) is not None
+        if _IBAN_HEAD.search(text, max(0, m.start() - 5), m.start()):
+            continue  # the groups of an IBAN ("DE44 5001 0517 …"), valid or mistyped
+        glued = _GLUED_AFTER.match(text, m.end()) is not None
+        for start, end in _card_windows(m.group(), said_card):
+            if glued and m.start() + end == m.end():
+                continue  # 4111111111111111abc, …/27 — part of a longer token
+            start, end = m.start() + start, m.start() + end
+            value = text[start:end]
+            before = preceding(text, start, 24)
+            if value.isdigit() and _CARD_CONTEXT_NO.search(before) and not _CARD_CONTEXT_YES.search(before):
+                continue  # a bare digit run right after "order #", "tracking:" … is an identifier
+            out.append(make_finding(SCANNER, "card", text, start, end, score=0.95, severity="high"))
     return out
 
 
@@ -146,9 +294,6 @@ IBAN_LENGTHS = {
     "GW": 25, "HN": 28, "IR": 26, "KM": 27, "MA": 28, "MG": 27, "ML": 28, "MZ": 25, "NE": 28, "SN": 28, "TD": 27,
     "TG": 28,
 }
-_IBAN = re.compile(r"(?<![\w-])([A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){2,8}|[a-z]{2}\d{2}(?:[ -]?[a-z0-9]{1,4}){2,8})(?![\w-])")
-
-
 def iban_ok(iban: str) -> bool:
     """A valid IBAN: known country, that country's length and the ISO 7064 mod-97 check."""
     s = iban.replace(" ", "").replace("-", "").upper()
@@ -158,58 +303,76 @@ def iban_ok(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-_IBAN_START = re.compile(r"[A-Za-z]{2}\d\d")
+_IBAN_START = re.compile(r"(?<![\w-])[A-Za-z]{2}\d\d")
+_IBAN_RUN = re.compile(r"[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*")  # linear: no nested quantifier to backtrack
+_WORD_AFTER = re.compile(r"\w")
 
 
-def _iban_matches(text: str) -> list[re.Match[str]]:
-    """``_IBAN`` matches, tried only where two letters and two digits meet (a cheap scan)."""
+def _ibans(text: str, regions: Regions | None = None) -> list[Finding]:
+    """IBANs written contiguous or in groups (spaces or dashes): from each country code, the run of
+    alphanumeric groups is cut at the country's length — where a group ends — and validated."""
     out, pos = [], 0
-    for start in _IBAN_START.finditer(text):
-        if start.start() < pos:
+    for start in _each(_IBAN_START, text, regions):
+        at = start.start()
+        want = IBAN_LENGTHS.get(text[at:at + 2].upper())
+        if at < pos or want is None:
             continue
-        m = _IBAN.match(text, start.start())
-        if m is not None:
-            out.append(m)
-            pos = m.end()
-    return out
-
-
-def _ibans(text: str) -> list[Finding]:
-    out = []
-    for m in _iban_matches(text):
-        raw = m.group(1)
-        want = IBAN_LENGTHS.get(raw[:2].upper())
-        if want is None:
-            continue
-        # The run may have eaten a following code ("… 3000 DATA"): cut at the country's length,
-        # but only where a group ends.
+        run = _IBAN_RUN.match(text, at, at + 2 * want).group()  # type: ignore[union-attr]
         count, end = 0, None
-        for i, ch in enumerate(raw):
+        for i, ch in enumerate(run):
             if ch not in " -":
                 count += 1
                 if count == want:
                     end = i + 1
                     break
-        if end is None or (end < len(raw) and raw[end] not in " -"):
+        if end is None or _WORD_AFTER.match(text, at + end):
+            continue  # shorter than the country's IBANs, or the cut falls inside a group (or a word)
+        value = run[:end]
+        sentence_start = value[:2].istitle() and not any(c.isalpha() for c in value[2:])  # "De89 3704 …"
+        if not (value.isupper() or value.islower() or sentence_start) or not iban_ok(value):
             continue
-        if iban_ok(raw[:end]):
-            out.append(make_finding(SCANNER, "iban", text, m.start(1), m.start(1) + end, score=0.95,
-                                    severity="high"))
+        out.append(make_finding(SCANNER, "iban", text, at, at + end, score=0.95, severity="high"))
+        pos = at + end
     return out
 
 
 # ------------------------------------------------------------------------------------------- SSN
 _SSN = re.compile(r"(?<![\w.-])(?<!\d[ .])(\d{3})([- .])(\d{2})\2(\d{4})(?![\w-]|[ .]\d)")
-_SSN_BARE = re.compile(r"(?<![\w-])(\d{3})(\d{2})(\d{4})(?![\w-])")
-_SSN_CONTEXT = re.compile(r"(?:ssn|social security(?: number| no\.?| #)?|ss#)\W{0,4}$")
+# with SSN context nearby, the forms people also type: unseparated, one dash only (3-6, 5-4)
+_SSN_LOOSE = re.compile(r"(?<![\w.-])(\d{3})(-?)(\d{2})(-?)(\d{4})(?![\w-]|[ .]\d)")
+_SSN_NEAR = re.compile(r"\b(?:ssns?|ss#|social\s+sec(?:urity)?)\b[^\n]{0,32}$")
+_SSN_WORD = re.compile(r"\bss(?:ns?\b|#)|social\s+sec")
+_SSN_WORDS = ("ssn", "ssns", "ss#", "social")
+_SIN_WORD = re.compile(r"\bsin\b|\bnas\b|insurance\s+(?:no|number|#)")
+_SIN_WORDS = ("sin", "nas", "insurance")
+
+
+def _said(low: str, words: tuple[str, ...], pattern: re.Pattern[str]) -> bool:
+    """Whether one of ``words`` occurs as a word (found with ``str.find``, not a regex pass over the
+    text), and then ``pattern`` matches."""
+    for w in words:
+        i = low.find(w)
+        while i >= 0:
+            j = i + len(w)
+            if (i == 0 or not low[i - 1].isalnum()) and (j == len(low) or not low[j].isalnum() or w[-1] == "#"):
+                return pattern.search(low) is not None
+            i = low.find(w, j)
+    return False
+_NINO_TAIL = re.compile(r"\d\d ?[A-D]\b")  # cheap gate: a NINO ends in two digits and A–D
 _SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising, never valid
+# Canadian social insurance number (Luhn) and UK national insurance number, said to be one
+_SIN = re.compile(r"(?<![\w.-])([0-79]\d{2})([ -]?)(\d{3})\2(\d{3})(?![\w-]|[ .]\d)")
+_SIN_NEAR = re.compile(r"\b(?:sin|social\s+insurance|insurance\s+(?:no|number|#)|nas)\b[^\n]{0,24}$")
+_NINO = re.compile(r"(?<![\w-])(?!BG|GB|KN|NK|NT|TN|ZZ)([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])( ?)(\d{2})\2(\d{2})\2(\d{2})\2([A-D])(?![\w-])")
+_NINO_NEAR = re.compile(r"\b(?:nino|ni\s+(?:no|number)|national\s+insurance|insurance\s+(?:no|number))\b[^\n]{0,24}$")
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
-    """A possible US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000."""
+    """A possible US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000; not one repeated digit."""
     if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
         return False
-    return area + group + serial not in _SSN_INVALID
+    number = area + group + serial
+    return number not in _SSN_INVALID and number != number[0] * 9
 
 
 _AHV = re.compile(r"(?<![\w.-])(756[. ]?\d{4}[. ]?\d{4}[. ]?\d{2})(?![\w-]|[.]\d)")
@@ -221,27 +384,44 @@ def ean13_ok(digits: str) -> bool:
     return len(digits) == 13 and (10 - total % 10) % 10 == int(digits[12])
 
 
-def _ssns(text: str) -> list[Finding]:
+def _ssn_said_near(text: str, low: str, regions: Regions | None) -> list[Finding]:
+    """SSN-shaped numbers written loosely (unseparated, one dash) when SSN is said just before."""
+    out = []
+    for m in _each(_SSN_LOOSE, text, regions) if _said(low, _SSN_WORDS, _SSN_WORD) else ():
+        if (m.group(2) or m.group(4)) and m.group(2) == m.group(4):
+            continue  # 123-45-6789 is the separated form
+        if _SSN_NEAR.search(preceding(text, m.start(), 48)) and ssn_ok(m.group(1), m.group(3), m.group(5)):
+            out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.75, severity="high"))
+    return out
+
+
+def _other_national_insurance(text: str, low: str, regions: Regions | None) -> list[Finding]:
+    """Swiss AHV (EAN-13 check), Canadian SIN (Luhn, said to be one) and UK NINO numbers."""
     out = []
     if "756" in text:
         out += [make_finding(SCANNER, "ssn", text, m.start(1), m.end(1), score=0.85, severity="high")
-                for m in _AHV.finditer(text) if ean13_ok(re.sub(r"[. ]", "", m.group(1)))]
-    for m in _SSN.finditer(text):
-        if ssn_ok(m.group(1), m.group(3), m.group(4)):
-            out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high"))
-    low = text.lower()
-    bare = "ssn" in low or "social" in low or "ss#" in low
-    for m in _SSN_BARE.finditer(text) if bare else ():
-        if _SSN_CONTEXT.search(preceding(text, m.start(), 30)) and ssn_ok(m.group(1), m.group(2), m.group(3)):
+                for m in _each(_AHV, text, regions) if ean13_ok(re.sub(r"[. ]", "", m.group(1)))]
+    for m in _each(_SIN, text, regions) if _said(low, _SIN_WORDS, _SIN_WORD) else ():
+        if _SIN_NEAR.search(preceding(text, m.start(), 40)) and luhn_ok(m.group(1) + m.group(3) + m.group(4)):
+            out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
+    for m in _each(_NINO, text, regions) if _NINO_TAIL.search(text) else ():
+        if m.group(2) or _NINO_NEAR.search(preceding(text, m.start(), 40)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
     return out
+
+
+def _ssns(text: str, regions: Regions | None = None) -> list[Finding]:
+    out = [make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high")
+           for m in _each(_SSN, text, regions) if ssn_ok(m.group(1), m.group(3), m.group(4))]
+    low = text.lower()
+    return out + _ssn_said_near(text, low, regions) + _other_national_insurance(text, low, regions)
 
 
 # ------------------------------------------------------------------------------------------ phone
 _PHONE = re.compile(
     r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])"
-    r"(?:(?P<intl>\+|\b00(?=[1-9]))?(?:\(\d{1,5}\)|\d{1,5})"
-    r"(?:(?:[ .\-]|(?<=\)))(?:\(\d{1,8}\)|\d{1,10})){1,6}"
+    r"(?:(?:(?P<intl>\+|\b00 ?(?=[1-9]))|(?P<pcc>\(\+\d{1,3}\)[ .\-]?))?(?:\(\d{1,5}\)|\d{1,6})"
+    r"(?:(?:[ .\-]|(?<=\))|(?=\())(?:\(\d{1,8}\)|\d{1,10})){1,6}"
     r"|(?P<e164>\+[1-9]\d{7,14}))"
     r"(?P<ext>(?i:\s?(?:x|ext\.?|extn\.?|extension)\s?\d{1,6}\b))?"
     r"(?![\w@]|[.\-:/,]\d)"
@@ -250,8 +430,34 @@ _PHONE_CONTEXT_NO = re.compile(
     r"(?:\b(?:order|invoice|inv|tracking|awb|shipment|parcel|ref(?:erence)?|ticket|case|id|sku|serial|"
     r"isbn|issn|doi|transaction|txn|batch|lot|part|po|acct|account|no|n[ou]m|number|version|v|build)|#)"
     r"\.?\s*(?:number|no\.?|#)?\s*[:#=]?\s*$"
+    r"|\b(?:order|invoice|tracking|reference|ticket|case|account|confirmation|booking|serial|transaction|customer|"
+    r"member(?:ship)?|policy|claim)\s+(?:number|no\.?|#|id)\s+(?:is|was)\s*:?\s*$"
 )
 _PHONE_LABEL = re.compile(r"\b(?:phone|tel|mobile|cell|fax|contact)\W*(?:no|num|number|#)\.?\s*[:#]?\s*$")
+# "my number is", "her Israeli number:", "our office number" — a person's or a place's number is a
+# phone unless a word in between says what else it is
+_OWNED_NUMBER = re.compile(
+    r"\b(?:my|our|his|her|their|your)\s+((?:[\w-]+\s+){0,2}?)(?:number|no\.?|#)\s*(?:is|was|:|=)?\s*$")
+_NOT_PHONE_NOUNS = frozenset((
+    "order", "invoice", "account", "acct", "tracking", "reference", "ref", "ticket", "case", "customer", "member",
+    "membership", "policy", "confirmation", "booking", "reservation", "id", "serial", "routing", "card", "credit",
+    "debit", "passport", "license", "licence", "tax", "vat", "social", "security", "ssn", "insurance", "employee",
+    "student", "registration", "badge", "pin", "lucky", "favourite", "favorite", "house", "flat", "apartment",
+    "room", "seat", "flight", "train", "bus", "table", "lottery", "version", "build", "model", "part", "item",
+    "product", "sku", "batch", "lot", "claim", "patient", "record", "file", "document", "certificate", "contract",
+    "loan", "iban", "bank", "sort", "swift", "bic", "zip", "postal", "postcode", "taxpayer", "identification",
+    "identity", "national", "personal", "citizen", "voter", "driver", "driving", "health", "medical", "nhs",
+    "pension",
+))
+# an identifier said to be something else ("SSN: 2237 010180", "my social security number is …")
+_ID_LABEL = re.compile(r"\b(?:ssn|ss#|sin|social\s+(?:security|insurance)|insurance\s+(?:no|number)|nino|"
+                       r"national\s+(?:id|insurance)|tax(?:payer)?|passport|"
+                       r"identity|vat|iban|account|routing)\b\.?[^.\n]{0,24}$")
+
+
+def _owned_number(before: str) -> bool:
+    m = _OWNED_NUMBER.search(before)
+    return m is not None and not (set(m.group(1).split()) & _NOT_PHONE_NOUNS)
 _PHONE_CONTEXT_YES = re.compile(r"\b(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|reach me|contact)")
 _IBAN_FRAGMENT = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4})* $")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|usd|eur|gbp|chf|jpy)\s?$")
@@ -261,8 +467,11 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
     n = sum(len(g) for g in groups)
     lens = [len(g) for g in groups]
     if intl:
-        return 8 <= n <= 15 + (1 if "0" in groups[1:2] else 0) and lens[0] <= 4
-    if not 9 <= n <= 12 or lens[0] > 5 or (len(lens) == 2 and n < 10):
+        return 6 <= n <= 15 + (1 if "0" in groups[1:2] else 0) and lens[0] <= 6  # the length table decides
+    trunk = groups[0][0] == "0"  # a national number: trunk prefix and area code ("03-6123456", "016977 3999")
+    if not 9 <= n <= 12 or lens[0] > (6 if trunk else 5):
+        return False
+    if len(lens) == 2 and n < 10 and not (trunk and 2 <= lens[0] <= 4 and lens[1] >= 6):
         return False
     if lens == [5, 4] or (len(lens) == 3 and lens[1] == 2):
         return False  # ZIP+4; SSN-like 3-2-5 / 4-2-4 shapes
@@ -301,14 +510,15 @@ def intl_number_ok(value: str) -> bool:
 
 def _said_local(text: str, m: re.Match[str], groups: list[str], intl: bool) -> tuple[bool, float]:
     """A local format that fails the shape rules ("my number is 79 56 12 34") when the text says it is a phone."""
-    if not intl and _PHONE_SAID.search(preceding(text, m.start(), 40)) and 7 <= sum(map(len, groups)) <= 12:
+    before = preceding(text, m.start(), 40)
+    if not intl and (_PHONE_SAID.search(before) or _owned_number(before)) and 7 <= sum(map(len, groups)) <= 12:
         return True, 0.7
     return False, 0.0
 
 
 def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     value = m.group(0)[: m.start("ext") - m.start()] if m.group("ext") else m.group(0)
-    intl = bool(m.group("intl") or m.group("e164"))
+    intl = bool(m.group("intl") or m.group("pcc") or m.group("e164"))
     if intl and not intl_number_ok(value):
         return False, 0.0
     if m.group("e164"):
@@ -322,7 +532,8 @@ def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     before = preceding(text, m.start(), 40)
     if _IBAN_FRAGMENT.search(text, max(0, m.start() - 40), m.start()):
         return False, 0.0  # the digits of a (mistyped) IBAN written in groups
-    if _CURRENCY_BEFORE.search(before) or (_PHONE_CONTEXT_NO.search(before) and not _PHONE_LABEL.search(before)):
+    if _CURRENCY_BEFORE.search(before) or _ID_LABEL.search(before) or (_PHONE_CONTEXT_NO.search(before) and not _PHONE_LABEL.search(before)
+                                                and not _owned_number(before)):
         return False, 0.0
     if intl:
         score = 0.9
@@ -349,16 +560,41 @@ _PHONE_SAID = re.compile(
 _BARE_RUN = re.compile(r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])(0{0,2}\d{7,13})(?![\w@]|[.\-:/,]\d)")
 
 
-def _phones(text: str) -> list[Finding]:
+def _phones(text: str, regions: Regions | None = None) -> list[Finding]:
     out = []
-    for m in _PHONE.finditer(text):
+    for m in _each(_PHONE, text, regions):
         ok, score = _phone_candidate_ok(text, m)
         if ok:
             out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
-    for m in _BARE_RUN.finditer(text):  # an unseparated run counts only when the text says it is a phone
-        if _PHONE_SAID.search(preceding(text, m.start(), 40)):
+    for m in _each(_BARE_RUN, text, regions):  # an unseparated run: said to be a phone, or dialable as written
+        before = preceding(text, m.start(), 40)
+        if _PHONE_SAID.search(before) or _owned_number(before):
             out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.7))
+        elif _dialable(m.group(1)) and not (_CURRENCY_BEFORE.search(before) or _ID_LABEL.search(before)
+                                            or _PHONE_CONTEXT_NO.search(before)):
+            out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.55))
     return out
+
+
+_NANP_RUN = re.compile(r"1?[2-9]\d\d[2-9]\d{6}")
+_TRUNK_RUN = re.compile(r"0[1-9]\d{8,10}")
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
+_DATE_RUN = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")  # 2024011512: a date and hour
+
+
+def isbn10_ok(digits: str) -> bool:
+    """The ISBN-10 check (weights 10…1, mod 11) of ten digits."""
+    return len(digits) == 10 and sum((10 - i) * int(c) for i, c in enumerate(digits)) % 11 == 0
+
+
+def _dialable(run: str) -> bool:
+    """An unseparated run that is dialable as written: 00 and an international number, a NANP number
+    (area code and exchange not starting 0/1), a national number after a trunk 0, or a Chinese mobile
+    number — and not an ISBN-10 or a date."""
+    if run.startswith("00") and run[2:3] != "0":
+        return intl_number_ok(run)  # 0044…: the international prefix, then a calling code and a national number
+    ok = _NANP_RUN.fullmatch(run) or _TRUNK_RUN.fullmatch(run) or _CN_MOBILE.fullmatch(run)
+    return ok is not None and not isbn10_ok(run) and _DATE_RUN.match(run) is None
 
 
 # --------------------------------------------------------------------------------------- IP v4/v6
@@ -377,9 +613,21 @@ _IPV6 = re.compile(
 )
 
 
-def _ipv4s(text: str) -> list[Finding]:
+_CIDR = re.compile(r"/(\d{1,3})(?![\w/]|\.\d)")
+_UNSPECIFIED = re.compile(r"(?<![\w:.])(\[(?=::\]:\d))?(::)(?:/(\d{1,3}))?(?![\w:.])")
+_IP_SAID = re.compile(r"\b(?:ip|ipv6|ip6|address|addr|src|dst|source|destination|bind|listen(?:ing)?|host|"
+                      r"route|prefix|unspecified|any)\b\W{0,3}$")
+
+
+def _with_prefix(text: str, end: int, bits: int) -> int:
+    """``end`` moved past a CIDR prefix length ("/24") that fits the address family."""
+    m = _CIDR.match(text, end)
+    return m.end() if m is not None and int(m.group(1)) <= bits else end
+
+
+def _ipv4s(text: str, regions: Regions | None = None) -> list[Finding]:
     out = []
-    for m in _IPV4.finditer(text):
+    for m in _each(_IPV4, text, regions):
         value = m.group(1)
         try:
             addr = ipaddress.IPv4Address(value)
@@ -388,14 +636,15 @@ def _ipv4s(text: str) -> list[Finding]:
         if _IPV4_CONTEXT_NO.search(preceding(text, m.start(), 24)) or _IPV4_VERSION_AFTER.match(text, m.end()):
             continue
         private = addr.is_private or addr.is_loopback or addr.is_unspecified or addr.is_link_local
-        out.append(make_finding(SCANNER, "ipv4", text, m.start(1), m.end(1), score=0.7 if private else 0.85,
+        end = _with_prefix(text, m.end(1), 32) if text.startswith("/", m.end(1)) else m.end(1)
+        out.append(make_finding(SCANNER, "ipv4", text, m.start(1), end, score=0.7 if private else 0.85,
                                 severity="low" if private else "medium"))
     return out
 
 
-def _ipv6s(text: str) -> list[Finding]:
+def _ipv6s(text: str, regions: Regions | None = None) -> list[Finding]:
     out = []
-    for m in _IPV6.finditer(text):
+    for m in _each(_IPV6, text, regions):
         value = m.group(1)
         if not any(c.isdigit() for c in value) or value.count(":") < 2:
             continue
@@ -404,32 +653,52 @@ def _ipv6s(text: str) -> list[Finding]:
         except ValueError:
             continue
         private = addr.is_private or addr.is_loopback or addr.is_link_local
-        out.append(make_finding(SCANNER, "ipv6", text, m.start(1), m.end(1), score=0.7 if private else 0.85,
+        end = _with_prefix(text, m.end(1), 128) if text.startswith("/", m.end(1)) else m.end(1)
+        out.append(make_finding(SCANNER, "ipv6", text, m.start(1), end, score=0.7 if private else 0.85,
                                 severity="low" if private else "medium"))
+    return out
+
+
+def _unspecified_ipv6(text: str) -> list[Finding]:
+    """The unspecified address, when the text says it is one ("bind ::", "src=::", "::/0", "[::]:8080")."""
+    out = []
+    i = text.find("::")
+    while i >= 0:
+        m = _UNSPECIFIED.match(text, max(0, i - 1)) if i and text[i - 1] == "[" else _UNSPECIFIED.match(text, i)
+        if m is not None:
+            cidr = m.group(3) is not None and int(m.group(3)) <= 128
+            if cidr or m.group(1) or _IP_SAID.search(preceding(text, m.start(), 16)):
+                end = m.end() if cidr else m.end(2)
+                out.append(make_finding(SCANNER, "ipv6", text, m.start(2), end, score=0.55, severity="low"))
+        i = text.find("::", i + 2)
     return out
 
 
 # ------------------------------------------------------------------------------------------- scan
 _DIGIT = re.compile(r"\d")
+_SHORT = 256  # below this, one pass per type costs less than finding the digit clusters first
 
 def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
     """PII findings in ``text`` (all types, or only ``types``), one type per span, in order."""
     wanted = TYPES if types is None else types
     found: list[Finding] = []
-    has_digit = _DIGIT.search(text) is not None
     if "email" in wanted and "@" in text:
         found += _emails(text)
-    if has_digit:
-        if "card" in wanted:
-            found += _cards(text)
-        if "iban" in wanted:
-            found += _ibans(text)
-        if "ssn" in wanted:
-            found += _ssns(text)
-        if "phone" in wanted:
-            found += _phones(text)
-        if "ipv4" in wanted and "." in text:
-            found += _ipv4s(text)
+    if "ipv6" in wanted and "::" in text:
+        found += _unspecified_ipv6(text)
+    if _DIGIT.search(text) is None:
+        return resolve_overlaps(found)  # every other type has a digit
+    clusters = None if len(text) < _SHORT else _clusters(text)
+    if "card" in wanted:
+        found += _cards(text, _windows(text, clusters, 12))
+    if "iban" in wanted:
+        found += _ibans(text, _windows(text, clusters, 2))
+    if "ssn" in wanted:
+        found += _ssns(text, _windows(text, clusters, 6))
+    if "phone" in wanted:
+        found += _phones(text, _windows(text, clusters, 7))
+    if "ipv4" in wanted and "." in text:
+        found += _ipv4s(text, _windows(text, clusters, 4))
     if "ipv6" in wanted and ":" in text:
-        found += _ipv6s(text)
+        found += _ipv6s(text, _windows(text, clusters, 1, _IPV6_EDGE))
     return resolve_overlaps(found)
