@@ -1,13 +1,15 @@
 """Team-scale figures, each against a baseline measured in the same run.
 
-    python benchmarks/team.py [--calls N] [--export N]
+    python benchmarks/team.py [--calls N] [--export N] [--previous N]
 
 - cache hit: ``complete()`` answered from a real ``redis-server`` on 127.0.0.1 vs from the local
   diskcache (the default), interleaved; and the backends' own ``get`` alone;
 - OTLP export: per-call cost of ``complete()`` with OTLP/HTTP export on (to a real receiver,
   ``mlflow server``'s ``/v1/traces``) vs off, interleaved — what the calling thread pays;
 - export throughput (records/s) from the journal into the local sqlite store and into a real
-  ``mlflow server`` over HTTP, against the call rate of 64 threads making calls.
+  ``mlflow server`` (PostgreSQL) over HTTP, ungrouped and grouped in a cell's run, against the
+  call rate of 64 threads making calls and against the previous server path (every tag on the
+  span, grouped traces started one by one), all in the same run.
 
 Results go to benchmarks/results/team.json. Servers come from tests/servers.py.
 """
@@ -21,6 +23,7 @@ os.environ["MLFLOW_MODEL_CATALOG_URI"] = ""
 os.environ["DO_NOT_TRACK"] = "true"
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -142,8 +145,9 @@ def call_rate(scratch: Path, threads: int = 64, seconds: float = 5.0) -> float:
     return sum(counts) / seconds
 
 
-def export_throughput(uri: str, n: int, scratch: Path, label: str) -> dict[str, Any]:
-    """Journal ``n`` records with the exporter held back, then time how fast they reach ``uri``."""
+def export_throughput(uri: str, n: int, scratch: Path, label: str, *, grouped: bool = False) -> dict[str, Any]:
+    """Journal ``n`` records with the exporter held back, then time how fast they reach ``uri``
+    (``grouped``: all made in one cell, so each trace is also linked to the cell's run)."""
     import llmops_nb as llm
     from llmops_nb import session as sessions
 
@@ -154,18 +158,50 @@ def export_throughput(uri: str, n: int, scratch: Path, label: str) -> dict[str, 
     hold = time.monotonic() + 3600
     rec.call_started = lambda: None  # type: ignore[method-assign]
     rec._last_call = hold  # the exporter waits while it believes calls are in flight
-    for i in range(n):
-        llm.complete(MODEL, f"export {i}")
+    with llm.group(f"cell {label}") if grouped else contextlib.nullcontext():
+        for i in range(n):
+            llm.complete(MODEL, f"export {label} {i}")
     t0 = time.perf_counter()
-    rec.flush(timeout=900)
+    rec.flush(timeout=1800)
     elapsed = time.perf_counter() - t0
-    return {"records": n, "seconds": round(elapsed, 3), "records_per_s": round(n / elapsed, 1)}
+    return {"records": n, "grouped": grouped, "seconds": round(elapsed, 3), "records_per_s": round(n / elapsed, 1)}
+
+
+@contextlib.contextmanager
+def previous_server_path() -> Any:
+    """The baseline: how records went into a tracking server before (every trace tag as an
+    ``mlflow.traceTag.*`` span attribute, the batch's spans in one OTLP request, grouped traces
+    started one at a time) — the same exporter otherwise."""
+    from mlflow.entities import Span
+
+    from llmops_nb import tracking
+
+    class Previous(tracking.MlflowExporter):
+        def _send(self, exp: str, batch: list[Any]) -> None:
+            spans = []
+            for r in batch:
+                own = tracking._spans(r)
+                if r.group_id:
+                    info = self._trace_info(r, exp, own)
+                    info.tags = {}
+                    self.tracing.start_trace(info)
+                root = own[0].to_dict()
+                root["attributes"].update({f"mlflow.traceTag.{k}": v for k, v in tracking.trace_tags(r).items()})
+                spans += [Span.from_dict(root), *own[1:]]
+            self.tracing.log_spans(exp, spans)
+
+    current, tracking.MlflowExporter = tracking.MlflowExporter, Previous
+    try:
+        yield
+    finally:
+        tracking.MlflowExporter = current
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--export", type=int, default=2000)
+    ap.add_argument("--previous", type=int, default=300, help="records for the previous server path (slow)")
     args = ap.parse_args(argv)
     from tests.servers import mlflow_server, postgres_server, redis_server
 
@@ -181,8 +217,15 @@ def main(argv: list[str] | None = None) -> int:
         exp_id = mlflow.MlflowClient(server.url).create_experiment(f"otlp-bench-{int(time.time())}")
         res["otlp"] = otlp_overhead(server.url, exp_id, args.calls, scratch)
         res["call_rate_64_threads_per_s"] = round(call_rate(scratch), 1)
-        res["export_sqlite"] = export_throughput(f"sqlite:///{scratch / 'export.db'}", args.export, scratch, "sqlite")
-        res["export_server_postgres"] = export_throughput(server.url, args.export, scratch, "server")
+        for grouped in (False, True):
+            tail = "_grouped" if grouped else ""
+            res["export_sqlite" + tail] = export_throughput(f"sqlite:///{scratch / 'export.db'}", args.export,
+                                                            scratch, "sqlite" + tail, grouped=grouped)
+            res["export_server_postgres" + tail] = export_throughput(server.url, args.export, scratch,
+                                                                     "server" + tail, grouped=grouped)
+            with previous_server_path():
+                res["export_server_postgres_previous_path" + tail] = export_throughput(
+                    server.url, args.previous, scratch, "previous" + tail, grouped=grouped)
     res["load_avg_after"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")

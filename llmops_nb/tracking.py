@@ -178,12 +178,13 @@ def _attempt_spans(r: CallRecord, root_id: str) -> list[Any]:
     """One child span per attempt (model tried, how long, why it failed), laid end to end."""
     from mlflow.entities import Span
     from mlflow.tracing.constant import SpanAttributeKey as K
+    from mlflow.tracing.utils import dump_span_attribute_value as dump
 
     spans, at = [], r.started_at_ns
     for i, a in enumerate(r.attempts):
         duration = int(float(a.get("duration_ms", 0.0)) * 1e6)
-        attrs = {K.REQUEST_ID: json.dumps(r.trace_id), K.SPAN_TYPE: json.dumps("LLM"),
-                 "llmops.attempt": json.dumps({k: v for k, v in a.items() if k != "streamed"})}
+        attrs = {K.REQUEST_ID: dump(r.trace_id), K.SPAN_TYPE: dump("LLM"),
+                 "llmops.attempt": dump({k: v for k, v in a.items() if k != "streamed"})}
         ok = a.get("ok", False)
         spans.append(Span.from_dict({
             "trace_id": r.trace_id, "span_id": f"{r.record_id[16:28]}{i:04x}", "parent_span_id": root_id,
@@ -216,12 +217,13 @@ def trace_tags(r: CallRecord) -> dict[str, str]:
     return tags
 
 
-def _span(r: CallRecord, *, with_tags: bool = True) -> Any:
-    """The call's CHAT_MODEL span; with ``with_tags`` it also carries the trace tags (as
-    ``mlflow.traceTag.*`` attributes, which MLflow's span store turns into tags)."""
+def _span(r: CallRecord) -> Any:
+    """The call's CHAT_MODEL span (its trace tags are written apart, with the trace's info;
+    only the trace name rides on it, as MLflow's ``mlflow.traceTag.mlflow.traceName``)."""
     from mlflow.entities import Span
     from mlflow.tracing.constant import SpanAttributeKey as K
     from mlflow.tracing.constant import TraceTagKey
+    from mlflow.tracing.utils import dump_span_attribute_value
 
     req = r.request
     messages = ([{"role": "system", "content": req["system"]}] if req.get("system") else []) + req["messages"]
@@ -239,9 +241,9 @@ def _span(r: CallRecord, *, with_tags: bool = True) -> Any:
     }
     if r.cost_usd is not None:  # never None: MLflow would fail the whole batch
         attrs[K.LLM_COST] = _cost_split(r)
-    encoded = {k: json.dumps(v) for k, v in attrs.items() if v is not None}
-    tags = {**(trace_tags(r) if with_tags else {}), TraceTagKey.TRACE_NAME: req["model"]}
-    encoded.update({f"{K.TRACE_TAG_PREFIX}{k}": v for k, v in tags.items()})
+    attrs[f"{K.TRACE_TAG_PREFIX}{TraceTagKey.TRACE_NAME}"] = req["model"]
+    # MLflow's own encoding (JSON, non-ASCII kept): a span reads back the same from any store
+    encoded = {k: dump_span_attribute_value(v) for k, v in attrs.items() if v is not None}
     events = []
     status = {"code": "STATUS_CODE_OK", "message": ""}
     if r.status != "OK":
@@ -296,8 +298,30 @@ def _cost_split(r: CallRecord) -> dict[str, float]:
     return {"input_cost": exact(total - output), "output_cost": output, "total_cost": total}
 
 
+def _spans(r: CallRecord) -> list[Any]:
+    """The trace's spans: the call, then its attempts when the path is worth showing."""
+    root = _span(r)
+    return [root, *(_attempt_spans(r, root.span_id) if len(r.attempts) > 1 or r.route else [])]
+
+
+def _parallel(fn: Any, items: list[Any], workers: int) -> None:
+    """``fn`` on every item, up to ``workers`` at once; the first failure is raised."""
+    if len(items) <= 1 or workers <= 1:
+        for item in items:
+            fn(item)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="llmops_nb-export") as pool:
+        for _ in pool.map(fn, items):
+            pass
+
+
 class MlflowExporter:
     """Writes call records as MLflow traces into one tracking store (see module docstring)."""
+
+    WORKERS = 4  # requests in flight at once to a tracking server
+    TRACES_PER_REQUEST = 50  # traces (and their spans) in one OTLP request to a tracking server
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         mlflow = _import_mlflow()
@@ -342,10 +366,8 @@ class MlflowExporter:
     def export(self, records: list[CallRecord]) -> None:
         """Write ``records`` as traces (one batch per experiment) and link them to their runs.
 
-        Into a SQL store, a batch is two transactions: MLflow's ``log_spans`` writes the spans
-        and trace rows, then the batch's trace tags and run metadata go in as one bulk upsert
-        (MLflow would merge them row by row, ~70 % of its time). Elsewhere (a tracking server)
-        the tags travel as span attributes and grouped traces are started first.
+        Into a SQL store, a batch is one transaction (:class:`_SqlRows`): trace rows, spans, tags
+        and run metadata in bulk. Into a tracking server, see :meth:`_send`.
         """
         records = [storable(r) for r in records]  # the store takes UTF-8 only: no lone surrogates
         with self._lock:
@@ -354,16 +376,9 @@ class MlflowExporter:
                 by_exp.setdefault(self._experiment(r.experiment or self.default_experiment), []).append(r)
             for exp, batch in by_exp.items():
                 if self._rows is None:
-                    self._start_grouped(exp, batch)
-                spans = []
-                for r in batch:
-                    root = _span(r, with_tags=self._rows is None)
-                    spans.append(root)
-                    if len(r.attempts) > 1 or r.route:  # the path is worth showing
-                        spans.extend(_attempt_spans(r, root.span_id))
-                if self._rows is None:
-                    self.tracing.log_spans(exp, spans)
+                    self._send(exp, batch)
                 else:
+                    spans = [span for r in batch for span in _spans(r)]
                     tags = {r.trace_id: trace_tags(r) for r in batch}
                     metadata = {r.trace_id: {"mlflow.sourceRun": self._run(r, exp)} for r in batch if r.group_id}
                     if not self._rows.write_traces(exp, spans, tags, metadata):
@@ -373,19 +388,38 @@ class MlflowExporter:
                     self._link_runs(exp, batch[i:i + 100])
                 self._link_prompts(batch)
 
-    def _start_grouped(self, exp: str, batch: list[CallRecord]) -> None:
-        """Trace metadata ``mlflow.sourceRun`` (the UI's Run name column) for grouped calls;
-        metadata cannot travel as a span attribute, so these traces are started first."""
+    def _send(self, exp: str, batch: list[CallRecord]) -> None:
+        """Into a tracking server: each trace's info — its tags and metadata, exactly what the
+        SQL path writes as rows — with MLflow's ``StartTraceV3`` (the server stores them in a
+        few bulk inserts), then the spans, ``TRACES_PER_REQUEST`` traces in each OTLP request
+        to the server's ``/v1/traces`` (MLflow's ``log_spans``). Up to ``WORKERS`` requests are
+        in flight at once: the server's store writes them in parallel.
+
+        (Tags could ride on the spans as ``mlflow.traceTag.*`` attributes, but the server then
+        merges them one row at a time — ~40 statements a trace — and reads back a numeric-looking
+        value as a number: ``"250.000"`` became ``"250.0"``.) Both writes are idempotent, so a
+        retried batch is sent again as it is."""
+        spans = {r.trace_id: _spans(r) for r in batch}
+        infos = [self._trace_info(r, exp, spans[r.trace_id]) for r in batch]
+        _parallel(self.tracing.start_trace, infos, self.WORKERS)
+        chunks = [[span for r in batch[i:i + self.TRACES_PER_REQUEST] for span in spans[r.trace_id]]
+                  for i in range(0, len(batch), self.TRACES_PER_REQUEST)]
+        _parallel(lambda chunk: self.tracing.log_spans(exp, chunk), chunks, self.WORKERS)
+
+    def _trace_info(self, r: CallRecord, exp: str, spans: list[Any]) -> Any:
+        """The trace's info as the SQL path stores it: times from its spans (ms), tags, the
+        group's run (``mlflow.sourceRun``: the UI's Run name column) and its usage and cost."""
         from mlflow.entities import TraceInfo, TraceLocation, TraceState
 
-        for r in batch:
-            if r.group_id:
-                self.tracing.start_trace(TraceInfo(
-                    trace_id=r.trace_id, trace_location=TraceLocation.from_experiment_id(exp),
-                    request_time=r.started_at_ns // 10**6,
-                    execution_duration=(r.ended_at_ns - r.started_at_ns) // 10**6,
-                    state=TraceState.OK if r.status == "OK" else TraceState.ERROR,
-                    trace_metadata={"mlflow.sourceRun": self._run(r, exp), **_trace_figures(r)}))
+        start_ms = min(s.start_time_ns for s in spans) // 10**6
+        metadata = _trace_figures(r)
+        if r.group_id:
+            metadata["mlflow.sourceRun"] = self._run(r, exp)
+        return TraceInfo(trace_id=r.trace_id, trace_location=TraceLocation.from_experiment_id(exp),
+                         request_time=start_ms,
+                         execution_duration=max(s.end_time_ns for s in spans) // 10**6 - start_ms,
+                         state=TraceState.OK if r.status == "OK" else TraceState.ERROR,
+                         trace_metadata=metadata, tags=trace_tags(r))
 
     def _link_prompts(self, batch: list[CallRecord]) -> None:
         """Link each trace to the prompt version that produced it (MLflow's prompt lineage).
@@ -394,16 +428,24 @@ class MlflowExporter:
         ``mlflow.linkedPrompts`` tag was already written with the span; a failure here leaves
         that tag and is logged, never retried (the trace itself has arrived).
         """
-        for r in batch:
+        def link(r: CallRecord) -> None:
             ref = _prompt_ref(r.prompt)
-            if ref is None:
-                continue
+            assert ref is not None
             try:
                 if ref not in self._prompt_versions:
                     self._prompt_versions[ref] = self.client.get_prompt_version(*ref)
                 self.tracing.store.link_prompts_to_trace(r.trace_id, [self._prompt_versions[ref]])
             except Exception as exc:
                 log.warning("llmops_nb: could not link trace %s to prompt %s@%s: %s", r.trace_id, *ref, exc)
+
+        linked = [r for r in batch if _prompt_ref(r.prompt) is not None]
+        first: dict[Any, CallRecord] = {}
+        for r in linked:
+            first.setdefault(_prompt_ref(r.prompt), r)
+        for r in first.values():  # one at a time: each looks its prompt version up once
+            link(r)
+        rest = [r for r in linked if first[_prompt_ref(r.prompt)] is not r]
+        _parallel(link, rest, self.WORKERS if self._rows is None else 1)  # a SQL store: one writer
 
     def _link_runs(self, exp: str, batch: list[CallRecord]) -> None:
         from mlflow.entities import Metric

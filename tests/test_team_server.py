@@ -129,6 +129,41 @@ def test_the_server_stopped_mid_session_costs_calls_nothing_and_loses_nothing(ll
     assert {a.trace_id for a in answers} <= got
 
 
+def _as_stored(trace: object, client: object) -> dict:
+    """A trace as the public API gives it back, without what differs between two stores by
+    nature: the artifact folder, the experiment and run ids (runs compared by name), and
+    MLflow's own ``infoFinalized`` marker (set by ``StartTraceV3``, the server path's way to
+    write a trace's info)."""
+    info = trace.info.to_dict()  # type: ignore[attr-defined]
+    info.pop("trace_location")
+    info["tags"].pop("mlflow.artifactLocation")
+    info["trace_metadata"].pop("mlflow.trace.infoFinalized", None)
+    run = info["trace_metadata"].pop("mlflow.sourceRun", None)
+    if run is not None:
+        info["run_name"] = client.get_run(run).info.run_name  # type: ignore[attr-defined]
+    return {"info": info, "spans": [s.to_dict() for s in trace.data.spans]}  # type: ignore[attr-defined]
+
+
+def test_the_same_records_are_the_same_traces_in_sqlite_and_on_the_server(team_server, tmp_path):
+    """The server path (trace info with StartTraceV3, spans in OTLP batches) stores what the
+    SQL batch path stores: tags, metadata (tokens, cost, run), spans, previews, times."""
+    import mlflow
+
+    from llmops_nb import tracking
+    from tests.test_trace_rows import _records
+
+    records = _records()  # ok, cached, unpriced, failed with attempts, grouped with a prompt
+    stored = {}
+    for name, uri in (("sqlite", f"sqlite:///{tmp_path / 'mlflow.db'}"), ("server", team_server.url)):
+        tracking.MlflowExporter(uri, f"same-records-{os.getpid()}").export(records)
+        client = mlflow.MlflowClient(uri)
+        stored[name] = {r.trace_id: _as_stored(client.get_trace(r.trace_id), client) for r in records}
+    for r in records:
+        assert stored["server"][r.trace_id] == stored["sqlite"][r.trace_id], r.trace_id
+    grouped = stored["server"][records[-1].trace_id]["info"]
+    assert grouped["run_name"] == "cell 3" and grouped["tags"]["llmops.latency_ms"] == "250.000"
+
+
 def test_the_token_is_never_written_to_the_database(team_server):
     dump = subprocess.run([str(team_server.postgres.bindir / "pg_dump"), "-h", "127.0.0.1", "-p",
                            str(team_server.postgres.port), "-U", "postgres", "mlflow"],
