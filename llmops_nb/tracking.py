@@ -814,8 +814,9 @@ def _history_frame(cols: _HistoryColumns, pd: Any) -> Any:
     return pd.DataFrame(columns, columns=HISTORY_COLUMNS)
 
 
-# per trace, its tags as one JSON object, aggregated by the database (one row per trace)
-_JSON_OBJECT_AGG = {"sqlite": "json_group_object", "postgresql": "json_object_agg"}
+# per trace, its tags as one JSON object, aggregated by the database (one row per trace); other
+# databases (PostgreSQL's json_object_agg would do, untested here) get a row per tag
+_JSON_OBJECT_AGG = {"sqlite": "json_group_object"}
 
 
 def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
@@ -826,8 +827,8 @@ def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
     (60 s for 50k traces); history needs four columns and a dozen tags of each. The tags are
     read trace by trace through the tag table's ``request_id`` index (one probe and a few
     adjacent rows per trace, where a join per tag costs a probe of the (key, trace) index per
-    tag and trace), and come back as one JSON object per trace where the database can build it
-    (SQLite, PostgreSQL) — a row per tag otherwise, pivoted here.
+    tag and trace), and come back as one JSON object per trace where the database builds it
+    (SQLite) — a row per tag otherwise, pivoted here.
     """
     from llmops_nb.config import settings
 
@@ -870,11 +871,7 @@ def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
                                     .join_from(chosen, SqlTraceTag.__table__, tt.request_id == chosen.c.request_id)
                                     .where(our_keys)).all()
     if tag_rows is None:
-        objects = [r[4] for r in rows]
-        if all(isinstance(o, str) for o in objects):  # one parse for all of them
-            objects = json.loads("[" + ",".join(objects) + "]")
-        else:  # a driver that parses JSON itself; NULL for a trace without any of these tags
-            objects = [json.loads(o) if isinstance(o, str) else (o or {}) for o in objects]
+        objects = json.loads("[" + ",".join([r[4] or "{}" for r in rows]) + "]")  # one parse for all
         columns = {k: [o.get(k) for o in objects] for k in keys}
     else:
         position = dict(zip([r[0] for r in rows], range(len(rows)), strict=True))
