@@ -820,8 +820,9 @@ _JSON_OBJECT_AGG = {"sqlite": "json_group_object"}
 
 
 def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
-    """The latest traces with our tags, straight from MLflow's SQL tables in one query
-    (linear in the rows returned); None if the store is not MLflow's SQL store.
+    """The latest traces with our tags, straight from MLflow's SQL tables in one query (two on
+    databases other than SQLite), linear in the rows returned; None if the store is not
+    MLflow's SQL store.
 
     MLflow's ``search_traces`` pages 500 at a time and builds a full ``TraceInfo`` per trace
     (60 s for 50k traces); history needs four columns and a dozen tags of each. The tags are
@@ -877,7 +878,9 @@ def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
         position = dict(zip([r[0] for r in rows], range(len(rows)), strict=True))
         columns = {k: [None] * len(rows) for k in keys}
         for request_id, key, value in tag_rows:
-            columns[key][position[request_id]] = value
+            i = position.get(request_id)
+            if i is not None:  # else written between the two queries: not in the first one
+                columns[key][i] = value
     keep = [i for i, m in enumerate(columns[TAG + "model"]) if m]
     if len(keep) < len(rows):  # traces of the experiment not written by us
         rows = [rows[i] for i in keep]
