@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import event
 
-from llmops_nb import config, tracking
+from llmops_nb import tracking
 from llmops_nb.config import settings
 from llmops_nb.types import CallRecord
 from tests.servers import mlflow_server
@@ -128,7 +128,7 @@ def test_fast_path_frame_equals_public_api_frame(llm, monkeypatch, aggregate_in_
 
 
 def test_history_of_an_unknown_experiment_is_empty(llm):
-    config.configure(experiment=f"never-written-{uuid.uuid4().hex[:8]}")
+    llm.configure(experiment=f"never-written-{uuid.uuid4().hex[:8]}")
     df = tracking.history(None, flush_first=False)
     assert df.empty and list(df.columns) == tracking.HISTORY_COLUMNS
 
@@ -140,7 +140,7 @@ def test_history_over_http_equals_the_sql_read_of_the_same_store(llm):
     direct = tracking.history(None, flush_first=False)
     # a real ``mlflow server`` over the same sqlite store (the suite's: its tables exist)
     with mlflow_server(s.tracking_uri) as server:
-        config.configure(tracking_uri=server.url)
+        llm.configure(tracking_uri=server.url)
         assert tracking._sql_history_columns(None) is None  # the server's REST API, not its tables
         over_http = tracking.history(None, flush_first=False)
         latest = tracking.history(10, flush_first=False)
