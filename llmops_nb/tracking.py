@@ -732,100 +732,161 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        infos = _sql_history_infos(limit)
-        if infos is None:  # not a SQL store: MLflow's search, page by page
-            infos = _traces(limit, f"tags.`{TAG}model` != ''", flush_first=False)
-        return _history_frame(infos, pd)
+        cols = _sql_history_columns(limit)
+        if cols is None:  # not a SQL store (an http:// server): MLflow's search, page by page
+            cols = _HistoryColumns.of_infos(_traces(limit, f"tags.`{TAG}model` != ''", flush_first=False))
+        return _history_frame(cols, pd)
     finally:
         if gc_was_on:
             gc.enable()
 
 
-def _history_frame(infos: list[Any], pd: Any) -> Any:
-    """The history DataFrame, built column by column (one conversion per column, not per row)."""
-    if not infos:
+_HISTORY_TAGS = ("model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "ttft_ms",
+                 "cached", "status", "error_type", "error", "findings")
+
+
+@dataclass
+class _HistoryColumns:
+    """What history reads of its traces, column by column: the info columns and our tags
+    (``tags["cost_usd"][i]`` is trace i's ``llmops.cost_usd`` tag, None where it has none)."""
+
+    trace_id: list[str]
+    request_time: list[int]
+    execution_duration: list[int | None]
+    state: list[str]
+    tags: dict[str, list[str | None]]
+
+    @classmethod
+    def of_infos(cls, infos: list[Any]) -> _HistoryColumns:
+        """From MLflow ``TraceInfo`` objects (the public API's answer)."""
+        return cls([i.trace_id for i in infos], [i.request_time for i in infos],
+                   [i.execution_duration for i in infos], [str(i.state) for i in infos],
+                   {k: [i.tags.get(TAG + k) for i in infos] for k in _HISTORY_TAGS})
+
+
+def _floats(values: list[str | None]) -> list[float]:
+    """Tag strings as floats, exactly as Python parses them; NaN where absent or not a number."""
+    nan = float("nan")
+    try:
+        return [float(v) if v else nan for v in values]
+    except ValueError:  # a tag someone else wrote: coerce like pandas.to_numeric(errors="coerce")
+        def one(v: str | None) -> float:
+            try:
+                return float(v) if v else nan
+            except ValueError:
+                return nan
+
+        return [one(v) for v in values]
+
+
+def _history_frame(cols: _HistoryColumns, pd: Any) -> Any:
+    """The history DataFrame, built column by column from plain lists (no per-row objects)."""
+    if not cols.trace_id:
         return pd.DataFrame([], columns=HISTORY_COLUMNS)
-    tags = [info.tags for info in infos]
+    import numpy as np
 
-    def text(key: str) -> list[Any]:
-        return [t.get(TAG + key) for t in tags]
+    t = cols.tags
 
-    def number(key: str) -> Any:
-        return pd.to_numeric(pd.Series(text(key), dtype=object).replace("", None), errors="coerce")
+    def count(key: str) -> Any:
+        values = np.array(_floats(t[key]), dtype=np.float64)
+        return np.nan_to_num(values, nan=0.0).astype(np.int64)
 
-    latency = number("latency_ms")
+    latency = np.array(_floats(t["latency_ms"]), dtype=np.float64)
+    missing = np.isnan(latency)
+    if missing.any():  # traces written without our latency tag: MLflow's own duration
+        latency[missing] = [float(d or 0) for d, m in zip(cols.execution_duration, missing, strict=True) if m]
+    status = t["status"]
+    if None in status:
+        status = [s if s is not None else state for s, state in zip(status, cols.state, strict=True)]
     columns = {
-        "started_at": pd.to_datetime([info.request_time for info in infos], unit="ms", utc=True),
-        "model": text("model"), "provider": text("provider"), "prompt": text("prompt"),
-        "input_tokens": number("input_tokens").fillna(0).astype(int).values,
-        "output_tokens": number("output_tokens").fillna(0).astype(int).values,
-        "cost_usd": number("cost_usd").values,
-        "latency_ms": latency.fillna(pd.Series([float(i.execution_duration or 0) for i in infos])).values,
-        "ttft_ms": number("ttft_ms").values,
-        "cached": [t.get(TAG + "cached") == "true" for t in tags],
-        "status": [t.get(TAG + "status", str(info.state)) for t, info in zip(tags, infos, strict=True)],
-        "error_type": text("error_type"), "error": text("error"),
-        "findings": [_findings_summary(json.loads(f)) if f else "" for f in text("findings")],
-        "trace_id": [info.trace_id for info in infos],
+        "started_at": pd.to_datetime(cols.request_time, unit="ms", utc=True),
+        "model": t["model"], "provider": t["provider"], "prompt": t["prompt"],
+        "input_tokens": count("input_tokens"), "output_tokens": count("output_tokens"),
+        "cost_usd": np.array(_floats(t["cost_usd"]), dtype=np.float64),
+        "latency_ms": latency,
+        "ttft_ms": np.array(_floats(t["ttft_ms"]), dtype=np.float64),
+        "cached": np.array([c == "true" for c in t["cached"]], dtype=bool),
+        "status": status,
+        "error_type": t["error_type"], "error": t["error"],
+        "findings": [_findings_summary(json.loads(f)) if f else "" for f in t["findings"]],
+        "trace_id": cols.trace_id,
     }
     return pd.DataFrame(columns, columns=HISTORY_COLUMNS)
 
 
-@dataclass
-class _TraceRow:
-    """What history reads of a trace: its info columns and our tags."""
-
-    trace_id: str
-    request_time: int
-    execution_duration: int | None
-    state: str
-    tags: dict[str, str]
+# per trace, its tags as one JSON object, aggregated by the database (one row per trace); other
+# databases (PostgreSQL's json_object_agg would do, untested here) get a row per tag
+_JSON_OBJECT_AGG = {"sqlite": "json_group_object"}
 
 
-def _sql_history_infos(limit: int | None) -> list[_TraceRow] | None:
-    """The latest traces with our tags, straight from MLflow's SQL tables in two queries
-    (linear in the rows returned); None if the store is not MLflow's SQL store.
+def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
+    """The latest traces with our tags, straight from MLflow's SQL tables in one query (two on
+    databases other than SQLite), linear in the rows returned; None if the store is not
+    MLflow's SQL store.
 
     MLflow's ``search_traces`` pages 500 at a time and builds a full ``TraceInfo`` per trace
-    (10 s for 50k traces); history needs one row and a dozen tags each.
+    (60 s for 50k traces); history needs four columns and a dozen tags of each. The tags are
+    read trace by trace through the tag table's ``request_id`` index (one probe and a few
+    adjacent rows per trace, where a join per tag costs a probe of the (key, trace) index per
+    tag and trace), and come back as one JSON object per trace where the database builds it
+    (SQLite) — a row per tag otherwise, pivoted here.
     """
     from llmops_nb.config import settings
 
     s = settings()
-    tracing = _tracing_client(s.tracking_uri)
-    if _SqlRows.for_store(tracing.store) is None:
+    store = _tracing_client(s.tracking_uri).store
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    except ImportError:  # pragma: no cover - mlflow without the SQL store
+        return None
+    if not isinstance(store, SqlAlchemyStore):
         return None
     from mlflow.store.tracking.dbmodels.models import SqlTraceInfo, SqlTraceTag
+    from sqlalchemy import exists, func, select
 
-    exp = _store_client(s.tracking_uri).get_experiment_by_name(s.experiment)
-    if exp is None:
-        return []
-    keys = [TAG + k for k in ("model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
-                              "latency_ms", "ttft_ms", "cached", "status", "error_type", "error", "findings")]
-    from sqlalchemy import case, func
-
-    with tracing.store.ManagedSessionMaker() as session:
-        ours = session.query(SqlTraceTag.request_id).filter(SqlTraceTag.key == TAG + "model", SqlTraceTag.value != "")
-        query = (session.query(SqlTraceInfo.request_id, SqlTraceInfo.timestamp_ms, SqlTraceInfo.execution_time_ms,
-                               SqlTraceInfo.status)
-                 .filter(SqlTraceInfo.experiment_id == int(exp.experiment_id), SqlTraceInfo.request_id.in_(ours))
-                 .order_by(SqlTraceInfo.timestamp_ms.desc(), SqlTraceInfo.request_id))
-        if limit is not None:
-            query = query.limit(limit)
-        rows = {r[0]: _TraceRow(r[0], r[1], r[2], r[3], {}) for r in query.all()}
-        # the tags pivoted in SQL: one row per trace, a column per tag
-        pivot = session.query(SqlTraceTag.request_id, *[
-            func.max(case((SqlTraceTag.key == key, SqlTraceTag.value))) for key in keys
-        ]).filter(SqlTraceTag.key.in_(keys))
-        ids = list(rows)
-        chunks = [ids[i:i + 10_000] for i in range(0, len(ids), 10_000)] if limit is not None else [None]
-        for chunk in chunks:
-            q = pivot if chunk is None else pivot.filter(SqlTraceTag.request_id.in_(chunk))
-            for request_id, *values in q.group_by(SqlTraceTag.request_id):
-                row = rows.get(request_id)
-                if row is not None:
-                    row.tags = {k: v for k, v in zip(keys, values, strict=True) if v is not None}
-    return list(rows.values())
+    experiment = _store_client(s.tracking_uri).get_experiment_by_name(s.experiment)
+    if experiment is None:
+        return _HistoryColumns([], [], [], [], {k: [] for k in _HISTORY_TAGS})
+    exp = int(experiment.experiment_id)
+    ti, tt = SqlTraceInfo.__table__.c, SqlTraceTag.__table__.c
+    keys = [TAG + k for k in _HISTORY_TAGS]
+    # coalesce(): the key is a filter, not an index to search by (see above)
+    our_keys = func.coalesce(tt.key, "").in_(keys)
+    traces = select(ti.request_id, ti.timestamp_ms, ti.execution_time_ms, ti.status).where(ti.experiment_id == exp)
+    if limit is not None:  # only traces of ours count towards the limit
+        traces = (traces.where(exists().where(tt.request_id == ti.request_id, tt.key == TAG + "model", tt.value != ""))
+                  .order_by(ti.timestamp_ms.desc(), ti.request_id).limit(limit))
+    chosen = traces.subquery()
+    newest_first = (chosen.c.timestamp_ms.desc(), chosen.c.request_id)
+    with store.ManagedSessionMaker() as session:
+        conn = session.connection()
+        agg = _JSON_OBJECT_AGG.get(conn.dialect.name)
+        if agg is not None:
+            tags_json = (select(getattr(func, agg)(tt.key, tt.value))
+                         .where(tt.request_id == chosen.c.request_id, our_keys).scalar_subquery())
+            rows = conn.execute(select(*chosen.c, tags_json).order_by(*newest_first)).all()
+            tag_rows = None
+        else:
+            rows = conn.execute(select(*chosen.c).order_by(*newest_first)).all()
+            tag_rows = conn.execute(select(tt.request_id, tt.key, tt.value)
+                                    .join_from(chosen, SqlTraceTag.__table__, tt.request_id == chosen.c.request_id)
+                                    .where(our_keys)).all()
+    if tag_rows is None:
+        objects = json.loads("[" + ",".join([r[4] or "{}" for r in rows]) + "]")  # one parse for all
+        columns = {k: [o.get(k) for o in objects] for k in keys}
+    else:
+        position = dict(zip([r[0] for r in rows], range(len(rows)), strict=True))
+        columns = {k: [None] * len(rows) for k in keys}
+        for request_id, key, value in tag_rows:
+            i = position.get(request_id)
+            if i is not None:  # else written between the two queries: not in the first one
+                columns[key][i] = value
+    keep = [i for i, m in enumerate(columns[TAG + "model"]) if m]
+    if len(keep) < len(rows):  # traces of the experiment not written by us
+        rows = [rows[i] for i in keep]
+        columns = {k: [c[i] for i in keep] for k, c in columns.items()}
+    return _HistoryColumns([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+                           {k[len(TAG):]: c for k, c in columns.items()})
 
 
 def _traces(limit: int | None, filter_string: str, *, flush_first: bool = True) -> list[Any]:
