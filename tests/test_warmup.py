@@ -146,3 +146,29 @@ def test_first_call_latency_excludes_the_sdk_start_up(tmp_path, fake_openai):
     sdk = run(SDK_START_UP)[0]
     # before the fix the SDK's start-up (import, client) was inside both figures
     assert latency < raw_latency + sdk / 2 and ttft < raw_ttft + sdk / 2, (latency, ttft, raw_latency, sdk)
+
+
+SIM_FIRST_CALL = """
+import json, time
+from llmops_nb import warmup, tokens
+warmup.start().join(120)
+import llmops_nb as llm
+from llmops_nb.providers import sim
+sim.configure_model('default', ttft_s=0.05)
+c = llm.complete('sim:default', 'Explain caching in one line', cache=False, stream=True)
+print(json.dumps({'encoding': tokens.DEFAULT_ENCODING in tokens._built, 'ttft_s': c.ttft_s}))
+"""
+
+
+def test_a_simulated_first_call_is_not_slowed_by_the_simulators_tokenizer(tmp_path):
+    """The simulator counts its usage with o200k (as an OpenAI model reports it): with sim as the
+    default model the warm-up builds that encoding, so the first simulated answer's TTFT is the
+    configured wait, not ~0.5 s of building ranks (what every notebook footer showed)."""
+    env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "LLMOPS_TRACKING": "false",
+           "LLMOPS_DEFAULT_MODEL": "sim:default"}
+    env.pop("LLMOPS_WARMUP", None)
+    out = subprocess.run([sys.executable, "-c", SIM_FIRST_CALL], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=tmp_path, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["encoding"] is True
+    assert got["ttft_s"] < 0.05 + 0.2, got

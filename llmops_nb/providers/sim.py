@@ -167,6 +167,13 @@ class SimProvider:
     def __init__(self, name: str = "sim") -> None:
         self.name = name
 
+    def warm(self, api_key: str | None, timeout_s: float) -> None:
+        """Build the o200k encoding the simulator counts its usage with (~0.5 s, once), so it is
+        not inside the first simulated call's latency and time to first token."""
+        from llmops_nb.tokens import encoding
+
+        encoding("o200k_base")
+
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Wait like a real model, then answer (or fail as configured)."""
         from llmops_nb.tokens import count_message_tokens, count_tokens, encoding
