@@ -62,8 +62,9 @@ def test_loading_the_extension_replays_an_earlier_process_journal(tmp_path):
 
 
 def test_the_warm_up_builds_what_the_first_call_needs(monkeypatch, tmp_path):
-    """... and no token encoding (~0.3 s, ~100 MB): an OpenAI call's checks do not need one (the
-    simulator, which counts its usage with it, builds it when it is the default model)."""
+    """... and no token encoding (~0.3 s, ~100 MB): an OpenAI call's checks do not need one, and
+    with a real provider configured the simulator (the default model here, which counts its usage
+    with it) does not build it either: its CPU would slow that provider's first call."""
     code = (
         "import sys; from llmops_nb import warmup; "
         "t = warmup.start(); t.join(120); "
@@ -73,7 +74,7 @@ def test_the_warm_up_builds_what_the_first_call_needs(monkeypatch, tmp_path):
         "'clients': len(get_provider('openai')._clients)}))"
     )
     env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "OPENAI_API_KEY": "sk-test", "LLMOPS_TRACKING": "false",
-           "LLMOPS_DEFAULT_MODEL": "openai:gpt-4o-mini"}
+           "LLMOPS_DEFAULT_MODEL": "sim:default"}
     env.pop("LLMOPS_WARMUP", None)
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, env=env,
                          timeout=120, cwd=tmp_path, check=True)

@@ -165,6 +165,21 @@ def warm_default(timeout_s: float, default_model: str | None) -> str | None:
     return name
 
 
+def configured_providers() -> list[str]:
+    """The providers whose API key or base URL is set in the environment."""
+    import os
+
+    found = []
+    for name in provider_names():
+        try:
+            p = get_provider(name)
+        except Exception:  # noqa: BLE001 - a broken plugin must not stop the others
+            continue
+        if (p.key_env and os.environ.get(p.key_env)) or os.environ.get(f"{name.upper()}_BASE_URL"):
+            found.append(name)
+    return found
+
+
 def warm_configured(timeout_s: float, default_model: str | None = None) -> list[str]:
     """Warm the providers this session is likely to call: the default model's, and every
     built-in or registered one whose API key or base URL is set. Returns their names."""

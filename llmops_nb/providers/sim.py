@@ -169,10 +169,14 @@ class SimProvider:
 
     def warm(self, api_key: str | None, timeout_s: float) -> None:
         """Build the o200k encoding the simulator counts its usage with (~0.5 s, once), so it is
-        not inside the first simulated call's latency and time to first token."""
+        not inside the first simulated call's latency and time to first token — only when no
+        real provider is configured: then the first cell calls that provider, and ~0.5 s of CPU
+        under the GIL would slow its first call instead."""
+        from llmops_nb.providers.base import configured_providers
         from llmops_nb.tokens import encoding
 
-        encoding("o200k_base")
+        if not configured_providers():
+            encoding("o200k_base")
 
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Wait like a real model, then answer (or fail as configured)."""
