@@ -185,18 +185,18 @@ def warm_configured(timeout_s: float, default_model: str | None = None) -> list[
     built-in or registered one whose API key or base URL is set. Returns their names."""
     import os
 
-    wanted = []
-    for name in provider_names():
+    configured = configured_providers()  # these were built without error
+    default = (default_model or "").split(":", 1)[0] if ":" in (default_model or "") else None
+    if default in provider_names() and default not in configured:
         try:
-            p = get_provider(name)
+            get_provider(default)
+            configured.insert(0, default)
         except Exception:  # noqa: BLE001 - a broken plugin must not stop the others
-            continue
-        base_env = f"{name.upper()}_BASE_URL"
-        if (default_model or "").startswith(f"{name}:") or (p.key_env and os.environ.get(p.key_env)) \
-                or os.environ.get(base_env):
-            warm(p, os.environ.get(p.key_env) if p.key_env else None, timeout_s)
-            wanted.append(name)
-    return wanted
+            pass
+    for name in configured:
+        p = get_provider(name)
+        warm(p, os.environ.get(p.key_env) if p.key_env else None, timeout_s)
+    return configured
 
 
 def providers_info() -> list[dict[str, Any]]:
