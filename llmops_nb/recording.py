@@ -100,6 +100,18 @@ def decode_journal(data: bytes) -> str:
     return data.decode("utf-8", "surrogatepass")
 
 
+def _ready_for_exit_imports() -> None:
+    """Let the exporter be built while the interpreter exits.
+
+    A script's only export often happens at exit (its ``atexit`` flush builds the exporter:
+    ``import mlflow``). By then ``threading`` is shutting down, and a module that registers a
+    threading exit hook on import - ``concurrent.futures.thread``, which MLflow imports - raises
+    "can't register atexit after shutdown": the export failed and the script's records stayed
+    journaled. Importing that module now (it is tiny) registers its hook while that is allowed.
+    """
+    import concurrent.futures.thread  # noqa: F401
+
+
 class JournalRecorder:
     """Journal first, export in the background, delete when exported."""
 
@@ -136,6 +148,7 @@ class JournalRecorder:
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._claim_orphans()
         self._thread.start()
+        _ready_for_exit_imports()
         atexit.register(self._at_exit)
         _recorders.add(self)
 
