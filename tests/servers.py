@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -112,7 +113,10 @@ def _as_postgres(args: list[str], **kw: object) -> subprocess.CompletedProcess:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[Postgres]:
+def postgres_server(*, durable: bool = False) -> Iterator[Postgres]:
+    """A throwaway PostgreSQL cluster. ``durable=False`` (the tests) runs it with ``fsync=off``:
+    nothing here must survive a crash of this machine. ``durable=True`` (the benchmarks) keeps
+    PostgreSQL's defaults: every commit is flushed to disk, as on a team's server."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         unavailable("PostgreSQL is not installed (apt-get install postgresql)")
@@ -122,19 +126,22 @@ def postgres_server() -> Iterator[Postgres]:
         unavailable("there is no postgres user to run PostgreSQL as")
     bindir = Path(bins[-1]).parent
     data = Path(tempfile.mkdtemp(prefix="llmops_nb-pg-"))
-    os.chmod(data, 0o700)
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    port = free_port()
-    _as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
-    _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "-o",
-                  f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
     try:
-        _as_postgres([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"])
-        yield Postgres(port, data, bindir)
+        os.chmod(data, 0o700)
+        if os.geteuid() == 0:
+            shutil.chown(data, "postgres", "postgres")
+        port = free_port()
+        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
+        options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1" + ("" if durable else " -c fsync=off")
+        try:
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "-o", options,
+                          "start"])
+            _as_postgres([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"])
+            yield Postgres(port, data, bindir)
+        finally:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -145,12 +152,17 @@ class MlflowServer:
     backend_uri: str
     artifacts: Path
     proc: subprocess.Popen | None = None
+    workers: int | None = None  # None: MLflow's own default (4 uvicorn workers), as a team runs it
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 240.0) -> None:
+        """Start ``mlflow server`` in its own process group and wait for ``/health``. On any
+        failure (it exited, no answer within ``timeout``, an interrupt) the whole group — the
+        server, its uvicorn workers, its job runner and huey consumers — is killed before the
+        error propagates: nothing is left behind."""
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
                "MLFLOW_MODEL_CATALOG_URI": ""}
         env.pop("MLFLOW_TRACKING_URI", None)
@@ -158,36 +170,87 @@ class MlflowServer:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
                  "--backend-store-uri", self.backend_uri, "--artifacts-destination", str(self.artifacts),
-                 "--workers", "1"],
-                env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                log = (self.artifacts.parent / "server.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"mlflow server exited with {self.proc.returncode}:\n{log}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/health", timeout=1) as r:
-                if r.status == 200:
+                 *(["--workers", str(self.workers)] if self.workers else [])],
+                env=env, stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    log = (self.artifacts.parent / "server.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"mlflow server exited with {self.proc.returncode}:\n{log}")
+                if self._answers():
                     return
-            time.sleep(0.2)
-        raise TimeoutError(f"mlflow server did not answer on {self.url} within {timeout} s")
+                time.sleep(0.2)
+            raise TimeoutError(f"mlflow server did not answer on {self.url} within {timeout} s")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+            return r.status == 200
+        return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        """Stop the server's whole process group: SIGTERM, then SIGKILL for what is left."""
+        if self.proc is None:
+            return
+        group = self.proc.pid  # start_new_session: the group id is the leader's pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while group_members(group) and time.monotonic() < deadline:
+            self.proc.poll()  # reap the leader as soon as it exits (a zombie still counts)
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)  # workers or job consumers that outlived the leader
+        self.proc.wait(timeout=10)
+
+
+def _processes() -> dict[int, tuple[str, int, int]]:
+    """Every process: pid -> (state, parent pid, process group)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
             try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[int(entry)] = (fields[0], int(fields[1]), int(fields[2]))
+    return out
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes in the process group ``pgid``."""
+    return [pid for pid, (state, _, group) in _processes().items() if group == pgid and state != "Z"]
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes started by ``pid``, their children, and so on."""
+    procs = _processes()
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        kids = [p for p, (state, ppid, _) in procs.items() if ppid == parent and state != "Z"]
+        found += kids
+        todo += kids
+    return found
+
+
+def alive(pids: list[int]) -> list[int]:
+    procs = _processes()
+    return [p for p in pids if p in procs and procs[p][0] != "Z"]
 
 
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str | None = None) -> Iterator[MlflowServer]:
+def mlflow_server(backend_uri: str | None = None, *, workers: int | None = None) -> Iterator[MlflowServer]:
     root = Path(tempfile.mkdtemp(prefix="llmops_nb-mlflow-server-"))
     (root / "artifacts").mkdir()
-    server = MlflowServer(free_port(), backend_uri or f"sqlite:///{root / 'server.db'}", root / "artifacts")
-    server.start()
+    server = MlflowServer(free_port(), backend_uri or f"sqlite:///{root / 'server.db'}", root / "artifacts",
+                          workers=workers)
     try:
+        server.start()
         yield server
     finally:
         server.stop()

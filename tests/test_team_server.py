@@ -19,7 +19,7 @@ import pytest
 
 from llmops_nb import config, prompts
 from llmops_nb import session as sessions
-from tests.servers import Tap, mlflow_server, postgres_server
+from tests.servers import MlflowServer, Tap, alive, descendants, free_port, mlflow_server, postgres_server
 
 MODEL = "sim:gpt-4o-mini"
 TOKEN = "team-token-0123456789-SECRET"
@@ -170,3 +170,28 @@ def test_the_token_is_never_written_to_the_database(team_server):
                           capture_output=True, text=True, check=True).stdout
     assert "llmops.user" in dump  # the dump does hold our records
     assert TOKEN not in dump
+
+
+class _NeverHealthy(MlflowServer):
+    """A server whose ``/health`` never answers in time: the start-up times out once the server
+    has started its own processes (uvicorn, the job runner), the case that used to leave them
+    running."""
+
+    seen: list[int] = []
+
+    def _answers(self) -> bool:
+        assert self.proc is not None
+        kids = descendants(self.proc.pid)
+        if len(kids) >= 2:
+            self.seen = [self.proc.pid, *kids]
+            raise TimeoutError("mlflow server did not answer in time (test)")
+        return False
+
+
+def test_a_server_start_that_times_out_leaves_no_process_behind(tmp_path):
+    (tmp_path / "artifacts").mkdir()
+    server = _NeverHealthy(free_port(), f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "artifacts", workers=1)
+    with pytest.raises(TimeoutError):
+        server.start(timeout=240)
+    assert len(server.seen) >= 3  # the server and the processes it had started
+    assert alive(server.seen) == []
