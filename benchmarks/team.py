@@ -1,15 +1,21 @@
 """Team-scale figures, each against a baseline measured in the same run.
 
-    python benchmarks/team.py [--calls N] [--export N] [--previous N]
+    python benchmarks/team.py [--calls N] [--export N] [--previous N] [--load-s S]
 
 - cache hit: ``complete()`` answered from a real ``redis-server`` on 127.0.0.1 vs from the local
   diskcache (the default), interleaved; and the backends' own ``get`` alone;
 - OTLP export: per-call cost of ``complete()`` with OTLP/HTTP export on (to a real receiver,
   ``mlflow server``'s ``/v1/traces``) vs off, interleaved — what the calling thread pays;
+- sustained load: 64 threads making calls for ``--load-s`` seconds with recording into sqlite,
+  then into the server: the call rate, the backlog when the load stops and its flush time;
 - export throughput (records/s) from the journal into the local sqlite store and into a real
-  ``mlflow server`` (PostgreSQL) over HTTP, ungrouped and grouped in a cell's run, against the
-  call rate of 64 threads making calls and against the previous server path (every tag on the
-  span, grouped traces started one by one), all in the same run.
+  ``mlflow server`` over HTTP, ungrouped and grouped in a cell's run, against that call rate,
+  with the CPU seconds per trace of the server's request workers, its job runner and
+  PostgreSQL (a figure that does not depend on the machine's load, unlike records/s); and the
+  previous set-up as the baseline (a one-worker server, 4 requests in flight), all in one run.
+
+The server runs as a team runs it: ``mlflow server``'s default worker count (4) on PostgreSQL
+with its durable defaults (``fsync`` and ``synchronous_commit`` on).
 
 Results go to benchmarks/results/team.json. Servers come from tests/servers.py.
 """
@@ -122,15 +128,77 @@ def otlp_overhead(receiver_url: str, exp_id: str, n: int, scratch: Path) -> dict
             "flush_both_s": round(flush_s, 3)}
 
 
-def call_rate(scratch: Path, threads: int = 64, seconds: float = 5.0) -> float:
-    """Calls/s that ``threads`` threads make with recording on (sim answers in 50 ms)."""
+class CpuMeter:
+    """CPU seconds (user + system) used by process trees: the ``mlflow server`` (its uvicorn
+    workers, job runner) and the PostgreSQL cluster (postmaster and backends), read from /proc.
+    A figure that does not depend on what else the machine runs, unlike records/s."""
+
+    def __init__(self, **roots: int) -> None:
+        self.roots = roots
+
+    @staticmethod
+    def _tree_cpu(root: int) -> float:
+        tick = os.sysconf("SC_CLK_TCK")
+        stats = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            total += stats.get(pid, (0, 0.0))[1]
+            todo += [p for p, (ppid, _) in stats.items() if ppid == pid]
+        return total
+
+    @classmethod
+    def of(cls, server: Any, pg: Any) -> CpuMeter:
+        """The server's request workers (uvicorn and its worker processes) apart from its job
+        runner (background jobs, polling even when idle), and PostgreSQL."""
+        roots = {"postgres": int((pg.data / "postmaster.pid").read_text().split()[0])}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        cmd = f.read()
+                except OSError:
+                    continue
+                if ppid == server.proc.pid:
+                    roots["server_jobs" if b"job_runner" in cmd else "server"] = int(entry)
+        return cls(**roots)
+
+    def read(self) -> dict[str, float]:
+        return {name: self._tree_cpu(pid) for name, pid in self.roots.items()} | {"client": time.process_time()}
+
+
+def _per_trace_ms(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    return {f"{name}_cpu_ms_per_trace": round((after[name] - before[name]) / n * 1000, 2) for name in before}
+
+
+def _check_meter(meter: CpuMeter) -> None:
+    missing = {"server", "server_jobs", "postgres"} - set(meter.roots)
+    assert not missing, f"no process found for {missing}"
+
+
+def sustained_load(uri: str, scratch: Path, label: str, *, threads: int = 64, seconds: float = 10.0) -> dict[str, Any]:
+    """``threads`` threads make calls for ``seconds`` with recording into ``uri`` (the sim answers
+    in 50 ms): the call rate, the records not yet in the store when the load stops (the backlog)
+    and how long they then take to arrive."""
     import llmops_nb as llm
     from llmops_nb import session as sessions
     from llmops_nb.providers import sim
 
     sim.configure_model("rate", ttft_s=0.05, tokens_per_s=0)
-    sessions.reset(home=scratch / "rate", cache_mode="off", guardrails="off",
-                   tracking_uri=f"sqlite:///{scratch / 'rate.db'}")
+    sessions.reset(home=scratch / f"rate-{label}", cache_mode="off", guardrails="off", tracking_uri=uri,
+                   experiment=f"bench-load-{label}-{int(time.time())}")
+    llm.complete("sim:rate", "warm")  # the exporter is built before the clock starts
+    sessions.session().recorder.flush(timeout=600)
     stop = time.monotonic() + seconds
     counts = [0] * threads
 
@@ -139,13 +207,22 @@ def call_rate(scratch: Path, threads: int = 64, seconds: float = 5.0) -> float:
             llm.complete("sim:rate", f"{k} {counts[k]}")
             counts[k] += 1
 
+    t0 = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(work, range(threads)))
-    sessions.session().recorder.flush(timeout=600)
-    return sum(counts) / seconds
+    made_s = time.perf_counter() - t0
+    backlog = sessions.session().recorder.pending
+    t0 = time.perf_counter()
+    sessions.session().recorder.flush(timeout=1800)
+    flush_s = time.perf_counter() - t0
+    calls = sum(counts)
+    return {"threads": threads, "calls": calls, "seconds": round(made_s, 2), "calls_per_s": round(calls / made_s, 1),
+            "backlog_records_at_end": backlog, "backlog_flush_s": round(flush_s, 2),
+            "exported_per_s_overall": round(calls / (made_s + flush_s), 1)}
 
 
-def export_throughput(uri: str, n: int, scratch: Path, label: str, *, grouped: bool = False) -> dict[str, Any]:
+def export_throughput(uri: str, n: int, scratch: Path, label: str, *, grouped: bool = False,
+                      meter: CpuMeter | None = None, warm: int = 1) -> dict[str, Any]:
     """Journal ``n`` records with the exporter held back, then time how fast they reach ``uri``
     (``grouped``: all made in one cell, so each trace is also linked to the cell's run)."""
     import llmops_nb as llm
@@ -154,78 +231,96 @@ def export_throughput(uri: str, n: int, scratch: Path, label: str, *, grouped: b
     sessions.reset(home=scratch / f"export-{label}", cache_mode="off", guardrails="off", tracking_uri=uri,
                    experiment=f"bench-export-{label}-{int(time.time())}")
     rec = sessions.session().recorder
-    rec._flushing = 0
-    hold = time.monotonic() + 3600
-    rec.call_started = lambda: None  # type: ignore[method-assign]
-    rec._last_call = hold  # the exporter waits while it believes calls are in flight
+    for i in range(warm):  # the exporter, the experiment (and a fresh server's workers) warm before the clock
+        llm.complete(MODEL, f"warm {label} {i}")
+    rec.flush(timeout=600)
+    # hold the exporter back: it defers while a call ended less than quiet_s ago, at most max_defer_s
+    rec._max_defer_s = rec._first_max_defer_s = 3600.0
+    rec._last_end = time.monotonic() + 3600.0
     with llm.group(f"cell {label}") if grouped else contextlib.nullcontext():
         for i in range(n):
             llm.complete(MODEL, f"export {label} {i}")
+    held = rec.pending
+    before = meter.read() if meter else None
     t0 = time.perf_counter()
     rec.flush(timeout=1800)
     elapsed = time.perf_counter() - t0
-    return {"records": n, "grouped": grouped, "seconds": round(elapsed, 3), "records_per_s": round(n / elapsed, 1)}
+    out = {"records": n, "held_at_start": held, "grouped": grouped, "seconds": round(elapsed, 3),
+           "records_per_s": round(n / elapsed, 1)}
+    if meter and before:
+        out.update(_per_trace_ms(before, meter.read(), n))
+    rec._last_end = time.monotonic()
+    return out
 
 
 @contextlib.contextmanager
 def previous_server_path() -> Any:
-    """The baseline: how records went into a tracking server before (every trace tag as an
-    ``mlflow.traceTag.*`` span attribute, the batch's spans in one OTLP request, grouped traces
-    started one at a time) — the same exporter otherwise."""
-    from mlflow.entities import Span
-
+    """The baseline: the exporter as it was before this round (4 requests in flight, for a
+    server that the tests and this benchmark ran with one worker) — the same code otherwise."""
     from llmops_nb import tracking
 
-    class Previous(tracking.MlflowExporter):
-        def _send(self, exp: str, batch: list[Any]) -> None:
-            spans = []
-            for r in batch:
-                own = tracking._spans(r)
-                if r.group_id:
-                    info = self._trace_info(r, exp, own)
-                    info.tags = {}
-                    self.tracing.start_trace(info)
-                root = own[0].to_dict()
-                root["attributes"].update({f"mlflow.traceTag.{k}": v for k, v in tracking.trace_tags(r).items()})
-                spans += [Span.from_dict(root), *own[1:]]
-            self.tracing.log_spans(exp, spans)
-
-    current, tracking.MlflowExporter = tracking.MlflowExporter, Previous
+    current = tracking.MlflowExporter.WORKERS
+    tracking.MlflowExporter.WORKERS = 4
     try:
         yield
     finally:
-        tracking.MlflowExporter = current
+        tracking.MlflowExporter.WORKERS = current
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=300)
-    ap.add_argument("--export", type=int, default=2000)
-    ap.add_argument("--previous", type=int, default=300, help="records for the previous server path (slow)")
+    ap.add_argument("--export", type=int, default=1500)
+    ap.add_argument("--previous", type=int, default=500, help="records for the previous server set-up")
+    ap.add_argument("--load-s", type=float, default=10.0, help="seconds of sustained load at 64 threads")
     args = ap.parse_args(argv)
     from tests.servers import mlflow_server, postgres_server, redis_server
 
     _instant_sim()
     scratch = Path(tempfile.mkdtemp(prefix="llmops_nb-team-bench-"))
     res: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg": os.getloadavg(),
-                           "calls": args.calls}
+                           "cores": os.cpu_count(), "calls": args.calls}
     with redis_server() as redis:
         res["cache_hit"] = cache_hits(redis.url, args.calls, scratch)
-    with postgres_server() as pg, mlflow_server(pg.uri()) as server:
+    # PostgreSQL with its durable defaults (fsync on); mlflow server with its default worker count
+    with postgres_server(durable=True) as pg, mlflow_server(pg.uri()) as server:
         import mlflow
 
+        from llmops_nb import tracking
+
+        res["server"] = {"workers": "mlflow default (4)", "postgres": "defaults (fsync=on, synchronous_commit=on)",
+                         "requests_in_flight": tracking.MlflowExporter.WORKERS}
+        meter = CpuMeter.of(server, pg)
+        _check_meter(meter)
         exp_id = mlflow.MlflowClient(server.url).create_experiment(f"otlp-bench-{int(time.time())}")
         res["otlp"] = otlp_overhead(server.url, exp_id, args.calls, scratch)
-        res["call_rate_64_threads_per_s"] = round(call_rate(scratch), 1)
+        sqlite_uri = f"sqlite:///{scratch / 'export.db'}"
+        res["sustained_load_sqlite"] = sustained_load(f"sqlite:///{scratch / 'rate.db'}", scratch, "sqlite",
+                                                      seconds=args.load_s)
+        res["sustained_load_server"] = sustained_load(server.url, scratch, "server", seconds=args.load_s)
+        res["call_rate_64_threads_per_s"] = res["sustained_load_sqlite"]["calls_per_s"]
         for grouped in (False, True):
             tail = "_grouped" if grouped else ""
-            res["export_sqlite" + tail] = export_throughput(f"sqlite:///{scratch / 'export.db'}", args.export,
-                                                            scratch, "sqlite" + tail, grouped=grouped)
-            res["export_server_postgres" + tail] = export_throughput(server.url, args.export, scratch,
-                                                                     "server" + tail, grouped=grouped)
-            with previous_server_path():
-                res["export_server_postgres_previous_path" + tail] = export_throughput(
-                    server.url, args.previous, scratch, "previous" + tail, grouped=grouped)
+            res["export_sqlite" + tail] = export_throughput(sqlite_uri, args.export, scratch, "sqlite" + tail,
+                                                            grouped=grouped)
+            res["export_server_postgres" + tail] = export_throughput(
+                server.url, args.export, scratch, "server" + tail, grouped=grouped, meter=meter)
+        cpu = res["export_server_postgres"]
+        per_trace = cpu["server_cpu_ms_per_trace"] + cpu["postgres_cpu_ms_per_trace"]
+        res["server_capacity"] = {
+            "server_plus_postgres_cpu_ms_per_trace": round(per_trace, 2),
+            "traces_per_s_per_core": round(1000 / per_trace, 1),
+            "traces_per_s_this_machine_at_best": round(1000 * (os.cpu_count() or 1)
+                                                       / (per_trace + cpu["client_cpu_ms_per_trace"]), 1),
+            "cores_to_keep_up_with_the_call_rate": round(res["call_rate_64_threads_per_s"] * per_trace / 1000, 1),
+        }
+    # the baseline, in the same run: the previous set-up (a one-worker server, 4 requests in flight)
+    with postgres_server(durable=True) as pg, mlflow_server(pg.uri(), workers=1) as server:
+        meter = CpuMeter.of(server, pg)
+        _check_meter(meter)
+        with previous_server_path():
+            res["export_server_postgres_previous_setup"] = export_throughput(
+                server.url, args.previous, scratch, "previous", meter=meter, warm=200)
     res["load_avg_after"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")

@@ -376,7 +376,7 @@ def _parallel(fn: Any, items: list[Any], workers: int) -> None:
 class MlflowExporter:
     """Writes call records as MLflow traces into one tracking store (see module docstring)."""
 
-    WORKERS = 4  # requests in flight at once to a tracking server
+    WORKERS = 8  # requests in flight at once to a tracking server: 2 per worker of `mlflow server`'s default 4
     TRACES_PER_REQUEST = 50  # traces (and their spans) in one OTLP request to a tracking server
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
@@ -450,12 +450,19 @@ class MlflowExporter:
         SQL path writes as rows — with MLflow's ``StartTraceV3`` (the server stores them in a
         few bulk inserts), then the spans, ``TRACES_PER_REQUEST`` traces in each OTLP request
         to the server's ``/v1/traces`` (MLflow's ``log_spans``). Up to ``WORKERS`` requests are
-        in flight at once: the server's store writes them in parallel.
+        in flight at once, two for each of the server's default four workers (one writing while
+        the other waits on PostgreSQL).
 
-        (Tags could ride on the spans as ``mlflow.traceTag.*`` attributes, but the server then
-        merges them one row at a time — ~40 statements a trace — and reads back a numeric-looking
-        value as a number: ``"250.000"`` became ``"250.0"``.) Both writes are idempotent, so a
-        retried batch is sent again as it is."""
+        MLflow 3.17 has no batch endpoint for trace info, so ``StartTraceV3`` is one request
+        per trace, and it is most of the server's cost: ~13 ms of server CPU a trace (the
+        request stack, the experiment lookup, the ORM insert), the spans ~5-9 ms more in
+        batches (``benchmarks/results/team.json`` has the figures per trace).
+
+        (Tags could ride on the spans as ``mlflow.traceTag.*`` attributes in the same OTLP
+        requests, but the server then merges them one row at a time: ~28 ms of server CPU a
+        trace, more than ``StartTraceV3`` and the spans together; and a numeric-looking value
+        not JSON-encoded reads back as a number: ``"250.000"`` became ``"250.0"``.) Both writes
+        are idempotent, so a retried batch is sent again as it is."""
         spans = {r.trace_id: _spans(r) for r in batch}
         infos = [self._trace_info(r, exp, spans[r.trace_id]) for r in batch]
         _parallel(self.tracing.start_trace, infos, self.WORKERS)
