@@ -36,11 +36,13 @@ def _records() -> list[CallRecord]:
          "route_reason": "rule", "attempts": [{"model": "openai:a", "ok": False, "error_type": "X", "duration_ms": 3.0,
                                                "retry_wait_s": 0.01}, {"model": "openai:b", "ok": False,
                                                                        "duration_ms": 4.0}]},
+        {"status": "OK", "text": "a model id that is a JSON string", "usage": {"input_tokens": 2, "output_tokens": 2},
+         "cost_usd": 2e-6, "request": {**req, "model_name": '"gpt-4o-mini"', "system": None}},
         {"status": "OK", "text": "in a cell", "usage": {"input_tokens": 1, "output_tokens": 1}, "cost_usd": 1e-6,
          "group_id": "g" * 32, "group_name": "cell 3", "prompt": "summarize@2",
          "findings": [{"type": "email", "action": "redact", "value_hash": "ab"}], "notes": ["a note"]},
     ]
-    return [CallRecord(record_id=uuid.uuid4().hex, trace_id="tr-" + uuid.uuid4().hex, **base, **case)
+    return [CallRecord(record_id=uuid.uuid4().hex, trace_id="tr-" + uuid.uuid4().hex, **{**base, **case})
             for case in cases]
 
 
@@ -66,6 +68,8 @@ def test_batch_writer_rows_equal_mlflows_log_spans(tmp_path):
         root.mkdir()
         exporter = tracking.MlflowExporter(f"sqlite:///{root}/mlflow.db", "rows")
         assert exporter._rows is not None
+        # answered, priced records skip building and translating a Span (this MLflow: same rows)
+        assert exporter._rows._direct
         if not batch:
             exporter._rows.write_traces = lambda *args: False  # MLflow's log_spans writes them
         exporter._experiment("rows")  # same experiment id in both stores
@@ -74,6 +78,26 @@ def test_batch_writer_rows_equal_mlflows_log_spans(tmp_path):
     for table in TABLES:
         assert written["batch"][table] == written["mlflow"][table], table
     assert len(written["batch"]["trace_info"]) == len(records)
+
+
+def test_direct_spans_are_checked_against_mlflows_translation(tmp_path, monkeypatch):
+    """If MLflow's translation would store the common span differently from the direct build,
+    the exporter notices at start and translates every span (the rows stay MLflow's)."""
+    direct = tracking._SqlRows._direct_root
+
+    def differs(self, r):
+        span = direct(self, r)
+        span.stored["attributes"]["mlflow.spanType"] = '"LLM"'
+        return span
+
+    monkeypatch.setattr(tracking._SqlRows, "_direct_root", differs)
+    exporter = tracking.MlflowExporter(f"sqlite:///{tmp_path}/mlflow.db", "rows")
+    assert exporter._rows is not None and not exporter._rows._direct
+    exporter.export(_records())
+    con = sqlite3.connect(f"{tmp_path}/mlflow.db")
+    roots = con.execute("SELECT type, content FROM spans WHERE parent_span_id IS NULL").fetchall()
+    con.close()
+    assert len(roots) == 6 and all(t == "CHAT_MODEL" and '"LLM"' not in content for t, content in roots)
 
 
 def test_a_retried_batch_falls_back_to_mlflows_path(tmp_path):
