@@ -442,17 +442,20 @@ class MlflowExporter:
             for r in records:
                 by_exp.setdefault(self._experiment(r.experiment or self.default_experiment), []).append(r)
             for exp, batch in by_exp.items():
+                linked = False  # each trace to its group's run, with the traces
                 if self._rows is None:
                     self._send(exp, batch)
                 else:
                     tags = {r.trace_id: trace_tags(r) for r in batch}
-                    metadata = {r.trace_id: {"mlflow.sourceRun": self._run(r, exp)} for r in batch if r.group_id}
-                    if not self._rows.write_traces(exp, batch, tags, metadata):
+                    runs = {r.trace_id: self._run(r, exp) for r in batch if r.group_id}
+                    metadata = {t: {"mlflow.sourceRun": run_id} for t, run_id in runs.items()}
+                    written = self._rows.write_traces(exp, batch, tags, metadata, runs)
+                    linked = written and self._rows.links_in_bulk
+                    if not written:
                         # MLflow's own path (a retried batch)
                         self.tracing.log_spans(exp, [span for r in batch for span in _spans(r)])
                         self._rows.write(tags, metadata)
-                for i in range(0, len(batch), 100):  # MLflow links at most 100 traces per request
-                    self._link_runs(exp, batch[i:i + 100])
+                self._link_runs(exp, batch, linked=linked)
                 self._link_prompts(batch)
 
     def _send(self, exp: str, batch: list[CallRecord]) -> None:
@@ -514,7 +517,9 @@ class MlflowExporter:
         rest = [r for r in linked if first[_prompt_ref(r.prompt)] is not r]
         _parallel(link, rest, self.WORKERS if self._rows is None else 1)  # a SQL store: one writer
 
-    def _link_runs(self, exp: str, batch: list[CallRecord]) -> None:
+    def _link_runs(self, exp: str, batch: list[CallRecord], *, linked: bool = False) -> None:
+        """Link each grouped trace to its run (unless ``linked``: written with the traces) and
+        log the run's metrics: once per run and batch (its metrics in batches of 1000)."""
         from mlflow.entities import Metric
 
         by_run: dict[str, list[CallRecord]] = {}
@@ -522,7 +527,9 @@ class MlflowExporter:
             if r.group_id:
                 by_run.setdefault(self._run(r, exp), []).append(r)
         for run_id, rs in by_run.items():
-            self.client.link_traces_to_run([r.trace_id for r in rs], run_id)
+            if not linked:
+                for i in range(0, len(rs), 100):  # MLflow links at most 100 traces per request
+                    self.client.link_traces_to_run([r.trace_id for r in rs[i:i + 100]], run_id)
             # on a copy, kept once written: a retried batch is not counted twice
             totals = dataclasses.replace(self._totals.setdefault(run_id, RunTotals()))
             counted = self._counted.setdefault(run_id, set())
@@ -609,6 +616,20 @@ class _SqlRows:
         self.m = m  # MLflow's SQL store module: its models, helpers and constants
         self._experiments: dict[str, Any] = {}
         self._valid_keys: set[str] = set()  # tag keys MLflow's validation accepted (a pure check of the key)
+        # Trace-to-run links in the traces' transaction, as MLflow's link_traces_to_run writes
+        # them, unless the store is one that filters or checks them (a workspace store's hooks).
+        self.links_in_bulk = False
+        try:
+            from mlflow.entities.entity_type import EntityAssociationType
+            from mlflow.store.tracking.dbmodels.models import SqlEntityAssociation
+        except ImportError:  # pragma: no cover - another MLflow: MLflow links them
+            pass
+        else:
+            self.association_model = SqlEntityAssociation
+            self.trace_type, self.run_type = EntityAssociationType.TRACE, EntityAssociationType.RUN
+            base = m.SqlAlchemyStore
+            self.links_in_bulk = all(getattr(type(store), hook, None) is getattr(base, hook, None)
+                                     for hook in ("_filter_entity_ids", "_validate_run_accessible"))
         for name in ("SqlTraceInfo", "SqlSpan", "MlflowException", "SpanAttributeKey", "TraceTagKey", "SpansLocation",
                      "SpanStatusCode", "MLFLOW_ARTIFACT_LOCATION", "TraceJSONEncoder", "translate_span_when_storing",
                      "_span_aggregation_node", "aggregate_usage_from_span_nodes", "aggregate_cost_from_span_nodes",
@@ -650,12 +671,14 @@ class _SqlRows:
             return None
 
     def write_traces(self, exp: str, records: list[CallRecord], tags: Mapping[str, Mapping[str, str]],
-                     metadata: Mapping[str, Mapping[str, str]]) -> bool:
+                     metadata: Mapping[str, Mapping[str, str]], runs: Mapping[str, str] | None = None) -> bool:
         """New traces of ``records``, their spans, tags and metadata in one transaction, rows
         computed with MLflow's own span translation, aggregation, previews and limits (the
-        values its ``log_spans`` writes; ``tests/test_trace_rows.py`` compares the two). False,
-        with nothing written, if any trace exists already (a retried batch) or the store has SQL
-        rollups on: then MLflow's ``log_spans`` writes them."""
+        values its ``log_spans`` writes; ``tests/test_trace_rows.py`` compares the two); with
+        :attr:`links_in_bulk`, also each trace's link to its run in ``runs`` (trace id → run
+        id: the rows MLflow's ``link_traces_to_run`` adds). False, with nothing written, if any
+        trace exists already (a retried batch) or the store has SQL rollups on: then MLflow's
+        ``log_spans`` writes them."""
         m = self.m
         if m.rollups_enabled():
             return False
@@ -679,6 +702,10 @@ class _SqlRows:
                 session.execute(insert(m.SqlTraceInfo.__table__), infos)
                 session.execute(insert(m.SqlSpan.__table__), span_rows)
                 self._write_rows(session, {t: {**extra_tags[t], **tags.get(t, {})} for t in by_trace}, metadata)
+                if runs and self.links_in_bulk:  # new traces: none is linked yet
+                    session.execute(insert(self.association_model.__table__), [
+                        {"association_id": uuid.uuid4().hex, "source_type": self.trace_type, "source_id": t,
+                         "destination_type": self.run_type, "destination_id": run_id} for t, run_id in runs.items()])
         except m.MlflowException as exc:
             if isinstance(exc.__cause__, IntegrityError):
                 return False

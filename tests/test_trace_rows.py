@@ -53,9 +53,12 @@ def _rows(db: str, root: str, runs: tuple[str, ...] = ()) -> dict[str, list[tupl
 
     con = sqlite3.connect(db)
     try:
-        return {t: [tuple(same(v) for v in row)
+        rows = {t: [tuple(same(v) for v in row)
                     for row in con.execute(f"SELECT * FROM {t} ORDER BY {order}")]
                 for t, order in TABLES.items()}
+        rows["entity_associations"] = [tuple(same(v) for v in row) for row in con.execute(  # ids and times differ
+            "SELECT source_type, source_id, destination_type, destination_id FROM entity_associations ORDER BY 2")]
+        return rows
     finally:
         con.close()
 
@@ -75,9 +78,10 @@ def test_batch_writer_rows_equal_mlflows_log_spans(tmp_path):
         exporter._experiment("rows")  # same experiment id in both stores
         exporter.export(records)
         written[name] = _rows(f"{root}/mlflow.db", str(root), tuple(exporter._runs.values()))
-    for table in TABLES:
+    for table in [*TABLES, "entity_associations"]:
         assert written["batch"][table] == written["mlflow"][table], table
     assert len(written["batch"]["trace_info"]) == len(records)
+    assert written["batch"]["entity_associations"] == [("trace", records[-1].trace_id, "run", "RUN")]
 
 
 def test_direct_spans_are_checked_against_mlflows_translation(tmp_path, monkeypatch):
