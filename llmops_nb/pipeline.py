@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from llmops_nb import errors as E
@@ -362,6 +362,8 @@ def estimated_cost(call: PreparedCall, assumed_output_tokens: int, *, exact: boo
 def _check_budget(call: PreparedCall, sess: Session, max_cost: float | None) -> None:
     group = current_group()
     settings = sess.settings
+    if max_cost is None and settings.budget_usd is None and (group is None or group.budget_usd is None):
+        return  # no budget to check (the common call): not even the session's spend is read
     left = sess.spend()["remaining_usd"]
     group_left = None
     if group is not None and group.budget_usd is not None:
@@ -426,6 +428,14 @@ class _Run:
         self.attempts: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.group = current_group()
+        self._keys: dict[int, tuple[PreparedCall, str]] = {}  # the cache key of each call, made once
+
+    def cache_key(self, call: PreparedCall) -> str:
+        """``call``'s cache key (the lookup's and the store's: computed once per call)."""
+        known = self._keys.get(id(call))
+        if known is None or known[0] is not call:
+            known = self._keys[id(call)] = (call, cache_key(call.request, call.provider.defaults))
+        return known[1]
 
     def start_clock(self, call: PreparedCall) -> None:
         """Warm the provider (SDK import, client), then start timing the call."""
@@ -450,12 +460,12 @@ class _Run:
     def fail(self, call: PreparedCall, error: Exception, findings: list[Finding] | None = None) -> NoReturn:
         """Record ``error`` as this call's outcome and raise it."""
         self.record(call, status="ERROR", error_type=type(error).__name__, error=str(error),
-                    findings=[asdict(f) for f in findings or []])
+                    findings=[_fields(f) for f in findings or []])
         error.trace_id = self.trace_id  # type: ignore[attr-defined]  # which trace holds the failure
         raise error
 
     def cached(self, call: PreparedCall) -> CachedAnswer | None:
-        return lookup(self.sess.cache, cache_key(call.request, call.provider.defaults))
+        return lookup(self.sess.cache, self.cache_key(call))
 
     def _checked(self, call: PreparedCall, raw: str) -> tuple[str, str, list[Finding]]:
         """(text to record, text for the user, findings) after the output guardrails; their
@@ -482,9 +492,9 @@ class _Run:
         completion.recorded_text, completion.placeholders = recorded, self._placeholders()
         if self.on_text is not None:
             self.on_text(shown)
-        self.record(call, completion.latency_s, status="OK", text=recorded, usage=asdict(hit.usage),
+        self.record(call, completion.latency_s, status="OK", text=recorded, usage=_fields(hit.usage),
                     cost_usd=0.0, cached=True, original_latency_s=hit.latency_s, finish_reason=hit.finish_reason,
-                    findings=[asdict(f) for f in findings], cut_by=completion.cut_by,
+                    findings=[_fields(f) for f in findings], cut_by=completion.cut_by,
                     cut_detail=completion.cut_detail)
         self.sess.add_spend(0.0, hit.cost_usd, self.group.id if self.group else None)
         return completion
@@ -525,7 +535,7 @@ class _Run:
         price = price_of(final.usage, call.request.model)
         recorded, shown, findings = self._checked(call, raw)
         if store_in_cache:  # as recorded: the input's placeholders, leaks redacted, no user values
-            store(self.sess.cache, cache_key(call.request, call.provider.defaults),
+            store(self.sess.cache, self.cache_key(call),
                   CachedAnswer(recorded, final.usage, price.cost_usd, latency, ttft, final.finish_reason,
                                self.trace_id))
         # a missing price is said once per model per session (the footer says "cost unknown" each time)
@@ -544,9 +554,9 @@ class _Run:
             cut_by=cut.by if cut else None, cut_detail=cut.detail if cut else None,
             recorded_text=recorded, placeholders=self._placeholders(),
         )
-        self.record(call, latency, status="OK", text=recorded, usage=asdict(final.usage), cost_usd=price.cost_usd,
+        self.record(call, latency, status="OK", text=recorded, usage=_fields(final.usage), cost_usd=price.cost_usd,
                     ttft_s=ttft, finish_reason=final.finish_reason, notes=price_note + window_note + self.notes,
-                    findings=[asdict(f) for f in findings], cost_simulated=price.simulated,
+                    findings=[_fields(f) for f in findings], cost_simulated=price.simulated,
                     cut_by=completion.cut_by, cut_detail=completion.cut_detail)
         self.sess.add_spend(price.cost_usd, None, self.group.id if self.group else None)
         return completion
@@ -619,6 +629,11 @@ def _attempt(call: PreparedCall, breaker: routing.CircuitBreaker, limiter: routi
         entry["duration_ms"] = (time.perf_counter() - a0) * 1000
     entry["ok"] = True
     return result
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A flat dataclass (Usage, Finding: scalar fields) as a dict: ``asdict`` without its deep copy."""
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
 
 
 def _safely_record(recorder: Any, record: CallRecord) -> None:

@@ -40,8 +40,17 @@ def _records() -> list[CallRecord]:
          "group_id": "g" * 32, "group_name": "cell 3", "prompt": "summarize@2",
          "findings": [{"type": "email", "action": "redact", "value_hash": "ab"}], "notes": ["a note"]},
     ]
-    return [CallRecord(record_id=uuid.uuid4().hex, trace_id="tr-" + uuid.uuid4().hex, **base, **case)
+    return [CallRecord(record_id=uuid.uuid4().hex, trace_id="tr-" + uuid.uuid4().hex, **{**base, **case})
             for case in cases]
+
+
+def _with_a_json_looking_model_id(records: list[CallRecord]) -> list[CallRecord]:
+    """``records`` and one whose model id is a JSON string literal (MLflow's sanitising of span
+    attributes unwraps it: the direct span rows must do the same)."""
+    r = records[0]
+    odd = CallRecord(**{**r.__dict__, "record_id": uuid.uuid4().hex, "trace_id": "tr-" + uuid.uuid4().hex,
+                        "request": {**r.request, "model_name": '"gpt-4o-mini"', "system": None}})
+    return [*records, odd]
 
 
 def _rows(db: str, root: str, runs: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
@@ -51,29 +60,55 @@ def _rows(db: str, root: str, runs: tuple[str, ...] = ()) -> dict[str, list[tupl
 
     con = sqlite3.connect(db)
     try:
-        return {t: [tuple(same(v) for v in row)
+        rows = {t: [tuple(same(v) for v in row)
                     for row in con.execute(f"SELECT * FROM {t} ORDER BY {order}")]
                 for t, order in TABLES.items()}
+        rows["entity_associations"] = [tuple(same(v) for v in row) for row in con.execute(  # ids and times differ
+            "SELECT source_type, source_id, destination_type, destination_id FROM entity_associations ORDER BY 2")]
+        return rows
     finally:
         con.close()
 
 
 def test_batch_writer_rows_equal_mlflows_log_spans(tmp_path):
-    records = _records()
+    records = _with_a_json_looking_model_id(_records())
     written = {}
     for name, batch in (("mlflow", False), ("batch", True)):
         root = tmp_path / name
         root.mkdir()
         exporter = tracking.MlflowExporter(f"sqlite:///{root}/mlflow.db", "rows")
         assert exporter._rows is not None
+        # answered, priced records skip building and translating a Span (this MLflow: same rows)
+        assert exporter._rows._direct
         if not batch:
             exporter._rows.write_traces = lambda *args: False  # MLflow's log_spans writes them
         exporter._experiment("rows")  # same experiment id in both stores
         exporter.export(records)
         written[name] = _rows(f"{root}/mlflow.db", str(root), tuple(exporter._runs.values()))
-    for table in TABLES:
+    for table in [*TABLES, "entity_associations"]:
         assert written["batch"][table] == written["mlflow"][table], table
     assert len(written["batch"]["trace_info"]) == len(records)
+    assert written["batch"]["entity_associations"] == [("trace", records[-2].trace_id, "run", "RUN")]
+
+
+def test_direct_spans_are_checked_against_mlflows_translation(tmp_path, monkeypatch):
+    """If MLflow's translation would store the common span differently from the direct build,
+    the exporter notices at start and translates every span (the rows stay MLflow's)."""
+    direct = tracking._SqlRows._direct_root
+
+    def differs(self, r):
+        span = direct(self, r)
+        span.stored["attributes"]["mlflow.spanType"] = '"LLM"'
+        return span
+
+    monkeypatch.setattr(tracking._SqlRows, "_direct_root", differs)
+    exporter = tracking.MlflowExporter(f"sqlite:///{tmp_path}/mlflow.db", "rows")
+    assert exporter._rows is not None and not exporter._rows._direct
+    exporter.export(_records())
+    con = sqlite3.connect(f"{tmp_path}/mlflow.db")
+    roots = con.execute("SELECT type, content FROM spans WHERE parent_span_id IS NULL").fetchall()
+    con.close()
+    assert len(roots) == 5 and all(t == "CHAT_MODEL" and '"LLM"' not in content for t, content in roots)
 
 
 def test_a_retried_batch_falls_back_to_mlflows_path(tmp_path):
