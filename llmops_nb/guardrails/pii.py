@@ -24,7 +24,7 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib import resources
 
@@ -100,7 +100,8 @@ _DOMAIN = (rf"((?:{_LABEL}\.)+((?:[^\W\d_]|[{_MARKS}]){{2,24}}|xn--[a-z0-9-]{{1,
 # the local part: RFC 5322 atext (letters, digits and !#$%&'*+/=?^_`{|}~-) with dots, or a quoted
 # string; RFC 5321 caps it at 64 octets, but test suites and real systems accept longer ones
 _LOCAL_MAX = 128
-_LOCAL_TAIL = re.compile(rf"[\w{_MARKS}.%+'!#$&*=?^`{{|}}~/-]{{1,{_LOCAL_MAX + 1}}}\Z")  # found back from its "@"
+# matched on the reversed text before an "@" (one forward match instead of a search from every start)
+_LOCAL_REVERSED = re.compile(rf"[\w{_MARKS}.%+'!#$&*=?^`{{|}}~/-]{{1,{_LOCAL_MAX + 1}}}")
 _DOMAIN_AFTER = re.compile(_DOMAIN)
 # RFC 5321 address literals: user@[192.0.2.1], user@[IPv6:2001:db8::1]
 _ADDRESS_LITERAL = re.compile(r"\[(?:(?P<v4>\d{1,3}(?:\.\d{1,3}){3})|IPv6:(?P<v6>[0-9A-Fa-f:.]{2,45}))\](?![\w.\[\]-])")
@@ -147,19 +148,20 @@ def _email_matches(text: str) -> list[tuple[int, str, str, str]]:
     out = []
     at = text.find("@")
     while at >= 0:
-        m = _LOCAL_TAIL.search(text, max(0, at - _LOCAL_MAX - 1), at)
+        back = _LOCAL_REVERSED.match(text[max(0, at - _LOCAL_MAX - 1):at][::-1])
+        local = back.group()[::-1] if back is not None else ""
+        start = at - len(local)
         dom = _DOMAIN_AFTER.match(text, at + 1) if text[at + 1:at + 2] != "[" else None
         if dom is None and text[at + 1:at + 2] == "[":
             lit = _ADDRESS_LITERAL.match(text, at + 1)
-            if m is not None and lit is not None and _literal_ok(lit):
-                out.append((m.start(), m.group(), lit.group(), ""))
+            if local and lit is not None and _literal_ok(lit):
+                out.append((start, local, lit.group(), ""))
             at = text.find("@", at + 1)
             continue
         nxt = text.find("@", at + 1)
-        if m is None or dom is None or len(m.group()) > _LOCAL_MAX or not address_ok(m.group(), dom.group(1)):
+        if not local or dom is None or len(local) > _LOCAL_MAX or not address_ok(local, dom.group(1)):
             at = nxt
             continue
-        local, start = m.group(), m.start()
         out.append((start, local, dom.group(1), dom.group(2)))
         at = text.find("@", dom.end())
     for k, (start, local, domain, tld) in enumerate(out):
@@ -604,12 +606,14 @@ _SOCIAL_WORDS = ("ssn", "ss#", "social", "insurance", "amka", "niss", "insz", "r
                  "pasep", "svnr", "sv-nummer", "svnummer", "versicherung", "nir", "sociale")
 
 
-def _ssns(text: str, regions: Regions | None = None) -> list[Finding]:
+def _ssns(text: str, regions: Regions | None = None, social: bool = True) -> list[Finding]:
+    """US SSNs, the national insurance numbers said to be one, and (``social``: the text has the ten
+    digits they need) the other countries' social security numbers."""
     out = [make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high")
            for m in _each(_SSN, text, regions) if ssn_ok(m.group(1), m.group(3), m.group(4))]
     low = text.lower()
-    return (out + _ssn_said_near(text, low, regions) + _other_national_insurance(text, low, regions)
-            + _social_numbers(text, low, regions))
+    out += _ssn_said_near(text, low, regions) + _other_national_insurance(text, low, regions)
+    return out + _social_numbers(text, low, regions) if social else out
 
 
 # ------------------------------------------------------------------------------------------ phone
@@ -893,17 +897,31 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
         found += _unspecified_ipv6(text)
     if _DIGIT.search(text) is None:
         return resolve_overlaps(found)  # every other type has a digit
-    clusters = None if len(text) < _SHORT else _clusters(text)
-    if "card" in wanted:
-        found += _cards(text, _windows(text, clusters, 12))
-    if "iban" in wanted:
-        found += _ibans(text, _windows(text, clusters, 2))
-    if "ssn" in wanted:
-        found += _ssns(text, _windows(text, clusters, 6))
-    if "phone" in wanted:
-        found += _phones(text, _windows(text, clusters, 7))
-    if "ipv4" in wanted and "." in text:
-        found += _ipv4s(text, _windows(text, clusters, 4))
-    if "ipv6" in wanted and ":" in text:
-        found += _ipv6s(text, _windows(text, clusters, 1, _IPV6_EDGE))
+    if len(text) < _SHORT:  # a short text: one window, taken by a type only when it has that type's digits
+        total = sum(map(text.count, "0123456789"))
+
+        def win(digits: int, edge: int = _EDGE) -> Regions | None:
+            return None if total >= digits else []
+    else:
+        clusters = _clusters(text)
+        total = 99
+
+        def win(digits: int, edge: int = _EDGE) -> Regions | None:
+            return _windows(text, clusters, digits, edge)
+    for type_, digits, needs, find in _DIGIT_TYPES:
+        if type_ in wanted and (needs is None or needs in text):
+            regions = win(digits, _IPV6_EDGE if type_ == "ipv6" else _EDGE)
+            if regions != []:
+                found += find(text, regions, total)
     return resolve_overlaps(found)
+
+
+# (type, digits a match has at least, a character it needs, finder)
+_DIGIT_TYPES: tuple[tuple[str, int, str | None, Callable[[str, Regions | None, int], list[Finding]]], ...] = (
+    ("card", 12, None, lambda t, r, n: _cards(t, r)),
+    ("iban", 2, None, lambda t, r, n: _ibans(t, r)),
+    ("ssn", 6, None, lambda t, r, n: _ssns(t, r, social=n >= 10)),
+    ("phone", 7, None, lambda t, r, n: _phones(t, r)),
+    ("ipv4", 4, ".", lambda t, r, n: _ipv4s(t, r)),
+    ("ipv6", 1, ":", lambda t, r, n: _ipv6s(t, r)),
+)
