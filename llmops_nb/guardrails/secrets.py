@@ -286,15 +286,19 @@ _STRUCTURED: list[tuple[str, tuple[str, ...], re.Pattern[str], int, Callable[[st
 ]
 
 
+# (literal, whether it is looked for in the lower-cased text, the _STRUCTURED rule it triggers)
+_STRUCTURED_LITERALS = tuple((lit, lit.islower(), i) for i, rule in enumerate(_STRUCTURED) for lit in rule[1])
+
+
 def _structured_findings(text: str, low: str | None = None) -> list[Finding]:
     low = text.lower() if low is None else low
     out = []
-    for type_, literals, rx, group, ok, score, severity in _STRUCTURED:
-        if any(lit in (low if lit.islower() else text) for lit in literals):
-            for m in rx.finditer(text):
-                g = group if group >= 0 else next(i for i in range(1, rx.groups + 1) if m.group(i) is not None)
-                if ok(m.group(g)):
-                    out.append(make_finding(SCANNER, type_, text, m.start(g), m.end(g), score=score, severity=severity))
+    hits = sorted({i for lit, lowered, i in _STRUCTURED_LITERALS if lit in (low if lowered else text)})
+    for type_, _literals, rx, group, ok, score, severity in (_STRUCTURED[i] for i in hits):
+        for m in rx.finditer(text):
+            g = group if group >= 0 else next(i for i in range(1, rx.groups + 1) if m.group(i) is not None)
+            if ok(m.group(g)):
+                out.append(make_finding(SCANNER, type_, text, m.start(g), m.end(g), score=score, severity=severity))
     return out
 
 
@@ -356,8 +360,11 @@ def _context_findings(text: str, low: str | None = None) -> list[Finding]:
     return out
 
 
+_AWS_PREFIX_RE = re.compile("|".join(_AWS_PREFIXES))
+
+
 def _aws_near_id_findings(text: str) -> list[Finding]:
-    if not any(p in text for p in _AWS_PREFIXES):
+    if _AWS_PREFIX_RE.search(text) is None:
         return []
     out = []
     for m in _AWS_SECRET_NEAR_ID.finditer(text):
