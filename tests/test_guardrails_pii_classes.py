@@ -65,6 +65,8 @@ NEGATIVE = [
     # phones: decimals, two years, an ISBN with its check character, an IPv6 zone that is not one
     ("decimal with 7 digits", "pi is about 314.1593"),
     ("two years", "from 2019 2020 onwards"),
+    ("round-number range", "budget 1000-2000 per seat"),
+    ("range after 'pages'", "see pages 120-1250"),
     ("ISBN with X", "ISBN 3-598-21500-X"),
     ("IPv6 empty zone", "fe80::1:2% dropped"),
 ]

@@ -689,6 +689,18 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
     return lens != [3, 2, 4]  # SSN shape
 
 
+_RANGE_BEFORE = re.compile(r"\b(?:between|from|range|ranges|ranging|pages?|pp|years?|rows?|lines?|items?|ids?)\W{0,3}$")
+
+
+def _numeric_range(text: str, start: int, groups: list[str], value: str) -> bool:
+    """``1000-2000``: two dash-joined numbers that read as a range — round numbers in increasing
+    order, or after "between", "from", "pages" …"""
+    if len(groups) != 2 or "-" not in value:
+        return False
+    a, b = groups
+    return (int(a) < int(b) and a[-1] == b[-1] == "0") or _RANGE_BEFORE.search(preceding(text, start, 16)) is not None
+
+
 _PHONE_GROUP = re.compile(r"\([^)]*\)|\d+")  # "(06 1)" is one group: the area code with its trunk prefix
 _LOCAL_LAYOUTS = frozenset({(3, 4), (4, 4), (3, 2, 2), (3, 2, 3), (2, 3, 3)})
 
@@ -736,8 +748,8 @@ def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     if m.group("e164"):
         return True, 0.9
     groups = [g.strip("()").replace(" ", "").replace("-", "") for g in _PHONE_GROUP.findall(value)]
-    if not intl and "." in value and sum(map(len, groups)) < 9:
-        return False, 0.0  # 123.4567: a decimal number
+    if not intl and sum(map(len, groups)) < 9 and ("." in value or _numeric_range(text, m.start(), groups, value)):
+        return False, 0.0  # 123.4567: a decimal number; 1000-2000, "between 120-1250": a range
     if not _phone_groups_ok(groups, intl):
         return _said_local(text, m, groups, intl)
     seps = set(re.findall(r"[ .\-]", value))
