@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib import resources
 
+from llmops_nb.guardrails import national_ids
 from llmops_nb.guardrails._common import make_finding, preceding, resolve_overlaps
 from llmops_nb.types import Finding
 
 SCANNER = "pii"
-TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
+TYPES = ("email", "phone", "card", "iban", "ssn", "national_id", "ipv4", "ipv6")
 
 Regions = list[tuple[int, int]]
 Clusters = list[tuple[int, int, int]]
@@ -925,7 +926,18 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
             regions = win(digits, _IPV6_EDGE if type_ == "ipv6" else _EDGE)
             if regions != []:
                 found += find(text, regions, total)
-    return resolve_overlaps(found)
+    return resolve_overlaps(_drop_weak_ids(found))
+
+
+def _drop_weak_ids(found: list[Finding]) -> list[Finding]:
+    """A bare run whose only claim to be an identity number is its check digit (score below 0.5)
+    yields to any other reading of the same digits (a phone, a card), which it would otherwise
+    outrank and then, below the policy threshold, take away."""
+    weak = [f for f in found if f.type == "national_id" and f.score < 0.5]
+    if not weak:
+        return found
+    others = [f for f in found if f.type != "national_id"]
+    return [f for f in found if f not in weak or not any(o.start < f.end and f.start < o.end for o in others)]
 
 
 # (type, digits a match has at least, a character it needs, finder)
@@ -934,6 +946,7 @@ _DIGIT_TYPES: tuple[tuple[str, int, str | None, Callable[[str, Regions | None, i
     ("iban", 2, None, lambda t, r, n: _ibans(t, r)),
     ("ssn", 6, None, lambda t, r, n: _ssns(t, r, social=n >= 10)),
     ("phone", 7, None, lambda t, r, n: _phones(t, r)),
+    ("national_id", 4, None, lambda t, r, n: national_ids.scan(t, r)),
     ("ipv4", 4, ".", lambda t, r, n: _ipv4s(t, r)),
     ("ipv6", 1, ":", lambda t, r, n: _ipv6s(t, r)),
 )
