@@ -35,9 +35,10 @@ Also, per family (PII, secrets, prompt injection, toxicity), text-level precisio
 the default pack (a text is flagged when the pack reports a finding of that family):
 
 - on the **dev split** of the guardrail development corpus (``--dev``, default
-  ``/work/shared/data/guardrails``; skipped when absent — the corpus is never copied here). PII
-  rows of identifier types the scanner does not cover (national ids, tax ids, passports) are left
-  out; injection/toxicity are also given on the *standalone* subset (rows whose label follows
+  ``/work/shared/data/guardrails``; skipped when absent — the corpus is never copied here). The
+  PII figure leaves out the national id, tax id and passport positives (outside the held-out
+  suites' entity set; ``pii (with national ids)`` keeps them), and is also given per entity
+  against Presidio's recognizers on the same rows; injection/toxicity are also given on the *standalone* subset (rows whose label follows
   from the text alone, see ``scripts/train_guardrails.py``);
 - on the package's own labelled corpus (tests/data/guardrails_corpus.jsonl);
 
@@ -289,7 +290,8 @@ def _records() -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------- PII vs Presidio
-PII_TYPES = pii.TYPES  # email, phone, card, iban, ssn, ipv4, ipv6
+# the types both sides cover (Presidio's six recognizers): email, phone, card, iban, ssn, ipv4, ipv6
+PII_TYPES = tuple(t for t in pii.TYPES if t != "national_id")
 PRESIDIO_TYPES = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card", "IBAN_CODE": "iban",
                   "US_SSN": "ssn", "IP_ADDRESS": "ip"}  # ip → ipv4 or ipv6 by the matched text
 Span = tuple[str, int, int]
@@ -570,10 +572,13 @@ def _prf(pairs: list[tuple[bool, bool]]) -> dict[str, float | int]:
             "tp": tp, "fp": fp, "fn": fn, "n": len(pairs)}
 
 
-def dev_rows(data: Path, family: str) -> list[dict[str, Any]]:
+PII_ID_TYPES = {"national_id", "tax_id", "passport"}  # the national_id type; not in the held-out suites' entity set
+
+
+def dev_rows(data: Path, family: str, all_types: bool = False) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in (data / f"{family}.jsonl").read_text("utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if r["split"] == "dev"]
-    if family == "pii":
+    if family == "pii" and not all_types:
         rows = [r for r in rows if not (r["label"] and r["type"] not in PII_DEV_TYPES)]
     return rows
 
@@ -583,11 +588,15 @@ def _f1_dev_split(data: Path) -> dict[str, Any]:
     from train_guardrails import context_dependent  # the training script's definition of "standalone"
 
     out: dict[str, Any] = {"data": str(data), "how": "text-level: flagged = the default pack reports a finding of the "
-                           "family (default thresholds); PII rows of uncovered identifier types left out"}
+                           "family (default thresholds); 'pii' leaves out the national id, tax id and passport positives "
+                           "(not in the held-out suites' entity set), 'pii (with national ids)' keeps them"}
     for family in FAMILIES:
         rows = dev_rows(data, family)
         pairs = [(bool(r["label"]), family in _flags(r["text"])) for r in rows]
         out[family] = _prf(pairs)
+        if family == "pii":  # with the national id, tax id and passport rows (the national_id type)
+            rows_all = dev_rows(data, family, all_types=True)
+            out["pii (with national ids)"] = _prf([(bool(r["label"]), "pii" in _flags(r["text"])) for r in rows_all])
         if family in ("injection", "toxicity"):
             out[f"{family} (standalone)"] = _prf([p for p, r in zip(pairs, rows, strict=True) if not context_dependent(r)])
     return out
@@ -623,17 +632,20 @@ def _pii_dev_per_entity(pres: _Presidio, data: Path) -> dict[str, Any]:
     """Text-level P/R/F1 per PII entity on the dev split, the default pack against Presidio's
     recognizers on the same rows: an entity's rows are its positives and the negatives that
     resemble it (invalid checksums, malformed addresses ...); the other look-alikes (semver, ISBN,
-    dates, invalid national ids ...) are one more group that can only add false positives.
+    dates ...) are one more group that can only add false positives. National id, tax id and
+    passport rows are scored too (our national_id type; Presidio's recognizers here are the six of
+    the comparison, none for them).
     Presidio is scored with every result it returns (threshold 0) and with the per-entity score
     threshold that is best for it on these rows (an oracle)."""
-    rows = dev_rows(data, "pii")
+    rows = dev_rows(data, "pii", all_types=True)
     ours, scores = [], []
     for r in rows:
         ours.append("pii" in _flags(r["text"]))
         scores.append([sp[3] for sp in pres.spans(r["text"], pres.recognizers(r["text"]))])
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
-        groups.setdefault(r["type"] if r["type"] in PII_DEV_TYPES else "look-alikes (other)", []).append(i)
+        kind = r["type"] if r["type"] in PII_DEV_TYPES | PII_ID_TYPES else "look-alikes (other)"
+        groups.setdefault(kind, []).append(i)
     out: dict[str, Any] = {"how": _pii_dev_per_entity.__doc__.split("\n\n")[0].replace("\n", " ")}
     for name, idx in sorted(groups.items()):
         def prf(flag: Callable[[int], bool], idx: list[int] = idx) -> dict[str, float | int]:

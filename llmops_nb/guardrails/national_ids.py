@@ -59,6 +59,27 @@ _SHAPE_PATTERNS: tuple[tuple[str, str], ...] = (
 _CANDIDATE = re.compile(r"(?<![\w.\-/])(?=\d\d|[A-Za-z]{1,6}\d)(?:" + "|".join(f"(?P<{k}>{p})" for k, p in _SHAPE_PATTERNS)
                         + r")(?![\w\-]|[.,/]\d)")
 _SHAPE_RES = {k: re.compile(p) for k, p in _SHAPE_PATTERNS}
+# Where a candidate can start: a capital letter with a digit within six letters, or a digit
+# before another digit. Each pattern opens with a character class, so ``re`` skips in C to the
+# next capital or digit; _CANDIDATE is then matched only there (its lookarounds alone, tried at
+# every position of a text, cost more than the whole rest). Digit-led shapes all have seven
+# digits or more, so they are looked for only where the caller found that many.
+_LETTER_START = re.compile(r"[A-Z](?<![\w.\-/][A-Z])(?=[A-Za-z]{0,5}\d)")
+_DIGIT_START = re.compile(r"\d(?<![\w.\-/]\d)(?=\d)")
+DIGITS = 7  # the fewest digits of a digit-led shape (Irish PPS, NIE)
+
+
+def _candidates(text: str, regions: list[tuple[int, int]] | None) -> list[re.Match[str]]:
+    starts = [m.start() for m in _LETTER_START.finditer(text)]
+    for start, end in regions if regions is not None else ((0, len(text)),):
+        starts += [m.start() for m in _DIGIT_START.finditer(text, start, end)]
+    out: list[re.Match[str]] = []
+    pos = 0
+    for at in sorted(starts):
+        if at >= pos and (m := _CANDIDATE.match(text, at)) is not None:
+            out.append(m)
+            pos = m.end()
+    return out
 
 
 def _date_ok(yyyy: int, mm: int, dd: int) -> bool:
@@ -163,7 +184,7 @@ def kr_ok(value: str) -> bool:
 
 def se_ok(value: str) -> bool:
     """Swedish personnummer / samordningsnummer (day + 60): YYMMDD, serial, Luhn over the ten digits."""
-    d = re.sub(r"[-+]", "", value)
+    d = value.replace("-", "").replace("+", "")
     d = d[2:] if len(d) == 12 else d
     if len(d) != 10 or not d.isdigit():
         return False
@@ -417,46 +438,53 @@ _SHAPES = {
 }
 
 
-def _unsaid_score(kind: str, value: str) -> float | None:
-    """The score of a candidate not said to be an identity number (None: no shape it fits validates):
-    every shape that fits the text is tried (640883-3231 is HETU-shaped and a personnummer)."""
-    best: float | None = None
-    if (kind == "digits" or value.isdigit()) and not _trivial(value):
+def _unsaid_score(kind: str, value: str, weak: bool) -> float | None:
+    """The score of a candidate not said to be an identity number (None: no shape it fits
+    validates). The shape that matched is tried first, then every other shape that fits the text
+    (640883-3231 is HETU-shaped and a personnummer). ``weak``: also try the single-check digit
+    runs (only worth it when the text speaks of a tax number)."""
+    if kind == "digits":
+        if _trivial(value):
+            return None
         if any(len(value) == n and ok(value) for n, ok in _BARE_STRONG):
-            best = 0.45
-        elif any(len(value) == n and ok(value) for n, ok in _BARE_WEAK):
-            best = 0.4
+            return 0.45
+        return 0.4 if weak and any(len(value) == n and ok(value) for n, ok in _BARE_WEAK) else None
+    ok, score = _SHAPES[kind]
+    if ok(value):
+        return 0.75 if kind == "hk" and value[-1] in ")]" else score  # A123456(7): the HKID as printed
     for k, (ok, score) in _SHAPES.items():
-        if (k == kind or _SHAPE_RES[k].fullmatch(value)) and ok(value):
-            score = 0.75 if k == "hk" and value[-1] in ")]" else score  # A123456(7): the HKID as printed
-            best = score if best is None else max(best, score)
-    return best
+        if k != kind and _SHAPE_RES[k].fullmatch(value) and ok(value):
+            return score
+    return None
 
 
 def scan(text: str, regions: list[tuple[int, int]] | None = None) -> list[Finding]:
-    """``national_id`` findings in ``text`` (in ``regions`` only, when given)."""
+    """``national_id`` findings in ``text``: letter-led shapes anywhere, digit-led ones in
+    ``regions`` only, when given (the windows around runs of :data:`DIGITS` digits)."""
     low = text.lower()
     said_any = any(w in low for w in SAID_WORDS)
+    tax_any = said_any and any(w in low for w in _TAX_WORDS)
     out = []
-    for start, end in regions if regions is not None else ((0, len(text)),):
-        for m in _CANDIDATE.finditer(text, start, end):
-            kind = m.lastgroup or "digits"
-            score = _unsaid_score(kind, m.group())
-            if score is None:
+    for m in _candidates(text, regions):
+        score = _unsaid_score(m.lastgroup or "digits", m.group(), tax_any)
+        if score is None:
+            continue
+        before = preceding(text, m.start(), 40) if said_any else ""
+        if score == 0.4:  # a weak check only: a number only when said to be a tax number
+            if not _TAX_SAID.search(before):
                 continue
-            before = preceding(text, m.start(), 40) if said_any else ""
-            if score == 0.4:  # a weak check only: a number only when said to be a tax number
-                if not _TAX_SAID.search(before):
-                    continue
-                score = 0.8
-            elif said_any and _SAID.search(before) is not None:
-                score = 0.85
-            elif score == 0.0:
-                continue  # a shape without a check digit, not said to be an identity number
-            out.append(make_finding(SCANNER, TYPE, text, m.start(), m.end(), score=score, severity="high"))
+            score = 0.8
+        elif said_any and _SAID.search(before) is not None:
+            score = 0.85
+        elif score == 0.0:
+            continue  # a shape without a check digit, not said to be an identity number
+        out.append(make_finding(SCANNER, TYPE, text, m.start(), m.end(), score=score, severity="high"))
     if said_any and "passport" in low:
         out += _passports(text)
     return out
+
+
+_TAX_WORDS = ("tax", "tin", "nif", "steuer", "fiscal")
 
 
 # what passport numbers look like: 6–10 letters and digits (a dash or space after a leading letter),

@@ -917,7 +917,6 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
             return None if total >= digits else []
     else:
         clusters = _clusters(text)
-        total = 99
 
         def win(digits: int, edge: int = _EDGE) -> Regions | None:
             return _windows(text, clusters, digits, edge)
@@ -925,7 +924,7 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
         if type_ in wanted and (needs is None or needs in text):
             regions = win(digits, _IPV6_EDGE if type_ == "ipv6" else _EDGE)
             if regions != []:
-                found += find(text, regions, total)
+                found += find(text, regions, win)
     return resolve_overlaps(_drop_weak_ids(found))
 
 
@@ -940,13 +939,15 @@ def _drop_weak_ids(found: list[Finding]) -> list[Finding]:
     return [f for f in found if f not in weak or not any(o.start < f.end and f.start < o.end for o in others)]
 
 
-# (type, digits a match has at least, a character it needs, finder)
-_DIGIT_TYPES: tuple[tuple[str, int, str | None, Callable[[str, Regions | None, int], list[Finding]]], ...] = (
-    ("card", 12, None, lambda t, r, n: _cards(t, r)),
-    ("iban", 2, None, lambda t, r, n: _ibans(t, r)),
-    ("ssn", 6, None, lambda t, r, n: _ssns(t, r, social=n >= 10)),
-    ("phone", 7, None, lambda t, r, n: _phones(t, r)),
-    ("national_id", 4, None, lambda t, r, n: national_ids.scan(t, r)),
-    ("ipv4", 4, ".", lambda t, r, n: _ipv4s(t, r)),
-    ("ipv6", 1, ":", lambda t, r, n: _ipv6s(t, r)),
+# (type, digits a match has at least, a character it needs, finder(text, its regions, win)), where
+# win(digits) gives the regions for another digit count (None: the whole text, []: none)
+_Win = Callable[..., "Regions | None"]
+_DIGIT_TYPES: tuple[tuple[str, int, str | None, Callable[[str, Regions | None, _Win], list[Finding]]], ...] = (
+    ("card", 12, None, lambda t, r, w: _cards(t, r)),
+    ("iban", 2, None, lambda t, r, w: _ibans(t, r)),
+    ("ssn", 6, None, lambda t, r, w: _ssns(t, r, social=w(10) != [])),
+    ("phone", 7, None, lambda t, r, w: _phones(t, r)),
+    ("national_id", 4, None, lambda t, r, w: national_ids.scan(t, w(national_ids.DIGITS))),
+    ("ipv4", 4, ".", lambda t, r, w: _ipv4s(t, r)),
+    ("ipv6", 1, ":", lambda t, r, w: _ipv6s(t, r)),
 )
