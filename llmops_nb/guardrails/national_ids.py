@@ -69,10 +69,16 @@ _DIGIT_START = re.compile(r"\d(?<![\w.\-/]\d)(?=\d)")
 DIGITS = 7  # the fewest digits of a digit-led shape (Irish PPS, NIE)
 
 
-def _candidates(text: str, regions: list[tuple[int, int]] | None) -> list[re.Match[str]]:
-    starts = [m.start() for m in _LETTER_START.finditer(text)]
-    for start, end in regions if regions is not None else ((0, len(text)),):
-        starts += [m.start() for m in _DIGIT_START.finditer(text, start, end)]
+Regions = list[tuple[int, int]] | None
+
+
+def _starts(pattern: re.Pattern[str], text: str, regions: Regions) -> list[int]:
+    spans = ((0, len(text)),) if regions is None else regions
+    return [m.start() for start, end in spans for m in pattern.finditer(text, start, end)]
+
+
+def _candidates(text: str, letter_regions: Regions, digit_regions: Regions) -> list[re.Match[str]]:
+    starts = _starts(_LETTER_START, text, letter_regions) + _starts(_DIGIT_START, text, digit_regions)
     out: list[re.Match[str]] = []
     pos = 0
     for at in sorted(starts):
@@ -458,14 +464,15 @@ def _unsaid_score(kind: str, value: str, weak: bool) -> float | None:
     return None
 
 
-def scan(text: str, regions: list[tuple[int, int]] | None = None) -> list[Finding]:
-    """``national_id`` findings in ``text``: letter-led shapes anywhere, digit-led ones in
-    ``regions`` only, when given (the windows around runs of :data:`DIGITS` digits)."""
+def scan(text: str, regions: Regions = None, digit_regions: Regions = None) -> list[Finding]:
+    """``national_id`` findings in ``text``, in ``regions`` (None: everywhere; the caller's
+    windows around runs of four digits) — digit-led shapes only in ``digit_regions`` (the
+    windows around runs of :data:`DIGITS` digits)."""
     low = text.lower()
     said_any = any(w in low for w in SAID_WORDS)
     tax_any = said_any and any(w in low for w in _TAX_WORDS)
     out = []
-    for m in _candidates(text, regions):
+    for m in _candidates(text, regions, digit_regions):
         score = _unsaid_score(m.lastgroup or "digits", m.group(), tax_any)
         if score is None:
             continue

@@ -900,6 +900,26 @@ def _unspecified_ipv6(text: str) -> list[Finding]:
 _DIGIT = re.compile(r"\d")
 _SHORT = 256  # below this, one pass per type costs less than finding the digit clusters first
 
+def _window_fn(text: str) -> Callable[..., Regions | None]:
+    """win(digits, edge): the regions of ``text`` to look in for a type whose matches have at least
+    ``digits`` digits — a short text is one window, taken only when it has that many digits in
+    all; a long one has the windows around its digit clusters (computed once per digit count)."""
+    if len(text) < _SHORT:
+        total = sum(map(text.count, "0123456789"))
+
+        def short(digits: int, edge: int = _EDGE) -> Regions | None:
+            return None if total >= digits else []
+        return short
+    clusters = _clusters(text)
+    cache: dict[tuple[int, int], Regions | None] = {}
+
+    def long(digits: int, edge: int = _EDGE) -> Regions | None:
+        if (digits, edge) not in cache:
+            cache[digits, edge] = _windows(text, clusters, digits, edge)
+        return cache[digits, edge]
+    return long
+
+
 def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
     """PII findings in ``text`` (all types, or only ``types``), one type per span, in order."""
     wanted = TYPES if types is None else types
@@ -910,16 +930,7 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
         found += _unspecified_ipv6(text)
     if _DIGIT.search(text) is None:
         return resolve_overlaps(found)  # every other type has a digit
-    if len(text) < _SHORT:  # a short text: one window, taken by a type only when it has that type's digits
-        total = sum(map(text.count, "0123456789"))
-
-        def win(digits: int, edge: int = _EDGE) -> Regions | None:
-            return None if total >= digits else []
-    else:
-        clusters = _clusters(text)
-
-        def win(digits: int, edge: int = _EDGE) -> Regions | None:
-            return _windows(text, clusters, digits, edge)
+    win = _window_fn(text)
     for type_, digits, needs, find in _DIGIT_TYPES:
         if type_ in wanted and (needs is None or needs in text):
             regions = win(digits, _IPV6_EDGE if type_ == "ipv6" else _EDGE)
@@ -947,7 +958,7 @@ _DIGIT_TYPES: tuple[tuple[str, int, str | None, Callable[[str, Regions | None, _
     ("iban", 2, None, lambda t, r, w: _ibans(t, r)),
     ("ssn", 6, None, lambda t, r, w: _ssns(t, r, social=w(10) != [])),
     ("phone", 7, None, lambda t, r, w: _phones(t, r)),
-    ("national_id", 4, None, lambda t, r, w: national_ids.scan(t, w(national_ids.DIGITS))),
+    ("national_id", 4, None, lambda t, r, w: national_ids.scan(t, r, w(national_ids.DIGITS))),
     ("ipv4", 4, ".", lambda t, r, w: _ipv4s(t, r)),
     ("ipv6", 1, ":", lambda t, r, w: _ipv6s(t, r)),
 )
