@@ -35,9 +35,10 @@ Also, per family (PII, secrets, prompt injection, toxicity), text-level precisio
 the default pack (a text is flagged when the pack reports a finding of that family):
 
 - on the **dev split** of the guardrail development corpus (``--dev``, default
-  ``/work/shared/data/guardrails``; skipped when absent — the corpus is never copied here). PII
-  rows of identifier types the scanner does not cover (national ids, tax ids, passports) are left
-  out; injection/toxicity are also given on the *standalone* subset (rows whose label follows
+  ``/work/shared/data/guardrails``; skipped when absent — the corpus is never copied here). The
+  PII figure leaves out the national id, tax id and passport positives (outside the held-out
+  suites' entity set; ``pii (with national ids)`` keeps them), and is also given per entity
+  against Presidio's recognizers on the same rows; injection/toxicity are also given on the *standalone* subset (rows whose label follows
   from the text alone, see ``scripts/train_guardrails.py``);
 - on the package's own labelled corpus (tests/data/guardrails_corpus.jsonl);
 
@@ -289,7 +290,8 @@ def _records() -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------- PII vs Presidio
-PII_TYPES = pii.TYPES  # email, phone, card, iban, ssn, ipv4, ipv6
+# the types both sides cover (Presidio's six recognizers): email, phone, card, iban, ssn, ipv4, ipv6
+PII_TYPES = tuple(t for t in pii.TYPES if t != "national_id")
 PRESIDIO_TYPES = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card", "IBAN_CODE": "iban",
                   "US_SSN": "ssn", "IP_ADDRESS": "ip"}  # ip → ipv4 or ipv6 by the matched text
 Span = tuple[str, int, int]
@@ -570,10 +572,13 @@ def _prf(pairs: list[tuple[bool, bool]]) -> dict[str, float | int]:
             "tp": tp, "fp": fp, "fn": fn, "n": len(pairs)}
 
 
-def dev_rows(data: Path, family: str) -> list[dict[str, Any]]:
+PII_ID_TYPES = {"national_id", "tax_id", "passport"}  # the national_id type; not in the held-out suites' entity set
+
+
+def dev_rows(data: Path, family: str, all_types: bool = False) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in (data / f"{family}.jsonl").read_text("utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if r["split"] == "dev"]
-    if family == "pii":
+    if family == "pii" and not all_types:
         rows = [r for r in rows if not (r["label"] and r["type"] not in PII_DEV_TYPES)]
     return rows
 
@@ -583,11 +588,15 @@ def _f1_dev_split(data: Path) -> dict[str, Any]:
     from train_guardrails import context_dependent  # the training script's definition of "standalone"
 
     out: dict[str, Any] = {"data": str(data), "how": "text-level: flagged = the default pack reports a finding of the "
-                           "family (default thresholds); PII rows of uncovered identifier types left out"}
+                           "family (default thresholds); 'pii' leaves out the national id, tax id and passport positives "
+                           "(not in the held-out suites' entity set), 'pii (with national ids)' keeps them"}
     for family in FAMILIES:
         rows = dev_rows(data, family)
         pairs = [(bool(r["label"]), family in _flags(r["text"])) for r in rows]
         out[family] = _prf(pairs)
+        if family == "pii":  # with the national id, tax id and passport rows (the national_id type)
+            rows_all = dev_rows(data, family, all_types=True)
+            out["pii (with national ids)"] = _prf([(bool(r["label"]), "pii" in _flags(r["text"])) for r in rows_all])
         if family in ("injection", "toxicity"):
             out[f"{family} (standalone)"] = _prf([p for p, r in zip(pairs, rows, strict=True) if not context_dependent(r)])
     return out
@@ -609,14 +618,43 @@ def _f1_labelled_by_family() -> dict[str, Any]:
 
 def _presidio_on_texts(pres: _Presidio, texts: list[str], repeat: int) -> dict[str, Any]:
     mb = sum(len(t.encode()) for t in texts) / 1e6
-    runs: dict[str, Callable[[str], Any]] = {"llmops_nb pii": pii.scan,
+    runs: dict[str, Callable[[str], Any]] = {"llmops_nb pii": pii.scan, "llmops_nb secrets": secrets.scan,
                                              "llmops_nb default_pack": lambda d: scan(d, "input", DEFAULT),
                                              "presidio recognizers": pres.recognizers}
     seconds, _ = _time_interleaved(runs, texts, repeat)
     return {"texts": len(texts), "megabytes": round(mb, 4),
             "throughput": {k: {"seconds": round(s, 4), "mb_per_s": round(mb / s, 3)} for k, s in seconds.items()},
             "speedup": {f"{ours} / presidio recognizers": round(seconds["presidio recognizers"] / seconds[ours], 2)
-                        for ours in ("llmops_nb pii", "llmops_nb default_pack")}}
+                        for ours in ("llmops_nb pii", "llmops_nb secrets", "llmops_nb default_pack")}}
+
+
+def _pii_dev_per_entity(pres: _Presidio, data: Path) -> dict[str, Any]:
+    """Text-level P/R/F1 per PII entity on the dev split, the default pack against Presidio's
+    recognizers on the same rows: an entity's rows are its positives and the negatives that
+    resemble it (invalid checksums, malformed addresses ...); the other look-alikes (semver, ISBN,
+    dates ...) are one more group that can only add false positives. National id, tax id and
+    passport rows are scored too (our national_id type; Presidio's recognizers here are the six of
+    the comparison, none for them).
+    Presidio is scored with every result it returns (threshold 0) and with the per-entity score
+    threshold that is best for it on these rows (an oracle)."""
+    rows = dev_rows(data, "pii", all_types=True)
+    ours, scores = [], []
+    for r in rows:
+        ours.append("pii" in _flags(r["text"]))
+        scores.append([sp[3] for sp in pres.spans(r["text"], pres.recognizers(r["text"]))])
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        kind = r["type"] if r["type"] in PII_DEV_TYPES | PII_ID_TYPES else "look-alikes (other)"
+        groups.setdefault(kind, []).append(i)
+    out: dict[str, Any] = {"how": _pii_dev_per_entity.__doc__.split("\n\n")[0].replace("\n", " ")}
+    for name, idx in sorted(groups.items()):
+        def prf(flag: Callable[[int], bool], idx: list[int] = idx) -> dict[str, float | int]:
+            return _prf([(bool(rows[i]["label"]), flag(i)) for i in idx])
+        best = max((prf(lambda i, t=t: any(x >= t for x in scores[i])) | {"threshold": t}
+                    for t in sorted({x for i in idx for x in scores[i]} | {0.0})), key=lambda v: (v["f1"], -v["threshold"]))
+        out[name] = {"llmops_nb": prf(lambda i: ours[i]), "presidio": prf(lambda i: bool(scores[i])),
+                     "presidio (oracle threshold)": best}
+    return out
 
 
 def _prompt_scan_ms(docs: list[str], sizes: tuple[int, ...] = (1_000, 100_000)) -> dict[str, Any]:
@@ -634,6 +672,20 @@ def _prompt_scan_ms(docs: list[str], sizes: tuple[int, ...] = (1_000, 100_000)) 
         out[f"{size // 1000}KB"] = {"median_ms": round(statistics.median(times), 3), "min_ms": round(min(times), 3),
                                     "scans": n}
     return out
+
+
+def _print_dev_comparison(presidio_dev: dict[str, Any] | str, pii_entities: dict[str, Any] | str) -> None:
+    if isinstance(presidio_dev, dict):
+        print(f"\nvs Presidio on the dev-split texts ({presidio_dev['texts']} texts, {presidio_dev['megabytes']} MB):")
+        for name, v in presidio_dev["speedup"].items():
+            print(f"speed-up {name:44} {v:7.1f}×")
+    if isinstance(pii_entities, dict):
+        print(f"\nPII per entity, dev split (text level)  {'ours P/R/F1':>16} {'Presidio F1':>12} {'(oracle)':>9}")
+        for name, v in pii_entities.items():
+            if isinstance(v, dict):
+                o = v["llmops_nb"]
+                print(f"{name:38} {o['precision']:.2f}/{o['recall']:.2f}/{o['f1']:.2f} {v['presidio']['f1']:12.2f} "
+                      f"{v['presidio (oracle threshold)']['f1']:9.2f}")
 
 
 def main() -> None:
@@ -673,6 +725,7 @@ def main() -> None:
 
     presidio: dict[str, Any] | str
     presidio_dev: dict[str, Any] | str = "skipped"
+    pii_entities: dict[str, Any] | str = "skipped"
     if args.presidio_mb <= 0:
         presidio = "skipped: --presidio-mb 0"
     else:
@@ -685,6 +738,7 @@ def main() -> None:
             if have_dev:
                 texts = [r["text"] for f in FAMILIES for r in dev_rows(args.dev, f)]
                 presidio_dev = _presidio_on_texts(pres, texts, args.repeat)
+                pii_entities = _pii_dev_per_entity(pres, args.dev)
 
     result = {
         "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -706,6 +760,7 @@ def main() -> None:
         "prompt_scan_ms": prompt_ms,
         "presidio": presidio,
         "presidio_on_dev_texts": presidio_dev,
+        "pii_dev_per_entity": pii_entities,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -730,10 +785,7 @@ def main() -> None:
         print(f"\nPresidio comparison {presidio}")
     else:
         _print_presidio(presidio)
-    if isinstance(presidio_dev, dict):
-        print(f"\nvs Presidio on the dev-split texts ({presidio_dev['texts']} texts, {presidio_dev['megabytes']} MB):")
-        for name, v in presidio_dev["speedup"].items():
-            print(f"speed-up {name:44} {v:7.1f}×")
+    _print_dev_comparison(presidio_dev, pii_entities)
     print(f"→ {RESULTS.relative_to(ROOT)}")
 
 

@@ -26,7 +26,7 @@ PRIORITY = {
     "huggingface_token": 87, "npm_token": 87, "pypi_token": 87, "sendgrid_key": 87,
     "twilio_key": 86, "azure_key": 86, "provider_token": 85, "webhook_url": 84, "password_hash": 82,
     "jwt": 80, "url_credentials": 78, "connection_string_password": 77,
-    "bearer_token": 75, "basic_auth": 74, "generic_secret": 70, "card": 60, "iban": 58, "ssn": 56, "email": 55,
+    "bearer_token": 75, "basic_auth": 74, "generic_secret": 70, "card": 60, "iban": 58, "ssn": 56, "email": 55, "national_id": 54,
     "ipv6": 50, "ipv4": 48, "phone": 40,
 }
 

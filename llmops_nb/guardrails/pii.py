@@ -22,15 +22,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib import resources
 
+from llmops_nb.guardrails import national_ids
 from llmops_nb.guardrails._common import make_finding, preceding, resolve_overlaps
 from llmops_nb.types import Finding
 
 SCANNER = "pii"
-TYPES = ("email", "phone", "card", "iban", "ssn", "ipv4", "ipv6")
+TYPES = ("email", "phone", "card", "iban", "ssn", "national_id", "ipv4", "ipv6")
 
 Regions = list[tuple[int, int]]
 Clusters = list[tuple[int, int, int]]
@@ -86,10 +89,23 @@ def _each(pattern: re.Pattern[str], text: str, regions: Regions | None) -> Itera
         yield from pattern.finditer(text, start, end)
 
 # ---------------------------------------------------------------------------------------- e-mail
-_DOMAIN = r"((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+([^\W\d_]{2,24}|xn--[a-z0-9-]{1,59}))(?![\w-]|\.\w)"
-# the local part: RFC 5322 atext (letters, digits and !#$%&'*+/=?^_`{|}~-) with dots, or a quoted string
-_LOCAL_TAIL = re.compile(r"[\w.%+'!#$&*=?^`{|}~/-]{1,65}\Z")  # the local part, found back from its "@"
+# Combining marks (Latin diacritics written decomposed, Devanagari/Bengali/Tamil … vowel signs and
+# viramas, Hebrew/Arabic points, Thai vowels): part of internationalised local parts and IDN labels
+# (RFC 6531/5891), though not ``\w`` to Python's ``re``.
+_MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0dff"
+          "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u0eb1\u0eb4-\u0ebc\u0ec8-\u0ecd\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff"
+          "\ufe20-\ufe2f")
+_LABEL = rf"[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?"
+_DOMAIN = (rf"((?:{_LABEL}\.)+((?:[^\W\d_]|[{_MARKS}]){{2,24}}|xn--[a-z0-9-]{{1,59}}))"
+           rf"(?![\w{_MARKS}-]|\.\w)")
+# the local part: RFC 5322 atext (letters, digits and !#$%&'*+/=?^_`{|}~-) with dots, or a quoted
+# string; RFC 5321 caps it at 64 octets, but test suites and real systems accept longer ones
+_LOCAL_MAX = 128
+# matched on the reversed text before an "@" (one forward match instead of a search from every start)
+_LOCAL_REVERSED = re.compile(rf"[\w{_MARKS}.%+'!#$&*=?^`{{|}}~/-]{{1,{_LOCAL_MAX + 1}}}")
 _DOMAIN_AFTER = re.compile(_DOMAIN)
+# RFC 5321 address literals: user@[192.0.2.1], user@[IPv6:2001:db8::1]
+_ADDRESS_LITERAL = re.compile(r"\[(?:(?P<v4>\d{1,3}(?:\.\d{1,3}){3})|IPv6:(?P<v6>[0-9A-Fa-f:.]{2,45}))\](?![\w.\[\]-])")
 _EMAIL_QUOTED = re.compile(r'(?<![\w"])("(?:[^"\\\x00-\x1f\x7f-\x9f]|\\[^\x00-\x1f\x7f-\x9f]){0,62}")@' + _DOMAIN)
 _NOT_LOCAL = re.compile(r"[=?&/{}|]")  # "?to=ann@…", "{ann@…}": the address starts after the last of these
 _NOT_MAIL_BEFORE = re.compile(r"(?:\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-\S+\s+)*|://[^\s/@]*)$")
@@ -98,17 +114,55 @@ _FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"
                         "json", "html", "htm", "txt", "yaml", "yml"})
 
 
+def idna_length(domain: str) -> int | None:
+    """The length of a host name in its ASCII (punycode, ``xn--…``) form, or None when it cannot be
+    registered (RFC 1035 / IDNA 2008): a label longer than 63 octets once encoded, or a label with a
+    compatibility character (full-width letters, ``⒈``, presentation forms — NFKC changes them
+    beyond NFC's composition, and IDNA 2008 disallows them)."""
+    if domain.isascii():
+        return len(domain)
+    total = 0
+    for label in domain.split("."):
+        if not label.isascii():
+            if unicodedata.normalize("NFKC", label) != unicodedata.normalize("NFC", label):
+                return None
+            try:
+                label = "xn--" + label.encode("punycode").decode("ascii")
+            except UnicodeError:
+                return None
+        if len(label) > 63:
+            return None
+        total += len(label) + 1
+    return total - 1
+
+
+def address_ok(local: str, domain: str) -> bool:
+    """An address that fits SMTP: the domain registrable (:func:`idna_length`) and the whole
+    address at most 254 octets in its ASCII form (RFC 5321's 256-octet path minus the brackets)."""
+    n = idna_length(domain)
+    return n is not None and n <= 253 and len(local.encode("utf-8")) + 1 + n <= 254
+
+
 def _email_matches(text: str) -> list[tuple[int, str, str, str]]:
-    """(start, local part, domain, TLD) of the address-shaped strings in ``text``."""
+    """(start, local part, domain, TLD) of the address-shaped strings in ``text`` (TLD ``""``: an
+    address literal)."""
     out = []
     at = text.find("@")
     while at >= 0:
-        m, dom = _LOCAL_TAIL.search(text, max(0, at - 65), at), _DOMAIN_AFTER.match(text, at + 1)
+        back = _LOCAL_REVERSED.match(text[max(0, at - _LOCAL_MAX - 1):at][::-1])
+        local = back.group()[::-1] if back is not None else ""
+        start = at - len(local)
+        dom = _DOMAIN_AFTER.match(text, at + 1) if text[at + 1:at + 2] != "[" else None
+        if dom is None and text[at + 1:at + 2] == "[":
+            lit = _ADDRESS_LITERAL.match(text, at + 1)
+            if local and lit is not None and _literal_ok(lit):
+                out.append((start, local, lit.group(), ""))
+            at = text.find("@", at + 1)
+            continue
         nxt = text.find("@", at + 1)
-        if m is None or dom is None or len(m.group()) > 64:
+        if not local or dom is None or len(local) > _LOCAL_MAX or not address_ok(local, dom.group(1)):
             at = nxt
             continue
-        local, start = m.group(), m.start()
         out.append((start, local, dom.group(1), dom.group(2)))
         at = text.find("@", dom.end())
     for k, (start, local, domain, tld) in enumerate(out):
@@ -118,6 +172,31 @@ def _email_matches(text: str) -> list[tuple[int, str, str, str]]:
     if '"@' in text:
         out += [(m.start(), m.group(1), m.group(2), m.group(3)) for m in _EMAIL_QUOTED.finditer(text)]
     return out
+
+
+def _literal_ok(lit: re.Match[str]) -> bool:
+    try:
+        if lit.group("v4"):
+            ipaddress.IPv4Address(lit.group("v4"))
+        else:
+            ipaddress.IPv6Address(lit.group("v6"))
+    except ValueError:
+        return False
+    return True
+
+
+def _in_domain_literal(text: str, start: int) -> bool:
+    """``start`` opens the bracketed part of an e-mail domain (``user@[…``, ``user@host.[…``): what
+    follows is the address (or a malformed one), not an IP or a phone of its own."""
+    if text[start - 1:start] != "[":
+        return False
+    i = start - 1
+    lo = max(0, i - 256)
+    while i > lo and not text[i - 1].isspace():
+        i -= 1
+        if text[i] == "@":
+            return True
+    return False
 
 
 def _emails(text: str) -> list[Finding]:
@@ -363,7 +442,8 @@ _SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising
 # Canadian social insurance number (Luhn) and UK national insurance number, said to be one
 _SIN = re.compile(r"(?<![\w.-])([0-79]\d{2})([ -]?)(\d{3})\2(\d{3})(?![\w-]|[ .]\d)")
 _SIN_NEAR = re.compile(r"\b(?:sin|social\s+insurance|insurance\s+(?:no|number|#)|nas)\b[^\n]{0,24}$")
-_NINO = re.compile(r"(?<![\w-])(?!BG|GB|KN|NK|NT|TN|ZZ)([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])( ?)(\d{2})\2(\d{2})\2(\d{2})\2([A-D])(?![\w-])")
+_NINO = re.compile(r"(?<![\w-])(?!BG|GB|KN|NK|NT|TN|ZZ)([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])( ?)(\d{2})\2(\d{2})\2(\d{2})"
+                   r"(?:\2([A-D]))?(?![\w-])")  # the suffix letter is left out on some forms
 _NINO_NEAR = re.compile(r"\b(?:nino|ni\s+(?:no|number)|national\s+insurance|insurance\s+(?:no|number))\b[^\n]{0,24}$")
 
 
@@ -404,27 +484,147 @@ def _other_national_insurance(text: str, low: str, regions: Regions | None) -> l
     for m in _each(_SIN, text, regions) if _said(low, _SIN_WORDS, _SIN_WORD) else ():
         if _SIN_NEAR.search(preceding(text, m.start(), 40)) and luhn_ok(m.group(1) + m.group(3) + m.group(4)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
-    for m in _each(_NINO, text, regions) if _NINO_TAIL.search(text) else ():
-        if m.group(2) or _NINO_NEAR.search(preceding(text, m.start(), 40)):
+    for m in _each(_NINO, text, regions) if _NINO_TAIL.search(text) or "insurance" in low or "nino" in low else ():
+        near = _NINO_NEAR.search(preceding(text, m.start(), 40)) is not None
+        if near or (m.group(2) and m.group(6)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
     return out
 
 
-def _ssns(text: str, regions: Regions | None = None) -> list[Finding]:
+# Social security numbers of other countries, each with its check digits: Belgian INSZ/NISS
+# (birth date, mod 97), French NIR (mod 97), German Rentenversicherungsnummer (letter of the birth
+# name in the middle, weighted cross sum), Greek AMKA (birth date, Luhn), Brazilian NIS/PIS/PASEP
+# (mod 11), Austrian SV-Nummer (check digit 4th, birth date after). Shapes specific enough alone
+# (the INSZ's date and mod 97, the NIR, the SVNR's letter, the NIS's official dots) are taken
+# anywhere; the others when the text says it is such a number.
+_SOCIAL_RUN = re.compile(
+    r"(?<![\w.-])(?:\d{2}\.\d{2}\.\d{2}-\d{3}\.\d{2}"  # INSZ written YY.MM.DD-SSS.CC
+    r"|[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}"  # NIR, 15 characters
+    r"|\d{2} ?\d{6} ?[A-Z] ?\d{3}"  # SVNR
+    r"|\d{3}[.\-]\d{3,5}[.\-]\d{2,3}(?:[.\-]\d)?[.\-]\d{1,2}"  # NIS/PIS written in groups
+    r"|\d{4} \d{6}"  # SV-Nummer
+    r"|\d{11})(?![\w-]|[.,]\d)")
+_SOCIAL_SAID = re.compile(
+    r"(?:\b(?:ssns?|ss#|social\s+(?:security|insurance)|insurance\s+(?:no|number|#)|national\s+insurance|amka|"
+    r"niss|insz|rijksregister\w*|national\s+(?:register|number)|nis|pis|pasep|svnr|sv-?nummer|"
+    r"(?:sozial|renten)?versicherungs\w*|nir|s[ée]curit[ée]\s+sociale)\b)[^\n]{0,24}$")
+
+
+def _date_ok(yy: str, mm: str, dd: str) -> bool:
+    m, d = int(mm), int(dd)
+    return 1 <= m <= 12 and 1 <= d <= 31 and yy.isdigit()
+
+
+def insz_ok(d: str) -> bool:
+    """Belgian national register / BIS number: YYMMDD (BIS: month + 20 or + 40), serial, mod-97 check
+    (born from 2000: "2" prefixed before the check)."""
+    if len(d) != 11:
+        return False
+    mm = int(d[2:4]) % 20 if int(d[2:4]) > 12 else int(d[2:4])
+    if not (1 <= mm <= 12 or d[2:4] in ("00", "20", "40")) or int(d[4:6]) > 31:
+        return False
+    body, check = int(d[:9]), int(d[9:])
+    born_2000s = 2000 + int(d[:2]) <= time.gmtime().tm_year
+    return check == 97 - body % 97 or (born_2000s and check == 97 - (2_000_000_000 + body) % 97)
+
+
+def nir_ok(value: str) -> bool:
+    """French NIR (numéro de sécurité sociale): sex, YY, MM, department (2A/2B for Corsica), commune,
+    serial, and a key = 97 − (number mod 97)."""
+    v = value.replace(" ", "")
+    if len(v) != 15 or v[0] not in "12" or not (1 <= int(v[3:5]) <= 12 or int(v[3:5]) >= 20):
+        return False
+    body = v[:13].replace("2A", "19").replace("2B", "18")
+    return body.isdigit() and v[13:].isdigit() and int(v[13:]) == 97 - int(body) % 97
+
+
+def svnr_ok(value: str) -> bool:
+    """German Rentenversicherungsnummer: area, DDMMYY, initial letter (as its two-digit position),
+    serial, check digit = weighted (2121212121 21) cross sum mod 10."""
+    v = value.replace(" ", "")
+    if len(v) != 12 or not v[8].isalpha() or not _date_ok(v[6:8], v[4:6], v[2:4]):
+        return False
+    digits = v[:8] + f"{ord(v[8].upper()) - 64:02d}" + v[9:11]
+    total = sum(sum(divmod(int(c) * w, 10)) for c, w in zip(digits, (2, 1, 2, 5, 7, 1, 2, 1, 2, 1, 2, 1), strict=True))
+    return total % 10 == int(v[11])
+
+
+def amka_ok(d: str) -> bool:
+    """Greek AMKA: DDMMYY, serial, Luhn."""
+    return len(d) == 11 and _date_ok(d[4:6], d[2:4], d[:2]) and luhn_ok(d)
+
+
+def nis_ok(d: str) -> bool:
+    """Brazilian NIS/PIS/PASEP: ten digits weighted 3,2,9,8,7,6,5,4,3,2, check = 11 − sum mod 11 (0 for 10, 11)."""
+    if len(d) != 11 or len(set(d)) == 1:
+        return False
+    check = 11 - sum(int(c) * w for c, w in zip(d, (3, 2, 9, 8, 7, 6, 5, 4, 3, 2), strict=False)) % 11
+    return (0 if check >= 10 else check) == int(d[10])
+
+
+def at_svnr_ok(d: str) -> bool:
+    """Austrian SV-Nummer: serial (3), check digit, DDMMYY; check = weighted sum (3,7,9,·,5,8,4,2,1,6) mod 11."""
+    if len(d) != 10 or d[0] == "0" or not _date_ok(d[8:], d[6:8], d[4:6]):
+        return False
+    total = sum(int(c) * w for c, w in zip(d, (3, 7, 9, 0, 5, 8, 4, 2, 1, 6), strict=True)) % 11
+    return total != 10 and total == int(d[3])
+
+
+def _social_kind(value: str) -> tuple[bool, bool]:
+    """(valid, specific enough to be taken without being said) for a :data:`_SOCIAL_RUN` match."""
+    digits = re.sub(r"[ .\-]", "", value)
+    if value[2:3] == "." and value.count(".") == 3:
+        return insz_ok(digits), True
+    if len(digits) == 15:
+        return nir_ok(value), True
+    if len(digits) == 12 and not digits.isdigit():
+        return svnr_ok(value), True
+    if len(digits) == 10 and " " in value:
+        return at_svnr_ok(digits), False
+    if len(digits) == 11 and digits.isdigit():
+        official_nis = re.fullmatch(r"\d{3}\.\d{5}\.\d{2}-\d", value) is not None
+        return insz_ok(digits) or amka_ok(digits) or nis_ok(digits), insz_ok(digits) or official_nis
+    return False, False
+
+
+def _social_numbers(text: str, low: str, regions: Regions | None) -> list[Finding]:
+    out = []
+    said: bool | None = None
+    for m in _each(_SOCIAL_RUN, text, regions):
+        ok, alone = _social_kind(m.group())
+        if not ok:
+            continue
+        if not alone:
+            if said is None:
+                said = any(w in low for w in _SOCIAL_WORDS)
+            if not (said and _SOCIAL_SAID.search(preceding(text, m.start(), 48))):
+                continue
+        out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
+    return out
+
+
+_SOCIAL_WORDS = ("ssn", "ss#", "social", "insurance", "amka", "niss", "insz", "rijksregister", "national", "nis", "pis",
+                 "pasep", "svnr", "sv-nummer", "svnummer", "versicherung", "nir", "sociale")
+
+
+def _ssns(text: str, regions: Regions | None = None, social: bool = True) -> list[Finding]:
+    """US SSNs, the national insurance numbers said to be one, and (``social``: the text has the ten
+    digits they need) the other countries' social security numbers."""
     out = [make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.85, severity="high")
            for m in _each(_SSN, text, regions) if ssn_ok(m.group(1), m.group(3), m.group(4))]
     low = text.lower()
-    return out + _ssn_said_near(text, low, regions) + _other_national_insurance(text, low, regions)
+    out += _ssn_said_near(text, low, regions) + _other_national_insurance(text, low, regions)
+    return out + _social_numbers(text, low, regions) if social else out
 
 
 # ------------------------------------------------------------------------------------------ phone
 _PHONE = re.compile(
     r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])"
-    r"(?:(?:(?P<intl>\+|\b00 ?(?=[1-9]))|(?P<pcc>\(\+\d{1,3}\)[ .\-]?))?(?:\(\d{1,5}\)|\d{1,6})"
+    r"(?:(?:(?P<intl>\+|\b00 ?(?=[1-9]))|(?P<pcc>\(\+\d{1,3}\)[ .\-]?))?(?:\((?:\d{1,5}|0\d{0,3}[ \-]\d{1,4})\)|\d{1,6})"
     r"(?:(?:[ .\-]|(?<=\))|(?=\())(?:\(\d{1,8}\)|\d{1,10})){1,6}"
     r"|(?P<e164>\+[1-9]\d{7,14}))"
     r"(?P<ext>(?i:\s?(?:x|ext\.?|extn\.?|extension)\s?\d{1,6}\b))?"
-    r"(?![\w@]|[.\-:/,]\d)"
+    r"(?![\w@]|[.\-:/,]\d|-[Xx]\b)"  # 3-401-01319-X: an ISBN (its check character)
 )
 _PHONE_CONTEXT_NO = re.compile(
     r"(?:\b(?:order|invoice|inv|tracking|awb|shipment|parcel|ref(?:erence)?|ticket|case|id|sku|serial|"
@@ -469,6 +669,10 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
     if intl:
         return 6 <= n <= 15 + (1 if "0" in groups[1:2] else 0) and lens[0] <= 6  # the length table decides
     trunk = groups[0][0] == "0"  # a national number: trunk prefix and area code ("03-6123456", "016977 3999")
+    if n in (7, 8) and not trunk and tuple(lens) in _LOCAL_LAYOUTS:
+        # a subscriber number without area code, in the layouts used for one: 555-1234, 9123 4567,
+        # 321 23 45 — but not two years ("2019 2020")
+        return not (lens == [4, 4] and all(g[:2] in ("19", "20") for g in groups))
     if not 9 <= n <= 12 or lens[0] > (6 if trunk else 5):
         return False
     if len(lens) == 2 and n < 10 and not (trunk and 2 <= lens[0] <= 4 and lens[1] >= 6):
@@ -481,9 +685,25 @@ def _phone_groups_ok(groups: list[str], intl: bool) -> bool:
         return False  # phones are not written with single-digit groups after the first (ISBNs are)
     if len(lens) >= 3 and all(x == 3 for x in lens[1:]) and lens[0] <= 3 and groups[0][0] != "0":
         return False  # 1 234 567 890: a thousands-grouped amount (amounts do not start with 0)
-    if len(lens) >= 3 and all(x == 4 for x in lens):
-        return False  # 1234 5678 9012: card-, tracking- or serial-style grouping
+    if len(lens) >= 3 and all(x == 4 for x in lens) and not trunk:
+        return False  # 1234 5678 9012: card-, tracking- or serial-style grouping (0812 3456 7890 is a trunk-0 mobile)
     return lens != [3, 2, 4]  # SSN shape
+
+
+_RANGE_BEFORE = re.compile(r"\b(?:between|from|range|ranges|ranging|pages?|pp|years?|rows?|lines?|items?|ids?)\W{0,3}$")
+
+
+def _numeric_range(text: str, start: int, groups: list[str], value: str) -> bool:
+    """``1000-2000``: two dash-joined numbers that read as a range — round numbers in increasing
+    order, or after "between", "from", "pages" …"""
+    if len(groups) != 2 or "-" not in value:
+        return False
+    a, b = groups
+    return (int(a) < int(b) and a[-1] == b[-1] == "0") or _RANGE_BEFORE.search(preceding(text, start, 16)) is not None
+
+
+_PHONE_GROUP = re.compile(r"\([^)]*\)|\d+")  # "(06 1)" is one group: the area code with its trunk prefix
+_LOCAL_LAYOUTS = frozenset({(3, 4), (4, 4), (3, 2, 2), (3, 2, 3), (2, 3, 3)})
 
 
 @lru_cache(maxsize=1)
@@ -516,14 +736,21 @@ def _said_local(text: str, m: re.Match[str], groups: list[str], intl: bool) -> t
     return False, 0.0
 
 
-def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
+def _phone_value(m: re.Match[str]) -> tuple[str, bool]:
+    """The number without its extension, and whether it is written internationally."""
     value = m.group(0)[: m.start("ext") - m.start()] if m.group("ext") else m.group(0)
-    intl = bool(m.group("intl") or m.group("pcc") or m.group("e164"))
-    if intl and not intl_number_ok(value):
+    return value, bool(m.group("intl") or m.group("pcc") or m.group("e164"))
+
+
+def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
+    value, intl = _phone_value(m)
+    if _in_domain_literal(text, m.start()) or (intl and not intl_number_ok(value)):
         return False, 0.0
     if m.group("e164"):
         return True, 0.9
-    groups = re.findall(r"\d+", value)
+    groups = [g.strip("()").replace(" ", "").replace("-", "") for g in _PHONE_GROUP.findall(value)]
+    if not intl and sum(map(len, groups)) < 9 and ("." in value or _numeric_range(text, m.start(), groups, value)):
+        return False, 0.0  # 123.4567: a decimal number; 1000-2000, "between 120-1250": a range
     if not _phone_groups_ok(groups, intl):
         return _said_local(text, m, groups, intl)
     seps = set(re.findall(r"[ .\-]", value))
@@ -535,15 +762,8 @@ def _phone_candidate_ok(text: str, m: re.Match[str]) -> tuple[bool, float]:
     if _CURRENCY_BEFORE.search(before) or _ID_LABEL.search(before) or (_PHONE_CONTEXT_NO.search(before) and not _PHONE_LABEL.search(before)
                                                 and not _owned_number(before)):
         return False, 0.0
-    if intl:
-        score = 0.9
-    elif "(" in value or _nanp_ok(groups):
-        score = 0.8
-    else:
-        score = 0.65
-    if _PHONE_CONTEXT_YES.search(before):
-        score += 0.1
-    return True, score
+    score = 0.9 if intl else 0.8 if "(" in value or _nanp_ok(groups) else 0.65
+    return True, score + (0.1 if _PHONE_CONTEXT_YES.search(before) else 0.0)
 
 
 def _nanp_ok(groups: list[str]) -> bool:
@@ -633,6 +853,8 @@ def _ipv4s(text: str, regions: Regions | None = None) -> list[Finding]:
             addr = ipaddress.IPv4Address(value)
         except ValueError:
             continue
+        if _in_domain_literal(text, m.start(1)):
+            continue  # user@[192.0.2.1] is an address (the e-mail rule), user@host.[…] a malformed one
         if _IPV4_CONTEXT_NO.search(preceding(text, m.start(), 24)) or _IPV4_VERSION_AFTER.match(text, m.end()):
             continue
         private = addr.is_private or addr.is_loopback or addr.is_unspecified or addr.is_link_local
@@ -646,8 +868,8 @@ def _ipv6s(text: str, regions: Regions | None = None) -> list[Finding]:
     out = []
     for m in _each(_IPV6, text, regions):
         value = m.group(1)
-        if not any(c.isdigit() for c in value) or value.count(":") < 2:
-            continue
+        if not any(c.isdigit() for c in value) or value.count(":") < 2 or text[m.end(1):m.end(1) + 1] == "%":
+            continue  # (fe80::1%, fe80::1%1%2: a zone index that is empty or not one)
         try:
             addr = ipaddress.IPv6Address(value.split("%")[0])
         except ValueError:
@@ -678,6 +900,26 @@ def _unspecified_ipv6(text: str) -> list[Finding]:
 _DIGIT = re.compile(r"\d")
 _SHORT = 256  # below this, one pass per type costs less than finding the digit clusters first
 
+def _window_fn(text: str) -> Callable[..., Regions | None]:
+    """win(digits, edge): the regions of ``text`` to look in for a type whose matches have at least
+    ``digits`` digits — a short text is one window, taken only when it has that many digits in
+    all; a long one has the windows around its digit clusters (computed once per digit count)."""
+    if len(text) < _SHORT:
+        total = sum(map(text.count, "0123456789"))
+
+        def short(digits: int, edge: int = _EDGE) -> Regions | None:
+            return None if total >= digits else []
+        return short
+    clusters = _clusters(text)
+    cache: dict[tuple[int, int], Regions | None] = {}
+
+    def long(digits: int, edge: int = _EDGE) -> Regions | None:
+        if (digits, edge) not in cache:
+            cache[digits, edge] = _windows(text, clusters, digits, edge)
+        return cache[digits, edge]
+    return long
+
+
 def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Finding]:
     """PII findings in ``text`` (all types, or only ``types``), one type per span, in order."""
     wanted = TYPES if types is None else types
@@ -688,17 +930,35 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
         found += _unspecified_ipv6(text)
     if _DIGIT.search(text) is None:
         return resolve_overlaps(found)  # every other type has a digit
-    clusters = None if len(text) < _SHORT else _clusters(text)
-    if "card" in wanted:
-        found += _cards(text, _windows(text, clusters, 12))
-    if "iban" in wanted:
-        found += _ibans(text, _windows(text, clusters, 2))
-    if "ssn" in wanted:
-        found += _ssns(text, _windows(text, clusters, 6))
-    if "phone" in wanted:
-        found += _phones(text, _windows(text, clusters, 7))
-    if "ipv4" in wanted and "." in text:
-        found += _ipv4s(text, _windows(text, clusters, 4))
-    if "ipv6" in wanted and ":" in text:
-        found += _ipv6s(text, _windows(text, clusters, 1, _IPV6_EDGE))
-    return resolve_overlaps(found)
+    win = _window_fn(text)
+    for type_, digits, needs, find in _DIGIT_TYPES:
+        if type_ in wanted and (needs is None or needs in text):
+            regions = win(digits, _IPV6_EDGE if type_ == "ipv6" else _EDGE)
+            if regions != []:
+                found += find(text, regions, win)
+    return resolve_overlaps(_drop_weak_ids(found))
+
+
+def _drop_weak_ids(found: list[Finding]) -> list[Finding]:
+    """A bare run whose only claim to be an identity number is its check digit (score below 0.5)
+    yields to any other reading of the same digits (a phone, a card), which it would otherwise
+    outrank and then, below the policy threshold, take away."""
+    weak = [f for f in found if f.type == "national_id" and f.score < 0.5]
+    if not weak:
+        return found
+    others = [f for f in found if f.type != "national_id"]
+    return [f for f in found if f not in weak or not any(o.start < f.end and f.start < o.end for o in others)]
+
+
+# (type, digits a match has at least, a character it needs, finder(text, its regions, win)), where
+# win(digits) gives the regions for another digit count (None: the whole text, []: none)
+_Win = Callable[..., "Regions | None"]
+_DIGIT_TYPES: tuple[tuple[str, int, str | None, Callable[[str, Regions | None, _Win], list[Finding]]], ...] = (
+    ("card", 12, None, lambda t, r, w: _cards(t, r)),
+    ("iban", 2, None, lambda t, r, w: _ibans(t, r)),
+    ("ssn", 6, None, lambda t, r, w: _ssns(t, r, social=w(10) != [])),
+    ("phone", 7, None, lambda t, r, w: _phones(t, r)),
+    ("national_id", 4, None, lambda t, r, w: national_ids.scan(t, r, w(national_ids.DIGITS))),
+    ("ipv4", 4, ".", lambda t, r, w: _ipv4s(t, r)),
+    ("ipv6", 1, ":", lambda t, r, w: _ipv6s(t, r)),
+)

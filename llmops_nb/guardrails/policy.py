@@ -31,8 +31,8 @@ ACTIONS = ("block", "warn", "redact", "off")
 SCANNERS = ("pii", "secrets", "patterns", "injection", "toxicity", "output")
 DIRECTIONS = ("input", "output")
 _SEVERITY_RANK = {"block": 3, "redact": 2, "warn": 1, "off": 0}
-_LABELS = {"email": "EMAIL", "phone": "PHONE", "card": "CARD", "iban": "IBAN", "ssn": "SSN", "ipv4": "IP",
-           "ipv6": "IP", "prompt_injection": "INJECTION"}
+_LABELS = {"email": "EMAIL", "phone": "PHONE", "card": "CARD", "iban": "IBAN", "ssn": "SSN", "national_id": "NATIONAL_ID",
+           "ipv4": "IP", "ipv6": "IP", "prompt_injection": "INJECTION"}
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
 _STRIPPED = frozenset({"hidden_unicode"})  # redacted by removal, not by a placeholder
 

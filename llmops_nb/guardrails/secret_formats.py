@@ -59,7 +59,8 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("dt0",), _B + r"(?P<v>dt0[a-z]\d{2}\.(?P<b>[A-Z0-9]{24}\.[A-Z0-9]{64}))" + _E, 3.0),  # Dynatrace
     ("provider_token", ("NRAK-", "NRII-", "NRJS-", "NRRA-", "NRIQ-", "NRAA-"),
      _B + r"(?P<v>NR(?:AK|II|JS|RA|IQ|AA)-(?P<b>[A-Za-z0-9_-]{19,32}))" + _E, 3.0),  # New Relic
-    ("provider_token", ("NRAL",), _B + r"(?P<v>(?P<b>[a-z0-9]{36})NRAL)" + _E, 3.0),  # New Relic licence key
+    ("provider_token", ("NRAL",), _B + r"(?P<v>(?P<b>eu01xx[a-f0-9]{30}|[a-f0-9]{36})NRAL)" + _E,
+     3.0),  # New Relic licence key (hex; EU region keys start eu01xx)
     ("provider_token", ("hvs.", "hvb.", "hvr."), _B + r"(?P<v>hv[sbr]\.(?P<b>[A-Za-z0-9_-]{24,400}))" + _E, 3.5),  # Vault
     ("provider_token", ("tskey-",), _B + r"(?P<v>tskey-[a-z]+-(?P<b>[A-Za-z0-9]{6,}-[A-Za-z0-9]{16,}))" + _E, 0.0),
     ("provider_token", ("fo1_",), _B + r"(?P<v>fo1_(?P<b>[A-Za-z0-9_-]{43}))" + _E, 3.0),  # Fly.io
@@ -183,4 +184,21 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("pypi_token", ("pypi-AgEN",), _B + r"(?P<v>pypi-AgENdGVzdC5weXBpLm9yZw(?P<b>[A-Za-z0-9_-]{50,}))" + _E, 3.0),
     # Asana personal access tokens ("1/…:…", "2/…/…:…")
     ("provider_token", ("0/", "1/", "2/"), _B + r"(?P<v>[012]/\d{10,16}(?:/\d{10,16})?:(?P<b>[a-f0-9]{32}))" + _E, 3.0),
+    # --- more documented shapes (gitleaks/trufflehog rule sets, providers' token docs)
+    ("provider_token", ("cio",), _B + r"(?P<v>cio(?P<b>[A-Za-z0-9]{32}))" + _E, 3.5),  # crates.io API token
+    ("provider_token", ("phx_",), _B + r"(?P<v>phx_(?P<b>[A-Za-z0-9_]{43}))" + _E, 3.5),  # PostHog personal API key
+    ("provider_token", ("pk_",), _B + r"(?P<v>pk_\d{6,10}_(?P<b>[A-Z0-9]{32}))" + _E, 3.0),  # ClickUp personal token
+    ("provider_token", ("sgp_",), _B + r"(?P<v>sgp_(?P<b>[A-Za-z0-9]{64}))" + _E, 3.5),  # Segment public API token
+    ("provider_token", (".apps.googleusercontent.com",),
+     r"(?<![\w-])(?P<v>\d{10,14}-(?P<b>[a-z0-9]{32})\.apps\.googleusercontent\.com)", 3.0),  # Google OAuth client id
+    ("provider_token", ("y0_",), _B + r"(?P<v>y0_(?P<b>[A-Za-z0-9_-]{55}))" + _E, 3.5),  # Yandex OAuth token
+    ("provider_token", ("t1.",), _B + r"(?P<v>t1\.(?P<b>[A-Z0-9a-z_-]+[=]{0,2}\.[A-Z0-9a-z_-]{86}[=]{0,2}))" + _E,
+     3.5),  # Yandex Cloud IAM token
+    ("provider_token", ("sk-",), _B + r"(?P<v>sk-(?P<b>[a-f0-9]{32}))" + _E, 3.0),  # DeepSeek and other sk-<hex32> keys
+    ("slack_token", ("xoxs-",), _B + r"(?P<v>xoxs-(?P<b>\d{10,13}-\d{10,13}-\d{10,13}-[a-f0-9]{64}))" + _E, 3.0),
+    ("provider_token", ("CONTRIBSYS__COM",),
+     r"(?i:BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM)[\"']?\s*[:=]\s*[\"']?(?P<v>(?P<b>[a-f0-9]{8}:[a-f0-9]{8}))" + _E,
+     2.5),  # Sidekiq Enterprise / Pro credentials
+    ("provider_token", ("sonar", "Sonar", "SONAR"), r"(?i:sonar[._-]?(?:login|token))[\"'\]]{0,2}\s*(?:[:=]|,\s*|=>)\s*[\"']?"
+     r"(?P<v>(?P<b>[a-f0-9]{40}|sq[pua]_[a-fA-F0-9]{40}))" + _E, 3.0),  # SonarQube/SonarCloud sonar.login
 ]

@@ -142,7 +142,7 @@ _AWS_NAME = r"(?i:aws|amazon|s3)"
 # skip every other position); the value is read from the original text at the same span
 _AWS_SECRET_LOW = re.compile(
     r"(?:aws_?secret_?(?:access_?)?key|secret_?access_?key|aws.{0,12}secret|aws.{0,12}(?:key|sk)\b|"
-    r"(?:aws|amazon).{0,20}(?:secret|key|credential|token))[\w-]*[\"']?\s*(?:[:=]|=>|:=)\s*[\"']?"
+    r"(?:aws|amazon).{0,20}(?:secret|key|credential|token))[\w-]*\\{0,3}[\"']?\s*(?:[:=]|=>|:=)\s*\\{0,3}[\"']?"
     r"(?<![a-z0-9/+])([a-z0-9/+]{40})(?![a-z0-9/+=])"
 )
 # a 40-character secret next to an access key id (credentials files, CSVs, CLI output)
@@ -167,7 +167,7 @@ _AUTH_HEADER = re.compile(r"(?i:authorization|x-auth-token|x-api-key|api-key)[\"
 _BASIC = re.compile(r"(?i:basic)\s+([A-Za-z0-9+/]{6,}={0,2})(?![\w+/=])")
 # user-info of a URL; postgres:postgres@ (the same word twice) is a default, not a secret
 _URL_SCHEME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9+.-]{1,15}\Z")
-_URL_USERINFO = re.compile(r"(?P<user>[^\s:/@\"'`<>;,]{0,64}):(?!(?P=user)@)([^\s:/@\"'`<>;,]{3,128})@[\w.-]+")
+_URL_USERINFO = re.compile(r"(?P<user>[^\s:/@\"'`<>;,]{0,64}):(?!(?P=user)@)([^\s:/@\"'`<>;,]{4,128})@[\w.-]+")
 # Password=… inside a connection string: a ";" on one side of it
 _CONN_PASSWORD = re.compile(r"(?i:\b(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}\[\]()]{4,128})(?=\s*;)"
                             r"|;\s*(?i:(?:password|pwd|passwd)\s*=\s*)([^;\s\"'<>{}\[\]()]{4,128})(?=\s*(?:$|[\"']))")
@@ -176,11 +176,15 @@ _CLI_CREDS = re.compile(r"-(?<!\S-)(?:u|-user|-proxy-user|U)[\s=]+[\"']?[^\s:\"'
                         r"(?=\s|$)")
 # -u USER -p PASSWORD (psexec, docker login, mysql)
 _CLI_PASSWORD = re.compile(r"-(?<!\S-)u\s+[^\s-][^\s]{0,63}\s+-p\s+([^\s\-\"'][^\s\"']{3,127})(?=\s|$)")
+# .NET credentials built in code: new NetworkCredential("user", "password"[, "domain"]),
+# new DirectoryEntry("LDAP://…", "user", "password")
+_NET_CREDENTIAL = re.compile(r"NetworkCredential\(\s*@?\"[^\"\n]{1,128}\"\s*,\s*@?\"([^\"\n]{3,128})\"\s*[,)]"
+                             r"|DirectoryEntry\(\s*@?\"[^\"\n]{0,200}\"\s*,\s*@?\"[^\"\n]{1,128}\"\s*,\s*@?\"([^\"\n]{3,128})\"\s*[,)]")
 _SECURESTRING = re.compile(r"ConvertTo-SecureString\s+(?:-String\s+)?[\"']([^\"'\n]{4,128})[\"']\s+-AsPlainText")
 _PW_HASH = re.compile(
     r"(\$(?<![\w$]\$)(?:2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}|[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}"
     r"|1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}|[89]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}"
-    r"|krb5(?:asrep|tgs)\$\d+\$[^\s:]*?\$?[0-9a-f]{32}\$[0-9a-f]{64,}))"
+    r"|krb5(?:asrep|tgs)\$\d+\$[^\s$]*?[$:]?[0-9a-f]{32}\$[0-9a-f]{64,}))"
 )
 
 
@@ -225,7 +229,11 @@ _REFERENCE = re.compile(r"[A-Za-z_][A-Za-z_]*\d{0,3}(?:\.[A-Za-z_][A-Za-z_]*\d{0
 # %env(X)%, <placeholder>, {placeholder}, [placeholder], f"prefix_{name}", concatenations
 _TEMPLATE = re.compile(r"\$\{[\w.:-]*\}|\{\{\s*[\w.|\s]*\}\}|#\{[^}]*\}|%\(\w+\)|<%|\$\([\w. -]*\)|^\$+[A-Za-z_{(]|"
                        r"^%[A-Za-z_]\w*%$|%\w+\(|^<[^>]*>$|^\{[^}]*\}$|^\[[^\]]*\]$|\{\}|\{[A-Za-z_][\w.]+\}|"
-                       r"^\s|\s\+\s|\s$|:$|^arn:|^#[\w-]+$")
+                       r"^\s|\s\+\s|\s$|:$|^arn:|^#[\w-]+$"
+                       # str.format fields ("{0}"), CloudFormation intrinsics (!Ref X, !Sub …), the tail of
+                       # a concatenation that the assignment sits inside ("+new Buffer(", "'.$cfg[")
+                       r"|\{\d+\}|^!(?:Ref|Sub|GetAtt|ImportValue|FindInMap|Join|Select|If|Base64|Split)\b"
+                       r"|^[+.]\s*(?:new\s+)?[$A-Za-z_][\w$]*\s*[\[(]?")
 # the conventional stand-ins of examples and docs (user:pass@, anonymous:guest@ for FTP)
 _PLACEHOLDER_PASSWORDS = frozenset({"password", "passwd", "pass", "pwd", "guest", "yourpassword", "your_password",
                                     "mypassword", "null", "none", "xxx", "xxxx"})
@@ -274,18 +282,23 @@ _STRUCTURED: list[tuple[str, tuple[str, ...], re.Pattern[str], int, Callable[[st
     ("generic_secret", ("-p ",), _CLI_PASSWORD, 1, _password_ok, 0.7, "high"),
     ("password_hash", ("$",), _PW_HASH, 1, lambda v: True, 0.8, "high"),
     ("generic_secret", ("AsPlainText",), _SECURESTRING, 1, _password_ok, 0.85, "high"),
+    ("generic_secret", ("NetworkCredential(", "DirectoryEntry("), _NET_CREDENTIAL, -1, _password_ok, 0.8, "high"),
 ]
+
+
+# (literal, whether it is looked for in the lower-cased text, the _STRUCTURED rule it triggers)
+_STRUCTURED_LITERALS = tuple((lit, lit.islower(), i) for i, rule in enumerate(_STRUCTURED) for lit in rule[1])
 
 
 def _structured_findings(text: str, low: str | None = None) -> list[Finding]:
     low = text.lower() if low is None else low
     out = []
-    for type_, literals, rx, group, ok, score, severity in _STRUCTURED:
-        if any(lit in (low if lit.islower() else text) for lit in literals):
-            for m in rx.finditer(text):
-                g = group if group >= 0 else next(i for i in range(1, rx.groups + 1) if m.group(i) is not None)
-                if ok(m.group(g)):
-                    out.append(make_finding(SCANNER, type_, text, m.start(g), m.end(g), score=score, severity=severity))
+    hits = sorted({i for lit, lowered, i in _STRUCTURED_LITERALS if lit in (low if lowered else text)})
+    for type_, _literals, rx, group, ok, score, severity in (_STRUCTURED[i] for i in hits):
+        for m in rx.finditer(text):
+            g = group if group >= 0 else next(i for i in range(1, rx.groups + 1) if m.group(i) is not None)
+            if ok(m.group(g)):
+                out.append(make_finding(SCANNER, type_, text, m.start(g), m.end(g), score=score, severity=severity))
     return out
 
 
@@ -347,8 +360,11 @@ def _context_findings(text: str, low: str | None = None) -> list[Finding]:
     return out
 
 
+_AWS_PREFIX_RE = re.compile("|".join(_AWS_PREFIXES))
+
+
 def _aws_near_id_findings(text: str) -> list[Finding]:
-    if not any(p in text for p in _AWS_PREFIXES):
+    if _AWS_PREFIX_RE.search(text) is None:
         return []
     out = []
     for m in _AWS_SECRET_NEAR_ID.finditer(text):
@@ -369,15 +385,17 @@ _KEY_WORDS = re.compile(r"(?:mon|tur|hoc|don|whis|joc|lac|pas|hot)key(?![a-z])")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.$-]*")
 _NAME_SET = frozenset(string.ascii_letters + string.digits + "_.$-")
 _TAIL = re.compile(
-    r"(?:\[\d*\])?(?P<close>[\"'`\]]{0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s|"
+    r"(?:\[\d*\])?(?P<close>(?:\\{1,3}[\"']|[\"'`\]]){0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s|"
     r"\s(?i:value)\s*=)"
     r"[ \t]{0,32}(?:\r?\n[ \t]{0,24})?|(?P<ws>[ \t]{1,8}))"
-    r"(?:(?i:bearer|token|basic)\s+)?(?:[rbfu](?=[\"'`]))?(?:\"(?P<qv>[^\"\n]{1,300}?)\"|'(?P<qv2>[^'\n]{1,300}?)'|`(?P<qv3>[^`\n]{1,300}?)`"
+    r"(?:(?i:bearer|token|basic)\s+)?(?:[rbfu](?=[\"'`]))?(?:\\{1,3}(?=[\"']))?"  # \"key\":\"value\": JSON inside a string
+    r"(?:\"(?P<qv>[^\"\n]{1,300}?)\\{0,3}\"|'(?P<qv2>[^'\n]{1,300}?)'|`(?P<qv3>[^`\n]{1,300}?)`"
     r"|[\"'`]?(?P<v>[^\s\"'`,;()\[\]{}<>]{1,300}))"
 )
 _XML_VALUE = re.compile(r"([^<>\n]{1,300})</")
-# the value glued to the name: holidayapiKEY-<value>, dd_secret_key-<value>, prospect-token-<value>
-_GLUED = re.compile(r"(?:[-_.](?:key|token|secret|access|private|code))*[-_.:]([A-Za-z0-9][A-Za-z0-9_.+/=-]{15,})\Z", re.I)
+# the value glued to the name: holidayapiKEY-<value>, dd_secret_key-<value>, prospect-token-<value>,
+# acmeSecretKey-<value>
+_GLUED = re.compile(r"(?:[-_.]?(?:key|token|secret|access|private|code))*[-_.:]([A-Za-z0-9][A-Za-z0-9_.+/=-]{15,})\Z", re.I)
 _NOT_SECRET_NAME = re.compile(
     r"(?:^|[_.-])(?:id|ids|name|names|type|types|url|uri|urls|path|paths|file|files|dir|length|len|size|count|field|fields|"
     r"header|param|params|prefix|suffix|format|version|index|hash|policy|expir\w*|expires?|timeout|ttl|mode|label|"
@@ -403,6 +421,8 @@ _HEX40 = re.compile(r"[0-9a-f]{40}")
 # have "/" too, but mixed-case random segments)
 _PATH = re.compile(r"[a-z0-9_.-]{1,20}(?:/[a-z0-9_.-]{1,20})+|(?:[\w.-]{1,40}/)+[\w-]{1,40}\.[A-Za-z]{2,4}")
 _AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}")
+# the AWS SDKs' name for it, alone (with a vendor's name before it, another provider's key)
+_AWS_SECRET_NAME = re.compile(r"secret_?access_?key", re.I)
 
 
 def _b64_text(value: str) -> bool:
@@ -467,7 +487,7 @@ def _value_ok(name: str, value: str, quoted: bool, spaced: bool) -> bool:
     strong = _STRONG_NAME.search(name) is not None
     if _PASSWORD_NAME.search(name) and not re.search(r"key|token", name, re.I):
         return _password_value_ok(value, quoted, spaced)
-    if re.search(_AWS_NAME, name) and re.search("secret", name, re.I):
+    if (re.search(_AWS_NAME, name) and re.search("secret", name, re.I)) or _AWS_SECRET_NAME.fullmatch(name):
         # AWS secret keys are 40 base64 characters; anything else under that name (a commit
         # hash, an encrypted blob) is not one
         return _AWS_SECRET_VALUE.fullmatch(value) is not None and not _HEX40.fullmatch(value) and _aws_secret_ok(value)
