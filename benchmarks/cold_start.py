@@ -163,14 +163,13 @@ def run_case(code: str, env: dict[str, str]) -> Any:
 def phases(runs: list[list[list[Any]]]) -> list[dict[str, Any]]:
     """Median wall and CPU milliseconds of each phase (from the end of the one before), in order."""
     names = [m[0] for m in runs[0]]
-    out = []
-    for i, name in enumerate(names):
-        def delta(run: list[list[Any]], k: int) -> float:
-            return 1000 * (run[i][k] - (run[i - 1][k] if i else 0.0))
-        complete = [r for r in runs if [m[0] for m in r] == names]
-        out.append({"phase": name, "wall_ms": statistics.median(delta(r, 1) for r in complete),
-                    "cpu_ms": statistics.median(delta(r, 2) for r in complete)})
-    return out
+    complete = [r for r in runs if [m[0] for m in r] == names]
+
+    def delta(run: list[list[Any]], i: int, k: int) -> float:
+        return 1000 * (run[i][k] - (run[i - 1][k] if i else 0.0))
+
+    return [{"phase": name, "wall_ms": statistics.median(delta(r, i, 1) for r in complete),
+             "cpu_ms": statistics.median(delta(r, i, 2) for r in complete)} for i, name in enumerate(names)]
 
 
 def load() -> list[float]:
