@@ -415,7 +415,7 @@ def _import_pandas_once_sent(futures: Mapping[Future[Any], Cell], running: int) 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if sum(f.done() for f in futures) + session().spend()["in_flight"] >= running:
-            time.sleep(0.01)  # the last one's request leaves (the SDK builds it in ~1 ms)
+            time.sleep(0.05)  # the last one's request leaves (~1 ms of CPU; longer on a busy machine)
             break
         time.sleep(0.005)
     import pandas  # noqa: F401
