@@ -105,6 +105,37 @@ MEMORY = {
     "ours_16": ("import llmops_nb as llm\n" + SIXTEEN.format(
         call="llm.complete('openai:gpt-5.4-mini', f'Say hello {i}')") + OUT),
 }
+# The critical path of a fresh process's first answer, phase by phase (wall and CPU at the end of
+# each): the socket's first send is the request leaving, its first receive the answer arriving.
+# Instrumentation of this benchmark's child process only (the socket class and the pipeline's
+# stages are wrapped to take timestamps; nothing is changed).
+_MARKS = (
+    "import time, json, socket; t0, c0 = time.perf_counter(), time.process_time(); marks = []\n"
+    "def mark(k):\n"
+    "    if k not in [m[0] for m in marks]: marks.append([k, time.perf_counter() - t0, time.process_time() - c0])\n"
+    "_sendall, _send, _recv = socket.socket.sendall, socket.socket.send, socket.socket.recv\n"
+    "def sendall(self, *a, **k):\n    mark('request sent'); return _sendall(self, *a, **k)\n"
+    "def send(self, *a, **k):\n    mark('request sent'); return _send(self, *a, **k)\n"
+    "def recv(self, *a, **k):\n    r = _recv(self, *a, **k); mark('answer received'); return r\n"
+    "socket.socket.sendall, socket.socket.send, socket.socket.recv = sendall, send, recv\n")
+PHASES = {
+    "raw_phases": _MARKS + (
+        "import openai; mark('import openai')\n"
+        "c = openai.OpenAI(max_retries=0); mark('client')\n"
+        f"r = c.chat.completions.create(model='gpt-5.4-mini', messages={MSG}); mark('returned')\n"
+        "print(json.dumps(marks))"),
+    "ours_phases": _MARKS + (
+        "import llmops_nb as llm; mark('import llmops_nb')\n"
+        "import llmops_nb.pipeline as P; mark('import pipeline')\n"
+        "def after(name, f):\n"
+        "    def wrapped(*a, **k):\n        r = f(*a, **k); mark(name); return r\n"
+        "    return wrapped\n"
+        "start = P.Guards.start; P.Guards.start = staticmethod(after('input guardrails', start))\n"
+        "P.plan_call = after('plan (route, prices, checks)', P.plan_call)\n"
+        "P._Run.start_clock = after('provider start-up (SDK, client)', P._Run.start_clock)\n"
+        "c = llm.complete('openai:gpt-5.4-mini', 'Say hello'); mark('returned')\n"
+        "print(json.dumps(marks))"),
+}
 FIRST_CALL = {
     "raw_first_request": (
         "import time, json, openai; c = openai.OpenAI(max_retries=0); t = time.perf_counter(); "
@@ -129,6 +160,18 @@ def run_case(code: str, env: dict[str, str]) -> Any:
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def phases(runs: list[list[list[Any]]]) -> list[dict[str, Any]]:
+    """Median wall and CPU milliseconds of each phase (from the end of the one before), in order."""
+    names = [m[0] for m in runs[0]]
+    complete = [r for r in runs if [m[0] for m in r] == names]
+
+    def delta(run: list[list[Any]], i: int, k: int) -> float:
+        return 1000 * (run[i][k] - (run[i - 1][k] if i else 0.0))
+
+    return [{"phase": name, "wall_ms": statistics.median(delta(r, i, 1) for r in complete),
+             "cpu_ms": statistics.median(delta(r, i, 2) for r in complete)} for i, name in enumerate(names)]
+
+
 def load() -> list[float]:
     return list(os.getloadavg())
 
@@ -139,7 +182,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "cold_start.json"))
     args = ap.parse_args()
     load_start = load()
-    results: dict[str, list[Any]] = {k: [] for k in [*CASES, *MEMORY, *FIRST_CALL]}
+    results: dict[str, list[Any]] = {k: [] for k in [*CASES, *MEMORY, *FIRST_CALL, *PHASES]}
     with fake_servers(delay_s=0.0) as (oa, an_fast), fake_servers(delay_s=0.3) as (oa_slow, an_slow):
         base = {**os.environ, "OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench",
                 "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_MODEL_CATALOG_URI": "", "PYTHONPATH": str(ROOT)}
@@ -148,7 +191,7 @@ def main() -> None:
         for run in range(args.runs):
             for name, code in CASES.items():
                 results[name].append(run_case(code, slow if "compare" in name else fast))
-            for name, code in {**MEMORY, **FIRST_CALL}.items():
+            for name, code in {**MEMORY, **FIRST_CALL, **PHASES}.items():
                 results[name].append(run_case(code, fast))
             print(f"run {run + 1}/{args.runs}", {k: v[-1] for k, v in results.items()}, flush=True)
 
@@ -178,6 +221,7 @@ def main() -> None:
                                    "raw_first_request_latency": 1000 * raw_first, "raw_first_request_ttft": 1000 * raw_ttft},
     }
     figures["cpu"] = cpu
+    figures["critical_path_ms"] = {side: phases(results[f"{side}_phases"]) for side in ("ours", "raw")}
     figures["load_ext_ms"] = 1000 * med("ours_shell", 4)
     figures["memory_mb"] = {
         "rss_after_first_call": {"ours": med("ours_process", 2), "raw": med("raw_process", 2), "target": 200},

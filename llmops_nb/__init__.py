@@ -105,8 +105,9 @@ def __dir__() -> list[str]:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext llmops_nb``: register the magics, say where this kernel's store is (for the
     LLM calls sidebar), and start the session's start-up work in the background
-    (:mod:`llmops_nb.warmup`: SDKs and clients, the recorder's replay of an
-    earlier process's journal; pandas once the kernel is idle) so the first call does not pay for it."""
+    (:mod:`llmops_nb.warmup`: the default model's SDK and client now; the recorder's replay of an
+    earlier process's journal, other SDKs and pandas once the kernel is idle) so the first call
+    does not pay for it."""
     from llmops_nb import warmup
     from llmops_nb.kernel_report import register
     from llmops_nb.magics import LLMMagics

@@ -389,12 +389,8 @@ def _run_all(cells: list[Cell], opts: CallOptions, scorers: Mapping[str, Scorer]
     try:
         futures = {pool.submit(contextvars.copy_context().run, run_cell, c, opts, scorers, use_cache): c
                    for c in _send_order(cells)}
+        _import_pandas_once_sent(futures, min(len(futures), max(1, max_workers)))
         for future in as_completed(futures):
-            # pandas (for the table; ~0.3 s of CPU the first time) once the first answer is in:
-            # earlier, under the GIL, it delayed the calls' own start-up (SDK imports, clients)
-            # and so every answer; now the others are on the wire, and it costs waiting time.
-            import pandas  # noqa: F401
-
             rows[order[id(futures[future])]] = future.result()
             if bar is not None:
                 bar.advance()
@@ -405,6 +401,24 @@ def _run_all(cells: list[Cell], opts: CallOptions, scorers: Mapping[str, Scorer]
         if bar is not None:
             bar.close()
     return [rows[i] for i in range(len(cells))]
+
+
+def _import_pandas_once_sent(futures: Mapping[Future[Any], Cell], running: int) -> None:
+    """Import pandas (for the table; ~0.3-0.5 s of CPU the first time) once the first ``running``
+    cells' calls are on the wire (or done): before, under the GIL, it delayed the calls' own
+    start-up (SDK imports, clients) and so every answer; after the first answer it no longer
+    overlaps the wait for the answers."""
+    if "pandas" in sys.modules:
+        return
+    from llmops_nb.session import session
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if sum(f.done() for f in futures) + session().spend()["in_flight"] >= running:
+            time.sleep(0.05)  # the last one's request leaves (~1 ms of CPU; longer on a busy machine)
+            break
+        time.sleep(0.005)
+    import pandas  # noqa: F401
 
 
 _cell_pools: dict[int, ThreadPoolExecutor] = {}

@@ -399,8 +399,8 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
         run.fail(plan.candidates[0], E.CacheMiss(
             f"{plan.candidates[0].request.model} is not in the cache and LLMOPS_CACHE=replay: run once with "
             "the cache in readwrite mode to record the answer. Nothing was sent."))
-    run.sess.call_started(run.trace_id)  # from here on, every exit records the call
     run.start_clock(plan.candidates[0])  # after the SDK's start-up: latency is provider + wire
+    run.sess.call_started(run.trace_id)  # being sent (start-up done); from here on, every exit records the call
     try:
         call, outcome = _first_answer(plan, run.sess, max_cost, run.t0, run.attempts, on_text, cached)
     except BaseException as exc:

@@ -140,7 +140,9 @@ class JournalRecorder:
         self._pending = 0
         self._cond = threading.Condition()
         self._in_flight: dict[int, float] = {}  # calling thread -> when its call started
-        self._last_end = 0.0
+        # as if a call had just ended: a replay of claimed records (below) waits quiet_s, by when
+        # the call that opened the recorder is in flight — it does not start before that call is sent
+        self._last_end = time.monotonic()
         self._flushing = 0
         self._closed = False
         self._pid = os.getpid()

@@ -4,13 +4,15 @@
 thread that does, in the order the first call needs them:
 
 1. imports the pipeline (and through it guardrails, routing, cache, pricing);
-2. imports the SDK and builds the client of the default model's provider;
-3. opens the session's recorder, which replays records an earlier process left in the
-   journal (a crash, a kernel restart) — replay starts with the session, not its first call.
+2. imports the SDK and builds the client of the default model's provider (and the SDK's
+   answer models: :mod:`llmops_nb.providers.sdk_models`).
 
 Then, only once the kernel is idle (no cell running and no call in flight for ``IDLE_S``), what
-later calls may need but the first cannot be known to:
+the first call does not need:
 
+3. opens the session's recorder, which replays records an earlier process left in the
+   journal (a crash, a kernel restart): that replay is the session's first MLflow export
+   (``import mlflow``, the store: seconds of CPU), which must not run under the first cell;
 4. the SDK and client of every other provider whose API key or base URL is set (importing
    ``anthropic`` while the first cell calls ``openai:`` cost that cell ~0.5 s of CPU);
 5. imports pandas (``history()``, ``compare()``).
@@ -75,7 +77,7 @@ def start(ipython: Any = None) -> threading.Thread | None:
 
 def run() -> None:
     """The warm-up steps, in order (see the module docstring)."""
-    for step in (_pipeline, _default_provider, _recorder, _when_idle, _providers, _pandas):
+    for step in (_pipeline, _default_provider, _when_idle, _recorder, _providers, _pandas):
         try:
             step()
         except Exception as exc:  # noqa: BLE001 - best effort: the first call does it instead

@@ -22,8 +22,9 @@ class Probe:
     key_env, key_required, defaults, base_url = None, False, {}, None
     def __init__(self, name):
         self.name = name
+    def warm(self, api_key, timeout_s):  # the call's start-up (SDK import, client), just before it is sent
+        seen.append('pandas' in sys.modules)
     def generate(self, request, api_key, timeout_s):
-        seen.append('pandas' in sys.modules)  # what had been imported when this call was sent
         time.sleep(0.5)
         yield TextDelta('ok')
         yield Final(Usage(input_tokens=3, output_tokens=1), 'stop')
@@ -36,7 +37,9 @@ print(json.dumps({'sent_with_pandas': seen, 'status': df.status.tolist()}))
 
 def test_pandas_is_imported_while_the_first_compares_calls_are_on_the_wire(tmp_path):
     """pandas (~0.3 s of CPU) was imported as compare() started, before any call was sent:
-    under the GIL that delayed every call's start-up and so every answer."""
+    under the GIL that delayed every call's start-up and so every answer. (It starts once every
+    call's start-up is done: the last one's remaining ~1 ms before its request leaves may share
+    the CPU with it.)"""
     env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "LLMOPS_TRACKING": "false",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120,
@@ -44,3 +47,42 @@ def test_pandas_is_imported_while_the_first_compares_calls_are_on_the_wire(tmp_p
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"sent_with_pandas": [False] * 4, "status": ["OK"] * 4}, got
+
+
+ON_THE_WIRE = """
+import json, sys, time
+marks = {}
+sys.addaudithook(lambda event, args: marks.setdefault("pandas", time.monotonic())
+                 if event == "import" and args[0] == "pandas" else None)
+import llmops_nb as llm
+from llmops_nb.providers.base import Final, TextDelta, register_provider
+from llmops_nb.types import Usage
+
+answered = []
+
+class Probe:
+    key_env, key_required, defaults, base_url = None, False, {}, None
+    def __init__(self, name):
+        self.name = name
+    def generate(self, request, api_key, timeout_s):
+        time.sleep(0.5)  # the provider's wait: the GIL is free
+        answered.append(time.monotonic())
+        yield TextDelta('ok')
+        yield Final(Usage(input_tokens=3, output_tokens=1), 'stop')
+
+register_provider('probe', Probe)
+df = llm.compare(['probe:a', 'probe:b', 'probe:c', 'probe:d'], ['hi'], progress=False, cache=False)
+print(json.dumps({'pandas_before_first_answer': marks['pandas'] < min(answered), 'status': df.status.tolist()}))
+"""
+
+
+def test_pandas_is_imported_during_the_wait_for_the_answers_not_after_the_first(tmp_path):
+    """Imported once the first answer was in, pandas' CPU came after the wait (the answers of a
+    comparison arrive together): it was the last thing before the table, on top of the wire time."""
+    env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "LLMOPS_TRACKING": "false",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", ON_THE_WIRE], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"pandas_before_first_answer": True, "status": ["OK"] * 4}, got

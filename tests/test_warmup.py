@@ -18,7 +18,7 @@ import sys, time
 from pathlib import Path
 from IPython.testing.globalipapp import start_ipython
 ip = start_ipython()
-ip.run_line_magic('load_ext', 'llmops_nb')
+ip.run_cell('%load_ext llmops_nb')  # as a kernel runs it: in a cell, which then ends
 journal = Path(sys.argv[1])
 deadline = time.monotonic() + 60
 while list(journal.glob('*.json')) and time.monotonic() < deadline:

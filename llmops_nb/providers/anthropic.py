@@ -42,6 +42,7 @@ class AnthropicProvider:
                 import anthropic
 
                 client = anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
+                _build_answer_models()  # before any call parses an answer (see sdk_models)
                 self._clients[(api_key, timeout_s, base_url)] = client
                 self._sdk_args = frozenset(inspect.signature(client.messages.create).parameters)
             return client
@@ -79,6 +80,16 @@ class AnthropicProvider:
         if extra:
             kwargs["extra_body"] = extra
         return kwargs
+
+
+def _build_answer_models() -> None:
+    """Build the SDK's deferred models of a Messages answer (whole and streamed) now, in one thread."""
+    from anthropic._models import FinalRequestOptions
+    from anthropic.types import Message, RawMessageStreamEvent
+
+    from llmops_nb.providers.sdk_models import build_models
+
+    build_models(Message, RawMessageStreamEvent, FinalRequestOptions)
 
 
 def _usage(raw: Any, output_tokens: int | None = None) -> Usage:

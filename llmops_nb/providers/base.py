@@ -108,6 +108,28 @@ def _check_name(name: str) -> None:
         raise ConfigError(f"provider name {name!r} must be letters, digits, '-' or '_'")
 
 
+# The built-in providers (also declared as entry points, for provider_names() and plugins that
+# list them): a call to one of them does not scan every installed package's entry points first
+# (~10-15 ms of a fresh process's first call).
+BUILTIN_FACTORIES = {
+    "openai": "llmops_nb.providers.openai:openai_factory",
+    "ollama": "llmops_nb.providers.openai:ollama_factory",
+    "anthropic": "llmops_nb.providers.anthropic:anthropic_factory",
+    "sim": "llmops_nb.providers.sim:sim_factory",
+}
+
+
+def _builtin_factory(name: str) -> ProviderFactory | None:
+    target = BUILTIN_FACTORIES.get(name)
+    if target is None:
+        return None
+    from importlib import import_module
+
+    module, _, attr = target.partition(":")
+    factory: ProviderFactory = getattr(import_module(module), attr)
+    return factory
+
+
 def _load_entry_points() -> None:
     from importlib.metadata import entry_points
 
@@ -129,8 +151,12 @@ def get_provider(name: str) -> Provider:
     with _registry.lock:
         if name in _registry.instances:
             return _registry.instances[name]
-        if name not in _registry.factories and not _registry.entry_points_loaded:
-            _load_entry_points()
+        if name not in _registry.factories:
+            builtin = _builtin_factory(name)
+            if builtin is not None:
+                _registry.factories[name] = builtin
+            elif not _registry.entry_points_loaded:
+                _load_entry_points()
         factory = _registry.factories.get(name)
         if factory is None:
             known = ", ".join(sorted(_registry.factories)) or "none"

@@ -65,6 +65,7 @@ class OpenAIProvider:
                 client = openai.OpenAI(
                     api_key=api_key or _PLACEHOLDER_KEY, base_url=base_url, max_retries=0, timeout=timeout_s
                 )
+                _build_answer_models()  # before any call parses an answer (see sdk_models)
                 self._clients[(api_key, timeout_s, base_url)] = client
             return client
 
@@ -115,6 +116,16 @@ def sdk_params() -> frozenset[str]:
     from openai.resources.chat.completions import Completions
 
     return frozenset(inspect.signature(Completions.create).parameters) - {"self"} - RESERVED_PARAMS
+
+
+def _build_answer_models() -> None:
+    """Build the SDK's deferred models of a chat answer (whole and streamed) now, in one thread."""
+    from openai._models import FinalRequestOptions
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    from llmops_nb.providers.sdk_models import build_models
+
+    build_models(ChatCompletion, ChatCompletionChunk, FinalRequestOptions)
 
 
 def _chat_kwargs(request: Request, max_tokens_param: str) -> dict[str, Any]:
