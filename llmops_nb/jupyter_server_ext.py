@@ -18,8 +18,9 @@ the URI, which may hold credentials); each read is also bounded by ``READ_TIMEOU
 several stores, an unreachable one leaves the others' rows listed (``"unreachable": n``).
 
 Everything read here is what the recorder stored: measured facts, finding hashes and the
-already-redacted prompt and answer; never a key. ``MLFLOW_UI_URL`` (a running ``mlflow ui`` or
-tracking server; http or https only) enables links to traces. Enabled by
+already-redacted prompt and answer; never a key. Links to traces: a kernel writing to a tracking
+server links to that server (it serves the MLflow UI; its URL without credentials, query or
+fragment); for a local store, ``MLFLOW_UI_URL`` (a running ``mlflow ui``; http or https only). Enabled by
 ``jupyter-config/jupyter_server_config.d/llmops_nb.json``; the server starts without importing
 mlflow (it is imported on the first request, off the event loop).
 """
@@ -33,7 +34,7 @@ import os
 import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -99,6 +100,20 @@ def safe_ui_url(value: str | None) -> str | None:
     return value.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
+def server_ui_url(tracking_uri: str) -> str | None:
+    """The URL of the tracking server a store is on, which serves the MLflow UI showing its
+    traces (scheme, host, port and path only: no user or password); None for a local store."""
+    parts = urlsplit(tracking_uri)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a malformed port
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def reported_store(kernel_manager: Any, kernel_id: str) -> Store | None:
     """The store the live kernel ``kernel_id`` registered (None: not a live kernel of this
     server, or it has not loaded llmops_nb, or its tracking is off)."""
@@ -147,8 +162,10 @@ def store_calls(store: Store, limit: int = 100) -> list[dict[str, Any]]:
 
 
 def store_config(store: Store | None) -> dict[str, Any]:
-    """The MLflow UI URL (``MLFLOW_UI_URL`` if http(s), else None) and the store's experiment id."""
+    """Where the store's traces are shown (its tracking server, else ``MLFLOW_UI_URL`` if
+    http(s), else None) and the store's experiment id."""
     experiment_id = None
+    ui_url = server_ui_url(store.tracking_uri) if store is not None else None
     if store is not None:
         try:
             from llmops_nb.tracking import _store_client
@@ -157,7 +174,7 @@ def store_config(store: Store | None) -> dict[str, Any]:
             experiment_id = _experiment_id(_store_client(store.tracking_uri), store)
         except Exception:  # noqa: BLE001 - a missing store only means no links
             experiment_id = None
-    return {"mlflow_ui_url": safe_ui_url(os.environ.get("MLFLOW_UI_URL")), "experiment_id": experiment_id}
+    return {"mlflow_ui_url": ui_url or safe_ui_url(os.environ.get("MLFLOW_UI_URL")), "experiment_id": experiment_id}
 
 
 def trace_details(store: Store, trace_id: str) -> dict[str, Any] | None:

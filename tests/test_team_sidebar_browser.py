@@ -28,11 +28,15 @@ def team_server() -> Iterator[object]:
         yield server
 
 
-def _server_rows(url: str, experiment: str) -> dict[str, dict[str, str]]:
-    """trace id → the llmops tags the tracking server holds for the experiment's traces."""
+def mlflow_client(url: str):  # type: ignore[no-untyped-def]
     import mlflow
 
-    client = mlflow.MlflowClient(url)
+    return mlflow.MlflowClient(url)
+
+
+def _server_rows(url: str, experiment: str) -> dict[str, dict[str, str]]:
+    """trace id → the llmops tags the tracking server holds for the experiment's traces."""
+    client = mlflow_client(url)
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"no experiment {experiment!r} on the server"
     traces = client.search_traces(locations=[exp.experiment_id], max_results=100, include_spans=False)
@@ -107,6 +111,13 @@ def test_sidebar_lists_the_calls_of_a_kernel_writing_to_the_tracking_server(jupy
                 "() => /answer:|not available/.test(document.querySelector("
                 "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=60_000)
             trace = panel.locator(".jp-llmops-trace").inner_text()
+            # the link opens the trace on the server that holds it (the lab's MLFLOW_UI_URL is
+            # for local stores: another server, where this experiment id means nothing)
+            link = panel.locator(".jp-llmops-details a.jp-llmops-link")
+            link.wait_for(timeout=30_000)
+            exp_id = mlflow_client(team_server.url).get_experiment_by_name(experiment).experiment_id
+            assert link.get_attribute("href") == (
+                f"{team_server.url}/#/experiments/{exp_id}/traces?selectedEvaluationId={first}")
             page.screenshot(path=str(ARTIFACTS / "extension-team-server.png"))
             assert "not available" not in trace, trace
             assert marker in trace and "answer:" in trace
@@ -183,7 +194,19 @@ def test_an_unreachable_tracking_server_is_said_at_once_and_spares_the_other_sto
     rows, unreachable = _within(10, ext._merged_calls, [down, local], 10)["value"]
     assert [r["trace_id"] for r in rows] == [c.trace_id] and unreachable == 1
     assert _within(10, ext._find_trace, [down, local], c.trace_id)["value"]["trace_id"] == c.trace_id
-    assert _within(10, ext.store_config, down)["value"]["experiment_id"] is None
+    config = _within(10, ext.store_config, down)["value"]
+    assert config["experiment_id"] is None
+    assert config["mlflow_ui_url"] == down.tracking_uri.replace("user:secret@", "")  # never the password
+
+
+def test_a_tracking_server_is_its_own_ui_without_its_credentials() -> None:
+    from llmops_nb.jupyter_server_ext import server_ui_url
+
+    assert server_ui_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert server_ui_url("https://alice:pw@mlflow.example/team/?x=1#f") == "https://mlflow.example/team/"
+    assert server_ui_url("http://u:p@[::1]:5000/") == "http://[::1]:5000/"
+    for local in ("sqlite:///x/mlflow.db", "file:///tmp/mlruns", "databricks", "http://:5000", "http://h:port"):
+        assert server_ui_url(local) is None, local
 
 
 def test_dashboard_reads_the_tracking_server(llm, team_server) -> None:
