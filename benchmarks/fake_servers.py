@@ -1,6 +1,7 @@
 """The fake OpenAI and Anthropic servers in their own process, for the benchmarks.
 
     with fake_servers(delay_s=0.3) as (openai_base_url, anthropic_base_url): ...
+    with openai_session("sustained", delay_s=0.3) as tmp: ...  # the above, plus llmops_nb set up
 
 Used by every benchmark (overhead, cold start, sustained, profile_call). The fakes are pure Python; in the measured process their CPU work would compete with the
 client under test for the GIL, so they run in a child process (see README, "The fake server").
@@ -12,8 +13,10 @@ ships it (status line and body are two ``send()``s: ~40 ms per keep-alive call o
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +57,21 @@ def fake_servers(delay_s: float = 0.0, nagle: bool = False) -> Iterator[tuple[st
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def openai_session(experiment: str, delay_s: float = 0.0, nagle: bool = False) -> Iterator[Path]:
+    """The in-process benchmarks' setup: a temporary directory (yielded), the fakes, the OpenAI
+    SDK's environment pointed at them (``OPENAI_BASE_URL``, a fake key), and ``llmops_nb``
+    configured with its home, a sqlite MLflow store and its cache in that directory."""
+    with tempfile.TemporaryDirectory() as tmp_name, fake_servers(delay_s=delay_s, nagle=nagle) as (oa, _an):
+        tmp = Path(tmp_name)
+        os.environ.update(OPENAI_BASE_URL=oa, OPENAI_API_KEY="sk-bench", LLMOPS_HOME=str(tmp / "home"))
+        sys.path.insert(0, str(ROOT))
+        import llmops_nb as llm
+
+        llm.configure(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment=experiment, cache_dir=tmp / "cache")
+        yield tmp
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import io
 import os
 import pstats
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_servers import ROOT, fake_servers  # noqa: E402
+from fake_servers import ROOT, openai_session  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 PROMPT = "Summarise the benefits of tracking every LLM call in MLflow in one short sentence."
@@ -36,14 +35,11 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "profile_warm.txt")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_name, fake_servers(delay_s=0.0) as (oa, _an):
-        tmp = Path(tmp_name)
-        os.environ.update(OPENAI_BASE_URL=oa, OPENAI_API_KEY="sk-bench", LLMOPS_HOME=str(tmp / "home"))
+    with openai_session("profile", delay_s=0.0):
         import openai
 
         import llmops_nb as llm
 
-        llm.configure(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="profile", cache_dir=tmp / "cache")
         client = openai.OpenAI(max_retries=0)
         messages = [{"role": "user", "content": PROMPT}]
         cases = {

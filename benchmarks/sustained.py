@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -35,7 +34,7 @@ from typing import Any
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_servers import ROOT, fake_servers  # noqa: E402
+from fake_servers import ROOT, openai_session  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -115,15 +114,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "sustained.json"))
     args = ap.parse_args()
     load_start = list(os.getloadavg())
-    with tempfile.TemporaryDirectory() as tmp_name, fake_servers(delay_s=0.3) as (oa, _an):
-        tmp = Path(tmp_name)
-        os.environ.update(OPENAI_BASE_URL=oa, OPENAI_API_KEY="sk-bench", LLMOPS_HOME=str(tmp / "home"))
+    with openai_session("sustained", delay_s=0.3) as tmp:
         import openai
 
         import llmops_nb as llm
         from llmops_nb.session import session
 
-        llm.configure(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="sustained", cache_dir=tmp / "cache")
         client = openai.OpenAI(max_retries=0, timeout=60.0)
 
         def raw(prompt: str) -> None:

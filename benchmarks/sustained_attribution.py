@@ -16,14 +16,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_servers import ROOT, fake_servers  # noqa: E402
+from fake_servers import ROOT, openai_session  # noqa: E402
 from sustained import hammer  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
@@ -36,14 +35,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=64)
     args = ap.parse_args()
     phases = []
-    with tempfile.TemporaryDirectory() as tmp_name, fake_servers(delay_s=0.3) as (oa, _an):
-        tmp = Path(tmp_name)
-        os.environ.update(OPENAI_BASE_URL=oa, OPENAI_API_KEY="sk-bench", LLMOPS_HOME=str(tmp / "home"))
+    with openai_session("attribution", delay_s=0.3):
         import openai
 
         import llmops_nb as llm
 
-        llm.configure(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="attribution", cache_dir=tmp / "cache")
         client = openai.OpenAI(max_retries=0, timeout=60.0)
 
         def raw(prompt: str) -> None:

@@ -11,21 +11,30 @@ kernels it is running, and only those. A notebook in a sub-folder, whose kernel 
 only a key into the server's own list of live kernels), and no store is opened that no live
 kernel reported. Without ``kernel`` the rows of every live kernel's store are merged.
 
+A store on a tracking server (``http(s)://``) that does not answer is said so at once: before
+MLflow's client is asked (whose retries would hold a request for minutes), a TCP connection to
+the server must open within ``PROBE_TIMEOUT_S``, else the request is a 503 naming the host (never
+the URI, which may hold credentials); each read is also bounded by ``READ_TIMEOUT_S`` (504). With
+several stores, an unreachable one leaves the others' rows listed (``"unreachable": n``).
+
 Everything read here is what the recorder stored: measured facts, finding hashes and the
-already-redacted prompt and answer; never a key. ``MLFLOW_UI_URL`` (a running ``mlflow ui`` or
-tracking server; http or https only) enables links to traces. Enabled by
+already-redacted prompt and answer; never a key. Links to traces: a kernel writing to a tracking
+server links to that server (it serves the MLflow UI; its URL without credentials, query or
+fragment); for a local store, ``MLFLOW_UI_URL`` (a running ``mlflow ui``; http or https only). Enabled by
 ``jupyter-config/jupyter_server_config.d/llmops_nb.json``; the server starts without importing
 mlflow (it is imported on the first request, off the event loop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -35,6 +44,8 @@ from tornado.ioloop import IOLoop
 from llmops_nb.kernel_report import registration_path
 
 ROUTE = "llmops_nb"
+PROBE_TIMEOUT_S = 2.0  # a tracking server that does not accept a connection by then is down
+READ_TIMEOUT_S = 30.0  # the longest a sidebar request waits for a store
 ROW_FIELDS = ("started_at", "model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
               "latency_ms", "ttft_ms", "cached", "status", "error", "findings", "trace_id")
 
@@ -45,6 +56,27 @@ class Store:
 
     tracking_uri: str
     experiment: str
+
+
+class StoreUnreachable(Exception):
+    """A kernel's tracking server does not accept connections (the message names its host only)."""
+
+
+def check_reachable(store: Store, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Raise :class:`StoreUnreachable` unless ``store`` is local or its server accepts a TCP
+    connection within ``timeout`` s (MLflow's client would retry for minutes)."""
+    parts = urlsplit(store.tracking_uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a malformed port
+        raise StoreUnreachable("a kernel's tracking URI has an invalid port") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise StoreUnreachable(f"the tracking server at {host}:{port} does not answer "
+                               f"({exc.strerror or type(exc).__name__})") from None
 
 
 def _plain(value: Any) -> Any:
@@ -66,6 +98,20 @@ def safe_ui_url(value: str | None) -> str | None:
         return None
     parts = urlsplit(value.strip())
     return value.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def server_ui_url(tracking_uri: str) -> str | None:
+    """The URL of the tracking server a store is on, which serves the MLflow UI showing its
+    traces (scheme, host, port and path only: no user or password); None for a local store."""
+    parts = urlsplit(tracking_uri)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a malformed port
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def reported_store(kernel_manager: Any, kernel_id: str) -> Store | None:
@@ -105,6 +151,7 @@ def store_calls(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     """A store's latest calls (every kernel's that writes there), newest first, JSON-safe."""
     from llmops_nb.tracking import TAG, _row, _store_client
 
+    check_reachable(store)
     client = _store_client(store.tracking_uri)
     experiment_id = _experiment_id(client, store)
     if experiment_id is None:
@@ -115,22 +162,26 @@ def store_calls(store: Store, limit: int = 100) -> list[dict[str, Any]]:
 
 
 def store_config(store: Store | None) -> dict[str, Any]:
-    """The MLflow UI URL (``MLFLOW_UI_URL`` if http(s), else None) and the store's experiment id."""
+    """Where the store's traces are shown (its tracking server, else ``MLFLOW_UI_URL`` if
+    http(s), else None) and the store's experiment id."""
     experiment_id = None
+    ui_url = server_ui_url(store.tracking_uri) if store is not None else None
     if store is not None:
         try:
             from llmops_nb.tracking import _store_client
 
+            check_reachable(store)
             experiment_id = _experiment_id(_store_client(store.tracking_uri), store)
         except Exception:  # noqa: BLE001 - a missing store only means no links
             experiment_id = None
-    return {"mlflow_ui_url": safe_ui_url(os.environ.get("MLFLOW_UI_URL")), "experiment_id": experiment_id}
+    return {"mlflow_ui_url": ui_url or safe_ui_url(os.environ.get("MLFLOW_UI_URL")), "experiment_id": experiment_id}
 
 
 def trace_details(store: Store, trace_id: str) -> dict[str, Any] | None:
     """One trace's prompt messages, answer, attempts and findings (None if not in ``store``)."""
     from llmops_nb.tracking import TAG, _store_client
 
+    check_reachable(store)  # unreachable is not "no such trace" (the front end asks again for that)
     try:
         trace = _store_client(store.tracking_uri).get_trace(trace_id)
     except Exception:  # noqa: BLE001 - MLflow raises its own error for an unknown id
@@ -156,6 +207,17 @@ def trace_details(store: Store, trace_id: str) -> dict[str, Any] | None:
     }
 
 
+async def _off_loop(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a worker thread, for at most ``READ_TIMEOUT_S``; an unreachable store is a
+    503 and a store that takes too long a 504 (the sidebar says so instead of waiting)."""
+    try:
+        return await asyncio.wait_for(IOLoop.current().run_in_executor(None, fn, *args), READ_TIMEOUT_S)
+    except StoreUnreachable as exc:
+        raise web.HTTPError(503, str(exc)) from None
+    except asyncio.TimeoutError:
+        raise web.HTTPError(504, f"the store did not answer within {READ_TIMEOUT_S:g} s") from None
+
+
 class _Handler(APIHandler):
     def stores(self) -> list[Store]:
         """The store of the ``kernel`` asked for, or every live kernel's; 404 for a kernel id
@@ -173,14 +235,24 @@ class ConfigHandler(_Handler):
     @web.authenticated
     async def get(self) -> None:
         stores = self.stores()
-        config = await IOLoop.current().run_in_executor(None, store_config, stores[0] if stores else None)
+        config = await _off_loop(store_config, stores[0] if stores else None)
         self.finish(json.dumps(config))
 
 
-def _merged_calls(stores: list[Store], limit: int) -> list[dict[str, Any]]:
-    rows = [row for store in stores for row in store_calls(store, limit)]
+def _merged_calls(stores: list[Store], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The latest ``limit`` rows of all ``stores`` and how many of them could not be reached;
+    raises :class:`StoreUnreachable` when none of several could."""
+    rows: list[dict[str, Any]] = []
+    unreachable: list[StoreUnreachable] = []
+    for store in stores:
+        try:
+            rows += store_calls(store, limit)
+        except StoreUnreachable as exc:
+            unreachable.append(exc)
+    if unreachable and len(unreachable) == len(stores):
+        raise unreachable[0]
     rows.sort(key=lambda r: r.get("started_at") or 0, reverse=True)
-    return rows[:limit]
+    return rows[:limit], len(unreachable)
 
 
 class CallsHandler(_Handler):
@@ -191,21 +263,33 @@ class CallsHandler(_Handler):
         except ValueError:
             raise web.HTTPError(400, "limit must be an integer") from None
         stores = self.stores()
-        loop = IOLoop.current()
-        rows = await loop.run_in_executor(None, _merged_calls, stores, limit)
-        config = await loop.run_in_executor(None, store_config, stores[0] if len(stores) == 1 else None)
-        self.finish(json.dumps({"rows": rows, "stores": len(stores), **config}))
+        rows, unreachable = await _off_loop(_merged_calls, stores, limit)
+        config = await _off_loop(store_config, stores[0] if len(stores) == 1 else None)
+        self.finish(json.dumps({"rows": rows, "stores": len(stores), "unreachable": unreachable, **config}))
 
 
 def _find_trace(stores: list[Store], trace_id: str) -> dict[str, Any] | None:
-    return next((found for store in stores if (found := trace_details(store, trace_id)) is not None), None)
+    """The trace from the first store that has it; :class:`StoreUnreachable` when it is in none
+    of those reached and some could not be (it may be there)."""
+    unreachable: StoreUnreachable | None = None
+    for store in stores:
+        try:
+            found = trace_details(store, trace_id)
+        except StoreUnreachable as exc:
+            unreachable = exc
+            continue
+        if found is not None:
+            return found
+    if unreachable is not None:
+        raise unreachable
+    return None
 
 
 class TraceHandler(_Handler):
     @web.authenticated
     async def get(self, trace_id: str) -> None:
         stores = self.stores()
-        found = await IOLoop.current().run_in_executor(None, _find_trace, stores, trace_id)
+        found = await _off_loop(_find_trace, stores, trace_id)
         if found is None:
             raise web.HTTPError(404, f"no trace {trace_id}")
         self.finish(json.dumps(found, default=str))

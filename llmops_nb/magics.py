@@ -333,8 +333,9 @@ def _models(_: list[str]) -> Any:
 
     from llmops_nb.pricing import deprecated_models
     from llmops_nb.providers.base import providers_info
+    from llmops_nb.session import session
 
-    deprecated = deprecated_models()  # the session's models that their provider deprecated
+    deprecated = deprecated_models(session().models_in_use())  # those their provider deprecated
     if deprecated:
         display(pd.DataFrame(deprecated))
     return pd.DataFrame(providers_info())

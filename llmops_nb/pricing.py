@@ -248,27 +248,21 @@ def warn_if_deprecated(model: str, session: Any) -> bool:
     return True
 
 
-def deprecated_models(models: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """One row (model, replacement) per deprecated model among ``models``; None: the current
-    session's — its default model, its routes' models, and every model it has called."""
+def deprecated_models(models: Iterable[str]) -> list[dict[str, Any]]:
+    """One row (model, replacement) per deprecated model among ``models`` (a session's:
+    :meth:`llmops_nb.session.Session.models_in_use`)."""
     rows = []
-    for model in dict.fromkeys(_session_models() if models is None else models):
+    for model in dict.fromkeys(models):
         facts = model_facts(model)
         if facts is not None and facts.deprecated:
             rows.append({"model": model, "deprecated": True, "replacement": facts.replacement or ""})
     return rows
 
 
-def _session_models() -> list[str]:
-    from llmops_nb.session import session
-
-    sess = session()
-    models: list[Any] = [sess.settings.default_model]
-    for items in (sess.settings.routes or {}).values():
-        models += [i if isinstance(i, str) else i.get("model") for i in items if isinstance(i, (str, dict))]
+def warned_models(session: Any) -> list[str]:
+    """The deprecated models ``session`` was warned about (it called them), sorted."""
     with _lock:
-        models += sorted(_warned.get(sess, ()))
-    return [m for m in models if isinstance(m, str)]
+        return sorted(_warned.get(session, ()))
 
 
 def _user_stacklevel() -> int:

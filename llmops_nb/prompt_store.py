@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops_nb.errors import PromptError, PromptNotFound
-from llmops_nb.prompts import PromptVersion, content_hash
+from llmops_nb.prompt_version import PromptVersion, content_hash
 
 TAG = "llmops."
 HISTORY = TAG + "alias_history."
@@ -41,7 +41,7 @@ class MlflowPromptStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from llmops_nb.tracking import _import_mlflow
+            from llmops_nb.mlflow_setup import import_mlflow as _import_mlflow
 
             mlflow = _import_mlflow()
             self._client = mlflow.MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)

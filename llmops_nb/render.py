@@ -22,12 +22,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nh3
 
 from llmops_nb.errors import OutputFormatError
-from llmops_nb.types import Completion
+
+if TYPE_CHECKING:  # pragma: no cover - Completion renders itself through this module
+    from llmops_nb.types import Completion
 
 FORMATS = ("markdown", "text", "json", "code")
 _FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.DOTALL)

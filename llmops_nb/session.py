@@ -193,6 +193,17 @@ class Session:
                 self._tokens[0] += int(record.usage.get("input_tokens") or 0)
                 self._tokens[1] += int(record.usage.get("output_tokens") or 0)
 
+    def models_in_use(self) -> list[str]:
+        """The models this session names: its default model, its routes' models, and every
+        deprecated model it has called (what ``%llm models`` checks for deprecations)."""
+        from llmops_nb.pricing import warned_models
+
+        models: list[Any] = [self.settings.default_model]
+        for items in (self.settings.routes or {}).values():
+            models += [i if isinstance(i, str) else i.get("model") for i in items if isinstance(i, (str, dict))]
+        models += warned_models(self)
+        return [m for m in models if isinstance(m, str)]
+
     def recent_calls(self) -> list[Any]:
         """The records of this process's latest calls (success or failure), oldest first."""
         with self._lock:

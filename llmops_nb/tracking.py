@@ -1,6 +1,7 @@
 """MLflow: one trace per call, one run per group of calls (a cell, a comparison), history.
 
-This is the only module that imports mlflow, and it does so lazily, in the recorder's
+This is the only module that imports mlflow (through :mod:`llmops_nb.mlflow_setup`, as the prompt
+registry does), and it does so lazily, in the recorder's
 background thread or when history is asked for.
 
 Traces are written with MLflow's ``TracingClient`` bound to *our* tracking URI, so the user's
@@ -26,12 +27,12 @@ import re
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmops_nb.mlflow_setup import import_mlflow as _import_mlflow  # the name tests and callers use
 from llmops_nb.run_totals import RunTotals, exact
 from llmops_nb.types import CallRecord
 
@@ -79,36 +80,6 @@ def group(name: str, *, budget_usd: float | None = None, group_id: str | None = 
         yield _group.get()  # type: ignore[misc]
     finally:
         _group.reset(token)
-
-
-class _NotFromRecorder(logging.Filter):
-    """MLflow logs a full traceback for every failed database write. The recorder's retries
-    are reported once per outage (:mod:`llmops_nb.recording`), so from its thread these
-    tracebacks would only flood whichever cell is running; other threads keep them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from llmops_nb.recording import THREAD_NAME
-
-        return record.threadName != THREAD_NAME
-
-
-def _import_mlflow() -> Any:
-    # Never wait on a network price catalog: our records always bring their own cost.
-    os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
-    # Known warnings of mlflow's own imports that would otherwise break writes under -W error.
-    warnings.filterwarnings("ignore", r"The ``noload`` loader strategy is deprecated")
-    warnings.filterwarnings("ignore", r".*Any type hint is inferred as AnyType", UserWarning)
-    # MLflow announces database creation and migrations at INFO; from our background thread
-    # those lines would land in whichever notebook cell happens to be running.
-    for name in ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.tracking._tracking_service.client"):
-        if logging.getLogger(name).level == logging.NOTSET:
-            logging.getLogger(name).setLevel(logging.WARNING)
-    db_log = logging.getLogger("mlflow.store.db.utils")
-    if not any(isinstance(f, _NotFromRecorder) for f in db_log.filters):
-        db_log.addFilter(_NotFromRecorder())
-    import mlflow
-
-    return mlflow
 
 
 def create_sqlite_store(tracking_uri: str) -> None:

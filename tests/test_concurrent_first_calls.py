@@ -7,9 +7,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 from llmops_nb.guardrails import textmodel
+from tests.concurrency import all_at_once
 
 
 def test_threads_starting_together_load_a_classifier_once(monkeypatch):
@@ -24,19 +24,8 @@ def test_threads_starting_together_load_a_classifier_once(monkeypatch):
     saved = dict(textmodel._loaded)
     textmodel._loaded.clear()
     textmodel.load.cache_clear()
-    barrier = threading.Barrier(16)
-    got = []
-
-    def first_call() -> None:
-        barrier.wait()
-        got.append(textmodel.load("injection_model"))
-
     try:
-        threads = [threading.Thread(target=first_call) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        got = all_at_once(lambda: textmodel.load("injection_model"), threads=16)
     finally:
         textmodel._loaded.update(saved)
         textmodel.load.cache_clear()

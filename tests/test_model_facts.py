@@ -117,7 +117,9 @@ def test_deprecated_models_of_the_session_are_listed(llm, ip, capsys):
     llm.configure(routes={"old": ["sim:default", "sim:mistral-tiny"]}, default_model="sim:gemini-2.0-flash")
     with pytest.warns(pricing.DeprecatedModelWarning):
         llm.complete("sim:devstral-small", "hi")  # a model the session called
-    rows = pricing.deprecated_models()
+    from llmops_nb.session import session
+
+    rows = pricing.deprecated_models(session().models_in_use())
     assert [(r["model"], r["replacement"]) for r in rows] == [
         ("sim:gemini-2.0-flash", ""), ("sim:mistral-tiny", "sim:ministral-8b"), ("sim:devstral-small", "")]
     capsys.readouterr()

@@ -316,7 +316,7 @@ def test_import_does_not_import_tiktoken():
 def test_threads_starting_together_build_an_encoding_once(monkeypatch):
     """16 threads whose first calls start at once share one build (issue 11.7: each built its
     own, peak RSS 1 GB); functools.cache does not stop that."""
-    import threading
+    from tests.concurrency import all_at_once
 
     built = []
     real = tokens._encoding_kwargs
@@ -328,19 +328,8 @@ def test_threads_starting_together_build_an_encoding_once(monkeypatch):
     monkeypatch.setattr(tokens, "_encoding_kwargs", counting)
     saved = dict(tokens._built)
     tokens._built.clear()
-    barrier = threading.Barrier(16)
-    results = []
-
-    def first_call():
-        barrier.wait()
-        results.append(tokens.encoding("cl100k_base"))
-
     try:
-        threads = [threading.Thread(target=first_call) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = all_at_once(lambda: tokens.encoding("cl100k_base"), threads=16)
     finally:
         tokens._built.clear()
         tokens._built.update(saved)

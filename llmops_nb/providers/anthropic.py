@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from llmops_nb.providers.base import Final, ProviderEvent, TextDelta
+from llmops_nb.providers.events import Final, ProviderEvent, TextDelta
 from llmops_nb.providers.vendor_errors import from_vendor
 from llmops_nb.types import Request, Usage
 

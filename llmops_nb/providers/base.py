@@ -19,29 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from llmops_nb.errors import ConfigError, UnknownProvider
-from llmops_nb.types import Request, Usage
+
+# what a provider yields lives below this registry and the providers (re-exported here)
+from llmops_nb.providers.events import Final as Final
+from llmops_nb.providers.events import ProviderEvent as ProviderEvent
+from llmops_nb.providers.events import TextDelta as TextDelta
+from llmops_nb.types import Request
 
 ENTRY_POINT_GROUP = "llmops_nb.providers"
 
 
-@dataclass(frozen=True)
-class TextDelta:
-    """A piece of the answer's text."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Final:
-    """The end of an answer: usage as reported by the provider, and why it stopped."""
-
-    usage: Usage
-    finish_reason: str | None = None
-    response_model: str | None = None
-    context_window: int | None = None  # the model's context window, when the provider says it
-
-
-ProviderEvent = TextDelta | Final
 
 
 @runtime_checkable

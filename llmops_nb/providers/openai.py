@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from llmops_nb.errors import ConfigError
-from llmops_nb.providers.base import Final, ProviderEvent, TextDelta
+from llmops_nb.providers.events import Final, ProviderEvent, TextDelta
 from llmops_nb.providers.vendor_errors import from_vendor
 from llmops_nb.types import Request, Usage
 

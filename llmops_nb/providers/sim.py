@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmops_nb import errors as E
-from llmops_nb.providers.base import Final, ProviderEvent, TextDelta
+from llmops_nb.providers.events import Final, ProviderEvent, TextDelta
 from llmops_nb.types import Request, Usage
 
 FAILURES = ("429", "500", "503", "timeout", "connection", "ok")
