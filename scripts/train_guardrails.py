@@ -3,6 +3,10 @@ dev-split metrics and data sizes.
 
     python scripts/train_guardrails.py [--data /work/shared/data/guardrails] [--bits 20]
 
+The shipped injection model is ``--only injection``. The shipped toxicity model is still the
+previous round's (feature set ``textmodel.features_v1``; see the model card): ``--only toxicity``
+trains the new NBSVM, which was not shipped (it scores short assistant instructions as toxic).
+
 Reads ``injection.jsonl`` and ``toxicity.jsonl`` of the guardrail development corpus (see its
 README: sources, licences, the hash-based ``train``/``dev`` split). Trains on ``train`` only:
 
@@ -42,7 +46,7 @@ from sklearn.model_selection import GroupKFold
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmops_nb.guardrails import textmodel  # noqa: E402
+from llmops_nb.guardrails import injection, textmodel, toxicity  # noqa: E402
 
 DATA = Path("/work/shared/data/guardrails")
 OUT = ROOT / "llmops_nb" / "guardrails" / "data"
@@ -74,8 +78,16 @@ def context_dependent(r: dict) -> bool:
         return True
     return bool(r["label"]) and r["source"].startswith("meta-llama/PurpleLlama") and any(
         f".{v}" in sub for v in CONTEXT_DEPENDENT)
-# Inverse L2 strength, chosen on the dev split among 0.5 / 2 / 8 (toxicity) and 2 / 8 (injection).
-C = {"injection": 8.0, "toxicity": 8.0}
+SEED = 7
+FOLDS = 3
+MIN_PRECISION = 0.96  # injection: the reporting threshold is the lowest with this out-of-fold precision (target ≥ 0.95, 0.01 margin)
+# Per family: inverse L2 strength, NB smoothing (None = plain logistic regression), whether the
+# context-dependent rows train, obfuscated copies. Chosen on grouped out-of-fold F1 of the
+# training split (see the model card), never on dev.
+CONFIG = {
+    "injection": {"C": 8.0, "nb_alpha": 1.0, "context_dependent": True, "augment": False},
+    "toxicity": {"C": 8.0, "nb_alpha": 1.0, "context_dependent": True, "augment": True},
+}
 
 
 # Output-format instructions are ordinary prompts that the attack data under-represents as
@@ -129,44 +141,62 @@ def obfuscate(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def examples(family: str, data: list[dict], bits: int, augment: bool, seed: int = 7):
-    """(indices, values, row offsets) of a CSR matrix, labels, weights, groups."""
-    rng = random.Random(seed)
-    ind, val, ptr, y, wt, groups = [], [], [0], [], [], []
-
-    def add(text: str, label: bool, group: str, span: list | None) -> None:
-        wins = textmodel.window_vectors(text, bits)
-        if len(wins) > 1 and label and span:
-            norm_len = len(textmodel.normalise(text))
-            ratio = norm_len / max(1, len(text))
-            s, e = span[0] * ratio, span[1] * ratio
-            wins = [w for w in wins if w[2] < e and s < w[3]] or wins
-        if len(wins) > MAX_WINDOWS:
-            wins = rng.sample(wins, MAX_WINDOWS)
-        for buckets, values, _, _ in wins:
-            ind.append(buckets)
-            val.append(values)
-            ptr.append(ptr[-1] + len(buckets))
-            y.append(int(label))
-            wt.append(1.0)
-            groups.append(group)
-
-    for r in data:
-        group = r.get("group") or hashlib.sha1(r["text"].encode()).hexdigest()
-        spans = r.get("spans") or []
-        span = [min(s[0] for s in spans), max(s[1] for s in spans)] if spans else None
-        add(r["text"], bool(r["label"]), group, span)
-        if augment and rng.random() < (0.35 if r["label"] else 0.15):
-            add(obfuscate(r["text"], rng), bool(r["label"]), group, None)
-    X = sparse.csr_matrix((np.concatenate(val), np.concatenate(ind), np.array(ptr)), shape=(len(y), 1 << bits))
-    X.sum_duplicates()
-    return X, np.array(y), np.array(wt), np.array(groups)
+def _group(r: dict) -> str:
+    return r.get("group") or hashlib.sha1(r["text"].encode()).hexdigest()
 
 
-def fit(X, y, wt, c: float) -> LogisticRegression:
-    model = LogisticRegression(C=c, max_iter=2000, solver="liblinear")
-    model.fit(X, y, sample_weight=wt)
-    return model
+def _training_windows(wins: list, r: dict, label: bool, rng: random.Random) -> list:
+    """The windows a text trains with: a long positive with a known span (an instruction spliced
+    into an e-mail) the windows overlapping the span; any long text at most ``MAX_WINDOWS``."""
+    if len(wins) > 1 and label and r.get("spans"):
+        spans = r["spans"]
+        ratio = len(textmodel.normalise(r["text"])) / max(1, len(r["text"]))
+        s, e = min(x[0] for x in spans) * ratio, max(x[1] for x in spans) * ratio
+        wins = [w for w in wins if w[2] < e and s < w[3]] or wins
+    return rng.sample(wins, MAX_WINDOWS) if len(wins) > MAX_WINDOWS else wins
+
+
+def _csr(wins: list, bits: int) -> sparse.csr_matrix:
+    ptr = np.cumsum([0] + [len(w[0]) for w in wins])
+    if not wins:
+        return sparse.csr_matrix((0, 1 << bits))
+    return sparse.csr_matrix((np.concatenate([w[1] for w in wins]), np.concatenate([w[0] for w in wins]), ptr),
+                             shape=(len(wins), 1 << bits))
+
+
+class Featurised:
+    """Every text's window vectors, computed once (the runtime's own featurisation)."""
+
+    def __init__(self, texts: list[str], bits: int) -> None:
+        self.wins = [textmodel.window_vectors(t, bits) for t in texts]
+        flat = [w for ws in self.wins for w in ws]
+        self.owner = np.repeat(np.arange(len(texts)), [len(ws) for ws in self.wins])
+        self.X = _csr(flat, bits)  # all windows: scored like the runtime does (best window per text)
+        self.n = len(texts)
+
+    def best_margins(self, w: np.ndarray, bias: float) -> np.ndarray:
+        out = np.full(self.n, -1e9)
+        np.maximum.at(out, self.owner, self.X @ w + bias)
+        return out
+
+
+def nb_ratio(X: sparse.csr_matrix, y: np.ndarray, alpha: float) -> np.ndarray:
+    """Naive-Bayes log-count ratio per bucket (Wang & Manning 2012): log(p/|p|) - log(q/|q|) of
+    the smoothed presence counts in positive (p) and negative (q) windows."""
+    present = X.copy()
+    present.data[:] = 1.0
+    p = alpha + np.asarray(present[y == 1].sum(axis=0)).ravel()
+    q = alpha + np.asarray(present[y == 0].sum(axis=0)).ravel()
+    return np.log(p / p.sum()) - np.log(q / q.sum())
+
+
+def fit(X: sparse.csr_matrix, y: np.ndarray, c: float, alpha: float | None) -> tuple[np.ndarray, float]:
+    """NBSVM-style logistic regression: features scaled by the NB ratio, the ratio folded back
+    into the weights (so the runtime scores ``Σ w·x`` as before, at no extra cost)."""
+    r = nb_ratio(X, y, alpha) if alpha else np.ones(X.shape[1])
+    model = LogisticRegression(C=c, max_iter=3000, solver="liblinear")
+    model.fit(X @ sparse.diags(r) if alpha else X, y)
+    return model.coef_[0] * r, float(model.intercept_[0])
 
 
 def platt(margins: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -194,55 +224,35 @@ def reliability(scores: np.ndarray, y: np.ndarray) -> list[dict]:
     return out
 
 
-def text_scores(model: textmodel.LinearTextModel, texts: list[str]) -> np.ndarray:
-    return np.array([model.score(t) for t in texts])
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
-def train(family: str, data: Path, bits: int) -> dict:
-    all_rows = rows(data, family)
-    tr = [r for r in all_rows if r["split"] == "train" and not context_dependent(r)]
-    dev = [r for r in all_rows if r["split"] == "dev"]
-    augment = family == "toxicity"
-    # Texts of the other families' train splits that are certainly negatives for this one (PII
-    # and secret samples, benign prompts, toxicity for injection): code, logs, identifiers and
-    # queries that the family's own negatives under-represent.
-    others = [dict(r, label=False) for f in ("pii", "secrets") for r in rows(data, f) if r["split"] == "train"]
-    if family == "toxicity":
-        others += [r for r in rows(data, "injection") if r["split"] == "train" and not r["label"]]
-    else:
-        others += [dict(r, label=False) for r in rows(data, "toxicity") if r["split"] == "train"]
-    others += format_instructions(random.Random(11))
-    X, y, wt, groups = examples(family, tr + others, bits, augment)
-    # out-of-fold margins per text (scored the runtime way: best window) for calibration
-    row_groups = np.array([r.get("group") or hashlib.sha1(r["text"].encode()).hexdigest() for r in tr])
-    y_rows = np.array([int(r["label"]) for r in tr])
-    oof = np.zeros(len(tr))
-    for k, (_tr_idx, te_idx) in enumerate(GroupKFold(n_splits=5).split(np.zeros(len(tr)), y_rows, row_groups)):
-        # the other families' rows are always in the training part
-        held = set(row_groups[te_idx])
-        mask = np.array([g not in held for g in groups])
-        m = fit(X[mask], y[mask], wt[mask], C[family])
-        tmp = textmodel.LinearTextModel(family, bits, m.coef_[0].astype(np.float16).astype(np.float64),
-                                        float(m.intercept_[0]), 1.0, 0.0, 0.5)
-        oof[te_idx] = [float(np.max(tmp.margins(tr[i]["text"])[0])) for i in te_idx]
-        print(f"  {family} fold {k + 1}/5", flush=True)
-    a, b = platt(oof, y_rows)
-    oof_scores = 1.0 / (1.0 + np.exp(-(a * oof + b)))
+def rule_score(family: str, text: str) -> float:
+    """The scanner's rule layer alone (phrase rules / lexicon and patterns), as the runtime computes it."""
     if family == "injection":
-        ok = [t for t in np.arange(0.3, 0.96, 0.01) if prf(y_rows, (oof_scores >= t).astype(int))["precision"] >= 0.97]
-        threshold = float(round(min(ok), 2)) if ok else 0.5
-    else:
-        threshold = float(round(max(np.arange(0.3, 0.81, 0.01),
-                                    key=lambda t: prf(y_rows, (oof_scores >= t).astype(int))["f1"]), 2))
-    final = fit(X, y, wt, C[family])
-    w = final.coef_[0]
-    path = OUT / f"{family}_model.npz"
-    textmodel.save(str(path), bits=bits, w=w, bias=float(final.intercept_[0]), a=a, b=b, threshold=threshold)
-    textmodel.load.cache_clear()
-    getattr(textmodel, "_loaded", {}).pop(f"{family}_model", None)  # the per-process copy: score the new weights
-    model = textmodel.load(f"{family}_model")
+        return injection.combine(injection.injection_signals(text))
+    return toxicity.combine(toxicity.toxicity_hits(text))
+
+
+def choose_threshold(family: str, y: np.ndarray, scores: np.ndarray) -> float:
+    """On out-of-fold training scores: injection the lowest threshold with precision ≥ ``MIN_PRECISION``
+    (the target asks precision first), toxicity the best F1."""
+    grid = np.round(np.arange(0.3, 0.96, 0.01), 2)
+    if family == "injection":
+        ok = [t for t in grid if prf(y, (scores >= t).astype(int))["precision"] >= MIN_PRECISION]
+        return float(min(ok)) if ok else 0.9
+    return float(max(grid, key=lambda t: prf(y, (scores >= t).astype(int))["f1"]))
+
+
+def dev_metrics(family: str, dev: list[dict], model: textmodel.LinearTextModel, threshold: float) -> tuple:
+    """Scores of the dev rows: the whole scanner (rules and model, as shipped) and the model alone;
+    flagged share per type, recall per language."""
     dev_y = np.array([int(r["label"]) for r in dev])
-    dev_scores = text_scores(model, [r["text"] for r in dev])
+    scorer = injection.injection_score if family == "injection" else toxicity.toxicity_score
+    model_dev = np.array([model.calibrate(float(np.max(model.margins(r["text"])[0]))) for r in dev])
+    dev_scores = np.array([scorer(r["text"]) for r in dev])  # the whole scanner: rules and model, as shipped
     standalone = np.array([not context_dependent(r) for r in dev])
     by_type = {}
     for t in sorted({r["type"] for r in dev}):
@@ -254,21 +264,110 @@ def train(family: str, data: Path, bits: int) -> dict:
         if n >= 15:
             sel = np.array([(r.get("lang") or "?") == lang and r["label"] for r in dev])
             by_lang[lang] = {"positives": int(sel.sum()), "recall": round(float((dev_scores[sel] >= threshold).mean()), 4)}
+    return dev_y, dev_scores, model_dev, standalone, by_type, by_lang
+
+
+def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
+    cfg = CONFIG[family]
+    rng = random.Random(SEED)
+    all_rows = rows(data, family)
+    all_rows = random.Random(0).sample(all_rows, limit) if limit else all_rows
+    tr = [r for r in all_rows if r["split"] == "train" and (cfg["context_dependent"] or not context_dependent(r))]
+    dev = [r for r in all_rows if r["split"] == "dev"]
+    # Texts of the other families' train splits that are certainly negatives for this one (PII
+    # and secret samples, benign prompts, toxicity for injection): code, logs, identifiers and
+    # queries that the family's own negatives under-represent.
+    others = [dict(r, label=False) for f in ("pii", "secrets") for r in rows(data, f) if r["split"] == "train"]
+    if family == "toxicity":
+        others += [r for r in rows(data, "injection") if r["split"] == "train" and not r["label"]]
+    else:
+        others += [dict(r, label=False) for r in rows(data, "toxicity") if r["split"] == "train"]
+    others += format_instructions(random.Random(11))
+    others = random.Random(0).sample(others, limit) if limit else others
+    augmented = [(i, obfuscate(r["text"], rng)) for i, r in enumerate(tr)
+                 if cfg["augment"] and rng.random() < (0.35 if r["label"] else 0.15)]
+    print(f"  featurising {len(tr)} + {len(others)} + {len(augmented)} texts", flush=True)
+    F_tr = Featurised([r["text"] for r in tr], bits)
+    F_other = Featurised([r["text"] for r in others], bits)
+    F_aug = Featurised([t for _, t in augmented], bits)
+    y_rows = np.array([int(r["label"]) for r in tr])
+    row_groups = np.array([_group(r) for r in tr])
+    aug_of = np.array([i for i, _ in augmented], dtype=int)
+
+    def design(keep: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
+        wins, y = [], []
+        for i in np.flatnonzero(keep):
+            ws = _training_windows(F_tr.wins[i], tr[i], bool(y_rows[i]), rng)
+            wins += ws
+            y += [y_rows[i]] * len(ws)
+        for j in np.flatnonzero(keep[aug_of]) if len(aug_of) else []:
+            ws = F_aug.wins[j][:MAX_WINDOWS]
+            wins += ws
+            y += [y_rows[aug_of[j]]] * len(ws)
+        for r, ws in zip(others, F_other.wins, strict=True):
+            ws = _training_windows(ws, r, False, rng)
+            wins += ws
+            y += [0] * len(ws)
+        return _csr(wins, bits), np.array(y)
+
+    # out-of-fold best-window margins of every training text (folds by group; the other
+    # families' rows always train): calibration, the combiner and the threshold are fitted on them
+    oof = np.zeros(len(tr))
+    for k, (_, held) in enumerate(GroupKFold(n_splits=FOLDS).split(np.zeros(len(tr)), y_rows, row_groups)):
+        keep = np.ones(len(tr), dtype=bool)
+        keep[held] = False
+        X, y = design(keep)
+        w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"])
+        w = w.astype(np.float16).astype(np.float64)  # as shipped
+        oof[held] = F_tr.best_margins(w, bias)[held]
+        print(f"  {family} fold {k + 1}/{FOLDS}", flush=True)
+    rules_tr = np.array([rule_score(family, r["text"]) for r in tr])
+    a, b = platt(oof, y_rows)
+    p_oof = sigmoid(a * oof + b)
+    # the tiny combiner: logit(score) = a·margin + b + c·rules, fitted on the same out-of-fold margins
+    comb = LogisticRegression(C=1e4, max_iter=1000).fit(np.c_[oof, rules_tr], y_rows)
+    ca, cc, cb = float(comb.coef_[0, 0]), float(comb.coef_[0, 1]), float(comb.intercept_[0])
+    combined_oof = np.maximum(rules_tr, sigmoid(ca * oof + cc * rules_tr + cb))  # the rules' score is a floor
+    floor = toxicity.LEXICON_FLOOR if family == "toxicity" else 0.0  # as the runtime's max() does
+    max_oof = np.maximum(p_oof, np.where(rules_tr >= floor, rules_tr, 0.0))
+    th_comb = choose_threshold(family, y_rows, combined_oof)
+    th_max = choose_threshold(family, y_rows, max_oof)
+    use_comb = prf(y_rows, (combined_oof >= th_comb).astype(int))["f1"] >= prf(y_rows, (max_oof >= th_max).astype(int))["f1"]
+    if use_comb:
+        a, b, c, threshold, scores_oof = ca, cb, cc, th_comb, combined_oof
+    else:
+        c, threshold, scores_oof = 0.0, th_max, max_oof
+    X, y = design(np.ones(len(tr), dtype=bool))
+    w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"])
+    path = OUT / f"{family}_model.npz"
+    textmodel.save(str(path), bits=bits, w=w, bias=bias, a=a, b=b, threshold=threshold, rules=c)
+    textmodel.load.cache_clear()
+    getattr(textmodel, "_loaded", {}).pop(f"{family}_model", None)  # the per-process copy: score the new weights
+    model = textmodel.load(f"{family}_model")
+    dev_y, dev_scores, model_dev, standalone, by_type, by_lang = dev_metrics(family, dev, model, threshold)
     return {
-        "file": path.name, "bytes": path.stat().st_size, "bits": bits, "C": C[family],
-        "threshold": threshold, "platt": {"a": round(a, 4), "b": round(b, 4)},
+        "file": path.name, "bytes": path.stat().st_size, "bits": bits, "C": cfg["C"], "nb_alpha": cfg["nb_alpha"],
+        "seed": SEED, "folds": FOLDS, "threshold": threshold,
+        "calibration": {"a": round(a, 4), "b": round(b, 4), "rules": round(c, 4),
+                        "how": "combiner: max(rule_score, sigmoid(a·margin + b + rules·rule_score))" if use_comb else
+                               "Platt sigmoid(a·margin + b); scanner score = max(rules, model)"},
+        "oof_alternatives": {"combiner": prf(y_rows, (combined_oof >= th_comb).astype(int)) | {"threshold": th_comb},
+                             "max_rules_model": prf(y_rows, (max_oof >= th_max).astype(int)) | {"threshold": th_max},
+                             "model_alone_at_threshold": prf(y_rows, (p_oof >= threshold).astype(int))},
         "train": {"rows": len(tr), "positives": int(y_rows.sum()), "windows": int(X.shape[0]),
-                  "cross_family_negatives": len(others),
-                  "augmented": augment},
+                  "cross_family_negatives": len(others), "augmented_copies": len(augmented),
+                  "context_dependent_rows": bool(cfg["context_dependent"])},
         "dev": {"rows": len(dev), "positives": int(dev_y.sum())},
-        "oof_train_at_threshold": prf(y_rows, (oof_scores >= threshold).astype(int)),
-        "dev_at_threshold": prf(dev_y, (dev_scores >= threshold).astype(int)),
+        "oof_train_at_threshold": prf(y_rows, (scores_oof >= threshold).astype(int)),
+        "dev_at_threshold": prf(dev_y, (model_dev >= threshold).astype(int)),  # the classifier alone
+        "dev_scanner_at_threshold": prf(dev_y, (dev_scores >= threshold).astype(int)),  # rules + classifier
         "dev_at_0.5": prf(dev_y, (dev_scores >= 0.5).astype(int)),
         "dev_standalone_at_threshold": prf(dev_y[standalone], (dev_scores[standalone] >= threshold).astype(int)),
         "dev_by_type_flagged": by_type,
         "dev_recall_by_language": by_lang,
         "dev_reliability": reliability(dev_scores, dev_y),
         "dev_standalone_reliability": reliability(dev_scores[standalone], dev_y[standalone]),
+        "oof_reliability": reliability(scores_oof, y_rows),
     }
 
 
@@ -299,6 +398,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--bits", type=int, default=20)
     parser.add_argument("--only", choices=("injection", "toxicity"))
+    parser.add_argument("--limit", type=int, default=0, help="smoke test: only the first N rows (metrics not recorded)")
     parser.add_argument("--phone-table", action="store_true", help="only (re)write data/phone_lengths.json")
     args = parser.parse_args()
     if args.phone_table:
@@ -309,9 +409,12 @@ def main() -> None:
         if args.only and family != args.only:
             continue
         print(f"training {family} …", flush=True)
-        result = train(family, args.data, args.bits)
+        result = train(family, args.data, args.bits, args.limit)
         print(json.dumps({k: result[k] for k in ("threshold", "oof_train_at_threshold", "dev_at_threshold",
+                                                 "dev_scanner_at_threshold",
                                                  "dev_at_0.5", "dev_standalone_at_threshold", "bytes")}, indent=1))
+        if args.limit:
+            continue
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}  # read late: --only runs may overlap
         metrics[family] = result
         metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n")

@@ -38,7 +38,7 @@ from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding
 
 SCANNER = "injection"
-DEFAULT_THRESHOLD = 0.85
+DEFAULT_THRESHOLD = 0.75  # the bundled model's threshold (out-of-fold precision ≥ 0.96; see the model card)
 MODEL = "injection_model"
 
 _I = re.IGNORECASE
@@ -155,7 +155,7 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      r"(?:忽略|无视|無視|忘记|忘掉|不要理会)(?:掉)?(?:你)?(?:之前|以上|上面|先前|前面|以前|所有|全部|一切)"
      r"|(?:之前|以上|上面|先前|前面|以前|上記|前)(?:的|の)?(?:所有|全部|すべての)?(?:指令|指示|说明|提示|规则|命令|說明|規則)"
      r"(?:を|は)?(?:すべて)?(?:無視|忽略|忘れ)"
-     r"|(?:이전|위의?|앞의|앞서|기존)\s*(?:모든\s*)?(?:지시|지침|명령|지시사항|것)(?:을|를|은|는)?\s*(?:모두\s*)?(?:무시|잊)"
+     r"|(?:이전의?|위의?|앞의|앞서|기존의?)\s*(?:모든\s*)?(?:지시|지침|명령|지시사항|것)(?:을|를|은|는)?\s*(?:모두\s*)?(?:무시|잊)"
      r"|\b(?:игнорируй(?:те)?|проигнорируй(?:те)?|забудь(?:те)?|не\s+обращай(?:те)?\s+внимания\s+на)\s+(?:\w+\s+){0,2}?"
      r"(?:предыдущие|прежние|вышеуказанные|вышеприведенные|все|свои)\s+(?:\w+\s+)?(?:инструкции|указания|команды|правила)"
      r"|\b(?:bỏ\s+qua|quên|phớt\s+lờ)\s+(?:đi\s+)?(?:tất\s+cả\s+)?(?:những|các|mọi)?\s*(?:hướng\s+dẫn|chỉ\s+dẫn|chỉ\s+thị|lệnh)"
@@ -293,7 +293,8 @@ for _a in sorted(_ALL_ANCHORS):
     if _a.isascii() and _a.isalpha():
         for _suffix in _SUFFIXES:
             _ANCHOR_OF_FORM[_a + _suffix] = (*_ANCHOR_OF_FORM.get(_a + _suffix, ()), _a)
-_ANCHOR_PHRASES = tuple(a for a in sorted(_ALL_ANCHORS) if not (a.isascii() and a.isalpha()))
+_ANCHOR_PHRASES = tuple(a for a in sorted(_ALL_ANCHORS) if a.isascii() and not a.isalpha())
+_ANCHOR_PHRASES_NON_ASCII = tuple(a for a in sorted(_ALL_ANCHORS) if not a.isascii())  # looked for in non-ASCII text only
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069"
                         "\U000e0000-\U000e007f]")
@@ -328,6 +329,8 @@ def _anchors(text: str) -> dict[str, Any]:
     low = text.lower()
     present = {a for w in set(textmodel.words_of(low)) for a in _ANCHOR_OF_FORM.get(w, ())}
     present.update(a for a in _ANCHOR_PHRASES if a in low)
+    if not low.isascii():
+        present.update(a for a in _ANCHOR_PHRASES_NON_ASCII if a in low)
     if len(text) <= 2 * REGION:  # short: which anchors, not where (see _regions)
         return dict.fromkeys(present, ())
     return {a: _Positions(low, a) for a in present}
@@ -511,7 +514,7 @@ def model_signal(text: str) -> Signal | None:
     if not text.strip():
         return None
     score, start, end = textmodel.load(MODEL).score_span(text)
-    return Signal("classifier", "classifier", round(score, 4), start, end)
+    return Signal("classifier", "classifier", score, start, end)
 
 
 def all_signals(text: str) -> list[Signal]:
@@ -522,16 +525,20 @@ def all_signals(text: str) -> list[Signal]:
 
 
 def score_of(signals: list[Signal]) -> float:
-    """The larger of the rules' noisy-OR and the classifier's calibrated score."""
+    """The scanner's score: the rules' noisy-OR and the classifier's calibrated score, put together
+    the way the bundled model says (:meth:`~llmops_nb.guardrails.textmodel.LinearTextModel.combine`:
+    its learned combiner, fitted on out-of-fold training scores, with the rules' score as a floor)."""
     rules = combine([s for s in signals if s.kind != "classifier"])
-    learned = max((s.weight for s in signals if s.kind == "classifier"), default=0.0)
-    return round(max(rules, learned), 4)
+    learned = max((s.weight for s in signals if s.kind == "classifier"), default=None)
+    if learned is None:
+        return rules
+    return round(textmodel.load(MODEL).combine(learned, rules), 4)
 
 
 def injection_score(text: str) -> float:
-    """The injection score of ``text`` in [0, 1]: the larger of the rules' score and the learned
-    classifier's calibrated probability (0.8 ≈ "4 in 5 texts scoring this were attacks" on the
-    development corpus; see the model card)."""
+    """The injection score of ``text`` in [0, 1]: the rules' score and the learned classifier's,
+    calibrated together (0.8 ≈ "4 in 5 texts scoring this were attacks" on the development
+    corpus; see the model card)."""
     return score_of(all_signals(text))
 
 

@@ -30,6 +30,7 @@ Weights ship as ``.npz`` files of plain arrays (``numpy.load(allow_pickle=False)
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import unicodedata
@@ -44,8 +45,7 @@ WINDOW_BLOCKS = 3
 CHAR_NGRAMS = (3, 4, 5)
 _P = np.uint64(0x100000001B3)  # FNV prime as the polynomial base (odd: invertible mod 2**64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio multiplier (Fibonacci hashing)
-_SEEDS = {n: np.uint64((n * 0x632BE59BD9B4E019) & 0xFFFFFFFFFFFFFFFF) for n in (*CHAR_NGRAMS, 11, 12)}
-_MASKS = {n: np.uint64((1 << (8 * n)) - 1) for n in CHAR_NGRAMS}
+_SEEDS = {n: np.uint64((n * 0x632BE59BD9B4E019) & 0xFFFFFFFFFFFFFFFF) for n in (*CHAR_NGRAMS, 11, 12, 13)}
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
                        "!": "i", "|": "i", "*": "u", "+": "t"})
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|*+")
@@ -63,6 +63,7 @@ _CONFUSABLE = str.maketrans({"а": "a", "е": "e", "о": "o", "р": "p", "с": "
                              "ι": "i", "κ": "k", "ν": "v", "τ": "t", "υ": "u", "χ": "x", "ѵ": "v"})
 _MIXED = re.compile(r"[a-z][\u0370-\u04ff]|[\u0370-\u04ff][a-z]")
 _WORDISH = re.compile(r"\S+")
+_STRETCHED = re.compile(r"([a-z])\1\1+")
 
 
 def _unleet_all(low: str) -> str:
@@ -101,6 +102,8 @@ def normalise(text: str) -> str:
         low = _unleet_all(low)
     if len(low) <= SHORT and _SPACED_GATE.search(low) and _SPACED.search(low):  # in prompt-sized texts
         low = _SPACED.sub(lambda m: _SPACER.sub("", m.group()), low)
+    if _STRETCHED.search(low):  # a letter repeated past two: "fuuuuck" → "fuuck"
+        low = _STRETCHED.sub(r"\1\1", low)
     return low
 
 
@@ -108,16 +111,50 @@ _WORDBYTE = np.zeros(256, dtype=bool)
 for _c in b"abcdefghijklmnopqrstuvwxyz0123456789'":
     _WORDBYTE[_c] = True
 _WORDBYTE[128:] = True  # any byte of a non-ASCII character counts as a letter
-_LETTERBYTE = np.zeros(256, dtype=bool)
-for _c in b"abcdefghijklmnopqrstuvwxyz":
-    _LETTERBYTE[_c] = True
 _PAD = b"\0" * 8
 _PREFIX_MASK = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+_CHAR_MASKS = np.array([(1 << (8 * g)) - 1 for g in CHAR_NGRAMS], dtype=np.uint64)[:, None]
+_CHAR_SEEDS = np.array([_SEEDS[g] for g in CHAR_NGRAMS], dtype=np.uint64)[:, None]
 
 
 def features(text: str, bits: int, positions: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """``(buckets, positions)`` of every n-gram of the normalised ``text`` (positions are byte
-    offsets into its UTF-8 form; ``None`` unless asked for)."""
+    offsets into its UTF-8 form, padded with a space each side; ``None`` unless asked for).
+
+    Character n-grams: the 8 bytes starting at each position read as one little-endian integer
+    (an unaligned strided view of the bytes, no copy), masked to 3, 4 and 5 bytes. Words: runs of
+    word bytes, hashed by their first and last 8 bytes (words up to 16 bytes are exact); word
+    bigrams and trigrams combine those polynomially. About twenty numpy operations per text."""
+    raw = b" " + text.encode("utf-8", "surrogatepass") + b" "
+    n = len(raw)
+    buf = np.frombuffer(raw + _PAD, dtype=np.uint8)
+    grams = np.ndarray((n,), dtype="<u8", buffer=buf, strides=(1,))
+    chars = ((grams & _CHAR_MASKS) ^ _CHAR_SEEDS).ravel()
+    is_word = _WORDBYTE[buf[:n]]
+    edges = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1
+    starts, ends = edges[::2], edges[1::2]
+    lens = _PREFIX_MASK[np.minimum(ends - starts, 8)]
+    words = (grams[starts] & lens) * _P ^ (grams[np.maximum(starts, ends - 8)] & lens)
+    bigrams = words[:-1] * _P + words[1:]
+    out = np.concatenate([chars, words ^ _SEEDS[11], bigrams ^ _SEEDS[12], (bigrams[:-1] * _P + words[2:]) ^ _SEEDS[13]])
+    out *= _MIX
+    out >>= np.uint64(64 - bits)
+    if not positions:
+        return out.astype(np.intp), None
+    at = starts - 1
+    pos = np.concatenate([np.tile(np.arange(n), len(CHAR_NGRAMS)), at, at[:-1], at[:-2]])
+    return out.astype(np.intp), np.maximum(pos, 0)
+
+
+_MASKS_V1 = {n: np.uint64((1 << (8 * n)) - 1) for n in CHAR_NGRAMS}
+_LETTERBYTE = np.zeros(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyz":
+    _LETTERBYTE[_c] = True
+
+
+def features_v1(text: str, bits: int, positions: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The previous feature set (byte 3–5-grams, word 1–2-grams by an 8-byte prefix), which the
+    bundled toxicity model was trained on: kept so that model keeps scoring as recorded."""
     raw = b" " + text.encode("utf-8", "surrogatepass") + b" "
     n = len(raw)
     buf = np.frombuffer(raw + _PAD, dtype=np.uint8)
@@ -139,7 +176,7 @@ def features(text: str, bits: int, positions: bool = True) -> tuple[np.ndarray, 
     lens = edges[1::2] + 1 - starts
     # a word is hashed by its first 8 bytes ("instruction", "instructions" share a bucket)
     words = grams[starts] & _PREFIX_MASK[np.minimum(lens, 8)]
-    parts = [(grams[:max(0, n - g + 1)] & _MASKS[g]) ^ _SEEDS[g] for g in CHAR_NGRAMS]
+    parts = [(grams[:max(0, n - g + 1)] & _MASKS_V1[g]) ^ _SEEDS[g] for g in CHAR_NGRAMS]
     parts += [words ^ _SEEDS[11], (words[:-1] * _P + words[1:]) ^ _SEEDS[12]]
     out = np.concatenate(parts)
     out *= _MIX
@@ -159,24 +196,27 @@ def window_ids(positions: np.ndarray, length: int) -> tuple[np.ndarray, int]:
 _last: list = [None, None, None]  # (bits, text) → features: the injection and toxicity models share one pass
 
 
-def _featurised(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-    if _last[0] == bits and _last[1] == text:
+def _featurised(text: str, bits: int, version: int = 2) -> tuple[np.ndarray, np.ndarray, int, int]:
+    if _last[0] == (bits, version) and _last[1] == text:
         return _last[2]
     norm = normalise(text)
     size = len(norm) if norm.isascii() else len(norm.encode("utf-8", "surrogatepass"))
     windowed = size + 2 > BLOCK * WINDOW_BLOCKS
-    idx, pos = features(norm, bits, positions=windowed)
+    idx, pos = (features if version >= 2 else features_v1)(norm, bits, positions=windowed)
     if windowed:
         blocks_of, nblocks = window_ids(pos, size + 2)
     else:
         blocks_of, nblocks = idx, 1  # one window; block ids are not used
-    _last[:] = [bits, text, (idx, blocks_of, nblocks, size)]
+    _last[:] = [(bits, version), text, (idx, blocks_of, nblocks, size)]
     return _last[2]
 
 
 @dataclass(frozen=True)
 class LinearTextModel:
-    """Weights of one classifier: ``w`` (float32 in memory, float16 on disk, ``2**bits``), ``bias``, Platt ``a``/``b``."""
+    """Weights of one classifier: ``w`` (float16, ``2**bits``, kept as stored: converting 2 MB of
+    halves costs ~30 ms at load, summing a few hundred of them a few µs per scan), ``bias``,
+    calibration ``a``/``b``, and ``rules``: the weight of the scanner's rule score in the calibrated
+    logit (0: no combiner — the scanner takes the larger of the rules' and the model's score)."""
 
     name: str
     bits: int
@@ -185,12 +225,14 @@ class LinearTextModel:
     a: float
     b: float
     threshold: float  # the score at which the default policy reports (see the model card)
+    rules: float = 0.0
+    version: int = 2  # feature set: 2 = :func:`features`, 1 = :func:`features_v1` (a file with 4 meta values)
 
     def margins(self, text: str) -> tuple[np.ndarray, int]:
         """Raw margin of every window of ``text`` and the normalised text's length in bytes."""
-        idx, blocks_of, nblocks, size = _featurised(text, self.bits)
+        idx, blocks_of, nblocks, size = _featurised(text, self.bits, self.version)
         if nblocks <= WINDOW_BLOCKS:  # one window: no per-block sums needed
-            return np.array([self.bias + float(self.w[idx].sum()) / np.sqrt(max(len(idx), 1))]), size
+            return np.array([self.bias + float(self.w[idx].sum(dtype=np.float64)) / np.sqrt(max(len(idx), 1))]), size
         sums = np.bincount(blocks_of, weights=self.w[idx], minlength=nblocks)
         counts = np.bincount(blocks_of, minlength=nblocks).astype(np.float64)
         cs, cc = np.concatenate([[0.0], np.cumsum(sums)]), np.concatenate([[0.0], np.cumsum(counts)])
@@ -198,8 +240,20 @@ class LinearTextModel:
         counts = cc[WINDOW_BLOCKS:] - cc[:-WINDOW_BLOCKS]
         return self.bias + sums / np.sqrt(np.maximum(counts, 1.0)), size
 
-    def calibrate(self, margin: float) -> float:
-        return float(1.0 / (1.0 + np.exp(-(self.a * margin + self.b))))
+    def calibrate(self, margin: float, rule_score: float = 0.0) -> float:
+        """The calibrated probability of a window margin (and, for a combined model, the rules' score)."""
+        z = self.a * margin + self.b + self.rules * rule_score
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+    def combine(self, score: float, rule_score: float) -> float:
+        """The scanner's score from the model's calibrated ``score`` and the rules' score: the
+        larger of the rules' score and, for a model with a combiner, ``sigmoid(logit(score) +
+        rules·rule_score)`` (rule evidence raises the model's score; a strong rule alone still
+        counts as it always did)."""
+        if not self.rules or not rule_score:
+            return max(score, rule_score)
+        score = min(max(score, 1e-12), 1 - 1e-12)
+        return max(rule_score, 1.0 / (1.0 + math.exp(-(math.log(score / (1 - score)) + self.rules * rule_score))))
 
     def score_span(self, text: str) -> tuple[float, int, int]:
         """``(score, start, end)``: the best window's calibrated score and its span in ``text``."""
@@ -245,24 +299,26 @@ _load_lock = threading.Lock()
 
 @lru_cache(maxsize=4)
 def load(name: str) -> LinearTextModel:
-    """The bundled model ``data/<name>.npz`` (plain arrays; loading never unpickles). Loaded
-    once per process: threads whose first calls start together wait for one load (lru_cache
-    alone lets each of them load its own copy)."""
+    """The bundled model ``data/<name>.npz`` (plain arrays, stored uncompressed: loading is a
+    read, never an unpickle). Loaded once per process: threads whose first calls start together
+    wait for one load (lru_cache alone lets each of them load its own copy)."""
     with _load_lock:
         if name not in _loaded:
             ref = resources.files("llmops_nb.guardrails").joinpath(f"data/{name}.npz")
             with ref.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
                 meta = z["meta"].astype(np.float64)
-                _loaded[name] = LinearTextModel(name=name, bits=int(z["bits"]), w=z["w"].astype(np.float32),
+                _loaded[name] = LinearTextModel(name=name, bits=int(z["bits"]), w=z["w"],
                                                 bias=float(meta[0]), a=float(meta[1]), b=float(meta[2]),
-                                                threshold=float(meta[3]))
+                                                threshold=float(meta[3]), rules=float(meta[4]) if len(meta) > 4 else 0.0,
+                                                version=2 if len(meta) > 4 else 1)
         return _loaded[name]
 
 
-def save(path: str, *, bits: int, w: np.ndarray, bias: float, a: float, b: float, threshold: float) -> None:
-    """Write a model file (float16 weights, compressed)."""
-    np.savez_compressed(path, bits=np.int64(bits), w=w.astype(np.float16),
-                        meta=np.array([bias, a, b, threshold], dtype=np.float64))
+def save(path: str, *, bits: int, w: np.ndarray, bias: float, a: float, b: float, threshold: float,
+         rules: float = 0.0) -> None:
+    """Write a model file: float16 weights, uncompressed (a compressed 2 MB array costs ~10 ms to inflate)."""
+    np.savez(path, bits=np.int64(bits), w=w.astype(np.float16),
+             meta=np.array([bias, a, b, threshold, rules], dtype=np.float64))
 
 
 NOT_LETTER = bytes(c if 97 <= c <= 122 or c >= 128 else 32 for c in range(256))  # bytes.translate: C speed

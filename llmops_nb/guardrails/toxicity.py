@@ -220,9 +220,30 @@ def _maybe_obfuscated(low: str) -> bool:
 
 
 def toxicity_hits(text: str) -> list[Hit]:
-    """Every lexicon and pattern hit in ``text``, with the target bonus applied, minus exception phrases."""
-    lex = lexicon()
+    """Every lexicon and pattern hit in ``text``, with the target bonus applied, minus exception
+    phrases. A prompt-sized text (up to ``textmodel.SHORT`` characters) that shows obfuscation
+    (non-ASCII letters, leetspeak or masking characters, spaced or stretched letters) is also read
+    the way the classifier reads it — after
+    :func:`~llmops_nb.guardrails.textmodel.normalise` (look-alike letters, ``k1ll``, ``i d i o t``
+    undone) — so phrases and patterns match there too; the stronger reading wins (its spans
+    mapped back by length ratio)."""
     low = text.lower()
+    hits = _hits_of(low)
+    if len(text) > textmodel.SHORT or (low.isascii() and not _maybe_obfuscated(low)):
+        return hits  # prompt-sized texts only (like the normaliser's spaced-letter pass)
+    norm = textmodel.normalise(text)
+    if norm == low or norm == " ".join(low.split()):
+        return hits
+    alt = _hits_of(norm)
+    if combine(alt) <= combine(hits):
+        return hits
+    ratio = len(text) / max(1, len(norm))
+    return [Hit(h.term, h.category, h.weight, min(len(text), int(h.start * ratio)),
+                min(len(text), max(int(h.start * ratio) + 1, round(h.end * ratio)))) for h in alt]
+
+
+def _hits_of(low: str) -> list[Hit]:
+    lex = lexicon()
     words = textmodel.words_of(low)
     hits = _word_hits(low, lex, words) + _pattern_hits(low, words)
     if _maybe_obfuscated(low):
@@ -276,13 +297,17 @@ def model_score(text: str) -> tuple[float, int, int]:
 
 
 def toxicity_score(text: str) -> float:
-    """The toxicity score of ``text`` in [0, 1]: the larger of the lexicon's noisy-OR (strong
-    terms only, see ``LEXICON_FLOOR``) and the learned classifier's calibrated probability."""
+    """The toxicity score of ``text`` in [0, 1]: the lexicon's and patterns' noisy-OR and the
+    learned classifier's calibrated probability, put together by the model's combiner (or, for a
+    model without one, the larger of the two, weak lexicon evidence below ``LEXICON_FLOOR`` left out)."""
     return _score(toxicity_hits(text), model_score(text)[0])
 
 
 def _score(hits: list[Hit], learned: float) -> float:
     lexical = combine(hits)
+    model = textmodel.load(MODEL)
+    if model.rules:  # the model's learned combiner (fitted on out-of-fold training scores)
+        return round(model.combine(learned, lexical), 4)
     return round(max(learned, lexical if lexical >= LEXICON_FLOOR else 0.0), 4)
 
 
