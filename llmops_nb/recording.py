@@ -44,6 +44,7 @@ from llmops_nb.errors import TrackingError
 from llmops_nb.types import CallRecord
 
 log = logging.getLogger(__name__)
+STORE_BUILD_WAIT_S = 300.0  # close() waits this long at most for an exporter build under way
 
 
 class Exporter(Protocol):
@@ -144,6 +145,7 @@ class JournalRecorder:
         # the call that opened the recorder is in flight — it does not start before that call is sent
         self._last_end = time.monotonic()
         self._flushing = 0
+        self._building = False  # the exporter (and so, on a first run, the store) is being built
         self._closed = False
         self._pid = os.getpid()
         self._write_lock = threading.Lock()
@@ -246,6 +248,7 @@ class JournalRecorder:
             self.flush(timeout)
         except TrackingError as exc:
             log.warning("%s", exc)
+        self._wait_for_build()
         self._closed = True
         with self._cond:
             self._cond.notify_all()
@@ -258,6 +261,15 @@ class JournalRecorder:
                 if segment.done >= segment.written:
                     segment.delete()
         atexit.unregister(self._at_exit)
+
+    def _wait_for_build(self, limit_s: float = STORE_BUILD_WAIT_S) -> None:
+        """Never leave while the exporter is being built: on a first run that is the store's
+        migrations, and a process ending mid-migration leaves a half-built store that MLflow
+        refuses ever after ("table _alembic_tmp_experiments already exists")."""
+        deadline = time.monotonic() + limit_s
+        with self._cond:
+            while self._building and time.monotonic() < deadline:
+                self._cond.wait(timeout=0.1)
 
     def _at_exit(self) -> None:
         self.close(timeout=10.0)
@@ -419,7 +431,14 @@ class JournalRecorder:
             wait_first = True
             try:
                 if exporter is None:
-                    exporter = self._make_exporter()
+                    with self._cond:
+                        self._building = True
+                    try:
+                        exporter = self._make_exporter()
+                    finally:
+                        with self._cond:
+                            self._building = False
+                            self._cond.notify_all()
             except Exception as exc:  # keep the records; try again later
                 outage.failed(exc, self._pending)
                 continue

@@ -22,7 +22,6 @@ import functools
 import gc
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -80,51 +79,6 @@ def group(name: str, *, budget_usd: float | None = None, group_id: str | None = 
         yield _group.get()  # type: ignore[misc]
     finally:
         _group.reset(token)
-
-
-def create_sqlite_store(tracking_uri: str) -> None:
-    """Create a new sqlite store's tables in a file of its own, then move it into place.
-
-    A new store takes seconds of migrations. A script's first export often runs at exit, which
-    waits for it only so long: a migration cut off there left a half-built file that MLflow
-    refuses ever after ("table _alembic_tmp_experiments already exists"). Built aside, the store
-    at ``tracking_uri`` is either absent or complete; a cut-off build leaves only its own file,
-    removed by the next build.
-    """
-    if not tracking_uri.startswith("sqlite:///") or "?" in tracking_uri:
-        return
-    path = Path(tracking_uri[len("sqlite:///"):])
-    if path.exists() or not path.parent.is_dir():
-        return
-    import sqlalchemy
-    from mlflow.store.db.utils import _initialize_tables
-
-    for stale in path.parent.glob(f".{path.name}.*.creating"):
-        pid = stale.name.rsplit(".", 2)[-2].split("-")[0]
-        if not pid.isdigit() or not _alive(int(pid)):
-            stale.unlink(missing_ok=True)
-    aside = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.creating")
-    engine = sqlalchemy.create_engine(f"sqlite:///{aside}")
-    try:
-        _initialize_tables(engine)
-    finally:
-        engine.dispose()
-    try:
-        os.link(aside, path)  # never replaces a store another process completed meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        aside.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _artifact_location(tracking_uri: str) -> str | None:
@@ -364,7 +318,6 @@ class MlflowExporter:
         mlflow = _import_mlflow()
         from mlflow.tracing.client import TracingClient
 
-        create_sqlite_store(tracking_uri)
         self.tracking_uri = tracking_uri
         self.client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
         self.tracing = TracingClient(tracking_uri)

@@ -1,5 +1,5 @@
-"""A script's calls reach the store when it exits, and a store cut off while being created is
-not left half-built.
+"""A script's calls reach the store when it exits, and it does not exit while its store is
+being built.
 
 A script's first export often runs in its atexit flush: ``import mlflow`` then happens while
 ``threading`` is shutting down, and the store (new on a first run) is migrated against the
@@ -7,19 +7,16 @@ flush's deadline."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import mlflow
 
-from llmops_nb.tracking import MlflowExporter
+from llmops_nb.types import CallRecord
 
 
 def _traces(uri: str, experiment: str) -> list[object]:
@@ -45,44 +42,37 @@ def test_a_scripts_only_call_reaches_the_store_when_it_exits(tmp_path):
     assert not list((tmp_path / "home").rglob("*.jsonl")), "the record stayed journaled"
 
 
-def _revision(db: Path) -> str | None:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as con:
-            return con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    except (sqlite3.Error, TypeError):
-        return None
+def test_a_process_does_not_exit_while_its_store_is_being_built(tmp_path):
+    """A first run's store takes seconds of migrations, built with the exporter. A process that
+    left mid-build (its exit flush waits only so long) left a half-built mlflow.db that MLflow
+    refuses ever after ("table _alembic_tmp_experiments already exists"); it now waits for the
+    build, then leaves (the records it could not send stay journaled)."""
+    built = tmp_path / "built"
+    code = (
+        "import pathlib, time\n"
+        "from llmops_nb.recording import JournalRecorder\n"
+        "from tests.test_exit_export import record\n"
+        "def build():  # the store's migrations\n"
+        "    time.sleep(4.0)\n"
+        f"    pathlib.Path({str(built)!r}).write_text('complete')\n"
+        "    raise OSError('the first export fails after the store is built')\n"
+        f"rec = JournalRecorder(pathlib.Path({str(tmp_path / 'journal')!r}), build, quiet_s=0)\n"
+        "rec.record(record())\n"
+        "time.sleep(0.3)  # the build is under way\n"
+        "rec.close(timeout=0.5)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path.cwd(), timeout=60, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert built.read_text() == "complete"
+    assert list((tmp_path / "journal").glob("*.jsonl")), "the unsent record is kept"
 
 
-def test_a_new_store_appears_only_when_complete(tmp_path):
-    """Whenever the store's file exists it is fully migrated: an exit deadline or a kill during
-    the seconds of migrations leaves no half-built store that MLflow refuses ever after."""
-    from mlflow.store.db.utils import _get_latest_schema_revision
-
-    db = tmp_path / "mlflow.db"
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    stale = tmp_path / f".mlflow.db.{gone.pid}-0badc0de.creating"
-    stale.write_bytes(b"cut off")  # left by a process killed while it built the store
-    seen: list[str | None] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            if db.exists():
-                seen.append(_revision(db))
-                return
-            time.sleep(0.001)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        exporter = MlflowExporter(f"sqlite:///{db}", "new-store")
-    finally:
-        stop.set()
-        watcher.join()
-    assert seen == [_get_latest_schema_revision()]
-    assert exporter.client.get_experiment_by_name("new-store") is None  # the store answers
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".creating")] == []
+def record() -> CallRecord:
+    now = time.time_ns()
+    return CallRecord(record_id=uuid.uuid4().hex, trace_id=f"tr-{uuid.uuid4().hex}", started_at_ns=now,
+                      ended_at_ns=now, request={"model": "sim:x", "provider": "sim", "model_name": "x",
+                                                "messages": [], "system": None, "params": {}, "stream": False},
+                      status="OK")
 
 
 def test_an_export_at_exit_still_sends_every_request():
