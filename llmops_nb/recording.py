@@ -44,7 +44,7 @@ from llmops_nb.errors import TrackingError
 from llmops_nb.types import CallRecord
 
 log = logging.getLogger(__name__)
-STORE_BUILD_WAIT_S = 300.0  # close() waits this long at most for an exporter build under way
+STORE_BUILD_WAIT_S = 60.0  # close() waits this long at most for an exporter build under way (migrations)
 
 
 class Exporter(Protocol):
