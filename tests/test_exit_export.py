@@ -77,7 +77,7 @@ def record() -> CallRecord:
 
 def test_an_export_at_exit_still_sends_every_request():
     """At exit no new threads may start (``concurrent.futures`` refuses work): the requests to a
-    tracking server that usually go 4 at a time are then sent one after the other."""
+    tracking server that usually go several at a time are then sent one after the other."""
     code = ("import atexit\nfrom llmops_nb.tracking import _parallel\n"
             "sent = []\n"
             "atexit.register(lambda: (_parallel(sent.append, [1, 2, 3], 4), print(sorted(sent))))\n")
