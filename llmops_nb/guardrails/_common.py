@@ -104,3 +104,14 @@ def trie_pattern(words: Iterable[str]) -> str:
         return body
 
     return render(trie)
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod-10) checksum of a string of digits."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0

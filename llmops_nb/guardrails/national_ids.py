@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 
-from llmops_nb.guardrails._common import make_finding, preceding
+from llmops_nb.guardrails._common import luhn_ok, make_finding, preceding
 from llmops_nb.types import Finding
 
 SCANNER = "pii"
@@ -92,16 +92,6 @@ def _date_ok(yyyy: int, mm: int, dd: int) -> bool:
     if not 1 <= mm <= 12 or not 1 <= dd <= 31:
         return False
     return not (dd > 30 and mm in (4, 6, 9, 11)) and not (mm == 2 and dd > 29)
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def es_ok(value: str) -> bool:

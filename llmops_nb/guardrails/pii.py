@@ -29,7 +29,7 @@ from functools import lru_cache
 from importlib import resources
 
 from llmops_nb.guardrails import national_ids
-from llmops_nb.guardrails._common import make_finding, preceding, resolve_overlaps
+from llmops_nb.guardrails._common import luhn_ok, make_finding, preceding, resolve_overlaps
 from llmops_nb.types import Finding
 
 SCANNER = "pii"
@@ -236,17 +236,6 @@ _CARD_CONTEXT_NO = re.compile(
     r"ticket|serial|sku|id|no|number|transaction|txn)|#)\W{0,3}$"
 )
 _CARD_CONTEXT_YES = re.compile(r"\b(?:card|cc|visa|mastercard|amex|pan)\W{0,3}(?:number|no|num|#)?\W{0,3}$")
-
-
-def luhn_ok(digits: str) -> bool:
-    """The Luhn (mod-10) checksum of a string of digits."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def card_issuer(digits: str) -> str | None:
