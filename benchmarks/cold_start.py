@@ -172,6 +172,26 @@ def phases(runs: list[list[list[Any]]]) -> list[dict[str, Any]]:
              "cpu_ms": statistics.median(delta(r, i, 2) for r in complete)} for i, name in enumerate(names)]
 
 
+def only(names: list[str], runs: int) -> None:
+    """Run the named cases ``runs`` times (interleaved) and print the medians (phases: per phase)."""
+    cases = {**CASES, **MEMORY, **FIRST_CALL, **PHASES}
+    results: dict[str, list[Any]] = {n: [] for n in names}
+    with fake_servers(delay_s=0.0) as (oa, an_fast), fake_servers(delay_s=0.3) as (oa_slow, an_slow):
+        base = {**os.environ, "OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench",
+                "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_MODEL_CATALOG_URI": "", "PYTHONPATH": str(ROOT)}
+        fast = {**base, "OPENAI_BASE_URL": oa, "ANTHROPIC_BASE_URL": an_fast}
+        slow = {**base, "OPENAI_BASE_URL": oa_slow, "ANTHROPIC_BASE_URL": an_slow}
+        for _ in range(runs):
+            for name in names:
+                results[name].append(run_case(cases[name], slow if "compare" in name else fast))
+    for name, rs in results.items():
+        if name in PHASES:
+            print(name, json.dumps([[p["phase"], round(p["wall_ms"], 1), round(p["cpu_ms"], 1)] for p in phases(rs)]))
+        else:
+            print(name, [round(statistics.median(r[i] for r in rs), 4) for i in range(len(rs[0]))])
+    print("load", load())
+
+
 def load() -> list[float]:
     return list(os.getloadavg())
 
@@ -180,7 +200,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", default=str(RESULTS / "cold_start.json"))
+    ap.add_argument("--only", nargs="*", help="run only these cases (names as in the results' runs), print their "
+                    "medians and write nothing: for iterating")
     args = ap.parse_args()
+    if args.only:
+        only(args.only, args.runs)
+        return
     load_start = load()
     results: dict[str, list[Any]] = {k: [] for k in [*CASES, *MEMORY, *FIRST_CALL, *PHASES]}
     with fake_servers(delay_s=0.0) as (oa, an_fast), fake_servers(delay_s=0.3) as (oa_slow, an_slow):

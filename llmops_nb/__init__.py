@@ -108,10 +108,9 @@ def load_ipython_extension(ipython: Any) -> None:
     (:mod:`llmops_nb.warmup`: the default model's SDK and client now; the recorder's replay of an
     earlier process's journal, other SDKs and pandas once the kernel is idle) so the first call
     does not pay for it."""
-    from llmops_nb import warmup
+    from llmops_nb import magic_names, warmup
     from llmops_nb.kernel_report import register
-    from llmops_nb.magics import LLMMagics
 
-    ipython.register_magics(LLMMagics)
+    magic_names.register(ipython)  # the names; llmops_nb.magics is imported when one first runs
     register()  # a kernel tells the Jupyter server where its store is (for the LLM calls sidebar)
     warmup.start(ipython)

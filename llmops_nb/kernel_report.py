@@ -53,12 +53,12 @@ def register() -> Path | None:
     """Write (or refresh, when the settings changed) this kernel's registration; its path.
     None outside a kernel, or when it cannot be written (then the sidebar does not see this
     kernel's store; the calls themselves are not affected)."""
-    from llmops_nb.config import settings
-    from llmops_nb.errors import ConfigError
-
     connection = _connection_file()
     if connection is None:
         return None
+    from llmops_nb.config import settings
+    from llmops_nb.errors import ConfigError
+
     try:
         return _write(registration_path(connection), settings())
     except (OSError, ConfigError):

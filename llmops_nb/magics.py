@@ -14,7 +14,6 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser, arg_split
 
-from llmops_nb.render import FORMATS
 
 USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdown|text|json|code]
               [--no-cache] [--no-stream] [--guard off|default|strict]   (cell body: the prompt)
@@ -32,6 +31,8 @@ USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdo
 
 
 def _call_parser() -> MagicArgumentParser:
+    from llmops_nb.render import FORMATS
+
     p = MagicArgumentParser(prog="%%llm", usage=USAGE)
     p.add_argument("words", nargs="*", help="model id (provider:model), then for %llm the prompt")
     p.add_argument("-t", "--temperature", type=float)
@@ -192,12 +193,6 @@ def parse_variable_lines(body: str) -> dict[str, str]:
 class LLMMagics(Magics):
     """The ``llm`` line/cell magic and the ``prompt`` cell magic."""
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell, **kwargs)
-        cleanup = getattr(shell, "input_transformers_cleanup", None)
-        if cleanup is not None and empty_prompt_cell not in cleanup:
-            cleanup.append(empty_prompt_cell)  # IPython refuses a cell magic with no body
-
     def namespace(self) -> dict[str, Any]:
         """The notebook's variables a template may read: the user's own names, not IPython's
         (``In``, ``Out``, ``get_ipython`` …) and none starting with ``_``."""
@@ -300,14 +295,6 @@ class LLMMagics(Magics):
         display(side_by_side_bundle(rows), raw=True, metadata=side_by_side_metadata(rows))
         if (df["status"] != "OK").all():
             raise ComparisonFailed(f"every call failed; first error: {rows[0]['error']}")
-
-
-def empty_prompt_cell(lines: list[str]) -> list[str]:
-    """``%%llm --prompt NAME`` with an empty body is the line form (variables come from the
-    notebook); IPython itself refuses a cell magic whose body is empty."""
-    if lines and lines[0].startswith("%%llm") and "--prompt" in lines[0] and not "".join(lines[1:]).strip():
-        return ["%llm" + lines[0][len("%%llm"):].rstrip("\n") + "\n"]
-    return lines
 
 
 _NAME, _NUMBER = re.compile(r"[A-Za-z0-9_.-]+"), re.compile(r"\d+")

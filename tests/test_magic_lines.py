@@ -15,7 +15,8 @@ from IPython.utils.capture import capture_output
 
 from llmops_nb import code_cells, prompts
 from llmops_nb import errors as E
-from llmops_nb.magics import LLMMagics, empty_prompt_cell, parse_call
+from llmops_nb.magic_names import empty_prompt_cell
+from llmops_nb.magics import LLMMagics, parse_call
 from llmops_nb.providers import sim
 
 WORDS = ["sim:a", "openai:gpt-4o-mini", "gpt-4o-mini", "-s", '"unclosed', "'x", '"a b"', "'", '"', "-t", "abc",
@@ -158,7 +159,9 @@ def test_empty_prompt_cell_fills_variables_from_the_notebook(ip, llm):
 
 
 def test_loading_twice_registers_one_transformer(ip):
-    LLMMagics(ip)
+    from llmops_nb import magic_names
+
+    magic_names.register(ip)  # the fixture's shell has loaded the extension once already
     assert ip.input_transformers_cleanup.count(empty_prompt_cell) == 1
 
 
