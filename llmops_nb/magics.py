@@ -14,7 +14,6 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser, arg_split
 
-
 USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdown|text|json|code]
               [--no-cache] [--no-stream] [--guard off|default|strict]   (cell body: the prompt)
 %llm [MODEL] [options] PROMPT …                 one-line prompt

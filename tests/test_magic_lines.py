@@ -16,7 +16,7 @@ from IPython.utils.capture import capture_output
 from llmops_nb import code_cells, prompts
 from llmops_nb import errors as E
 from llmops_nb.magic_names import empty_prompt_cell
-from llmops_nb.magics import LLMMagics, parse_call
+from llmops_nb.magics import parse_call
 from llmops_nb.providers import sim
 
 WORDS = ["sim:a", "openai:gpt-4o-mini", "gpt-4o-mini", "-s", '"unclosed', "'x", '"a b"', "'", '"', "-t", "abc",
