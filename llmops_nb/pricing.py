@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from llmops_nb import price_table
 from llmops_nb.errors import ConfigError
 from llmops_nb.types import Usage
 
@@ -99,6 +100,8 @@ def _override_for(model: str) -> PriceOverride | None:
 
 @lru_cache(maxsize=256)
 def _known_to_genai_prices(model_name: str, provider_id: str | None) -> bool:
+    if price_table.lookup(provider_id, model_name) is not None:
+        return True  # the table holds only names genai-prices knows
     from genai_prices import Usage as GUsage
     from genai_prices import calc_price
 
@@ -136,6 +139,10 @@ def price_of(usage: Usage, model: str) -> Price:
 @lru_cache(maxsize=4096)
 def _genai_cost(name: str, provider_id: str | None, usage: Usage) -> float:
     # cached: genai-prices' calc_price costs ~65 µs, most of a call's bookkeeping
+    entry = price_table.lookup(provider_id, name)
+    cost = entry.cost(usage) if entry is not None else None
+    if cost is not None:
+        return cost  # what genai-prices computes, without loading it (price_table)
     from genai_prices import Usage as GUsage
     from genai_prices import calc_price
 
@@ -186,6 +193,15 @@ def model_facts(model: str) -> ModelFacts | None:
 
 @lru_cache(maxsize=1024)
 def _facts(provider: str, name: str) -> ModelFacts | None:
+    entry = price_table.lookup(_GENAI_PROVIDER.get(provider), name)
+    if entry is not None:  # genai-prices' answer, without loading it
+        replacement = f"{provider}:{entry.replacement}" if entry.replacement else None
+        return ModelFacts(f"{provider}:{name}", entry.context_window, entry.deprecated, replacement)
+    return facts_from_genai_prices(provider, name)
+
+
+def facts_from_genai_prices(provider: str, name: str) -> ModelFacts | None:
+    """:func:`model_facts` read from genai-prices' data itself (the table's source)."""
     from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 
     snapshot = get_snapshot()

@@ -57,3 +57,95 @@ def test_the_magics_opt_out_of_ipython_expansion_by_ipythons_own_attribute():
     from llmops_nb import magic_names
 
     assert magic_names._NO_VAR_EXPAND == MAGIC_NO_VAR_EXPAND_ATTR
+
+
+FIRST_CALL = """
+import json, sys
+events = []
+sys.addaudithook(lambda event, args: events.append(args[0].split('.')[0]) if event == "import" and
+                 args[0].startswith("genai_prices") else events.append("sent") if event == "socket.connect" else None)
+import llmops_nb as llm
+c = llm.complete("openai:gpt-5.4-mini", "Say hello", max_cost=float(sys.argv[1]) if sys.argv[1] else None)
+print(json.dumps({"order": list(dict.fromkeys(events)), "cost": c.cost_usd, "usage": c.usage.__dict__}))
+"""
+
+
+def test_the_first_call_sends_before_loading_genai_prices(tmp_path, fake_openai):
+    """The pre-call checks (context window, deprecation; a budget's estimate) and the cost read
+    the table of genai-prices' facts (llmops_nb.price_table): genai-prices (~150 ms of imports and
+    data) was loaded by the plan, before the first request left. The cost is genai-prices' own."""
+    from llmops_nb.price_table_build import genai_cost
+    from llmops_nb.pricing import price_of
+    from llmops_nb.types import Usage
+
+    for budget in ("", "1.0"):  # no budget; a per-call budget (its estimate is checked before sending)
+        home = tmp_path / f"home{budget}"
+        env = _env(home, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_openai.base_url)
+        out = subprocess.run([sys.executable, "-c", FIRST_CALL, budget], capture_output=True, text=True, env=env,
+                             timeout=120, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        assert got["order"] == ["sent"], got
+        usage = Usage(**got["usage"])
+        counts = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+        assert got["cost"] == float(genai_cost("gpt-5.4-mini", "openai", counts)) == price_of(
+            usage, "openai:gpt-5.4-mini").cost_usd > 0
+
+
+def test_every_entry_of_the_price_table_is_what_genai_prices_says():
+    """Facts (window, deprecated, replacement) and costs, for every reference the table holds,
+    on usages with and without cache reads and writes. A stale table (another genai-prices)
+    would not be used: rebuild it with ``python -m llmops_nb.price_table_build``."""
+    import random
+
+    from llmops_nb import price_table
+    from llmops_nb.price_table_build import genai_cost
+    from llmops_nb.pricing import facts_from_genai_prices
+    from llmops_nb.types import Usage
+
+    price_table.reset()
+    assert price_table._table() is not None, "the table is stale: python -m llmops_nb.price_table_build"
+    rng = random.Random(15)
+    priced = 0
+    for provider in price_table.PROVIDERS:
+        for name, entry in price_table._table()[provider].items():
+            facts = facts_from_genai_prices(provider, name)
+            assert facts is not None
+            assert (entry.context_window, entry.deprecated, entry.replacement) == (
+                facts.context_window, facts.deprecated, facts.replacement and facts.replacement.split(":", 1)[1])
+            if entry.per_token is None:
+                continue
+            priced += 1
+            for _ in range(3):
+                i = rng.randrange(0, 3_000_000)
+                r = rng.randrange(0, i + 1)
+                counts = (i, rng.randrange(0, 200_000), r, rng.randrange(0, i - r + 1))
+                assert entry.cost(Usage(*counts)) == float(genai_cost(name, provider, counts)), (name, counts)
+    assert priced > 100
+
+
+def test_the_table_gives_way_to_genai_prices(tmp_path, monkeypatch):
+    """Another genai-prices (its fingerprint), a custom snapshot (UpdatePrices), a name the
+    table does not hold, cache tokens above the input: genai-prices answers."""
+    from genai_prices import data_snapshot
+
+    from llmops_nb import price_table
+    from llmops_nb.types import Usage
+
+    price_table.reset()
+    entry = price_table.lookup("openai", "GPT-5.4-mini")
+    assert entry is not None and entry.cost(Usage(10, 5, 11, 0)) is None
+    assert price_table.lookup("openai", "gpt-5.4-mini-from-the-future") is None
+    assert price_table.lookup("mistral", "gpt-5.4-mini") is None
+    monkeypatch.setattr(data_snapshot, "_custom_snapshot", data_snapshot.get_snapshot())
+    assert price_table.lookup("openai", "gpt-5.4-mini") is None
+    monkeypatch.setattr(data_snapshot, "_custom_snapshot", None)
+    stale = tmp_path / "table.json"
+    stale.write_text(json.dumps({**json.loads(price_table.PATH.read_text()), "fingerprint": "another"}))
+    monkeypatch.setattr(price_table, "PATH", stale)
+    price_table.reset()
+    try:
+        assert price_table.lookup("openai", "gpt-5.4-mini") is None
+    finally:
+        monkeypatch.undo()
+        price_table.reset()
