@@ -187,12 +187,63 @@ def trace_tags(r: CallRecord) -> dict[str, str]:
     return tags
 
 
-def _span(r: CallRecord) -> Any:
-    """The call's CHAT_MODEL span (its trace tags are written apart, with the trace's info;
-    only the trace name rides on it, as MLflow's ``mlflow.traceTag.mlflow.traceName``)."""
+FACTS = TAG + "facts"  # our other facts in one tag, on a tracking server (see packed_tags)
+SEARCHED = (TAG + "model", TAG + "user", TAG + "findings")  # always tags of their own: what readers filter on
+
+
+def packed_tags(tags: Mapping[str, str], limit: int = 8000) -> dict[str, str]:
+    """``tags`` as the batched server path writes them: the tags readers search by
+    (:data:`SEARCHED`) and any other namespace's (MLflow's prompt link) as they are, the rest
+    of ours as one JSON object in the ``llmops.facts`` tag. A tracking server stores each tag
+    carried on a span with its own query and insert (~0.65 ms of server CPU a tag), so 17 tags
+    cost 3x what the whole trace costs without them. ``limit``: MLflow's longest tag value; the
+    longest facts go apart, as tags of their own, until the rest fits. :func:`unpacked` is the
+    inverse."""
+    out = {k: v for k, v in tags.items() if k in SEARCHED or not k.startswith(TAG)}
+    rest = {k: v for k, v in tags.items() if k not in out}
+    while rest:
+        packed = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
+        if len(packed) <= limit:
+            out[FACTS] = packed
+            break
+        longest = max(rest, key=lambda k: len(rest[k]))
+        out[longest] = rest.pop(longest)
+    return out
+
+
+def unpacked(tags: Mapping[str, str]) -> Mapping[str, str]:
+    """A trace's tags with ``llmops.facts`` (:func:`packed_tags`) unpacked into the tags it
+    holds: what every reader sees, whichever path wrote the trace (``tags`` as it is when it
+    has no such tag)."""
+    packed = tags.get(FACTS)
+    if not packed:
+        return tags
+    try:
+        facts = json.loads(packed)
+    except ValueError:
+        return tags
+    if not isinstance(facts, dict):
+        return tags
+    out = {k: str(v) for k, v in facts.items() if isinstance(k, str) and k.startswith(TAG)}
+    out.update((k, v) for k, v in tags.items() if k != FACTS)
+    return out
+
+
+def _span(r: CallRecord, *, tags: bool = False) -> Any:
+    """The call's CHAT_MODEL span. Its trace's tags are written apart, with the trace's info,
+    unless ``tags``; only the trace name always rides on it, as MLflow's
+    ``mlflow.traceTag.mlflow.traceName``."""
     from mlflow.entities import Span
 
-    return Span.from_dict(_span_data(r))
+    data = _span_data(r)
+    if tags:
+        from mlflow.tracing.constant import SpanAttributeKey as K
+        from mlflow.tracing.utils import dump_span_attribute_value
+
+        # JSON-encoded as every attribute: a number-like value ("250.000") stays a string
+        data["attributes"].update({K.TRACE_TAG_PREFIX + k: dump_span_attribute_value(v)
+                                   for k, v in packed_tags(trace_tags(r)).items()})
+    return Span.from_dict(data)
 
 
 def _span_data(r: CallRecord) -> dict[str, Any]:
@@ -274,9 +325,11 @@ def _cost_split(r: CallRecord) -> dict[str, float]:
     return {"input_cost": exact(total - output), "output_cost": output, "total_cost": total}
 
 
-def _spans(r: CallRecord) -> list[Any]:
-    """The trace's spans: the call, then its attempts when the path is worth showing."""
-    root = _span(r)
+def _spans(r: CallRecord, *, tags: bool = False) -> list[Any]:
+    """The trace's spans: the call, then its attempts when the path is worth showing.
+    ``tags``: the root span also carries the trace's tags, packed (:func:`packed_tags`), as
+    ``mlflow.traceTag.*`` attributes — how a trace's tags reach a server over OTLP."""
+    root = _span(r, tags=tags)
     return [root, *(_attempt_spans(r, root.span_id) if _shows_attempts(r) else [])]
 
 
@@ -308,6 +361,15 @@ def _parallel(fn: Any, items: list[Any], workers: int) -> None:
         future.result()
 
 
+# the first MLflow whose tracking server was seen keeping an OTLP root span's ``mlflow.traceTag.*``
+# attributes as trace tags (tested here: 3.17.2); older servers get a request per trace's info
+BATCHED_SINCE = "3.17"
+
+
+class _Refused(Exception):
+    """The server's ``/v1/traces`` does not take OTLP batches (absent, or not for its store)."""
+
+
 class MlflowExporter:
     """Writes call records as MLflow traces into one tracking store (see module docstring)."""
 
@@ -329,6 +391,7 @@ class MlflowExporter:
         self._counted: dict[str, set[str]] = {}  # per run: the trace ids in those sums
         self._lock = threading.Lock()
         self._rows = _SqlRows.for_store(self.tracing.store)
+        self._batched: bool | None = None  # a tracking server: whole traces in OTLP batches (asked at first send)
         _prewarm()
 
     def _experiment(self, name: str) -> str:
@@ -383,23 +446,86 @@ class MlflowExporter:
                 self._link_prompts(batch)
 
     def _send(self, exp: str, batch: list[CallRecord]) -> None:
-        """Into a tracking server: each trace's info — its tags and metadata, exactly what the
-        SQL path writes as rows — with MLflow's ``StartTraceV3`` (the server stores them in a
-        few bulk inserts), then the spans, ``TRACES_PER_REQUEST`` traces in each OTLP request
-        to the server's ``/v1/traces`` (MLflow's ``log_spans``). Up to ``WORKERS`` requests are
-        in flight at once, two for each of the server's default four workers (one writing while
-        the other waits on PostgreSQL).
+        """Into a tracking server: whole traces in OTLP batches (:meth:`_send_batched`) where the
+        server stores the tags they carry (MLflow >= :data:`BATCHED_SINCE`), else — an older
+        server, or one whose ``/v1/traces`` refuses them — each trace's info with its own
+        ``StartTraceV3`` and then the spans in OTLP batches (:meth:`_send_each`)."""
+        if self._batched is None:
+            self._batched = self._server_stores_span_tags()
+        if self._batched:
+            try:
+                self._send_batched(exp, batch)
+                return
+            except _Refused as exc:
+                log.warning("llmops_nb: %s refused OTLP batches (%s); sending each trace's info apart",
+                            self.tracking_uri, exc)
+                self._batched = False
+        self._send_each(exp, batch)
 
-        MLflow 3.17 has no batch endpoint for trace info, so ``StartTraceV3`` is one request
-        per trace, and it is most of the server's cost: ~13 ms of server CPU a trace (the
-        request stack, the experiment lookup, the ORM insert), the spans ~5-9 ms more in
-        batches (``benchmarks/results/team.json`` has the figures per trace).
+    def _server_stores_span_tags(self) -> bool:
+        """Whether the server is an MLflow that keeps the ``mlflow.traceTag.*`` attributes of an
+        OTLP root span as the trace's tags (asked once: ``GET /version``). A server that does
+        not answer raises (the batch is retried later); one that answers without a version, or
+        with an older one, gets the per-trace path."""
+        from mlflow.utils.rest_utils import http_request
+        from packaging.version import InvalidVersion, Version
 
-        (Tags could ride on the spans as ``mlflow.traceTag.*`` attributes in the same OTLP
-        requests, but the server then merges them one row at a time: ~28 ms of server CPU a
-        trace, more than ``StartTraceV3`` and the spans together; and a numeric-looking value
-        not JSON-encoded reads back as a number: ``"250.000"`` became ``"250.0"``.) Both writes
-        are idempotent, so a retried batch is sent again as it is."""
+        response = http_request(host_creds=self.tracing.store.get_host_creds(), endpoint="/version", method="GET",
+                                timeout=10, max_retries=0, retry_timeout_seconds=1)
+        if response.status_code != 200:
+            if response.status_code >= 500:
+                response.raise_for_status()
+            return False
+        try:
+            return Version(response.text.strip()) >= Version(BATCHED_SINCE)
+        except InvalidVersion:
+            return False
+
+    def _send_batched(self, exp: str, batch: list[CallRecord]) -> None:
+        """Whole traces, ``TRACES_PER_REQUEST`` in each OTLP request to the server's
+        ``/v1/traces``, up to ``WORKERS`` in flight; the server writes all the traces of a
+        request in one ``log_spans`` transaction. Each root span carries its trace's tags as
+        ``mlflow.traceTag.*`` attributes, packed (:func:`packed_tags`); the rest of a trace's
+        info the server derives from its spans as the SQL path does: state, times, name,
+        request/response previews, token usage and cost (its columns, read back as the
+        ``mlflow.trace.tokenUsage`` / ``mlflow.trace.cost`` metadata). Runs are linked after
+        (:meth:`_link_runs`). A retried batch is sent again as it is: spans and tags are upserts.
+
+        ~4-5 ms of server CPU a trace, where ``StartTraceV3`` and the spans cost ~21 ms
+        (``benchmarks/results/team.json``)."""
+        from mlflow.tracing.utils.otlp import MLFLOW_EXPERIMENT_ID_HEADER, OTLP_TRACES_PATH
+        from mlflow.utils.rest_utils import http_request, verify_rest_response
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        creds = self.tracing.store.get_host_creds()
+
+        def post(records: list[CallRecord]) -> None:
+            request = ExportTraceServiceRequest()
+            spans = request.resource_spans.add().scope_spans.add().spans
+            spans.extend(span.to_otel_proto() for r in records for span in _spans(r, tags=True))
+            response = http_request(host_creds=creds, endpoint=OTLP_TRACES_PATH, method="POST",
+                                    data=request.SerializeToString(),
+                                    extra_headers={"Content-Type": "application/x-protobuf",
+                                                   MLFLOW_EXPERIMENT_ID_HEADER: exp})
+            if response.status_code in (404, 405, 415, 501):  # no such endpoint, or not for this store
+                raise _Refused(f"HTTP {response.status_code}")
+            verify_rest_response(response, OTLP_TRACES_PATH)
+
+        n = self.TRACES_PER_REQUEST
+        _parallel(post, [batch[i:i + n] for i in range(0, len(batch), n)], self.WORKERS)
+
+    def _send_each(self, exp: str, batch: list[CallRecord]) -> None:
+        """Each trace's info — its tags and metadata, exactly what the SQL path writes as rows —
+        with MLflow's ``StartTraceV3`` (the server stores them in a few bulk inserts), then the
+        spans, ``TRACES_PER_REQUEST`` traces in each OTLP request to the server's
+        ``/v1/traces`` (MLflow's ``log_spans``). Up to ``WORKERS`` requests are in flight at
+        once, two for each of the server's default four workers (one writing while the other
+        waits on PostgreSQL).
+
+        MLflow has no batch endpoint for trace info, so ``StartTraceV3`` is one request per
+        trace, and it is most of the server's cost: ~10-13 ms of server CPU a trace (the
+        request stack, the experiment lookup, the ORM insert), the spans ~5-9 ms more.
+        Both writes are idempotent, so a retried batch is sent again as it is."""
         spans = {r.trace_id: _spans(r) for r in batch}
         infos = [self._trace_info(r, exp, spans[r.trace_id]) for r in batch]
         _parallel(self.tracing.start_trace, infos, self.WORKERS)
@@ -787,7 +913,7 @@ def _store_client(tracking_uri: str) -> Any:
 
 
 def _row(info: Any) -> dict[str, Any]:
-    t = info.tags
+    t = unpacked(info.tags)
 
     def num(key: str) -> float | None:
         value = t.get(TAG + key)
@@ -866,9 +992,10 @@ class _HistoryColumns:
     @classmethod
     def of_infos(cls, infos: list[Any]) -> _HistoryColumns:
         """From MLflow ``TraceInfo`` objects (the public API's answer)."""
+        tags = [unpacked(i.tags) for i in infos]
         return cls([i.trace_id for i in infos], [i.request_time for i in infos],
                    [i.execution_duration for i in infos], [str(i.state) for i in infos],
-                   {k: [i.tags.get(TAG + k) for i in infos] for k in _HISTORY_TAGS})
+                   {k: [t.get(TAG + k) for t in tags] for k in _HISTORY_TAGS})
 
 
 def _floats(values: list[str | None]) -> list[float]:
@@ -956,7 +1083,7 @@ def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
         return _HistoryColumns([], [], [], [], {k: [] for k in _HISTORY_TAGS})
     exp = int(experiment.experiment_id)
     ti, tt = SqlTraceInfo.__table__.c, SqlTraceTag.__table__.c
-    keys = [TAG + k for k in _HISTORY_TAGS]
+    keys = [TAG + k for k in _HISTORY_TAGS] + [FACTS]  # and the facts a server-written trace packs
     # coalesce(): the key is a filter, not an index to search by (see above)
     our_keys = func.coalesce(tt.key, "").in_(keys)
     traces = select(ti.request_id, ti.timestamp_ms, ti.execution_time_ms, ti.status).where(ti.experiment_id == exp)
@@ -988,12 +1115,23 @@ def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
             i = position.get(request_id)
             if i is not None:  # else written between the two queries: not in the first one
                 columns[key][i] = value
+    _fill_packed(columns, columns.pop(FACTS))
     keep = [i for i, m in enumerate(columns[TAG + "model"]) if m]
     if len(keep) < len(rows):  # traces of the experiment not written by us
         rows = [rows[i] for i in keep]
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
     return _HistoryColumns([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
                            {k[len(TAG):]: c for k, c in columns.items()})
+
+
+def _fill_packed(columns: dict[str, list[str | None]], packed: list[str | None]) -> None:
+    """Fill ``columns`` (tag key → value per trace) from each trace's ``llmops.facts`` tag, if
+    any (a trace written by the batched server path packs its other facts in it)."""
+    for i, facts in enumerate(packed):
+        if facts:
+            for k, v in unpacked({FACTS: facts}).items():
+                if k in columns and columns[k][i] is None:
+                    columns[k][i] = v
 
 
 def _traces(limit: int | None, filter_string: str, *, flush_first: bool = True) -> list[Any]:
@@ -1030,9 +1168,10 @@ def findings(limit: int | None = 500) -> Any:
 
     rows = []
     for info in _traces(limit, f"tags.`{TAG}findings` != ''"):
+        tags = unpacked(info.tags)
         base = {"started_at": pd.Timestamp(info.request_time, unit="ms", tz="UTC"), "trace_id": info.trace_id,
-                "model": info.tags.get(TAG + "model"), "status": info.tags.get(TAG + "status")}
-        for f in json.loads(info.tags.get(TAG + "findings", "[]")):
+                "model": tags.get(TAG + "model"), "status": tags.get(TAG + "status")}
+        for f in json.loads(tags.get(TAG + "findings", "[]")):
             rows.append({**base, **f})
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)
 
