@@ -192,6 +192,7 @@ def test_one_otlp_request_carries_many_traces_each_with_its_facts(llm, team_serv
     import mlflow
 
     from llmops_nb import tracking
+    from llmops_nb.types import CallRecord
     from tests.test_trace_rows import _records
 
     base = _records()[0]
@@ -199,7 +200,7 @@ def test_one_otlp_request_carries_many_traces_each_with_its_facts(llm, team_serv
     records = []
     for i in range(60):
         grouped = {"group_id": "c" * 32, "group_name": "cell 7"} if i % 2 else {}
-        records.append(tracking.CallRecord(**{**base.__dict__, "record_id": f"{i:032x}", "trace_id": f"tr-{i:032x}",
+        records.append(CallRecord(**{**base.__dict__, "record_id": f"{i:032x}", "trace_id": f"tr-{i:032x}",
                                               "user": ("alice", "bob")[i % 3 == 0], "cost_usd": 1e-6 * (i + 1),
                                               "usage": {"input_tokens": i + 1, "output_tokens": 2},
                                               "prompt": f"greeting@{i % 4 + 1}", "experiment": name, **grouped}))
