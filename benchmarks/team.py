@@ -19,7 +19,8 @@
 The server runs as a team runs it: ``mlflow server``'s default worker count (4) on PostgreSQL
 with its durable defaults (``fsync`` and ``synchronous_commit`` on).
 
-Results go to benchmarks/results/team.json. Servers come from tests/servers.py.
+Results go to benchmarks/results/team.json. Servers come from tests/servers.py, process CPU from
+benchmarks/procs.py.
 """
 
 from __future__ import annotations
@@ -138,45 +139,22 @@ class CpuMeter:
     def __init__(self, **roots: int) -> None:
         self.roots = roots
 
-    @staticmethod
-    def _tree_cpu(root: int) -> float:
-        tick = os.sysconf("SC_CLK_TCK")
-        stats = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-        total, todo = 0.0, [root]
-        while todo:
-            pid = todo.pop()
-            total += stats.get(pid, (0, 0.0))[1]
-            todo += [p for p, (ppid, _) in stats.items() if ppid == pid]
-        return total
-
     @classmethod
     def of(cls, server: Any, pg: Any) -> CpuMeter:
         """The server's request workers (uvicorn and its worker processes) apart from its job
         runner (background jobs, polling even when idle), and PostgreSQL."""
+        from benchmarks.procs import cmdline, processes
+
         roots = {"postgres": int((pg.data / "postmaster.pid").read_text().split()[0])}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                    with open(f"/proc/{entry}/cmdline", "rb") as f:
-                        cmd = f.read()
-                except OSError:
-                    continue
-                if ppid == server.proc.pid:
-                    roots["server_jobs" if b"job_runner" in cmd else "server"] = int(entry)
+        for pid, proc in processes().items():
+            if proc.ppid == server.proc.pid:
+                roots["server_jobs" if b"job_runner" in cmdline(pid) else "server"] = pid
         return cls(**roots)
 
     def read(self) -> dict[str, float]:
-        return {name: self._tree_cpu(pid) for name, pid in self.roots.items()} | {"client": time.process_time()}
+        from benchmarks.procs import tree_cpu_s
+
+        return {name: tree_cpu_s(pid) for name, pid in self.roots.items()} | {"client": time.process_time()}
 
 
 def _per_trace_ms(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
