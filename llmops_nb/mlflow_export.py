@@ -144,7 +144,8 @@ def trace_tags(r: CallRecord) -> dict[str, str]:
 
 
 FACTS = TAG + "facts"  # our other facts in one tag, on a tracking server (see packed_tags)
-SEARCHED = (TAG + "model", TAG + "user", TAG + "findings")  # always tags of their own: what readers filter on
+# always tags of their own: what readers filter on (model, findings) and a team searches by
+SEARCHED = (TAG + "model", TAG + "user", TAG + "prompt", TAG + "findings")
 
 
 def packed_tags(tags: Mapping[str, str], limit: int = 8000) -> dict[str, str]:
