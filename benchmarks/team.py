@@ -11,13 +11,16 @@
 - export throughput (records/s) from the journal into the local sqlite store and into a real
   ``mlflow server`` over HTTP, ungrouped and grouped in a cell's run, against that call rate,
   with the CPU seconds per trace of the server's request workers, its job runner and
-  PostgreSQL (a figure that does not depend on the machine's load, unlike records/s); and the
-  previous set-up as the baseline (a one-worker server, 4 requests in flight), all in one run.
+  PostgreSQL (a figure that does not depend on the machine's load, unlike records/s): the
+  server path (whole traces in OTLP batches) against the previous one as the baseline (each
+  trace's info with its own ``StartTraceV3``, then the spans in OTLP batches — the path
+  servers older than MLflow 3.17 still get), on the same server, interleaved, in one run.
 
 The server runs as a team runs it: ``mlflow server``'s default worker count (4) on PostgreSQL
 with its durable defaults (``fsync`` and ``synchronous_commit`` on).
 
-Results go to benchmarks/results/team.json. Servers come from tests/servers.py.
+Results go to benchmarks/results/team.json. Servers come from tests/servers.py, process CPU from
+benchmarks/procs.py.
 """
 
 from __future__ import annotations
@@ -136,45 +139,22 @@ class CpuMeter:
     def __init__(self, **roots: int) -> None:
         self.roots = roots
 
-    @staticmethod
-    def _tree_cpu(root: int) -> float:
-        tick = os.sysconf("SC_CLK_TCK")
-        stats = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-        total, todo = 0.0, [root]
-        while todo:
-            pid = todo.pop()
-            total += stats.get(pid, (0, 0.0))[1]
-            todo += [p for p, (ppid, _) in stats.items() if ppid == pid]
-        return total
-
     @classmethod
     def of(cls, server: Any, pg: Any) -> CpuMeter:
         """The server's request workers (uvicorn and its worker processes) apart from its job
         runner (background jobs, polling even when idle), and PostgreSQL."""
+        from benchmarks.procs import cmdline, processes
+
         roots = {"postgres": int((pg.data / "postmaster.pid").read_text().split()[0])}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                    with open(f"/proc/{entry}/cmdline", "rb") as f:
-                        cmd = f.read()
-                except OSError:
-                    continue
-                if ppid == server.proc.pid:
-                    roots["server_jobs" if b"job_runner" in cmd else "server"] = int(entry)
+        for pid, proc in processes().items():
+            if proc.ppid == server.proc.pid:
+                roots["server_jobs" if b"job_runner" in cmdline(pid) else "server"] = pid
         return cls(**roots)
 
     def read(self) -> dict[str, float]:
-        return {name: self._tree_cpu(pid) for name, pid in self.roots.items()} | {"client": time.process_time()}
+        from benchmarks.procs import tree_cpu_s
+
+        return {name: tree_cpu_s(pid) for name, pid in self.roots.items()} | {"client": time.process_time()}
 
 
 def _per_trace_ms(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
@@ -254,24 +234,25 @@ def export_throughput(uri: str, n: int, scratch: Path, label: str, *, grouped: b
 
 
 @contextlib.contextmanager
-def previous_server_path() -> Any:
-    """The baseline: the exporter as it was before this round (4 requests in flight, for a
-    server that the tests and this benchmark ran with one worker) — the same code otherwise."""
+def per_trace_path() -> Any:
+    """The baseline: the server path as it was before this round (each trace's info with
+    ``StartTraceV3``, then the spans in OTLP batches) — what a server older than
+    ``BATCHED_SINCE`` still gets; the same code otherwise."""
     from llmops_nb import tracking
 
-    current = tracking.MlflowExporter.WORKERS
-    tracking.MlflowExporter.WORKERS = 4
+    current = tracking.MlflowExporter._server_stores_span_tags
+    tracking.MlflowExporter._server_stores_span_tags = lambda self: False  # type: ignore[method-assign]
     try:
         yield
     finally:
-        tracking.MlflowExporter.WORKERS = current
+        tracking.MlflowExporter._server_stores_span_tags = current  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--export", type=int, default=1500)
-    ap.add_argument("--previous", type=int, default=500, help="records for the previous server set-up")
+    ap.add_argument("--previous", type=int, default=500, help="records for the previous (per-trace) server path")
     ap.add_argument("--load-s", type=float, default=10.0, help="seconds of sustained load at 64 threads")
     args = ap.parse_args(argv)
     from tests.servers import mlflow_server, postgres_server, redis_server
@@ -305,22 +286,23 @@ def main(argv: list[str] | None = None) -> int:
                                                             grouped=grouped)
             res["export_server_postgres" + tail] = export_throughput(
                 server.url, args.export, scratch, "server" + tail, grouped=grouped, meter=meter)
-        cpu = res["export_server_postgres"]
-        per_trace = cpu["server_cpu_ms_per_trace"] + cpu["postgres_cpu_ms_per_trace"]
+            # the baseline on the same server, right after: the per-trace path
+            with per_trace_path():
+                res["export_server_postgres_per_trace_info" + tail] = export_throughput(
+                    server.url, args.previous, scratch, "per-trace" + tail, grouped=grouped, meter=meter)
+        new, old = res["export_server_postgres"], res["export_server_postgres_per_trace_info"]
+        res["server_speedup_records_per_s"] = round(new["records_per_s"] / old["records_per_s"], 2)
+        res["server_vs_call_rate"] = round(new["records_per_s"] / res["call_rate_64_threads_per_s"], 2)
+        per_trace = new["server_cpu_ms_per_trace"] + new["postgres_cpu_ms_per_trace"]
         res["server_capacity"] = {
             "server_plus_postgres_cpu_ms_per_trace": round(per_trace, 2),
+            "per_trace_path_server_plus_postgres_cpu_ms_per_trace": round(
+                old["server_cpu_ms_per_trace"] + old["postgres_cpu_ms_per_trace"], 2),
             "traces_per_s_per_core": round(1000 / per_trace, 1),
             "traces_per_s_this_machine_at_best": round(1000 * (os.cpu_count() or 1)
-                                                       / (per_trace + cpu["client_cpu_ms_per_trace"]), 1),
+                                                       / (per_trace + new["client_cpu_ms_per_trace"]), 1),
             "cores_to_keep_up_with_the_call_rate": round(res["call_rate_64_threads_per_s"] * per_trace / 1000, 1),
         }
-    # the baseline, in the same run: the previous set-up (a one-worker server, 4 requests in flight)
-    with postgres_server(durable=True) as pg, mlflow_server(pg.uri(), workers=1) as server:
-        meter = CpuMeter.of(server, pg)
-        _check_meter(meter)
-        with previous_server_path():
-            res["export_server_postgres_previous_setup"] = export_throughput(
-                server.url, args.previous, scratch, "previous", meter=meter, warm=200)
     res["load_avg_after"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")

@@ -179,7 +179,7 @@ def store_config(store: Store | None) -> dict[str, Any]:
 
 def trace_details(store: Store, trace_id: str) -> dict[str, Any] | None:
     """One trace's prompt messages, answer, attempts and findings (None if not in ``store``)."""
-    from llmops_nb.tracking import TAG, _store_client
+    from llmops_nb.tracking import TAG, _store_client, unpacked
 
     check_reachable(store)  # unreachable is not "no such trace" (the front end asks again for that)
     try:
@@ -188,7 +188,7 @@ def trace_details(store: Store, trace_id: str) -> dict[str, Any] | None:
         return None
     if trace is None:
         return None
-    tags = trace.info.tags
+    tags = unpacked(trace.info.tags)  # a server-written trace packs most of its facts in one tag
     root = next((s for s in trace.data.spans if s.parent_id is None), None)
     inputs = root.inputs if root is not None else None
     outputs = root.outputs if root is not None else None

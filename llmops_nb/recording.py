@@ -4,7 +4,7 @@ The calling thread only appends the record to a local journal — one line, in o
 to this process's current journal segment (``<pid>-<ns>-<id>.jsonl``; a failed write is cut
 back off, so a line is whole or absent) — and hands its place to a background exporter
 thread. The exporter reads the line back, sends records to the tracking store
-(:mod:`llmops_nb.tracking`), notes what arrived in the segment's ``.done`` file, and deletes a
+(:mod:`llmops_nb.mlflow_export`), notes what arrived in the segment's ``.done`` file, and deletes a
 segment once every record in it has arrived. What did not arrive stays in the journal and is
 retried — also by the next process that opens the same journal after a crash or kernel
 restart (it skips what the ``.done`` file lists; per-record ``.json`` files of older versions

@@ -61,7 +61,7 @@ def build_exporters(settings: Settings) -> list[tuple[Path, Callable[[], Exporte
     from llmops_nb.otel_export import otlp_endpoint
 
     def mlflow() -> Exporter:
-        from llmops_nb.tracking import MlflowExporter
+        from llmops_nb.mlflow_export import MlflowExporter
 
         return MlflowExporter(settings.tracking_uri, settings.experiment)
 

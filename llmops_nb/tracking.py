@@ -1,42 +1,42 @@
-"""MLflow: one trace per call, one run per group of calls (a cell, a comparison), history.
+"""MLflow, read side: history, findings, feedback, the runs of groups of calls (a cell, a
+comparison), and ``flush()``.
 
-This is the only module that imports mlflow (through :mod:`llmops_nb.mlflow_setup`, as the prompt
-registry does), and it does so lazily, in the recorder's
-background thread or when history is asked for.
-
-Traces are written with MLflow's ``TracingClient`` bound to *our* tracking URI, so the user's
-global ``mlflow.set_tracking_uri`` is never touched, writes are synchronous (the recorder knows
-when a record has arrived), and the trace id is the one the call was given up front
-(``Completion.trace_id``). Each trace has one ``CHAT_MODEL`` span carrying MLflow's standard
-attributes for token usage (``mlflow.chat.tokenUsage``), cost (``mlflow.llm.cost``) and model,
-so the MLflow UI shows them with no help; the project's own facts are trace tags
-(``llmops.*``), which :func:`history` reads back without loading spans.
+The exporter that writes each call as a trace is :mod:`llmops_nb.mlflow_export` (the session
+builds it); this module reads what it wrote — the project's facts are trace tags (``llmops.*``),
+read back without loading spans — and flushes the session's recorder first. Its names that
+belong to the exporter (``MlflowExporter``, ``TAG``, ``storable``, …) are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import functools
 import gc
 import json
-import logging
-import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from llmops_nb.mlflow_setup import import_mlflow as _import_mlflow  # the name tests and callers use
-from llmops_nb.run_totals import RunTotals, exact
-from llmops_nb.types import CallRecord
+from llmops_nb.mlflow_export import (  # noqa: F401 - the exporter's names, public here as before
+    BATCHED_SINCE,
+    FACTS,
+    SEARCHED,
+    TAG,
+    MlflowExporter,
+    _parallel,
+    _SqlRows,
+    experiment_id,
+    packed_tags,
+    storable,
+    trace_tags,
+    unpacked,
+)
+from llmops_nb.mlflow_setup import import_mlflow as _import_mlflow  # noqa: F401 - the name tests and callers use
+from llmops_nb.run_totals import exact
 
-TAG = "llmops."
-log = logging.getLogger(__name__)
 HISTORY_COLUMNS = [
     "started_at", "model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
     "latency_ms", "ttft_ms", "cached", "status", "error_type", "error", "findings", "trace_id",
@@ -81,713 +81,13 @@ def group(name: str, *, budget_usd: float | None = None, group_id: str | None = 
         _group.reset(token)
 
 
-def _artifact_location(tracking_uri: str) -> str | None:
-    if tracking_uri.startswith("sqlite:///"):
-        return str(Path(tracking_uri[len("sqlite:///"):]).parent / "mlartifacts")
-    return None
-
-
-def experiment_id(client: Any, name: str, tracking_uri: str) -> str:
-    """The id of experiment ``name``, created (with an absolute artifact location) if absent."""
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return str(exp.experiment_id)
-    try:
-        return str(client.create_experiment(name, artifact_location=_artifact_location(tracking_uri)))
-    except Exception:  # another process created it first
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return str(exp.experiment_id)
-
-
-def _tags(r: CallRecord) -> dict[str, str]:
-    req = r.request
-    tags = {
-        "model": req["model"],
-        "provider": req["provider"],
-        "status": r.status,
-        "cached": str(r.cached).lower(),
-        "input_tokens": str(r.usage.get("input_tokens", 0)),
-        "output_tokens": str(r.usage.get("output_tokens", 0)),
-        "cache_read_tokens": str(r.usage.get("cache_read_tokens", 0)),
-        "cache_write_tokens": str(r.usage.get("cache_write_tokens", 0)),
-        "latency_ms": f"{(r.ended_at_ns - r.started_at_ns) / 1e6:.3f}",
-        "stream": str(req.get("stream", False)).lower(),
-    }
-    optional = {
-        "prompt": r.prompt,
-        "estimated_input_tokens": None if r.estimated_input_tokens is None else str(r.estimated_input_tokens),
-        "cost_usd": None if r.cost_usd is None else f"{r.cost_usd:.10g}",
-        "ttft_ms": None if r.ttft_s is None else f"{r.ttft_s * 1000:.3f}",
-        "original_latency_ms": None if r.original_latency_s is None else f"{r.original_latency_s * 1000:.3f}",
-        "error_type": r.error_type,
-        "error": (r.error or "")[:1000] or None,
-        "finish_reason": r.finish_reason,
-        "cut_by": r.cut_by,
-        "cut_detail": r.cut_detail,
-        "cost_simulated": "true" if r.cost_simulated else None,
-        "group": r.group_name,
-        "notes": "; ".join(r.notes) or None,
-        "route": r.route,
-        "route_reason": r.route_reason,
-        "user": r.user,
-        "attempts": json.dumps(_attempt_summary(r.attempts)) if r.attempts else None,
-        "findings": json.dumps(r.findings[:50]) if r.findings else None,  # hashes, never values
-    }
-    tags.update({k: v for k, v in optional.items() if v is not None})
-    return {TAG + k: v for k, v in tags.items()}
-
-
-def _attempt_summary(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    keep = ("model", "ok", "error_type", "duration_ms", "retry_wait_s", "rate_limit_wait_s")
-    return [{k: a[k] for k in keep if k in a} for a in attempts]
-
-
-def _attempt_spans(r: CallRecord, root_id: str) -> list[Any]:
-    """One child span per attempt (model tried, how long, why it failed), laid end to end."""
-    from mlflow.entities import Span
-    from mlflow.tracing.constant import SpanAttributeKey as K
-    from mlflow.tracing.utils import dump_span_attribute_value as dump
-
-    spans, at = [], r.started_at_ns
-    for i, a in enumerate(r.attempts):
-        duration = int(float(a.get("duration_ms", 0.0)) * 1e6)
-        attrs = {K.REQUEST_ID: dump(r.trace_id), K.SPAN_TYPE: dump("LLM"),
-                 "llmops.attempt": dump({k: v for k, v in a.items() if k != "streamed"})}
-        ok = a.get("ok", False)
-        spans.append(Span.from_dict({
-            "trace_id": r.trace_id, "span_id": f"{r.record_id[16:28]}{i:04x}", "parent_span_id": root_id,
-            "name": f"attempt {i + 1}: {a.get('model')}", "start_time_unix_nano": at,
-            "end_time_unix_nano": at + max(duration, 1),
-            "status": {"code": "STATUS_CODE_OK" if ok else "STATUS_CODE_ERROR",
-                       "message": "" if ok else f"{a.get('error_type')}: {a.get('error', '')}"},
-            "attributes": attrs, "events": [], "links": [],
-        }))
-        at += duration + int(float(a.get("retry_wait_s", 0.0)) * 1e9)
-    return spans
-
-
-def _prompt_ref(prompt: str | None) -> tuple[str, str] | None:
-    """``"name@3"`` → ``("name", "3")``; None for anything else."""
-    if not prompt or "@" not in prompt:
-        return None
-    name, _, version = prompt.rpartition("@")
-    return (name, version) if version.isdigit() else None
-
-
-def trace_tags(r: CallRecord) -> dict[str, str]:
-    """The trace's tags: our facts (``llmops.*``) and MLflow's prompt link."""
-    from mlflow.tracing.constant import TraceTagKey
-
-    tags = _tags(r)
-    ref = _prompt_ref(r.prompt)
-    if ref is not None:
-        tags[TraceTagKey.LINKED_PROMPTS] = json.dumps([{"name": ref[0], "version": ref[1]}])
-    return tags
-
-
-def _span(r: CallRecord) -> Any:
-    """The call's CHAT_MODEL span (its trace tags are written apart, with the trace's info;
-    only the trace name rides on it, as MLflow's ``mlflow.traceTag.mlflow.traceName``)."""
-    from mlflow.entities import Span
-
-    return Span.from_dict(_span_data(r))
-
-
-def _span_data(r: CallRecord) -> dict[str, Any]:
-    """:func:`_span`'s ``Span.from_dict`` input: hex ids, attributes in MLflow's encoding."""
-    from mlflow.tracing.constant import SpanAttributeKey as K
-    from mlflow.tracing.constant import TraceTagKey
-    from mlflow.tracing.utils import dump_span_attribute_value
-
-    req = r.request
-    messages = ([{"role": "system", "content": req["system"]}] if req.get("system") else []) + req["messages"]
-    usage = _span_usage(r)
-    attrs: dict[str, Any] = {
-        K.REQUEST_ID: r.trace_id,
-        K.SPAN_TYPE: "CHAT_MODEL",
-        K.INPUTS: {"messages": messages, "model": req["model"], **req.get("params", {})},
-        # OpenAI's response shape: MLflow previews it and shows an assistant message
-        K.OUTPUTS: {"choices": [{"index": 0, "message": {"role": "assistant", "content": r.text},
-                                 "finish_reason": r.finish_reason}]} if r.status == "OK" else None,
-        K.CHAT_USAGE: usage,
-        K.MODEL: req["model_name"],
-        K.MESSAGE_FORMAT: "openai",
-    }
-    if r.cost_usd is not None:  # never None: MLflow would fail the whole batch
-        attrs[K.LLM_COST] = _cost_split(r)
-    attrs[f"{K.TRACE_TAG_PREFIX}{TraceTagKey.TRACE_NAME}"] = req["model"]
-    # MLflow's own encoding (JSON, non-ASCII kept): a span reads back the same from any store
-    encoded = {k: dump_span_attribute_value(v) for k, v in attrs.items() if v is not None}
-    events = []
-    status = {"code": "STATUS_CODE_OK", "message": ""}
-    if r.status != "OK":
-        status = {"code": "STATUS_CODE_ERROR", "message": f"{r.error_type}: {r.error}"}
-        events.append({"name": "exception", "time_unix_nano": r.ended_at_ns, "attributes": {
-            "exception.type": r.error_type or "", "exception.message": r.error or ""}})
-    return {
-        "trace_id": r.trace_id, "span_id": r.record_id[:16],  # stable: a retried export is the same span
-        "parent_span_id": None,
-        "name": req["provider"], "start_time_unix_nano": r.started_at_ns,
-        "end_time_unix_nano": max(r.ended_at_ns, r.started_at_ns + 1), "status": status,
-        "attributes": encoded, "events": events, "links": [],
-    }
-
-
-def _trace_figures(r: CallRecord) -> dict[str, str]:
-    """The trace's own token usage and cost (``mlflow.trace.tokenUsage`` / ``mlflow.trace.cost``
-    metadata: the trace header in the MLflow UI), the same figures as its span. A trace started
-    with ``start_trace`` is final: MLflow does not fill these in from the spans afterwards on
-    every version, so they are written here (no cost when the price is unknown)."""
-    from mlflow.tracing.constant import TraceMetadataKey
-
-    out = {TraceMetadataKey.TOKEN_USAGE: json.dumps(_span_usage(r))}
-    if r.cost_usd is not None:
-        out[TraceMetadataKey.COST] = json.dumps(_cost_split(r))
-    return out
-
-
-def _span_usage(r: CallRecord) -> dict[str, int]:
-    # A cache hit used no tokens: MLflow's totals must not count it (our tags keep its usage).
-    counted = {} if r.cached else r.usage
-    return {
-        "input_tokens": counted.get("input_tokens", 0),
-        "output_tokens": counted.get("output_tokens", 0),
-        "total_tokens": counted.get("input_tokens", 0) + counted.get("output_tokens", 0),
-        "cache_read_input_tokens": counted.get("cache_read_tokens", 0),
-        "cache_creation_input_tokens": counted.get("cache_write_tokens", 0),
-    }
-
-
-def _cost_split(r: CallRecord) -> dict[str, float]:
-    """Total cost split into input and output shares by token proportion of the price."""
-    from llmops_nb.pricing import price_of
-    from llmops_nb.types import Usage
-
-    total = exact(r.cost_usd or 0.0)
-    if total == 0.0:
-        return {"input_cost": 0.0, "output_cost": 0.0, "total_cost": 0.0}
-    u = Usage(**r.usage) if r.usage else Usage()
-    output_only = price_of(Usage(output_tokens=u.output_tokens), r.request["model"]).cost_usd
-    output = exact(min(total, output_only)) if output_only is not None else 0.0
-    return {"input_cost": exact(total - output), "output_cost": output, "total_cost": total}
-
-
-def _spans(r: CallRecord) -> list[Any]:
-    """The trace's spans: the call, then its attempts when the path is worth showing."""
-    root = _span(r)
-    return [root, *(_attempt_spans(r, root.span_id) if _shows_attempts(r) else [])]
-
-
-def _shows_attempts(r: CallRecord) -> bool:
-    return len(r.attempts) > 1 or bool(r.route)
-
-
-def _parallel(fn: Any, items: list[Any], workers: int) -> None:
-    """``fn`` on every item, up to ``workers`` at once; the first failure is raised."""
-    if len(items) <= 1 or workers <= 1:
-        for item in items:
-            fn(item)
-        return
-    futures: list[Any] = []
-    pool = None
-    try:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="llmops_nb-export")
-        for item in items:
-            futures.append(pool.submit(fn, item))
-    except RuntimeError:  # the interpreter is exiting (the atexit flush): no new threads then
-        for item in items[len(futures):]:
-            fn(item)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
-    for future in futures:
-        future.result()
-
-
-class MlflowExporter:
-    """Writes call records as MLflow traces into one tracking store (see module docstring)."""
-
-    WORKERS = 8  # requests in flight at once to a tracking server: 2 per worker of `mlflow server`'s default 4
-    TRACES_PER_REQUEST = 50  # traces (and their spans) in one OTLP request to a tracking server
-
-    def __init__(self, tracking_uri: str, experiment: str) -> None:
-        mlflow = _import_mlflow()
-        from mlflow.tracing.client import TracingClient
-
-        self.tracking_uri = tracking_uri
-        self.client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
-        self.tracing = TracingClient(tracking_uri)
-        self.default_experiment = experiment
-        self._experiments: dict[str, str] = {}
-        self._runs: dict[str, str] = {}
-        self._prompt_versions: dict[tuple[str, str], Any] = {}
-        self._totals: dict[str, RunTotals] = {}  # per run: the sums of its calls so far
-        self._counted: dict[str, set[str]] = {}  # per run: the trace ids in those sums
-        self._lock = threading.Lock()
-        self._rows = _SqlRows.for_store(self.tracing.store)
-        _prewarm()
-
-    def _experiment(self, name: str) -> str:
-        if name not in self._experiments:
-            self._experiments[name] = experiment_id(self.client, name, self.tracking_uri)
-        return self._experiments[name]
-
-    def _run(self, r: CallRecord, exp: str) -> str:
-        """The run of the record's group: found by tag (after a restart) or created."""
-        assert r.group_id is not None
-        run_id = self._runs.get(r.group_id)
-        if run_id is None:
-            found = self.client.search_runs([exp], filter_string=f"tags.`{TAG}group_id` = '{r.group_id}'",
-                                            max_results=1)
-            if found:  # a rejoined group, or a new process: go on from the run's totals
-                run_id = found[0].info.run_id
-                self._totals[run_id] = RunTotals.from_metrics(found[0].data.metrics)
-            else:
-                run = self.client.create_run(exp, run_name=r.group_name, start_time=r.started_at_ns // 10**6,
-                                             tags={TAG + "group_id": r.group_id, TAG + "kind": "calls"})
-                run_id = run.info.run_id
-                self._totals[run_id] = RunTotals()
-            self._runs[r.group_id] = run_id
-        return run_id
-
-    def export(self, records: list[CallRecord]) -> None:
-        """Write ``records`` as traces (one batch per experiment) and link them to their runs.
-
-        Into a SQL store, a batch is one transaction (:class:`_SqlRows`): trace rows, spans, tags
-        and run metadata in bulk. Into a tracking server, see :meth:`_send`.
-        """
-        records = [storable(r) for r in records]  # the store takes UTF-8 only: no lone surrogates
-        with self._lock:
-            by_exp: dict[str, list[CallRecord]] = {}
-            for r in records:
-                by_exp.setdefault(self._experiment(r.experiment or self.default_experiment), []).append(r)
-            for exp, batch in by_exp.items():
-                linked = False  # each trace to its group's run, with the traces
-                if self._rows is None:
-                    self._send(exp, batch)
-                else:
-                    tags = {r.trace_id: trace_tags(r) for r in batch}
-                    runs = {r.trace_id: self._run(r, exp) for r in batch if r.group_id}
-                    metadata = {t: {"mlflow.sourceRun": run_id} for t, run_id in runs.items()}
-                    written = self._rows.write_traces(exp, batch, tags, metadata, runs)
-                    linked = written and self._rows.links_in_bulk
-                    if not written:
-                        # MLflow's own path (a retried batch)
-                        self.tracing.log_spans(exp, [span for r in batch for span in _spans(r)])
-                        self._rows.write(tags, metadata)
-                self._link_runs(exp, batch, linked=linked)
-                self._link_prompts(batch)
-
-    def _send(self, exp: str, batch: list[CallRecord]) -> None:
-        """Into a tracking server: each trace's info — its tags and metadata, exactly what the
-        SQL path writes as rows — with MLflow's ``StartTraceV3`` (the server stores them in a
-        few bulk inserts), then the spans, ``TRACES_PER_REQUEST`` traces in each OTLP request
-        to the server's ``/v1/traces`` (MLflow's ``log_spans``). Up to ``WORKERS`` requests are
-        in flight at once, two for each of the server's default four workers (one writing while
-        the other waits on PostgreSQL).
-
-        MLflow 3.17 has no batch endpoint for trace info, so ``StartTraceV3`` is one request
-        per trace, and it is most of the server's cost: ~13 ms of server CPU a trace (the
-        request stack, the experiment lookup, the ORM insert), the spans ~5-9 ms more in
-        batches (``benchmarks/results/team.json`` has the figures per trace).
-
-        (Tags could ride on the spans as ``mlflow.traceTag.*`` attributes in the same OTLP
-        requests, but the server then merges them one row at a time: ~28 ms of server CPU a
-        trace, more than ``StartTraceV3`` and the spans together; and a numeric-looking value
-        not JSON-encoded reads back as a number: ``"250.000"`` became ``"250.0"``.) Both writes
-        are idempotent, so a retried batch is sent again as it is."""
-        spans = {r.trace_id: _spans(r) for r in batch}
-        infos = [self._trace_info(r, exp, spans[r.trace_id]) for r in batch]
-        _parallel(self.tracing.start_trace, infos, self.WORKERS)
-        chunks = [[span for r in batch[i:i + self.TRACES_PER_REQUEST] for span in spans[r.trace_id]]
-                  for i in range(0, len(batch), self.TRACES_PER_REQUEST)]
-        _parallel(lambda chunk: self.tracing.log_spans(exp, chunk), chunks, self.WORKERS)
-
-    def _trace_info(self, r: CallRecord, exp: str, spans: list[Any]) -> Any:
-        """The trace's info as the SQL path stores it: times from its spans (ms), tags, the
-        group's run (``mlflow.sourceRun``: the UI's Run name column) and its usage and cost."""
-        from mlflow.entities import TraceInfo, TraceLocation, TraceState
-
-        start_ms = min(s.start_time_ns for s in spans) // 10**6
-        metadata = _trace_figures(r)
-        if r.group_id:
-            metadata["mlflow.sourceRun"] = self._run(r, exp)
-        return TraceInfo(trace_id=r.trace_id, trace_location=TraceLocation.from_experiment_id(exp),
-                         request_time=start_ms,
-                         execution_duration=max(s.end_time_ns for s in spans) // 10**6 - start_ms,
-                         state=TraceState.OK if r.status == "OK" else TraceState.ERROR,
-                         trace_metadata=metadata, tags=trace_tags(r))
-
-    def _link_prompts(self, batch: list[CallRecord]) -> None:
-        """Link each trace to the prompt version that produced it (MLflow's prompt lineage).
-
-        Through our own store: MLflow's client helper for this reads the *global* URI. The
-        ``mlflow.linkedPrompts`` tag was already written with the span; a failure here leaves
-        that tag and is logged, never retried (the trace itself has arrived).
-        """
-        def link(r: CallRecord) -> None:
-            ref = _prompt_ref(r.prompt)
-            assert ref is not None
-            try:
-                if ref not in self._prompt_versions:
-                    self._prompt_versions[ref] = self.client.get_prompt_version(*ref)
-                self.tracing.store.link_prompts_to_trace(r.trace_id, [self._prompt_versions[ref]])
-            except Exception as exc:
-                log.warning("llmops_nb: could not link trace %s to prompt %s@%s: %s", r.trace_id, *ref, exc)
-
-        linked = [r for r in batch if _prompt_ref(r.prompt) is not None]
-        first: dict[Any, CallRecord] = {}
-        for r in linked:
-            first.setdefault(_prompt_ref(r.prompt), r)
-        for r in first.values():  # one at a time: each looks its prompt version up once
-            link(r)
-        rest = [r for r in linked if first[_prompt_ref(r.prompt)] is not r]
-        _parallel(link, rest, self.WORKERS if self._rows is None else 1)  # a SQL store: one writer
-
-    def _link_runs(self, exp: str, batch: list[CallRecord], *, linked: bool = False) -> None:
-        """Link each grouped trace to its run (unless ``linked``: written with the traces) and
-        log the run's metrics: once per run and batch (its metrics in batches of 1000)."""
-        from mlflow.entities import Metric
-
-        by_run: dict[str, list[CallRecord]] = {}
-        for r in batch:
-            if r.group_id:
-                by_run.setdefault(self._run(r, exp), []).append(r)
-        for run_id, rs in by_run.items():
-            if not linked:
-                for i in range(0, len(rs), 100):  # MLflow links at most 100 traces per request
-                    self.client.link_traces_to_run([r.trace_id for r in rs[i:i + 100]], run_id)
-            # on a copy, kept once written: a retried batch is not counted twice
-            totals = dataclasses.replace(self._totals.setdefault(run_id, RunTotals()))
-            counted = self._counted.setdefault(run_id, set())
-            rs = [r for r in rs if r.trace_id not in counted]
-            if not rs:
-                continue
-            metrics = []
-            for r in rs:  # per call: one step each, so the run's charts show every call
-                step, ts = totals.calls, r.ended_at_ns // 10**6
-                metrics.append(Metric("call_latency_ms", round((r.ended_at_ns - r.started_at_ns) / 1e6, 3), ts, step))
-                if r.cost_usd is not None and r.status == "OK":
-                    metrics.append(Metric("call_cost_usd", exact(r.cost_usd), ts, step))
-                totals.add(r)
-            # the run's own figures: the sums of its calls (the latest value is what the run shows)
-            ts = max(r.ended_at_ns for r in rs) // 10**6
-            metrics += [Metric(k, v, ts, totals.calls - 1) for k, v in totals.metrics().items()]
-            for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics a batch
-                self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
-            self._totals[run_id] = totals
-            counted.update(r.trace_id for r in rs)
-            self.client.set_terminated(run_id, end_time=ts)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def storable(record: CallRecord) -> CallRecord:
-    """``record`` as a UTF-8 store can hold it: each lone surrogate (which a Python str may
-    hold, and the journal keeps) becomes U+FFFD; any other text is unchanged (and a record
-    without one is returned as it is)."""
-    fields = {name: getattr(record, name) for name in record.__dataclass_fields__}
-    if not any(_has_surrogate(v) for v in fields.values()):
-        return record
-    return CallRecord(**{name: _without_surrogates(v) for name, v in fields.items()})
-
-
-def _has_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return not value.isascii() and _SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_surrogate(v) for v in value)
-    return False
-
-
-def _without_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_without_surrogates(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class _StoredSpan:
-    """A span as MLflow's SQL store writes it: its columns and its translated dict (``content``)."""
-
-    span_id: str
-    parent_id: str | None
-    name: str
-    span_type: str | None
-    status_code: Any
-    start_time_ns: int
-    end_time_ns: int | None
-    stored: dict[str, Any]
-
-
-class _SqlRows:
-    """Trace tags and metadata of a batch in one transaction, with MLflow's own tables, limits
-    and upsert; only for MLflow's SQL store (sqlite, PostgreSQL, MySQL)."""
-
-    def __init__(self, store: Any) -> None:
-        from mlflow.store.tracking import sqlalchemy_store as m
-        from mlflow.store.tracking.dbmodels.models import SqlTraceMetadata, SqlTraceTag
-        from mlflow.store.tracking.sqlalchemy_store import _bulk_upsert
-        from mlflow.utils.validation import MAX_TRACE_TAG_VAL_LENGTH, _validate_trace_tag
-
-        self.store, self.upsert, self.validate = store, _bulk_upsert, _validate_trace_tag
-        self.max_tag_value = MAX_TRACE_TAG_VAL_LENGTH
-        self.tag_model, self.metadata_model = SqlTraceTag, SqlTraceMetadata
-        self.m = m  # MLflow's SQL store module: its models, helpers and constants
-        self._experiments: dict[str, Any] = {}
-        self._valid_keys: set[str] = set()  # tag keys MLflow's validation accepted (a pure check of the key)
-        # Trace-to-run links in the traces' transaction, as MLflow's link_traces_to_run writes
-        # them, unless the store is one that filters or checks them (a workspace store's hooks).
-        self.links_in_bulk = False
-        try:
-            from mlflow.entities.entity_type import EntityAssociationType
-            from mlflow.store.tracking.dbmodels.models import SqlEntityAssociation
-        except ImportError:  # pragma: no cover - another MLflow: MLflow links them
-            pass
-        else:
-            self.association_model = SqlEntityAssociation
-            self.trace_type, self.run_type = EntityAssociationType.TRACE, EntityAssociationType.RUN
-            base = m.SqlAlchemyStore
-            self.links_in_bulk = all(getattr(type(store), hook, None) is getattr(base, hook, None)
-                                     for hook in ("_filter_entity_ids", "_validate_run_accessible"))
-        for name in ("SqlTraceInfo", "SqlSpan", "MlflowException", "SpanAttributeKey", "TraceTagKey", "SpansLocation",
-                     "SpanStatusCode", "MLFLOW_ARTIFACT_LOCATION", "TraceJSONEncoder", "translate_span_when_storing",
-                     "_span_aggregation_node", "aggregate_usage_from_span_nodes", "aggregate_cost_from_span_nodes",
-                     "TOKEN_COLUMN_BY_KEY", "COST_COLUMN_BY_KEY", "finite_float_or_none", "token_count_or_none",
-                     "bounded_model_dimension", "_try_parse_json_string", "_get_truncated_preview",
-                     "validate_trace_name", "rollups_enabled"):
-            if not hasattr(m, name):  # another MLflow: its own log_spans (tags still in bulk)
-                raise ImportError(name)
-        self._direct = False
-        try:
-            from mlflow.entities.span import (
-                _encode_bytes_to_base64,
-                _encode_span_id_to_byte,
-                _encode_trace_id_to_byte,
-            )
-            from mlflow.tracing.constant import SpanAttributeKey as K
-            from mlflow.tracing.constant import TraceTagKey
-            from mlflow.tracing.otel.translation import sanitize_attributes
-        except ImportError:  # pragma: no cover - another MLflow: every span through its translation
-            return
-        self._b64 = (_encode_bytes_to_base64, _encode_trace_id_to_byte, _encode_span_id_to_byte)
-        self._sanitize = sanitize_attributes
-        # the attributes dumped from strings: the only ones MLflow's sanitising can change
-        self._scalar_keys = (K.REQUEST_ID, K.SPAN_TYPE, K.MODEL, K.MESSAGE_FORMAT,
-                             f"{K.TRACE_TAG_PREFIX}{TraceTagKey.TRACE_NAME}")
-        self._direct = self._check_direct()
-
-    @classmethod
-    def for_store(cls, store: Any) -> _SqlRows | None:
-        try:
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-        except ImportError:  # pragma: no cover - mlflow without the SQL store
-            return None
-        if not isinstance(store, SqlAlchemyStore):
-            return None
-        try:
-            return cls(store)
-        except ImportError:  # pragma: no cover - an mlflow without these helpers: tags as attributes
-            return None
-
-    def write_traces(self, exp: str, records: list[CallRecord], tags: Mapping[str, Mapping[str, str]],
-                     metadata: Mapping[str, Mapping[str, str]], runs: Mapping[str, str] | None = None) -> bool:
-        """New traces of ``records``, their spans, tags and metadata in one transaction, rows
-        computed with MLflow's own span translation, aggregation, previews and limits (the
-        values its ``log_spans`` writes; ``tests/test_trace_rows.py`` compares the two); with
-        :attr:`links_in_bulk`, also each trace's link to its run in ``runs`` (trace id → run
-        id: the rows MLflow's ``link_traces_to_run`` adds). False, with nothing written, if any
-        trace exists already (a retried batch) or the store has SQL rollups on: then MLflow's
-        ``log_spans`` writes them."""
-        m = self.m
-        if m.rollups_enabled():
-            return False
-        experiment = self._experiments.get(exp) or self._experiments.setdefault(exp, self.store.get_experiment(exp))
-        by_trace: dict[str, list[_StoredSpan]] = {}
-        for r in records:
-            by_trace.setdefault(r.trace_id, []).extend(self._stored_spans(r))
-        infos, span_rows, extra_tags = [], [], {}
-        for trace_id, trace_spans in by_trace.items():
-            info, rows = self._trace_rows(trace_id, int(exp), trace_spans)
-            infos.append(info)
-            span_rows.extend(rows)
-            extra_tags[trace_id] = {m.MLFLOW_ARTIFACT_LOCATION:
-                                    self.store._get_trace_artifact_location_tag(experiment, trace_id).value,
-                                    m.TraceTagKey.SPANS_LOCATION: m.SpansLocation.TRACKING_STORE.value}
-        from sqlalchemy import insert
-        from sqlalchemy.exc import IntegrityError
-
-        try:
-            with self.store.ManagedSessionMaker(read_only=False) as session:
-                session.execute(insert(m.SqlTraceInfo.__table__), infos)
-                session.execute(insert(m.SqlSpan.__table__), span_rows)
-                self._write_rows(session, {t: {**extra_tags[t], **tags.get(t, {})} for t in by_trace}, metadata)
-                if runs and self.links_in_bulk:  # new traces: none is linked yet
-                    session.execute(insert(self.association_model.__table__), [
-                        {"association_id": uuid.uuid4().hex, "source_type": self.trace_type, "source_id": t,
-                         "destination_type": self.run_type, "destination_id": run_id} for t, run_id in runs.items()])
-        except m.MlflowException as exc:
-            if isinstance(exc.__cause__, IntegrityError):
-                return False
-            raise
-        return True
-
-    def _stored_spans(self, r: CallRecord) -> list[_StoredSpan]:
-        """The spans of ``r`` as MLflow's ``log_spans`` stores them. The common record (answered,
-        priced, no attempt path) is built straight from the record: MLflow's translation of
-        that span changes nothing (checked at start, :meth:`_check_direct`), so building a
-        ``Span`` and translating it back (~0.15 ms) is skipped; the rest go through MLflow."""
-        if self._direct and r.status == "OK" and r.cost_usd is not None and not _shows_attempts(r):
-            return [self._direct_root(r)]
-        return [self._translated(span) for span in _spans(r)]
-
-    def _translated(self, span: Any) -> _StoredSpan:
-        return _StoredSpan(span.span_id, span.parent_id, span.name, span.span_type, span.status.status_code,
-                           span.start_time_ns, span.end_time_ns, self.m.translate_span_when_storing(span))
-
-    def _direct_root(self, r: CallRecord) -> _StoredSpan:
-        """The root span of an answered, priced record as ``translate_span_when_storing`` returns
-        it (``Span.to_dict``'s shape: base64 ids; attributes as dumped, sanitised the same way)."""
-        data = _span_data(r)
-        attrs = data["attributes"]
-        attrs.update(self._sanitize({k: attrs[k] for k in self._scalar_keys if k in attrs}))
-        b64, trace_bytes, span_bytes = self._b64
-        span_id = data["span_id"]
-        d = {"trace_id": b64(trace_bytes(int(r.trace_id.removeprefix("tr-"), 16))),
-             "span_id": b64(span_bytes(int(span_id, 16))), "parent_span_id": None, "name": data["name"],
-             "start_time_unix_nano": data["start_time_unix_nano"], "end_time_unix_nano": data["end_time_unix_nano"],
-             "events": [], "status": data["status"], "attributes": attrs, "links": []}
-        return _StoredSpan(span_id, None, data["name"], "CHAT_MODEL", self.m.SpanStatusCode.OK,
-                           data["start_time_unix_nano"], data["end_time_unix_nano"], d)
-
-    def _check_direct(self) -> bool:
-        """Whether :meth:`_direct_root` equals MLflow's own translation of the span (this MLflow)."""
-        now = time.time_ns()
-        probe = CallRecord(
-            record_id=uuid.uuid4().hex, trace_id="tr-" + uuid.uuid4().hex, started_at_ns=now,
-            ended_at_ns=now + 1_000_000, status="OK", text="Ça va ✓", usage={"input_tokens": 3, "output_tokens": 2},
-            cost_usd=1e-6, finish_reason="stop",
-            request={"model": "openai:gpt-4o-mini", "provider": "openai", "model_name": "gpt-4o-mini",
-                     "system": "Be brief.", "messages": [{"role": "user", "content": "Résumé"}],
-                     "params": {"temperature": 0.2}, "stream": False})
-        try:
-            return self._direct_root(probe) == self._translated(_span(probe))
-        except Exception:  # pragma: no cover - an MLflow whose helpers changed shape
-            log.debug("llmops_nb: direct span rows disabled", exc_info=True)
-            return False
-
-    def _trace_rows(self, trace_id: str, exp: int,
-                    spans: list[_StoredSpan]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        m, K = self.m, self.m.SpanAttributeKey
-        usage_nodes, cost_nodes, rows = [], [], []
-        root: dict[str, Any] = {}
-        root_span = spans[0]
-        for span in spans:
-            d = span.stored
-            attrs = d.get("attributes", {})
-            usage_nodes.append(m._span_aggregation_node(span.span_id, span.parent_id, attrs, K.CHAT_USAGE))
-            cost_nodes.append(m._span_aggregation_node(span.span_id, span.parent_id, attrs, K.LLM_COST))
-            cost = json.loads(attrs[K.LLM_COST]) if attrs.get(K.LLM_COST) else {}
-            rows.append({
-                "trace_id": trace_id, "experiment_id": exp, "span_id": span.span_id,
-                "parent_span_id": span.parent_id, "name": span.name, "type": span.span_type,
-                "status": span.status_code, "start_time_unix_nano": span.start_time_ns,
-                "end_time_unix_nano": span.end_time_ns,
-                "content": json.dumps(d, cls=m.TraceJSONEncoder, ensure_ascii=False),
-                "input_cost": m.finite_float_or_none(cost.get("input_cost")),
-                "output_cost": m.finite_float_or_none(cost.get("output_cost")),
-                "total_cost": m.finite_float_or_none(cost.get("total_cost")),
-                "model_name": m.bounded_model_dimension(m._try_parse_json_string(attrs.get(K.MODEL))),
-                "model_provider": m.bounded_model_dimension(m._try_parse_json_string(attrs.get(K.MODEL_PROVIDER))),
-            })
-            if span.parent_id is None:
-                root, root_span = attrs, span
-        start_ms = min(s.start_time_ns for s in spans) // 1_000_000
-        end_ms = max(s.end_time_ns for s in spans) // 1_000_000
-        name = root.get(K.TRACE_TAG_PREFIX + m.TraceTagKey.TRACE_NAME)
-        info: dict[str, Any] = {
-            "request_id": trace_id, "experiment_id": exp, "timestamp_ms": start_ms,
-            "execution_time_ms": end_ms - start_ms,
-            "status": "ERROR" if root_span.status_code == m.SpanStatusCode.ERROR else "OK",
-            "client_request_id": None,
-            "request_preview": m._get_truncated_preview(root[K.INPUTS], role="user") if root.get(K.INPUTS) else None,
-            "response_preview": (m._get_truncated_preview(root[K.OUTPUTS], role="assistant")
-                                 if root.get(K.OUTPUTS) else None),
-            "db_payload_generation": 1, "session_id": None,
-            "trace_name": m.validate_trace_name(m._try_parse_json_string(name)) if name else None,
-        }
-        usage = m.aggregate_usage_from_span_nodes(usage_nodes) or {}
-        for key, column in m.TOKEN_COLUMN_BY_KEY.items():
-            info[column] = m.token_count_or_none(usage.get(key))
-        cost = m.aggregate_cost_from_span_nodes(cost_nodes) or {}
-        for key, column in m.COST_COLUMN_BY_KEY.items():
-            info[column] = m.finite_float_or_none(cost.get(key))
-        return info, rows
-
-    def write(self, tags: Mapping[str, Mapping[str, str]], metadata: Mapping[str, Mapping[str, str]]) -> None:
-        with self.store.ManagedSessionMaker(read_only=False) as session:
-            self._write_rows(session, tags, metadata)
-
-    def _write_rows(self, session: Any, tags: Mapping[str, Mapping[str, str]],
-                    metadata: Mapping[str, Mapping[str, str]]) -> None:
-        tag_rows = []
-        valid, limit = self._valid_keys, self.max_tag_value
-        for trace_id, values in tags.items():
-            for key, value in values.items():
-                if key not in valid or value is None or len(value) > limit:
-                    key, value = self.validate(key, value)  # MLflow's check (and truncation) of the tag
-                    valid.add(key)
-                tag_rows.append({"request_id": trace_id, "key": key, "value": value})
-        metadata_rows = [{"request_id": trace_id, "key": key, "value": value}
-                         for trace_id, values in metadata.items() for key, value in values.items()]
-        for model, rows in ((self.tag_model, tag_rows), (self.metadata_model, metadata_rows)):
-            if rows:
-                self._upsert(session, model, rows)
-
-    def _upsert(self, session: Any, model: Any, rows: list[dict[str, str]]) -> None:
-        dialect = session.bind.dialect.name
-        if dialect not in ("sqlite", "postgresql"):
-            self.upsert(session, model, rows)  # MLflow's own, for MySQL and the rest
-            return
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        # one statement executed for many rows: compiled once (a VALUES list per batch, as
-        # MLflow's helper builds it, costs more to compile than the rows cost to write)
-        stmt = insert(model.__table__)
-        session.execute(stmt.on_conflict_do_update(index_elements=["request_id", "key"],
-                                                   set_={"value": stmt.excluded.value}), rows)
-
-
-def _prewarm() -> None:
-    """Import now, in one go, what MLflow's write path would otherwise import lazily during an
-    export — possibly while calls are in flight (a module imported in a background thread is
-    visible half-initialised to every other thread; see issue 15.5)."""
-    from mlflow.entities import Metric, Span, TraceInfo, TraceLocation, TraceState  # noqa: F401
-    from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
-
-    with contextlib.suppress(Exception):  # imports litellm if installed, else MLflow's own table
-        calculate_cost_by_model_and_token_usage("gpt-4o-mini", {"input_tokens": 1, "output_tokens": 1})
-
 
 def _store_client(tracking_uri: str) -> Any:
     return _import_mlflow().MlflowClient(tracking_uri)
 
 
 def _row(info: Any) -> dict[str, Any]:
-    t = info.tags
+    t = unpacked(info.tags)
 
     def num(key: str) -> float | None:
         value = t.get(TAG + key)
@@ -866,9 +166,10 @@ class _HistoryColumns:
     @classmethod
     def of_infos(cls, infos: list[Any]) -> _HistoryColumns:
         """From MLflow ``TraceInfo`` objects (the public API's answer)."""
+        tags = [unpacked(i.tags) for i in infos]
         return cls([i.trace_id for i in infos], [i.request_time for i in infos],
                    [i.execution_duration for i in infos], [str(i.state) for i in infos],
-                   {k: [i.tags.get(TAG + k) for i in infos] for k in _HISTORY_TAGS})
+                   {k: [t.get(TAG + k) for t in tags] for k in _HISTORY_TAGS})
 
 
 def _floats(values: list[str | None]) -> list[float]:
@@ -956,7 +257,7 @@ def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
         return _HistoryColumns([], [], [], [], {k: [] for k in _HISTORY_TAGS})
     exp = int(experiment.experiment_id)
     ti, tt = SqlTraceInfo.__table__.c, SqlTraceTag.__table__.c
-    keys = [TAG + k for k in _HISTORY_TAGS]
+    keys = [TAG + k for k in _HISTORY_TAGS] + [FACTS]  # and the facts a server-written trace packs
     # coalesce(): the key is a filter, not an index to search by (see above)
     our_keys = func.coalesce(tt.key, "").in_(keys)
     traces = select(ti.request_id, ti.timestamp_ms, ti.execution_time_ms, ti.status).where(ti.experiment_id == exp)
@@ -988,12 +289,23 @@ def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
             i = position.get(request_id)
             if i is not None:  # else written between the two queries: not in the first one
                 columns[key][i] = value
+    _fill_packed(columns, columns.pop(FACTS))
     keep = [i for i, m in enumerate(columns[TAG + "model"]) if m]
     if len(keep) < len(rows):  # traces of the experiment not written by us
         rows = [rows[i] for i in keep]
         columns = {k: [c[i] for i in keep] for k, c in columns.items()}
     return _HistoryColumns([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
                            {k[len(TAG):]: c for k, c in columns.items()})
+
+
+def _fill_packed(columns: dict[str, list[str | None]], packed: list[str | None]) -> None:
+    """Fill ``columns`` (tag key → value per trace) from each trace's ``llmops.facts`` tag, if
+    any (a trace written by the batched server path packs its other facts in it)."""
+    for i, facts in enumerate(packed):
+        if facts:
+            for k, v in unpacked({FACTS: facts}).items():
+                if k in columns and columns[k][i] is None:
+                    columns[k][i] = v
 
 
 def _traces(limit: int | None, filter_string: str, *, flush_first: bool = True) -> list[Any]:
@@ -1030,9 +342,10 @@ def findings(limit: int | None = 500) -> Any:
 
     rows = []
     for info in _traces(limit, f"tags.`{TAG}findings` != ''"):
+        tags = unpacked(info.tags)
         base = {"started_at": pd.Timestamp(info.request_time, unit="ms", tz="UTC"), "trace_id": info.trace_id,
-                "model": info.tags.get(TAG + "model"), "status": info.tags.get(TAG + "status")}
-        for f in json.loads(info.tags.get(TAG + "findings", "[]")):
+                "model": tags.get(TAG + "model"), "status": tags.get(TAG + "status")}
+        for f in json.loads(tags.get(TAG + "findings", "[]")):
             rows.append({**base, **f})
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)
 

@@ -26,6 +26,9 @@ from typing import Any
 
 import pytest
 
+from benchmarks.procs import descendants as _descendants
+from benchmarks.procs import processes
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -207,40 +210,19 @@ class MlflowServer:
         self.proc.wait(timeout=10)
 
 
-def _processes() -> dict[int, tuple[str, int, int]]:
-    """Every process: pid -> (state, parent pid, process group)."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            out[int(entry)] = (fields[0], int(fields[1]), int(fields[2]))
-    return out
-
-
 def group_members(pgid: int) -> list[int]:
     """The live (not zombie) processes in the process group ``pgid``."""
-    return [pid for pid, (state, _, group) in _processes().items() if group == pgid and state != "Z"]
+    return [pid for pid, p in processes().items() if p.pgid == pgid and p.state != "Z"]
 
 
 def descendants(pid: int) -> list[int]:
     """The live processes started by ``pid``, their children, and so on."""
-    procs = _processes()
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        kids = [p for p, (state, ppid, _) in procs.items() if ppid == parent and state != "Z"]
-        found += kids
-        todo += kids
-    return found
+    return _descendants(pid)
 
 
 def alive(pids: list[int]) -> list[int]:
-    procs = _processes()
-    return [p for p in pids if p in procs and procs[p][0] != "Z"]
+    procs = processes()
+    return [p for p in pids if p in procs and procs[p].state != "Z"]
 
 
 @contextlib.contextmanager

@@ -130,23 +130,39 @@ def test_the_server_stopped_mid_session_costs_calls_nothing_and_loses_nothing(ll
 
 
 def _as_stored(trace: object, client: object) -> dict:
-    """A trace as the public API gives it back, without what differs between two stores by
-    nature: the artifact folder, the experiment and run ids (runs compared by name), and
-    MLflow's own ``infoFinalized`` marker (set by ``StartTraceV3``, the server path's way to
-    write a trace's info)."""
+    """A trace as the public API gives it back, read as every reader of ours reads it (its tags
+    unpacked: the batched server path packs most of them in one), without what differs between
+    two stores by nature: the artifact folder, the experiment and run ids (runs compared by
+    name, found by the trace's link to its run), and what only the per-trace server path writes
+    (``StartTraceV3``'s ``infoFinalized`` marker and its ``mlflow.sourceRun`` copy of the link)
+    or only the batched one (the root span's copy of the tags it brought)."""
+    from llmops_nb.tracking import unpacked
+
     info = trace.info.to_dict()  # type: ignore[attr-defined]
     info.pop("trace_location")
+    info["tags"] = dict(unpacked(info["tags"]))
     info["tags"].pop("mlflow.artifactLocation")
     info["trace_metadata"].pop("mlflow.trace.infoFinalized", None)
-    run = info["trace_metadata"].pop("mlflow.sourceRun", None)
-    if run is not None:
-        info["run_name"] = client.get_run(run).info.run_name  # type: ignore[attr-defined]
-    return {"info": info, "spans": [s.to_dict() for s in trace.data.spans]}  # type: ignore[attr-defined]
+    info["trace_metadata"].pop("mlflow.sourceRun", None)
+    exp = trace.info.experiment_id  # type: ignore[attr-defined]
+    runs = [r for r in client.search_runs([exp])  # type: ignore[attr-defined]
+            if any(t.info.trace_id == trace.info.trace_id  # type: ignore[attr-defined]
+                   for t in client.search_traces(locations=[exp], run_id=r.info.run_id,  # type: ignore[attr-defined]
+                                                 include_spans=False))]
+    if runs:
+        info["run_name"] = runs[0].info.run_name
+    spans = [s.to_dict() for s in trace.data.spans]  # type: ignore[attr-defined]
+    for span in spans:  # the tags that reached the server on the root span, which keeps them
+        span["attributes"] = {k: v for k, v in span["attributes"].items()
+                              if not k.startswith("mlflow.traceTag.") or k == "mlflow.traceTag.mlflow.traceName"}
+    return {"info": info, "spans": spans}
 
 
-def test_the_same_records_are_the_same_traces_in_sqlite_and_on_the_server(team_server, tmp_path):
-    """The server path (trace info with StartTraceV3, spans in OTLP batches) stores what the
-    SQL batch path stores: tags, metadata (tokens, cost, run), spans, previews, times."""
+@pytest.mark.parametrize("batched", [True, False], ids=["otlp-batches", "per-trace-info"])
+def test_the_same_records_are_the_same_traces_in_sqlite_and_on_the_server(team_server, tmp_path, batched):
+    """Both server paths — whole traces in OTLP batches (the default), and each trace's info
+    with StartTraceV3 then the spans (older servers) — store what the SQL batch path stores:
+    tags, token usage and cost, the run link, spans, previews, times."""
     import mlflow
 
     from llmops_nb import tracking
@@ -155,13 +171,81 @@ def test_the_same_records_are_the_same_traces_in_sqlite_and_on_the_server(team_s
     records = _records()  # ok, cached, unpriced, failed with attempts, grouped with a prompt
     stored = {}
     for name, uri in (("sqlite", f"sqlite:///{tmp_path / 'mlflow.db'}"), ("server", team_server.url)):
-        tracking.MlflowExporter(uri, f"same-records-{os.getpid()}").export(records)
+        exporter = tracking.MlflowExporter(uri, f"same-records-{batched}-{os.getpid()}")
+        if name == "server":
+            exporter._batched = batched
+        exporter.export(records)
         client = mlflow.MlflowClient(uri)
         stored[name] = {r.trace_id: _as_stored(client.get_trace(r.trace_id), client) for r in records}
     for r in records:
         assert stored["server"][r.trace_id] == stored["sqlite"][r.trace_id], r.trace_id
     grouped = stored["server"][records[-1].trace_id]["info"]
     assert grouped["run_name"] == "cell 3" and grouped["tags"]["llmops.latency_ms"] == "250.000"
+    assert grouped["trace_metadata"]["mlflow.trace.tokenUsage"] and grouped["trace_metadata"]["mlflow.trace.cost"]
+
+
+def test_one_otlp_request_carries_many_traces_each_with_its_facts(llm, team_server, tmp_path):
+    """The batched server path: 60 calls of two users, half of them in a cell, reach the server
+    in two OTLP requests for their traces (50 traces a request) and no request per trace; each
+    trace arrives with its tokens, cost, user, prompt and run link, and history() reads them
+    back over HTTP as from the local store."""
+    import mlflow
+
+    from llmops_nb import tracking
+    from llmops_nb.types import CallRecord
+    from tests.test_trace_rows import _records
+
+    base = _records()[0]
+    name = f"otlp-batches-{os.getpid()}"
+    records = []
+    for i in range(60):
+        grouped = {"group_id": "c" * 32, "group_name": "cell 7"} if i % 2 else {}
+        records.append(CallRecord(**{**base.__dict__, "record_id": f"{i:032x}", "trace_id": f"tr-{i:032x}",
+                                              "user": ("alice", "bob")[i % 3 == 0], "cost_usd": 1e-6 * (i + 1),
+                                              "usage": {"input_tokens": i + 1, "output_tokens": 2},
+                                              "prompt": f"greeting@{i % 4 + 1}", "experiment": name, **grouped}))
+    tap = Tap(team_server.port)
+    try:
+        tracking.MlflowExporter(tap.url, name).export(records)
+    finally:
+        tap.close()
+    sent = bytes(tap.sent)
+    assert sent.count(b"POST /v1/traces") == 2
+    assert b"POST /api/3.0/mlflow/traces " not in sent  # no StartTraceV3: no request per trace
+    client = mlflow.MlflowClient(team_server.url)
+    exp = client.get_experiment_by_name(name).experiment_id
+    run = client.search_runs([exp])[0]
+    linked = {t.info.trace_id for t in client.search_traces(locations=[exp], run_id=run.info.run_id,
+                                                            include_spans=False, max_results=100)}
+    assert run.info.run_name == "cell 7" and linked == {r.trace_id for r in records if r.group_id}
+    infos = {t.info.trace_id: t.info for t in client.search_traces(locations=[exp], include_spans=False,
+                                                                   max_results=100)}
+    assert set(infos) == {r.trace_id for r in records}
+    for r in records:
+        info = infos[r.trace_id]
+        tags = tracking.unpacked(info.tags)
+        assert info.tags["llmops.user"] == r.user  # searchable: a tag of its own
+        assert tags["llmops.input_tokens"] == str(r.usage["input_tokens"]) and tags["llmops.prompt"] == r.prompt
+        assert float(tags["llmops.cost_usd"]) == pytest.approx(r.cost_usd)
+        assert json.loads(info.trace_metadata["mlflow.trace.tokenUsage"])["input_tokens"] == r.usage["input_tokens"]
+        assert json.loads(info.trace_metadata["mlflow.trace.cost"])["total_cost"] == pytest.approx(r.cost_usd)
+    sqlite_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.MlflowExporter(sqlite_uri, name).export(records)
+    frames = []
+    for uri in (team_server.url, sqlite_uri):
+        sessions.configure(tracking_uri=uri, experiment=name)
+        frames.append(tracking.history(None, flush_first=False).sort_values("trace_id").reset_index(drop=True))
+    assert len(frames[0]) == 60
+    assert frames[0].drop(columns="started_at").equals(frames[1].drop(columns="started_at"))
+
+
+def test_a_long_fact_goes_apart_and_the_rest_still_fits_one_tag():
+    from llmops_nb import tracking
+
+    tags = {"llmops.model": "m", "llmops.error": "x" * 7990, "llmops.status": "ERROR", "mlflow.linkedPrompts": "[]"}
+    packed = tracking.packed_tags(tags)
+    assert packed["llmops.error"] == "x" * 7990 and json.loads(packed["llmops.facts"]) == {"llmops.status": "ERROR"}
+    assert packed["mlflow.linkedPrompts"] == "[]" and tracking.unpacked(packed) == tags
 
 
 def test_the_token_is_never_written_to_the_database(team_server):

@@ -35,12 +35,15 @@ def mlflow_client(url: str):  # type: ignore[no-untyped-def]
 
 
 def _server_rows(url: str, experiment: str) -> dict[str, dict[str, str]]:
-    """trace id → the llmops tags the tracking server holds for the experiment's traces."""
+    """trace id → the llmops tags the tracking server holds for the experiment's traces (the
+    packed ``llmops.facts`` unpacked, as every reader reads them)."""
+    from llmops_nb.tracking import unpacked
+
     client = mlflow_client(url)
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"no experiment {experiment!r} on the server"
     traces = client.search_traces(locations=[exp.experiment_id], max_results=100, include_spans=False)
-    return {t.info.trace_id: dict(t.info.tags) for t in traces}
+    return {t.info.trace_id: dict(unpacked(t.info.tags)) for t in traces}
 
 
 def _usd(text: str) -> float:
