@@ -208,7 +208,8 @@ ASSIGNMENT_NEGATIVES = [
     "token = '[REDACTED]'", 'password = f"prefix_{suffix}"', 'auth_token = "Bearer " + token',
     "password = get_password()", 'password = secrets["password"]', "api_key = 'xxxxxxxxxxxxxxxxxxxxxxxx'",
     "secret = 'changeme'", 'password = ""', "password: null", "password: required", "PASSWORD=DB_PASSWORD",
-    "access_token = abcdefghijklmnopqrstuvwxyz",  # typed, not generated
+    # (a typed run such as "abcdefghijklmnopqrstuvwxyz" in a token slot is a vendor's sample key:
+    # a positive since the rule-sample classes, see test_guardrails_secrets_classes.py)
     "ANY_KEY = " + base64.b64encode(b"just some words in base64 here").decode(),
     # names that are not secrets
     "max_tokens = 4096", "token_type = bearer", "primary_key = 'user_id'", "publicKey: " + _rand(40),

@@ -40,7 +40,8 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("sgp_",), _B + r"(?P<v>sgp_(?P<b>(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}|[a-fA-F0-9]{40}))" + _E,
      3.0),  # Sourcegraph
     ("provider_token", ("dckr_",), _B + r"(?P<v>dckr_(?:pat|oat)_(?P<b>[A-Za-z0-9_-]{27,}))", 3.0),  # Docker Hub
-    ("provider_token", ("tfp_",), _B + r"(?P<v>tfp_(?P<b>[A-Za-z0-9_.=-]{56,64}))" + _E, 3.0),  # Typeform
+    # Typeform: 59 characters in gitleaks' rule, 40-59 in kingfisher's, 44_12-14 in Sonar's
+    ("provider_token", ("tfp_",), _B + r"(?P<v>tfp_(?P<b>[A-Za-z0-9_.=-]{40,64}))" + _E, 3.0),  # Typeform
     ("provider_token", ("ico-",), _B + r"(?P<v>ico-(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Infracost
     ("provider_token", ("API-",), _B + r"(?P<v>API-(?P<b>[A-Z0-9]{26}))" + _E, 3.0),  # Octopus Deploy
     ("provider_token", (".atlasv1.",), _B + r"(?P<v>[a-zA-Z0-9]{14}\.atlasv1\.(?P<b>[A-Za-z0-9_=-]{60,70}))" + _E, 3.5),
@@ -188,6 +189,9 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("cio",), _B + r"(?P<v>cio(?P<b>[A-Za-z0-9]{32}))" + _E, 3.5),  # crates.io API token
     ("provider_token", ("phx_",), _B + r"(?P<v>phx_(?P<b>[A-Za-z0-9_]{43}))" + _E, 3.5),  # PostHog personal API key
     ("provider_token", ("pk_",), _B + r"(?P<v>pk_\d{6,10}_(?P<b>[A-Z0-9]{32}))" + _E, 3.0),  # ClickUp personal token
+    ("provider_token", ("VF.",), _B + r"(?P<v>VF\.(?:(?:DM|WS)\.)?(?P<b>[a-fA-F0-9]{24}\.[A-Za-z0-9]{16}))" + _E,
+     3.0),  # Voiceflow API key
+    ("provider_token", ("flb_live_",), _B + r"(?P<v>flb_live_(?P<b>[A-Za-z0-9]{20}))" + _E, 3.0),  # Fleetbase
     ("provider_token", ("sgp_",), _B + r"(?P<v>sgp_(?P<b>[A-Za-z0-9]{64}))" + _E, 3.5),  # Segment public API token
     ("provider_token", (".apps.googleusercontent.com",),
      r"(?<![\w-])(?P<v>\d{10,14}-(?P<b>[a-z0-9]{32})\.apps\.googleusercontent\.com)", 3.0),  # Google OAuth client id

@@ -110,9 +110,38 @@ def _sequential(value: str) -> bool:
     return len(value) >= 12 and all(ord(b) - ord(a) == 1 for a, b in zip(value, value[1:], strict=False))
 
 
+def _consecutive(a: str, b: str) -> bool:
+    """``b`` follows or precedes ``a`` in the digits (0-9 wrapping) or the alphabet (any case)."""
+    if a.isdigit() and b.isdigit():
+        return (ord(b) - ord(a)) % 10 in (1, 9)
+    if a.isascii() and b.isascii() and a.isalpha() and b.isalpha():
+        return (ord(b.lower()) - ord(a.lower())) % 26 in (1, 25)
+    return False
+
+
+def _typed_sample(value: str, min_len: int = 16) -> bool:
+    """A key typed by hand for a rule's example or a test: runs of the alphabet and the digits
+    (``abcdef1234567890…``, ``a1b2c3d4…``, ``ZYXW9876…``) or one block repeated
+    (``ABCDE12-ABCDE12-…``), 16+ characters, 5+ distinct. A generated key almost never is one
+    (a random base62 string has a consecutive neighbour at ~6 % of positions, this needs 75 %)."""
+    s = [c for c in value if c.isalnum()]
+    n = len(s)
+    if n < min_len or len({c.lower() for c in s}) < 5:
+        return False
+    runs = sum(1 for i in range(1, n) if _consecutive(s[i - 1], s[i]) or (i >= 2 and _consecutive(s[i - 2], s[i])))
+    if runs >= 0.75 * (n - 1):
+        return True
+    return any(len(set(s[:p])) >= 3 and sum(s[i] == s[i - p] for i in range(p, n)) >= 0.85 * (n - p)
+               for p in range(3, min(17, n // 2 + 1)))
+
+
 def _mixed(body: str, strict: bool) -> bool:
     """Real keys mix character classes; slugs, kebab-case names and words do not. ``strict``:
-    upper case, lower case and digits."""
+    upper case, lower case and digits. A body of digits (and separators) behind a documented
+    prefix is a key too (``NF-1234…``, ``pub-c-12345678-1234-…``: hex or UUID bodies that happen,
+    or were typed, to have no letter)."""
+    if not strict and any(c.isdigit() for c in body) and not any(c.isalpha() for c in body):
+        return True
     has = (any(c.isdigit() for c in body), any(c.isupper() for c in body), any(c.islower() for c in body))
     return all(has) if strict else (has[0] and (has[1] or has[2])) or (has[1] and has[2])
 
@@ -477,7 +506,7 @@ def _value_ok(name: str, value: str, quoted: bool, spaced: bool) -> bool:
     low = value.lower()
     if not value:
         return False
-    if low in _NOT_VALUES or _looks_fake(value) or _TEMPLATE.search(value):
+    if low in _NOT_VALUES or _PLACEHOLDER.search(value) or _TEMPLATE.search(value):
         return False
     if "://" in value or value.startswith(("/", "./", "~/", "\\")) or _PATH.fullmatch(value) or _REFERENCE.fullmatch(value) or _CALL.fullmatch(value):
         return False  # URLs (their credentials are matched by the URL rule), paths, references, calls
@@ -485,12 +514,16 @@ def _value_ok(name: str, value: str, quoted: bool, spaced: bool) -> bool:
                        "settings.", "params.", "self.", "this.", "ctx.", "context.", "request.")):
         return False
     strong = _STRONG_NAME.search(name) is not None
-    if _PASSWORD_NAME.search(name) and not re.search(r"key|token", name, re.I):
-        return _password_value_ok(value, quoted, spaced)
     if (re.search(_AWS_NAME, name) and re.search("secret", name, re.I)) or _AWS_SECRET_NAME.fullmatch(name):
         # AWS secret keys are 40 base64 characters; anything else under that name (a commit
         # hash, an encrypted blob) is not one
         return _AWS_SECRET_VALUE.fullmatch(value) is not None and not _HEX40.fullmatch(value) and _aws_secret_ok(value)
+    if _typed_sample(value, 12):
+        return True  # a vendor's sample key in a key/token/secret slot: abcdef123456…, a1b2c3…, ABCDE12-ABCDE12-…
+    if _PASSWORD_NAME.search(name) and not re.search(r"key|token", name, re.I):
+        return not _sequential(value) and _password_value_ok(value, quoted, spaced)
+    if _sequential(value):
+        return False
     if _b64_text(value):
         return False
     return _key_value_ok(value, quoted, spaced, weak_name=not strong)
@@ -552,7 +585,7 @@ def _generic_findings(text: str, low: str | None = None) -> list[Finding]:
             continue
         else:
             name = text[ns:ne].strip("$.-")
-            if not name or _NOT_SECRET_NAME.search(name) or "public" in low[max(0, ns - 10):ns] or text[ns - 1:ns] == "/":
+            if not name or _NOT_SECRET_NAME.search(name) or "public" in low[max(0, ns - 10):ns] or _in_path(text, ns):
                 pos = ne
                 continue
             found = _assigned_value(text, ns, ne)
@@ -565,6 +598,56 @@ def _generic_findings(text: str, low: str | None = None) -> list[Finding]:
 
 
 _WEAK_GLUE = frozenset({"pass", "auth", "pat"})
+
+
+def _in_path(text: str, ns: int) -> bool:
+    """The name at ``ns`` is a segment of a path or URL (``/api/token``, ``https://secret.host``),
+    not one commented out with ``//`` at the start of a line or after a space."""
+    if text[ns - 1:ns] != "/":
+        return False
+    return not (text[ns - 2:ns] == "//" and (ns < 3 or text[ns - 3] in " \t\n;"))
+# A line that is only "<name> <value>" / "<name>=<value>" / "<name>: '<value>'": a vendor's key
+# under the vendor's name (cloudsmith <key>, wandb=<key>, telnyx = <key>) — the shape of env files,
+# .netrc-like configs and rule examples. The name has no secret keyword (those are matched above);
+# the value must be a key a person or a generator made: a typed sample or a random mixed-case one.
+_PAIR = re.compile(r"^[ \t]*(?:export[ \t]+)?[\"']?(?P<name>[A-Za-z][A-Za-z0-9_.-]{1,40})[\"']?"
+                   r"(?:[ \t]*(?:=>|:=|[:=])[ \t]*|[ \t]+)[\"'`]?(?P<v>[A-Za-z0-9][A-Za-z0-9_+/.=-]{19,200}?)[\"'`]?"
+                   r"[ \t]*[,;]?[ \t]*$", re.M)
+_PAIR_NOT_NAME = re.compile(r"sha|md5|hash|sum|digest|integrity|commit|rev|ref|etag|nonce|salt|fingerprint|uuid|guid|"
+                            r"uid|id$|_id|ids?$|name|url|uri|path|file|dir|host|image|version|tag|branch|build|hex|"
+                            r"base64|b64|data|content|body|text|msg|message|title|slug|class|module|import|from|"
+                            r"license|locale|lang|type|color|font|icon|address|wallet|bitcoin|btc|eth|coin", re.I)
+# Bitcoin base58 (P2PKH/P2SH) and bech32 addresses: public, not secret
+_CRYPTO_ADDRESS = re.compile(r"[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,71}")
+# roadmap-2024-q3-final.pdf, release_2024_06: words and numbers joined, a name not a key
+_SLUG = re.compile(r"(?:[A-Za-z]+\d{0,2}|\d+)(?:[-_.](?:[A-Za-z]+\d{0,2}|\d+)){2,}|[a-z0-9]+(?:[-_.][a-z0-9]+)+")
+# digests are hex in one case (a mixed-case "hex" string is base62 that happens to avoid g-z)
+_HEX_DIGEST = re.compile(r"[0-9a-f]+|[0-9A-F]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _pair_value_ok(value: str) -> bool:
+    if _PLACEHOLDER.search(value) or _UUID.fullmatch(value) or _CRYPTO_ADDRESS.fullmatch(value) or _PATH.fullmatch(value) or _REFERENCE.fullmatch(value):
+        return False
+    if _typed_sample(value):
+        return True
+    body = value.rstrip("=")
+    if _HEX_DIGEST.fullmatch(body) or _IDENT.fullmatch(body) or _SLUG.fullmatch(body) or _b64_plain(value):
+        return False  # hashes and digests are hex; names, slugs and base64 of text are not keys
+    upper, lower, digit = (any(c.isupper() for c in body), any(c.islower() for c in body), any(c.isdigit() for c in body))
+    if not (upper and lower and (digit or len(body) >= 32) or digit and (upper or lower) and len(body) >= 24):
+        return False
+    return shannon_entropy(body) >= (3.7 if upper and lower and digit else 4.0)
+
+
+def _pair_findings(text: str) -> list[Finding]:
+    out = []
+    for m in _PAIR.finditer(text):
+        name = m.group("name")
+        if _KEYWORD.search(name.lower()) or _PAIR_NOT_NAME.search(name) or not _pair_value_ok(m.group("v")):
+            continue
+        out.append(make_finding(SCANNER, "generic_secret", text, m.start("v"), m.end("v"), score=0.6, severity="high"))
+    return out
 def _lower(text: str) -> str:
     """``text`` lower-cased, position for position (as written when a case mapping would change
     the length)."""
@@ -576,7 +659,7 @@ def scan(text: str, types: frozenset[str] | set[str] | None = None) -> list[Find
     """Secret findings in ``text`` (all types, or only ``types``), one type per span, in order."""
     low = _lower(text)
     found = (_rule_findings(text) + _structured_findings(text, low) + _context_findings(text, low)
-             + _aws_near_id_findings(text) + _manifest_findings(text) + _generic_findings(text, low))
+             + _aws_near_id_findings(text) + _manifest_findings(text) + _generic_findings(text, low) + _pair_findings(text))
     if types is not None:
         found = [f for f in found if f.type in types]
     return resolve_overlaps(found)
