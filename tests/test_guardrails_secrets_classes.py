@@ -182,3 +182,47 @@ def test_pair_and_sample_rules_are_linear() -> None:
 
     small, large = cost(200), cost(800)
     assert large < 8 * max(small, 1e-3), (small, large)
+
+
+def _b64url(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+_KEY20 = "Q7" + _rand(9, string.digits) + _rand(9, string.ascii_uppercase)
+_GHS = ("ghs_4821_" + _b64url(b'{"alg":"RS256","typ":"JWT"}') + "." + _b64url(b'{"iss":"4821","iat":1700000000}') + "."
+        + _rand(43, _AN + "_-"))
+DECLARATION_POSITIVE = [
+    ("Go declaration with a type", f'var dbPassword string = "{_PASSWORD}"', "generic_secret", _PASSWORD),
+    ("Kotlin annotated val", f'val smtpPassword: String = "{_PASSWORD}"', "generic_secret", _PASSWORD),
+    ("TypeScript annotated constant", f'const apiKey: string = "{_MIXED}";', "generic_secret", _MIXED),
+    ("Rust &str constant", f'const API_TOKEN: &str = "{_MIXED}";', "generic_secret", _MIXED),
+    ("value alone on the line after its name", f"Access key\n{_KEY20}\n", "generic_secret", _KEY20),
+    ("GitHub App installation token, ghs_<id>_<JWT>", f"token: {_GHS}", "github_token", _GHS),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "type_", "value"), DECLARATION_POSITIVE, ids=[c[0] for c in DECLARATION_POSITIVE])
+def test_declaration_class_found(name: str, text: str, type_: str | None, value: str | None) -> None:
+    found = _found(text)
+    if value is None:
+        assert found, text
+    else:
+        assert (type_, value) in found, found
+
+
+DECLARATION_NEGATIVE = [
+    ("TypeScript field type, no value", "interface Creds { password: string; token: string }"),
+    ("Go field type, no value", "type Config struct {\n    Password string\n}"),
+    ("words after a key name on the next line", "secret key\nsk-ant-api02-notarealkey\n"),
+    ("a function name on the next line", "api key\nload_configuration_values\n"),
+    ("base64 of text inside a PEM block", "-----BEGIN PRIVATE KEY-----\n" + "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo="
+     + "\n-----END PRIVATE KEY-----"),
+    ("ghs_ with a payload that is not a JWT", "ghs_4821_" + "eyJ" + "a" * 30 + ".eyJ" + "b" * 12 + "." + "c" * 20),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), DECLARATION_NEGATIVE, ids=[c[0] for c in DECLARATION_NEGATIVE])
+def test_declaration_lookalike_negative(name: str, text: str) -> None:
+    assert _found(text) == []

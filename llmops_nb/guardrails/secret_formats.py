@@ -26,6 +26,9 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
      r"(?P<b>[A-Za-z0-9_-]{20,64}))" + _E, 2.5),
     ("gitlab_token", ("GR1348941",), _B + r"(?P<v>GR1348941(?P<b>[A-Za-z0-9_-]{20,}))" + _E, 3.0),
     ("github_token", ("gh",), _B + r"(?P<v>gh[pousr]_(?P<b>[A-Za-z0-9]{36,255}))" + _E, 3.0),
+    # GitHub App installation tokens in the newer "ghs_<app id>_<JWT>" form
+    ("github_token", ("ghs_",), _B + r"(?P<v>ghs_\d{1,12}_(?P<b>eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{16,}))"
+     + _E, 3.5),
     ("provider_token", ("ATBB",), _B + r"(?P<v>ATBB(?P<b>[A-Za-z0-9_=.-]{32,}))" + _E, 3.0),  # Bitbucket app password
     ("provider_token", ("ATATT", "ATCTT"), _B + r"(?P<v>AT[AC]TT3(?P<b>[A-Za-z0-9_=-]{100,300}))", 3.0),  # Atlassian
     ("provider_token", ("bkua_",), _B + r"(?P<v>bkua_(?P<b>[a-z0-9]{40}))" + _E, 3.0),  # Buildkite

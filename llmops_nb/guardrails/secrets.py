@@ -414,9 +414,13 @@ _KEY_WORDS = re.compile(r"(?:mon|tur|hoc|don|whis|joc|lac|pas|hot)key(?![a-z])")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.$-]*")
 _NAME_SET = frozenset(string.ascii_letters + string.digits + "_.$-")
 _TAIL = re.compile(
-    r"(?:\[\d*\])?(?P<close>(?:\\{1,3}[\"']|[\"'`\]]){0,2})(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s|"
+    r"(?:\[\d*\])?(?P<close>(?:\\{1,3}[\"']|[\"'`\]]){0,2})"
+    # a declared type between the name and "=": Go "password string = …", TypeScript/Kotlin/Swift
+    # "apiKey: string = …", Rust "KEY: &str = …"
+    r"(?:[ \t]*:?[ \t]*(?:string|String|str|\[\]byte|&'static str|&str)(?=[ \t]*=[^=>]))?"
+    r"(?:[ \t]{0,32}(?P<op>:=|=>|===|==|!=|->|\?=|::|=|:|,|\|\||\s(?:is|was)\s|"
     r"\s(?i:value)\s*=)"
-    r"[ \t]{0,32}(?:\r?\n[ \t]{0,24})?|(?P<ws>[ \t]{1,8}))"
+    r"[ \t]{0,32}(?:\r?\n[ \t]{0,24})?|(?P<ws>[ \t]{1,8}|[ \t]{0,8}\r?\n(?=[A-Za-z0-9+/=_.-]{16,200}[ \t]*(?:\r?\n|$))))"
     r"(?:(?i:bearer|token|basic)\s+)?(?:[rbfu](?=[\"'`]))?(?:\\{1,3}(?=[\"']))?"  # \"key\":\"value\": JSON inside a string
     r"(?:\"(?P<qv>[^\"\n]{1,300}?)\\{0,3}\"|'(?P<qv2>[^'\n]{1,300}?)'|`(?P<qv3>[^`\n]{1,300}?)`"
     r"|[\"'`]?(?P<v>[^\s\"'`,;()\[\]{}<>]{1,300}))"
@@ -479,6 +483,8 @@ def _key_value_ok(value: str, quoted: bool, spaced: bool, weak_name: bool) -> bo
     if not digits and ent < 3.6:
         return False
     if spaced or weak_name:
+        if spaced and (_WORD_SLUG.fullmatch(body) and not re.search(r"\d{3}", body) or _b64_plain(value)):
+            return False  # "key notarealkey-2024", a PEM armour line then base64 of text: words, not keys
         return ent >= 3.2 and digits and (letters or n >= 20)
     return ent >= 3.0
 
@@ -620,7 +626,8 @@ _PAIR_NOT_NAME = re.compile(r"sha|md5|hash|sum|digest|integrity|commit|rev|ref|e
 # Bitcoin base58 (P2PKH/P2SH) and bech32 addresses: public, not secret
 _CRYPTO_ADDRESS = re.compile(r"[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,71}")
 # roadmap-2024-q3-final.pdf, release_2024_06: words and numbers joined, a name not a key
-_SLUG = re.compile(r"(?:[A-Za-z]+\d{0,2}|\d+)(?:[-_.](?:[A-Za-z]+\d{0,2}|\d+)){2,}|[a-z0-9]+(?:[-_.][a-z0-9]+)+")
+_WORD_SLUG = re.compile(r"(?:[A-Za-z]+\d{0,2}|\d+)(?:[-_.](?:[A-Za-z]+\d{0,2}|\d+)){2,}")
+_SLUG = re.compile(_WORD_SLUG.pattern + r"|[a-z0-9]+(?:[-_.][a-z0-9]+)+")
 # digests are hex in one case (a mixed-case "hex" string is base62 that happens to avoid g-z)
 _HEX_DIGEST = re.compile(r"[0-9a-f]+|[0-9A-F]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
