@@ -226,3 +226,29 @@ DECLARATION_NEGATIVE = [
 @pytest.mark.parametrize(("name", "text"), DECLARATION_NEGATIVE, ids=[c[0] for c in DECLARATION_NEGATIVE])
 def test_declaration_lookalike_negative(name: str, text: str) -> None:
     assert _found(text) == []
+
+
+CONTEXT_POSITIVE = [
+    # the connection-string references' sample value is what connection-string rules catch
+    ("docs' password in a connection string", "Server=db01;Database=app;User Id=svc;Password=myPassword;",
+     "connection_string_password", "myPassword"),
+    # the keyword in capitals is the separator between a lower-case vendor name and the value
+    ("capitalised keyword glued to its value", "zarkonSECRET9f2-" + _KEY20, "generic_secret", "9f2-" + _KEY20),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "type_", "value"), CONTEXT_POSITIVE, ids=[c[0] for c in CONTEXT_POSITIVE])
+def test_context_class_found(name: str, text: str, type_: str, value: str) -> None:
+    assert (type_, value) in _found(text)
+
+
+CONTEXT_NEGATIVE = [
+    ("docs' password in URL user-info", "https://username:mypassword@api.example.org/v1"),
+    ("capitalised keyword inside a camelCase word", "const getTOKENsForTheCurrentUserSession = () => null;"),
+    ("capitalised keyword after a capital", "MY_APIKEYvalueWithoutDigitsAtAll"),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), CONTEXT_NEGATIVE, ids=[c[0] for c in CONTEXT_NEGATIVE])
+def test_context_lookalike_negative(name: str, text: str) -> None:
+    assert _found(text) == []

@@ -265,7 +265,15 @@ _TEMPLATE = re.compile(r"\$\{[\w.:-]*\}|\{\{\s*[\w.|\s]*\}\}|#\{[^}]*\}|%\(\w+\)
                        r"|^[+.]\s*(?:new\s+)?[$A-Za-z_][\w$]*\s*[\[(]?")
 # the conventional stand-ins of examples and docs (user:pass@, anonymous:guest@ for FTP)
 _PLACEHOLDER_PASSWORDS = frozenset({"password", "passwd", "pass", "pwd", "guest", "yourpassword", "your_password",
-                                    "mypassword", "null", "none", "xxx", "xxxx"})
+                                    "null", "none", "xxx", "xxxx"})
+# in URL user-info "username:mypassword@" is a docs placeholder too (secret scanners' URL rules skip
+# it); in a connection string "Password=myPassword;" is the value scanners' rules are written to
+# catch (the connection-string references print it), so it counts there
+_URL_PLACEHOLDER_PASSWORDS = _PLACEHOLDER_PASSWORDS | {"mypassword"}
+
+
+def _url_password_ok(password: str) -> bool:
+    return _password_ok(password) and password.lower() not in _URL_PLACEHOLDER_PASSWORDS
 
 
 def _password_ok(password: str) -> bool:
@@ -376,7 +384,7 @@ def _context_findings(text: str, low: str | None = None) -> list[Finding]:
     while i != -1:
         if _URL_SCHEME.search(text, max(0, i - 16), i):
             m = _URL_USERINFO.match(text, i + 3)
-            if m is not None and _password_ok(m.group(2)):
+            if m is not None and _url_password_ok(m.group(2)):
                 out.append(make_finding(SCANNER, "url_credentials", text, m.start(2), m.end(2), score=0.85,
                                         severity="high"))
         i = text.find("://", i + 3)
@@ -587,6 +595,9 @@ def _generic_findings(text: str, low: str | None = None) -> list[Finding]:
         if glued is not None:  # holidayapiKEY-<value>
             found: tuple[int, int, bool, bool] | None = (glued.start(1), glued.end(1), False, True)
             name = text[ns:kw.end()]
+        elif ne - kw.end() >= 16 and _caps_keyword(text, kw.start(), kw.end()):
+            # acmeSECRET<value>: the keyword in capitals between a lower-case name and the value
+            found, name = (kw.end(), ne, False, True), text[ns:kw.end()]
         elif ne - kw.end() > 40:
             continue
         else:
@@ -604,6 +615,14 @@ def _generic_findings(text: str, low: str | None = None) -> list[Finding]:
 
 
 _WEAK_GLUE = frozenset({"pass", "auth", "pat"})
+
+
+def _caps_keyword(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is a keyword written in capitals after a lower-case letter and before a
+    lower-case letter or digit (``graphhopperSECRET4f…``): the case change is the separator."""
+    word = text[start:end]
+    return (word.isupper() and len(word) >= 3 and start > 0 and text[start - 1].islower()
+            and (text[end:end + 1].islower() or text[end:end + 1].isdigit()))
 
 
 def _in_path(text: str, ns: int) -> bool:
