@@ -69,6 +69,17 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("tskey-",), _B + r"(?P<v>tskey-[a-z]+-(?P<b>[A-Za-z0-9]{6,}-[A-Za-z0-9]{16,}))" + _E, 0.0),
     ("provider_token", ("fo1_",), _B + r"(?P<v>fo1_(?P<b>[A-Za-z0-9_-]{43}))" + _E, 3.0),  # Fly.io
     ("provider_token", ("FlyV1 ",), r"(?P<v>FlyV1 (?P<b>fm\d[a-z]?_[A-Za-z0-9+/=,_-]{50,}))", 3.5),
+    ("provider_token", ("fm1a_", "fm1r_", "fm2_"), _B + r"(?P<v>fm(?:1[ar]|2)_(?P<b>[A-Za-z0-9+/]{100,}={0,3}))(?![\w+/=-])",
+     4.0),  # Fly.io macaroon tokens without the "FlyV1 " scheme
+    # Amazon Bedrock API keys: long-lived (ABSK + base64) and short-lived (base64 of a presigned
+    # bedrock.amazonaws.com URL, which always starts with the same 28 characters)
+    ("provider_token", ("ABSK",), _B + r"(?P<v>ABSK(?P<b>[A-Za-z0-9+/]{109,269}={0,2}))(?![\w+/=-])", 3.5),
+    ("provider_token", ("bedrock-api-key-",),
+     _B + r"(?P<v>bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t(?P<b>[A-Za-z0-9+/=%]{0,4000}))", 0.0),
+    ("provider_token", ("4b1d",), _B + r"(?P<v>4b1d(?P<b>[A-Za-z0-9]{38}))" + _E, 3.5),  # ClickHouse Cloud API secret
+    ("provider_token", ("_gitlab_session=",), r"_gitlab_session=(?P<v>(?P<b>[0-9a-z]{32}))(?![0-9a-z])", 3.0),
+    # Facebook app access token: "<app id>|<app secret or client token>"
+    ("provider_token", ("|",), r"(?<![\w|])(?P<v>\d{15,16}\|(?P<b>[0-9A-Za-z_-]{27,40}))(?![\w-])", 3.0),
     ("provider_token", ("pscale_",), _B + r"(?P<v>pscale_(?:tkn|pw|oauth)_(?P<b>[A-Za-z0-9_=.-]{32,64}))" + _E, 3.0),
     ("provider_token", ("sbp_", "sb_secret_"), _B + r"(?P<v>(?:sbp_|sb_secret_)(?P<b>[A-Za-z0-9_-]{31,}))" + _E, 3.0),
     ("provider_token", ("HRKU-",), _B + r"(?P<v>HRKU-(?P<b>[A-Za-z0-9_-]{58,60}))" + _E, 3.0),  # Heroku
@@ -121,7 +132,7 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("sendgrid_key", ("SG.",), _B + r"(?P<v>SG\.(?P<b>[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}))" + _E, 3.0),  # SendGrid
     # --- payments, commerce
     ("stripe_key", ("_live_", "_test_", "whsec_"),
-     _B + r"(?P<v>(?:sk|rk)_(?:live|test)_(?P<b>[0-9A-Za-z]{24,247})|whsec_(?P<b2>[0-9A-Za-z]{32,}))" + _E, 3.0),
+     _B + r"(?P<v>(?:sk|rk)_(?:live|test)_(?P<b>[0-9A-Za-z]{10,247})|whsec_(?P<b2>[0-9A-Za-z]{32,}))" + _E, 3.0),
     ("provider_token", ("shp",), _B + r"(?P<v>shp(?:at|ca|pa|ss)_(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Shopify
     ("provider_token", ("access_token$",), r"(?P<v>access_token\$(?:production|sandbox)\$(?P<b>[0-9a-z]{16}\$[0-9a-f]{32}))",
      3.0),  # PayPal Braintree
@@ -152,7 +163,9 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("pk_", "sk_", "rk_"), _B + r"(?P<v>(?:sk|rk)_prod_(?P<b>[A-Za-z0-9]{24,}))" + _E, 3.5),
     # Clerk/Checkout-style live secret keys
     ("provider_token", ("s-s4t2",), _B + r"(?P<v>s-s4t2(?:ud|af)-(?P<b>[a-f0-9]{64}))" + _E, 3.0),  # 42 intra
-    ("provider_token", ("pat.",), _B + r"(?P<v>pat\.(?P<b>[A-Za-z0-9_-]{22}\.[0-9a-f]{24}\.[A-Za-z0-9]{20}))" + _E, 3.0),
+    # Harness personal / service-account tokens
+    ("provider_token", ("pat.", "sat."), _B + r"(?P<v>[ps]at\.(?P<b>[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}))" + _E,
+     3.0),
     ("provider_token", ("tk-us-",), _B + r"(?P<v>tk-us-(?P<b>[A-Za-z0-9_-]{48}))" + _E, 3.0),  # Scalingo
     ("provider_token", ("BBFF-",), _B + r"(?P<v>BBFF-(?P<b>[A-Za-z0-9]{30}))" + _E, 3.0),  # Ubidots
     ("provider_token", ("aio_",), _B + r"(?P<v>aio_(?P<b>[A-Za-z0-9]{28}))" + _E, 3.0),  # Adafruit IO
