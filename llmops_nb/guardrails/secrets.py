@@ -110,13 +110,15 @@ def _sequential(value: str) -> bool:
     return len(value) >= 12 and all(ord(b) - ord(a) == 1 for a, b in zip(value, value[1:], strict=False))
 
 
-def _consecutive(a: str, b: str) -> bool:
-    """``b`` follows or precedes ``a`` in the digits (0-9 wrapping) or the alphabet (any case)."""
-    if a.isdigit() and b.isdigit():
-        return (ord(b) - ord(a)) % 10 in (1, 9)
-    if a.isascii() and b.isascii() and a.isalpha() and b.isalpha():
-        return (ord(b.lower()) - ord(a.lower())) % 26 in (1, 25)
-    return False
+def _consecutive(a: int, b: int) -> bool:
+    """Code points ``a``, ``b`` (digits or lower-case letters) are neighbours: ``b`` follows or
+    precedes ``a`` in the digits (0-9 wrapping) or the alphabet (a-z wrapping)."""
+    if a < 58 and b < 58:
+        return (b - a) % 10 in (1, 9)
+    return a > 96 and b > 96 and (b - a) % 26 in (1, 25)
+
+
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 
 
 def _typed_sample(value: str, min_len: int = 16) -> bool:
@@ -124,15 +126,25 @@ def _typed_sample(value: str, min_len: int = 16) -> bool:
     (``abcdef1234567890…``, ``a1b2c3d4…``, ``ZYXW9876…``) or one block repeated
     (``ABCDE12-ABCDE12-…``), 16+ characters, 5+ distinct. A generated key almost never is one
     (a random base62 string has a consecutive neighbour at ~6 % of positions, this needs 75 %)."""
-    s = [c for c in value if c.isalnum()]
-    n = len(s)
-    if n < min_len or len({c.lower() for c in s}) < 5:
+    if len(value) < min_len:
         return False
-    runs = sum(1 for i in range(1, n) if _consecutive(s[i - 1], s[i]) or (i >= 2 and _consecutive(s[i - 2], s[i])))
-    if runs >= 0.75 * (n - 1):
+    s = _NOT_ALNUM.sub("", value)
+    n = len(s)
+    low = s.lower()
+    if n < min_len or len(set(low)) < 5:
+        return False
+    o = [ord(c) for c in low]
+    misses, allowed = 0, 0.25 * (n - 1)
+    for i in range(1, n):
+        if not (_consecutive(o[i - 1], o[i]) or (i >= 2 and _consecutive(o[i - 2], o[i]))):
+            misses += 1
+            if misses > allowed:
+                break
+    else:
         return True
-    return any(len(set(s[:p])) >= 3 and sum(s[i] == s[i - p] for i in range(p, n)) >= 0.85 * (n - p)
-               for p in range(3, min(17, n // 2 + 1)))
+    # a block repeated: its first or its last repetition is exact (a cheap test before counting)
+    return any((s[p:2 * p] == s[:p] or s[n - p:] == s[n - 2 * p:n - p]) and len(set(s[:p])) >= 3
+               and sum(map(str.__eq__, s[p:], s[:-p])) >= 0.85 * (n - p) for p in range(3, min(17, n // 2 + 1)))
 
 
 def _mixed(body: str, strict: bool) -> bool:
@@ -532,15 +544,12 @@ def _value_ok(name: str, value: str, quoted: bool, spaced: bool) -> bool:
         # AWS secret keys are 40 base64 characters; anything else under that name (a commit
         # hash, an encrypted blob) is not one
         return _AWS_SECRET_VALUE.fullmatch(value) is not None and not _HEX40.fullmatch(value) and _aws_secret_ok(value)
-    if _typed_sample(value, 12):
-        return True  # a vendor's sample key in a key/token/secret slot: abcdef123456…, a1b2c3…, ABCDE12-ABCDE12-…
     if _PASSWORD_NAME.search(name) and not re.search(r"key|token", name, re.I):
-        return not _sequential(value) and _password_value_ok(value, quoted, spaced)
-    if _sequential(value):
-        return False
-    if _b64_text(value):
-        return False
-    return _key_value_ok(value, quoted, spaced, weak_name=not strong)
+        ok = not _sequential(value) and _password_value_ok(value, quoted, spaced)
+    else:
+        ok = not (_sequential(value) or _b64_text(value)) and _key_value_ok(value, quoted, spaced, weak_name=not strong)
+    # a vendor's sample key in a key/token/secret slot: abcdef123456…, a1b2c3…, ABCDE12-ABCDE12-…
+    return ok or _typed_sample(value, 12)
 
 
 def _name_span(text: str, low: str, kw: re.Match[str]) -> tuple[int, int] | None:
@@ -635,8 +644,10 @@ def _in_path(text: str, ns: int) -> bool:
 # under the vendor's name (cloudsmith <key>, wandb=<key>, telnyx = <key>) — the shape of env files,
 # .netrc-like configs and rule examples. The name has no secret keyword (those are matched above);
 # the value must be a key a person or a generator made: a typed sample or a random mixed-case one.
-_PAIR = re.compile(r"^[ \t]*(?:export[ \t]+)?[\"']?(?P<name>[A-Za-z][A-Za-z0-9_.-]{1,40})[\"']?"
-                   r"(?:[ \t]*(?:=>|:=|[:=])[ \t]*|[ \t]+)[\"'`]?(?P<v>[A-Za-z0-9][A-Za-z0-9_+/.=-]{19,200}?)[\"'`]?"
+# (anchored on a line break, not "^": a pattern that starts with a literal lets re skip ahead to
+# the next one; the text is scanned with a line break in front)
+_PAIR = re.compile(r"\n[ \t]*(?:export[ \t]+)?[\"']?(?P<name>[A-Za-z][A-Za-z0-9_.-]{1,40}+)[\"']?"
+                   r"(?:[ \t]*(?:=>|:=|[:=])[ \t]*|[ \t]+)[\"'`]?(?P<v>[A-Za-z0-9][A-Za-z0-9_+/.=-]{19,200}+)[\"'`]?"
                    r"[ \t]*[,;]?[ \t]*$", re.M)
 _PAIR_NOT_NAME = re.compile(r"sha|md5|hash|sum|digest|integrity|commit|rev|ref|etag|nonce|salt|fingerprint|uuid|guid|"
                             r"uid|id$|_id|ids?$|name|url|uri|path|file|dir|host|image|version|tag|branch|build|hex|"
@@ -668,12 +679,15 @@ def _pair_value_ok(value: str) -> bool:
 
 def _pair_findings(text: str) -> list[Finding]:
     out = []
-    for m in _PAIR.finditer(text):
+    for m in _PAIR.finditer("\n" + text):
         name = m.group("name")
         if _KEYWORD.search(name.lower()) or _PAIR_NOT_NAME.search(name) or not _pair_value_ok(m.group("v")):
             continue
-        out.append(make_finding(SCANNER, "generic_secret", text, m.start("v"), m.end("v"), score=0.6, severity="high"))
+        out.append(make_finding(SCANNER, "generic_secret", text, m.start("v") - 1, m.end("v") - 1, score=0.6,
+                                severity="high"))
     return out
+
+
 def _lower(text: str) -> str:
     """``text`` lower-cased, position for position (as written when a case mapping would change
     the length)."""
