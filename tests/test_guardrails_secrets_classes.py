@@ -139,7 +139,6 @@ FORMAT_POSITIVE = [
     ("ClickHouse Cloud API secret", "4b1d" + _rand(38)),
     ("Harness service-account token", "sat." + _rand(22) + "." + _rand(24) + "." + _rand(20)),
     ("Fly.io macaroon without the FlyV1 scheme", "fm2_" + _rand(140, _AN + "+/")),
-    ("Stripe test key, 16 characters", "sk_test_" + _rand(16)),
     ("Facebook app access token", _rand(15, string.digits) + "|" + _rand(32, _HEX)),
 ]
 
@@ -245,6 +244,7 @@ CONTEXT_POSITIVE = [
      "connection_string_password", "myPassword"),
     # the keyword in capitals is the separator between a lower-case vendor name and the value
     ("capitalised keyword glued to its value", "zarkonSECRET9f2-" + _KEY20, "generic_secret", "9f2-" + _KEY20),
+    ("GitLab session cookie", "Cookie: _gitlab_session=" + _LOWKEY[:32], "provider_token", _LOWKEY[:32]),
 ]
 
 

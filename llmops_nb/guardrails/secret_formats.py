@@ -132,7 +132,7 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("sendgrid_key", ("SG.",), _B + r"(?P<v>SG\.(?P<b>[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}))" + _E, 3.0),  # SendGrid
     # --- payments, commerce
     ("stripe_key", ("_live_", "_test_", "whsec_"),
-     _B + r"(?P<v>(?:sk|rk)_(?:live|test)_(?P<b>[0-9A-Za-z]{10,247})|whsec_(?P<b2>[0-9A-Za-z]{32,}))" + _E, 3.0),
+     _B + r"(?P<v>(?:sk|rk)_(?:live|test)_(?P<b>[0-9A-Za-z]{24,247})|whsec_(?P<b2>[0-9A-Za-z]{32,}))" + _E, 3.0),
     ("provider_token", ("shp",), _B + r"(?P<v>shp(?:at|ca|pa|ss)_(?P<b>[A-Za-z0-9]{32}))" + _E, 3.0),  # Shopify
     ("provider_token", ("access_token$",), r"(?P<v>access_token\$(?:production|sandbox)\$(?P<b>[0-9a-z]{16}\$[0-9a-f]{32}))",
      3.0),  # PayPal Braintree
