@@ -238,6 +238,7 @@ def test_declaration_lookalike_negative(name: str, text: str) -> None:
     assert _found(text) == []
 
 
+_TINES = f"https://example.tines.com/webhook/{_rand(32, _HEX)}/{_rand(32, _HEX)}"
 CONTEXT_POSITIVE = [
     # the connection-string references' sample value is what connection-string rules catch
     ("docs' password in a connection string", "Server=db01;Database=app;User Id=svc;Password=myPassword;",
@@ -245,6 +246,8 @@ CONTEXT_POSITIVE = [
     # the keyword in capitals is the separator between a lower-case vendor name and the value
     ("capitalised keyword glued to its value", "zarkonSECRET9f2-" + _KEY20, "generic_secret", "9f2-" + _KEY20),
     ("GitLab session cookie", "Cookie: _gitlab_session=" + _LOWKEY[:32], "provider_token", _LOWKEY[:32]),
+    # placeholder words are looked for in the secret part, not in the vendor's tenant host
+    ("webhook on a tenant called 'example'", _TINES, "webhook_url", _TINES),
 ]
 
 

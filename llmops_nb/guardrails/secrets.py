@@ -169,7 +169,7 @@ def _rule_findings(text: str) -> list[Finding]:
             value = m.group("v")
             groups = m.groupdict()
             body = groups.get("b") or groups.get("b2") or groups.get("b3") or value
-            if _looks_fake(value) or shannon_entropy(body) < min_entropy:
+            if _looks_fake(body) or shannon_entropy(body) < min_entropy:  # the secret part: not a tenant host
                 continue
             if type_ != "aws_access_key" and min_entropy > 0 and not _mixed(body, type_ in _STRICT_MIX):
                 continue
