@@ -239,6 +239,11 @@ def test_declaration_lookalike_negative(name: str, text: str) -> None:
 
 
 _TINES = f"https://example.tines.com/webhook/{_rand(32, _HEX)}/{_rand(32, _HEX)}"
+_CFCA = "v1.0-" + _rand(64, _HEX) + "-" + _rand(120, _HEX) + "-" + _rand(64, _HEX)
+_ZAP = "https://hooks.zapier.com/hooks/catch/" + _rand(7, string.digits) + "/" + _rand(8)
+_TINES2 = f"https://acme.tines.com/webhook/{_rand(32, string.ascii_lowercase + string.digits)}/{_rand(32, string.ascii_lowercase + string.digits)}"
+_AZCS = _rand(43, _AN + "+/") + "="
+_FINAGE = "API_KEY" + _rand(32, string.ascii_uppercase + string.digits)
 CONTEXT_POSITIVE = [
     # the connection-string references' sample value is what connection-string rules catch
     ("docs' password in a connection string", "Server=db01;Database=app;User Id=svc;Password=myPassword;",
@@ -248,6 +253,12 @@ CONTEXT_POSITIVE = [
     ("GitLab session cookie", "Cookie: _gitlab_session=" + _LOWKEY[:32], "provider_token", _LOWKEY[:32]),
     # placeholder words are looked for in the secret part, not in the vendor's tenant host
     ("webhook on a tenant called 'example'", _TINES, "webhook_url", _TINES),
+    # trufflehog-documented shapes
+    ("Cloudflare Origin CA key in three parts", _CFCA, "provider_token", _CFCA),
+    ("Zapier hook with a mixed-case id", _ZAP, "webhook_url", _ZAP),
+    ("Tines webhook with non-hex path", _TINES2, "webhook_url", _TINES2),
+    ("Azure App Configuration secret", f"Endpoint=https://shop.azconfig.io;Id=Ab1-cd-s0:xyz;Secret={_AZCS}", "azure_key", _AZCS),
+    ("Finage API key", f"key: {_FINAGE}", "provider_token", _FINAGE),
 ]
 
 

@@ -85,7 +85,9 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("provider_token", ("HRKU-",), _B + r"(?P<v>HRKU-(?P<b>[A-Za-z0-9_-]{58,60}))" + _E, 3.0),  # Heroku
     ("provider_token", ("LTAI",), _B + r"(?P<v>LTAI(?P<b>[A-Za-z0-9]{12,20}))" + _E, 3.0),  # Alibaba Cloud
     ("provider_token", ("AQVN", "YC"), _B + r"(?P<v>(?:AQVN|YC)(?P<b>[A-Za-z0-9_-]{35,38}))" + _E, 3.5),  # Yandex
-    ("provider_token", ("v1.0-",), _B + r"(?P<v>v1\.0-(?P<b>[a-f0-9]{24,64}-[a-f0-9]{100,160}))" + _E, 3.0),  # Cloudflare CA
+    # Cloudflare Origin CA keys: "v1.0-" then hex parts joined by "-" (171+ characters in trufflehog's rule)
+    ("provider_token", ("v1.0-",), _B + r"(?P<v>v1\.0-(?P<b>[a-f0-9]{24,64}-[a-f0-9]{100,160}(?:-[a-f0-9]{16,160})*))" + _E,
+     3.0),  # Cloudflare CA
     ("provider_token", ("ops_eyJ",), _B + r"(?P<v>ops_(?P<b>eyJ[A-Za-z0-9+/_-]{100,}={0,3}))", 3.5),  # 1Password
     ("provider_token", ("A3-",), _B + r"(?P<v>A3-(?P<b>[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-"
      r"[A-Z0-9]{5}-[A-Z0-9]{5}))" + _E, 3.0),  # 1Password secret key
@@ -95,6 +97,9 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
     ("azure_key", ("Q~",), r"(?<![\w~.-])(?P<v>(?P<b>[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}))(?![\w~.-])", 3.0),
     ("azure_key", ("AccountKey=", "SharedAccessKey=", "accountkey=", "sharedaccesskey="),
      r"(?i:AccountKey|SharedAccessKey)=(?P<v>(?P<b>[A-Za-z0-9+/]{40,88}={0,2}))", 3.5),
+    # Azure App Configuration connection string: Endpoint=https://<name>.azconfig.io;Id=<id>;Secret=<base64>
+    ("azure_key", (".azconfig.io",), r"\.azconfig\.io;Id=[^;\s]{1,64};Secret=(?P<v>(?P<b>[A-Za-z0-9+/]{30,}={0,2}))", 3.5),
+    ("provider_token", ("API_KEY",), r"(?<![\w-])(?P<v>API_KEY(?P<b>[0-9A-Z]{32}))(?![\w-])", 3.5),  # Finage
     ("azure_key", ("sig=",), r"[?&]sig=(?P<v>(?P<b>[A-Za-z0-9%+/]{40,}={0,2}))", 3.5),  # SAS signature
     # Google
     ("google_api_key", ("AIza",), _B + r"(?P<v>AIza(?P<b>[0-9A-Za-z_-]{35}))" + _E, 3.5),
@@ -115,8 +120,8 @@ FORMATS: list[tuple[str, tuple[str, ...], str, float]] = [
      r"(?P<b>[A-Za-z0-9_-]{60,70}))", 3.0),
     ("webhook_url", ("office.com",), r"(?P<v>https://[a-z0-9.-]*\.office(?:365)?\.com/webhook(?:b2)?/"
      r"[0-9a-z-]{36}@[0-9a-z-]{36}/IncomingWebhook/(?P<b>[0-9a-z]{32})/[0-9a-z-]{36}(?:/[A-Za-z0-9_-]+)?)", 3.0),
-    ("webhook_url", ("hooks.zapier.com",), r"(?P<v>https://hooks\.zapier\.com/hooks/catch/(?:\d+/)?(?P<b>[a-z0-9]{5,}))", 2.0),
-    ("webhook_url", (".tines.com",), r"(?P<v>https://[\w-]+\.tines\.com/webhook/(?P<b>[a-f0-9]{32}/[a-f0-9]{32}))", 3.0),
+    ("webhook_url", ("hooks.zapier.com",), r"(?P<v>https://hooks\.zapier\.com/hooks/catch/(?:\d+/)?(?P<b>[A-Za-z0-9]{5,}))", 2.0),
+    ("webhook_url", (".tines.com",), r"(?P<v>https://[\w-]+\.tines\.com/webhook/(?P<b>[a-z0-9]{32}/[a-z0-9]{32}))", 3.0),
     # Telegram bot tokens: the bot id, a colon, 35 characters (most start with "AA")
     ("provider_token", (":",), r"(?P<v>\d(?<![\w:]\d)\d{7,9}:(?P<b>AA[A-Za-z0-9_-]{30,35}|[A-Za-z0-9_-]{35}))" + _E, 3.5),
     # Discord bot tokens: base64 user id, timestamp, HMAC
