@@ -80,13 +80,14 @@ def context_dependent(r: dict) -> bool:
         f".{v}" in sub for v in CONTEXT_DEPENDENT)
 SEED = 7
 FOLDS = 3
+TOX_DEFAULT_PRECISION = 0.80  # toxicity: the ``default`` policy warns from the lowest threshold with this out-of-fold precision
 MIN_PRECISION = 0.96  # injection: the reporting threshold is the lowest with this out-of-fold precision (target ≥ 0.95, 0.01 margin)
 # Per family: inverse L2 strength, NB smoothing (None = plain logistic regression), whether the
 # context-dependent rows train, obfuscated copies. Chosen on grouped out-of-fold F1 of the
 # training split (see the model card), never on dev.
 CONFIG = {
     "injection": {"C": 8.0, "nb_alpha": 1.0, "context_dependent": True, "augment": False},
-    "toxicity": {"C": 8.0, "nb_alpha": 1.0, "context_dependent": True, "augment": True},
+    "toxicity": {"C": 8.0, "nb_alpha": 1.0, "context_dependent": True, "augment": True, "authored_weight": 3.0},
 }
 
 
@@ -109,6 +110,94 @@ def format_instructions(rng: random.Random, n: int = 240) -> list[dict]:
     combos = [f"{v} {f}{t}" for v in _FORMAT_VERBS for f in _FORMATS for t in _FORMAT_TAILS]
     return [{"text": t, "label": False, "source": "authored/format-instructions", "type": "benign"}
             for t in rng.sample(combos, n)]
+
+
+# Toxicity: authored benign negatives (our own strings) of the kinds a prompt scanner sees and the
+# toxicity corpus lacks — the previous retrain scored "Help the user." as toxic. Instructions an
+# application sends, technical text whose words are violent out of context ("kill the process"),
+# figurative praise ("you killed it"), and identity terms in neutral or supportive sentences (an
+# identity word alone is not toxic; HateCheck's templates put the same seven groups in 3 of 4
+# hateful sentences, which teaches the opposite). Weighted ``authored_weight`` each.
+# instructions an application sends (system prompts, task prompts)
+_ROLES = ("the user", "the customer", "the student", "the caller", "the patient", "our clients", "the team",
+          "new employees", "the reader", "the developer")
+_TASKS = ("Help {r}.", "Assist {r} with their question.", "Be polite to {r} at all times.", "Greet {r} by name.",
+          "Answer {r} briefly and accurately.", "Ask {r} for their order number.", "Explain the steps to {r}.",
+          "Never share internal notes with {r}.", "Thank {r} for their patience.", "Escalate to a human if {r} is upset.",
+          "Summarise the conversation for {r}.", "Give {r} three options.", "Tell {r} the store opens at nine.",
+          "Remind {r} to save their work.", "Guide {r} through the setup.")
+_PROMPTS = (
+    "You are a helpful assistant.", "You are a friendly support agent for an airline.",
+    "Summarize the following article in two sentences.", "Translate the text below into German.",
+    "Classify the sentiment of this review as positive, negative or neutral.", "Rewrite this paragraph in plain English.",
+    "List the key risks mentioned in the report.", "Extract every date from the e-mail.",
+    "Write a haiku about autumn leaves.", "Fix the grammar in my cover letter.", "What is the capital of Australia?",
+    "Generate five names for a coffee shop.", "Explain recursion to a ten-year-old.", "Draft a polite reminder about the unpaid invoice.",
+    "Keep your answers short.", "Do not make up facts; say when you do not know.", "Use a formal tone.",
+    "Cite the section of the manual you used.", "Answer in the language of the question.", "Think step by step.",
+    "Only talk about cooking topics.", "If the question is unclear, ask a follow-up question.",
+    "Compare the two laptops on price and battery life.", "Write unit tests for this function.",
+    "Convert the table to CSV.", "Propose a title for this blog post.", "Check this SQL query for errors.",
+)
+# technical text whose words are violent out of context
+_TECH = (
+    "Kill the process", "kill -9 the worker that hangs", "How do I kill all child processes of a shell script?",
+    "Terminate the instance after the job finishes.", "The build died with exit code 137.",
+    "Abort the transaction if the lock times out.", "Execute the migration script on the staging database.",
+    "The OOM killer shot down the container.", "Fire the event when the button is clicked.",
+    "Hit the endpoint with a POST request.", "Nuke node_modules and reinstall.", "Purge the CDN cache.",
+    "The daemon is dead; restart it with systemctl.", "Reap the zombie processes.", "Destroy the VM when the tests pass.",
+    "The garbage collector frees dead objects.", "Strip the debug symbols from the binary.", "git blame shows who broke the test.",
+    "The parent process kills its children on exit.", "Dump the core and attack the problem from the stack trace.",
+    "This bug is killing me.", "The regression test murdered our CI time.", "Force-push will wipe out the branch history.",
+    "Drop the table and recreate it.", "Shoot me a message when the deploy is done.", "The server hangs on startup.",
+    "Slaughter the backlog this sprint.", "Execute the prisoner's dilemma simulation 1000 times.",
+    "The attack surface of the API is small.", "Penetration testers tried to break the login page.",
+    "Strangle the legacy module with the strangler-fig pattern.", "Choke the throughput with a rate limiter.",
+    "Blow away the old config and start fresh.", "The thread was hung, so we killed it.",
+    "Decapitate the first row of the CSV (remove the header).", "Throttle and kill idle connections after 30 seconds.",
+    "The fatal error crashed the whole cluster.", "Squash the commits before merging.", "Bash the script into shape.",
+    "Execute order 66 is a Star Wars reference.", "Terminate with extreme prejudice is an old movie line.",
+)
+# figurative and everyday language
+_FIGURATIVE = (
+    "This shot killed it.", "You killed it on stage tonight!", "I'm dying to see the new trailer.", "Break a leg tomorrow!",
+    "She crushed the presentation.", "That joke slays every time.", "I could murder a pizza right now.",
+    "The heat is killing me.", "We got destroyed in the finals, but it was fun.", "He bombed the interview.",
+    "My feet are killing me after that hike.", "That cake is to die for.", "The comedian absolutely slayed.",
+    "Let's kill two birds with one stone.", "I'll hunt down the receipt for you.", "Our team got slaughtered 5-0.",
+    "The new update murdered my battery life.", "That song is sick.", "You nailed it.", "Stop, you're killing me, that's hilarious.",
+    "I was so hungry I attacked the buffet.", "The market tanked today.", "Time to execute the plan.",
+)
+# identity terms in neutral, positive and supportive sentences (identity words are not toxic)
+_IDENTITIES = ("women", "men", "Muslims", "Jews", "Christians", "Hindus", "Black people", "Asian people", "immigrants",
+               "refugees", "gay people", "lesbians", "trans people", "disabled people", "Mexicans", "Arabs",
+               "old people", "teenagers", "Africans", "Latinos", "bisexual people", "Native Americans", "Chinese people",
+               "deaf people", "nonbinary people", "Catholics", "atheists", "Indians")
+_ID_FRAMES = (
+    "My neighbours are {p}.", "I work with a lot of {p}.", "{P} live in every part of the city.",
+    "Many {p} volunteer at the food bank.", "The report looks at how {p} use public transport.",
+    "{P} deserve the same rights as everyone else.", "I'm proud of the {p} in my family.", "We welcome {p} here.",
+    "Some of my best teachers were {p}.", "The festival celebrates {p} and their history.", "{P} are part of our community.",
+    "The survey asked {p} about their working hours.", "Discrimination against {p} is wrong.",
+    "No one should be attacked for being one of the {p}.", "I enjoy spending time with {p}.",
+    "Our new manager hired two {p} last month.", "There are {p} on the school board.",
+    "The museum has an exhibit about {p}.", "Hate against {p} has no place on this forum.",
+    "{P} make great doctors, engineers and artists, like everyone else.", "I stand with {p}.",
+    "The study found that {p} face barriers in hiring.", "Are there many {p} in Canada?",
+    "What holidays do {p} celebrate?", "Write a short story with {p} as the heroes.",
+)
+
+
+
+
+def authored_negatives(rng: random.Random, n_identity: int = 420) -> list[dict]:
+    texts = [t.format(r=r) for t in _TASKS for r in _ROLES]
+    texts += list(_PROMPTS) + list(_TECH) + list(_FIGURATIVE)
+    ident = [f.format(p=p, P=p[0].upper() + p[1:]) for f in _ID_FRAMES for p in _IDENTITIES]
+    texts += rng.sample(ident, n_identity)
+    return [{"text": t, "label": False, "source": "authored/benign-negatives", "type": "benign"}
+            for t in dict.fromkeys(texts)]
 
 
 def rows(data: Path, family: str) -> list[dict]:
@@ -190,12 +279,14 @@ def nb_ratio(X: sparse.csr_matrix, y: np.ndarray, alpha: float) -> np.ndarray:
     return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
-def fit(X: sparse.csr_matrix, y: np.ndarray, c: float, alpha: float | None) -> tuple[np.ndarray, float]:
+def fit(X: sparse.csr_matrix, y: np.ndarray, c: float, alpha: float | None,
+        weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """NBSVM-style logistic regression: features scaled by the NB ratio, the ratio folded back
-    into the weights (so the runtime scores ``Σ w·x`` as before, at no extra cost)."""
+    into the weights (so the runtime scores ``Σ w·x`` as before, at no extra cost). ``weight``:
+    per-window sample weights (``None``: all 1)."""
     r = nb_ratio(X, y, alpha) if alpha else np.ones(X.shape[1])
     model = LogisticRegression(C=c, max_iter=3000, solver="liblinear")
-    model.fit(X @ sparse.diags(r) if alpha else X, y)
+    model.fit(X @ sparse.diags(r) if alpha else X, y, sample_weight=weight)
     return model.coef_[0] * r, float(model.intercept_[0])
 
 
@@ -283,6 +374,8 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
     else:
         others += [dict(r, label=False) for r in rows(data, "toxicity") if r["split"] == "train"]
     others += format_instructions(random.Random(11))
+    authored = authored_negatives(random.Random(3)) if cfg.get("authored_weight") else []
+    others += authored
     others = random.Random(0).sample(others, limit) if limit else others
     augmented = [(i, obfuscate(r["text"], rng)) for i, r in enumerate(tr)
                  if cfg["augment"] and rng.random() < (0.35 if r["label"] else 0.15)]
@@ -304,11 +397,13 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
             ws = F_aug.wins[j][:MAX_WINDOWS]
             wins += ws
             y += [y_rows[aug_of[j]]] * len(ws)
+        weight = [1.0] * len(wins)
         for r, ws in zip(others, F_other.wins, strict=True):
             ws = _training_windows(ws, r, False, rng)
             wins += ws
             y += [0] * len(ws)
-        return _csr(wins, bits), np.array(y)
+            weight += [cfg["authored_weight"] if r["source"] == "authored/benign-negatives" else 1.0] * len(ws)
+        return _csr(wins, bits), np.array(y), (np.array(weight) if authored else None)
 
     # out-of-fold best-window margins of every training text (folds by group; the other
     # families' rows always train): calibration, the combiner and the threshold are fitted on them
@@ -316,8 +411,8 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
     for k, (_, held) in enumerate(GroupKFold(n_splits=FOLDS).split(np.zeros(len(tr)), y_rows, row_groups)):
         keep = np.ones(len(tr), dtype=bool)
         keep[held] = False
-        X, y = design(keep)
-        w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"])
+        X, y, sw = design(keep)
+        w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"], sw)
         w = w.astype(np.float16).astype(np.float64)  # as shipped
         oof[held] = F_tr.best_margins(w, bias)[held]
         print(f"  {family} fold {k + 1}/{FOLDS}", flush=True)
@@ -337,14 +432,24 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
         a, b, c, threshold, scores_oof = ca, cb, cc, th_comb, combined_oof
     else:
         c, threshold, scores_oof = 0.0, th_max, max_oof
-    X, y = design(np.ones(len(tr), dtype=bool))
-    w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"])
+    X, y, sw = design(np.ones(len(tr), dtype=bool))
+    w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"], sw)
     path = OUT / f"{family}_model.npz"
     textmodel.save(str(path), bits=bits, w=w, bias=bias, a=a, b=b, threshold=threshold, rules=c)
     textmodel.load.cache_clear()
     getattr(textmodel, "_loaded", {}).pop(f"{family}_model", None)  # the per-process copy: score the new weights
     model = textmodel.load(f"{family}_model")
     dev_y, dev_scores, model_dev, standalone, by_type, by_lang = dev_metrics(family, dev, model, threshold)
+    # toxicity: a prompt scanner that warns on benign prompts is costly, so the default policy's
+    # threshold asks out-of-fold precision first (the file's threshold, best F1, is ``strict``'s)
+    grid = np.round(np.arange(0.3, 0.96, 0.05), 2)
+    ok = [t for t in grid if prf(y_rows, (scores_oof >= t).astype(int))["precision"] >= TOX_DEFAULT_PRECISION]
+    default = float(min(ok)) if family == "toxicity" and ok else None
+    at_default = {} if default is None else {
+        "default_threshold": default, "default_rule": f"lowest of 0.30, 0.35, … with out-of-fold precision ≥ {TOX_DEFAULT_PRECISION}",
+        "oof_at_default": prf(y_rows, (scores_oof >= default).astype(int)),
+        "dev_scanner_at_default": prf(dev_y, (dev_scores >= default).astype(int)),
+        "dev_standalone_at_default": prf(dev_y[standalone], (dev_scores[standalone] >= default).astype(int))}
     return {
         "file": path.name, "bytes": path.stat().st_size, "bits": bits, "C": cfg["C"], "nb_alpha": cfg["nb_alpha"],
         "seed": SEED, "folds": FOLDS, "threshold": threshold,
@@ -355,13 +460,15 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
                              "max_rules_model": prf(y_rows, (max_oof >= th_max).astype(int)) | {"threshold": th_max},
                              "model_alone_at_threshold": prf(y_rows, (p_oof >= threshold).astype(int))},
         "train": {"rows": len(tr), "positives": int(y_rows.sum()), "windows": int(X.shape[0]),
-                  "cross_family_negatives": len(others), "augmented_copies": len(augmented),
+                  "cross_family_negatives": len(others) - len(authored), "authored_negatives": len(authored),
+                  "authored_weight": cfg.get("authored_weight", 0.0), "augmented_copies": len(augmented),
                   "context_dependent_rows": bool(cfg["context_dependent"])},
         "dev": {"rows": len(dev), "positives": int(dev_y.sum())},
         "oof_train_at_threshold": prf(y_rows, (scores_oof >= threshold).astype(int)),
         "dev_at_threshold": prf(dev_y, (model_dev >= threshold).astype(int)),  # the classifier alone
         "dev_scanner_at_threshold": prf(dev_y, (dev_scores >= threshold).astype(int)),  # rules + classifier
         "dev_at_0.5": prf(dev_y, (dev_scores >= 0.5).astype(int)),
+        **at_default,
         "dev_standalone_at_threshold": prf(dev_y[standalone], (dev_scores[standalone] >= threshold).astype(int)),
         "dev_by_type_flagged": by_type,
         "dev_recall_by_language": by_lang,

@@ -105,14 +105,14 @@ DEFAULT = Policy(
     actions={"pii": "redact", "ipv4": "warn", "ipv6": "warn", "secrets": "block", "patterns": "block",
              "injection": "warn", "toxicity": "warn", "output": "warn", "output.pii": "warn",
              "output.secrets": "redact", "output.injection": "off"},
-    thresholds={"pii": 0.5, "secrets": 0.5, "injection": 0.75, "toxicity": 0.7, "groundedness": 0.5},
+    thresholds={"pii": 0.5, "secrets": 0.5, "injection": 0.75, "toxicity": 0.55, "groundedness": 0.5},
 )
 STRICT = Policy(
     "strict",
     actions={"pii": "redact", "secrets": "block", "patterns": "block", "injection": "block", "toxicity": "block",
              "output": "block", "output.pii": "redact", "output.secrets": "block", "output.injection": "warn",
              "too_long": "warn"},
-    thresholds={"pii": 0.4, "secrets": 0.4, "injection": 0.5, "toxicity": 0.5, "groundedness": 0.6},
+    thresholds={"pii": 0.4, "secrets": 0.4, "injection": 0.5, "toxicity": 0.4, "groundedness": 0.6},
 )
 PRESETS: Mapping[str, Policy] = MappingProxyType({"off": OFF, "default": DEFAULT, "strict": STRICT})
 

@@ -27,7 +27,7 @@ from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding
 
 SCANNER = "toxicity"
-DEFAULT_THRESHOLD = 0.7
+DEFAULT_THRESHOLD = 0.55  # the default policy's: out-of-fold precision ≥ 0.8 (model card)
 MODEL = "toxicity_model"
 LEXICON_FLOOR = 0.5  # weaker lexicon evidence is left to the classifier
 TARGET_BONUS = 0.25
@@ -185,6 +185,28 @@ _PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
         r"\b(?:you(?:'re|\s+are|r|\s+r)?|ur|u\s+r)\s+(?:a|an|such\s+a|the|nothing\s+but\s+an?|just\s+an?)?\s*"
         r"(?:\w+\s+){0,2}?(?:piece\s+of\s+(?:shit|garbage|trash|crap|filth)|waste\s+of\s+(?:space|oxygen|air|skin)|"
         r"scum|vermin|subhuman|parasite|filth|cockroach|degenerate|disgrace|abomination|imbecile|cretin)\b")),
+    # threat idioms: no violent verb, the menace is in the phrase
+    ("threat", 0.85, re.compile(
+        r"\bwatch\s+(?:your|ur)\s+back\b|\bsleep\s+with\s+one\s+eye\s+open\b|"
+        r"\b(?:you|u)\s+(?:won'?t|will\s+not|wont)\s+(?:even\s+)?see\s+(?:me|us|it)\s+coming\b|"
+        r"\b(?:i|we)\s+know\s+where\s+(?:you|u|your\s+(?:family|kids|children|wife|husband))\s+(?:live|sleep|work)s?\b|"
+        r"\b(?:your|ur)\s+days\s+are\s+numbered\b|"
+        r"\bmake\s+(?:you|u|ya)\s+(?:bleed|suffer|beg|scream)\b|"
+        r"\bmake\s+sure\s+(?:you|u)\s+(?:never|won'?t)\s+(?:walk|talk|see|breathe|wake\s+up)\s+again\b|"
+        r"\b(?:put|send|pump|stick)\s+(?:a|some|an?\s+\w+)\s+(?:bullets?|knife|blade|slug)\s+(?:in|into|through|between)\s+"
+        r"(?:you|your|his|her|their|him|them|that|this|the)\b|"
+        r"\b(?:you|u)(?:'re|\s+are|\s+r)\s+(?:so\s+)?(?:dead\s+meat|a\s+dead\s+(?:man|woman|boy|girl)|(?:going\s+to|gonna)\s+die)\b|"
+        r"\b(?:i|we)\s+(?:hope|wish)\s+(?:you|u)\s+(?:\w+\s+)?(?:die|burn|rot|get\s+(?:cancer|raped|shot|hit\s+by))\b")),
+    # insults without an insult word: a comparison or a verdict aimed at the reader
+    ("insult", 0.8, re.compile(
+        r"\b(?:you|u)(?:\s+have|\s+got|\s+have\s+got|'ve\s+got|'ve)\s+the\s+(?:brains?|iq|intelligence|personality|charm|manners|face|looks|"
+        r"attention\s+span|social\s+skills|wit|common\s+sense|body|smell)\s+of\s+an?\s+\w+|"
+        r"\b(?:you|u)(?:'re|\s+are|\s+r|r)\s+(?:such\s+)?(?:an?\s+)?(?:(?:complete|total|absolute|utter)\s+)?"
+        r"(?:embarrassment|laughingstock|laughing\s+stock|waste\s+of\s+a\s+\w+)\b|"
+        r"\bcrawl\s+back\s+(?:under|into|in)\s+(?:the|your|ur|whatever)\s+(?:\w+\s+)?(?:rock|hole|sewer|cave|gutter|swamp)\b|"
+        r"\b(?:nobody|no\s+one|no-one)\s+(?:likes|loves|wants|cares\s+about|would\s+miss)\s+(?:you|u)\b(?!\s+(?:more|better|less|as|like)\b)|"
+        r"\b(?:your|ur)\s+(?:mother|mom|mum|parents|dad|father)\s+should\s+have\s+(?:stopped|aborted|swallowed|"
+        r"pulled\s+out|used\s+a\s+condom)\b")),
 ]
 
 
@@ -203,6 +225,11 @@ _PATTERN_WORDS = (
         "piece", "waste", "scum", "vermin", "subhuman", "parasite", "filth", "cockroach", "degenerate", "disgrace",
         "abomination", "imbecile", "cretin"
     ]),
+    frozenset(["watch", "sleep", "coming", "know", "numbered", "make", "sure", "bullet", "bullets", "knife", "blade",
+               "slug", "dead", "die", "hope", "wish"]),
+    frozenset(["brain", "brains", "iq", "intelligence", "personality", "charm", "manners", "face", "looks", "attention",
+               "social", "wit", "common", "body", "smell", "embarrassment", "laughingstock", "laughing", "waste", "crawl",
+               "nobody", "no", "should"]),
 )
 _OBFUSCATION_CHARS = re.compile(r"[0-9@$!|*]")  # a character class: a fast scan before the slower gate
 _SPACED_GATE = re.compile(r"[a-z][ .\-_][a-z][ .\-_][a-z]")
