@@ -3,9 +3,8 @@ dev-split metrics and data sizes.
 
     python scripts/train_guardrails.py [--data /work/shared/data/guardrails] [--bits 20]
 
-The shipped injection model is ``--only injection``. The shipped toxicity model is still the
-previous round's (feature set ``textmodel.features_v1``; see the model card): ``--only toxicity``
-trains the new NBSVM, which was not shipped (it scores short assistant instructions as toxic).
+``--only injection`` / ``--only toxicity`` retrain one of the two shipped models (both NBSVM on
+the same features; see the model card).
 
 Reads ``injection.jsonl`` and ``toxicity.jsonl`` of the guardrail development corpus (see its
 README: sources, licences, the hash-based ``train``/``dev`` split). Trains on ``train`` only:
@@ -16,12 +15,14 @@ README: sources, licences, the hash-based ``train``/``dev`` split). Trains on ``
    8 windows, each text weighing 1 in total;
 2. extra negatives from the other families' train splits (PII and secret samples, benign
    prompts; toxic texts for injection) and 240 authored output-format instructions
-   (:func:`format_instructions`); toxicity: obfuscated copies of some rows (leetspeak, masked and repeated letters, spaced
+   (:func:`format_instructions`); toxicity: 661 authored benign negatives (:func:`authored_negatives`:
+   instructions, technical and figurative "violent" words, identity terms) and obfuscated copies of some rows (leetspeak, masked and repeated letters, spaced
    letters) of both labels, so the model sees what the normaliser leaves of them;
 3. L2-regularised logistic regression (scikit-learn, training time only) on the hashed features;
-4. Platt scaling fitted on 5-fold out-of-fold margins (folds by ``group`` when a row has one), so
+4. Platt scaling fitted on 3-fold out-of-fold margins (folds by ``group`` when a row has one), so
    the score is a probability; the reporting threshold is chosen on those out-of-fold scores
-   (injection: the lowest with precision ≥ 0.97; toxicity: best F1).
+   (injection: the lowest with precision ≥ 0.96; toxicity: best F1, and the ``default`` policy's
+   threshold the lowest with precision ≥ 0.80).
 
 Writes ``llmops_nb/guardrails/data/{injection,toxicity}_model.npz`` (plain arrays) and
 ``llmops_nb/guardrails/data/model_metrics.json`` (sizes, out-of-fold and dev metrics, a reliability

@@ -317,3 +317,14 @@ def test_toxicity_rules_read_the_normalised_text(obfuscated: str, plain: str) ->
 
     want = {h.category for h in toxicity.toxicity_hits(plain)}
     assert want and {h.category for h in toxicity.toxicity_hits(obfuscated)} == want
+
+
+def test_toxicity_pattern_precheck_never_skips_a_matching_pattern() -> None:
+    """Each toxicity pattern runs only when one of its words is in the text's word list: that word
+    set must be a necessary condition of the pattern (the threat idioms and reader insults too)."""
+    from llmops_nb.guardrails import toxicity
+
+    texts = [t for ts in TOXIC_CASES.values() for t in ts] + [t for ts in TOXIC_NEGATIVES.values() for t in ts]
+    for text in texts:
+        low = textmodel.normalise(text)
+        assert toxicity._pattern_hits(low, textmodel.words_of(low)) == toxicity._pattern_hits(low), text

@@ -11,7 +11,7 @@ A hit not aimed at the reader that is quoted, negated or reported ("he called me
 …", "the word …") counts ``DISTANCED`` of its weight: counter-speech is left to the classifier.
 Patterns and obfuscation passes run only when a cheap pre-check (their words in the text's word
 list, an obfuscation character) says they can match.
-A text is toxic when its score reaches the threshold (default 0.5): one strong term or a few
+A text is toxic when its score reaches the threshold (default 0.55): one strong term or a few
 milder ones; a lone "damn" or "stupid printer" is not.
 """
 
