@@ -393,3 +393,54 @@ def test_the_retry_policy_is_built_once_and_still_retries_each_call_on_its_own()
     with pytest.raises(E.BadRequest):  # not retryable: raised at once
         routing.with_retries(lambda: (_ for _ in ()).throw(E.BadRequest("400", provider="x", status=400)),
                              s, lambda exc, w: pytest.fail("no retry"), sleep=sleep)
+
+
+def test_a_first_attempt_that_succeeds_never_enters_the_retry_machinery_and_failures_still_retry(monkeypatch):
+    """The first attempt is a plain call (no tenacity state per call); a retryable failure
+    hands over to the retry policy, which counts it as attempt 1: the same number of attempts,
+    the same exponential waits (attempt 1's, then attempt 2's) and on_retry calls as before."""
+    import tenacity
+
+    from llmops_nb.config import Settings
+
+    s = Settings(tracking_uri="sqlite:///unused.db", retries=2, retry_base_s=1.0, retry_max_wait_s=100.0)
+    slept: list[float] = []
+    entered = []
+    real_call = tenacity.Retrying.__call__
+
+    def counting_call(self, *args, **kwargs):
+        entered.append(1)
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(tenacity.Retrying, "__call__", counting_call)
+    assert routing.with_retries(lambda: "ok", s, lambda exc, w: pytest.fail("no retry"), sleep=slept.append) == "ok"
+    bad = E.BadRequest("400", provider="x", status=400)
+    with pytest.raises(E.BadRequest) as info:
+        routing.with_retries(lambda: (_ for _ in ()).throw(bad), s, lambda exc, w: pytest.fail("no retry"),
+                             sleep=slept.append)
+    assert info.value is bad and entered == [] and slept == []  # neither entered tenacity
+
+    calls, notes = [], []
+
+    def always_503():
+        calls.append(1)
+        raise E.ProviderUnavailable(f"503 #{len(calls)}", provider="x", status=503)
+
+    with pytest.raises(E.ProviderUnavailable, match="503 #3"):  # retries=2: three attempts, the last raised
+        routing.with_retries(always_503, s, lambda exc, w: notes.append((str(exc), w)), sleep=slept.append)
+    assert len(calls) == 3 and entered == [1]
+    assert [n for n, _ in notes] == ["503 #1", "503 #2"]  # on_retry sees each failure, the first included
+    # exponential with jitter: attempt 1 waits base*2**0 + [0, base], attempt 2 base*2**1 + [0, base]
+    assert 1.0 <= slept[0] <= 2.0 and 2.0 <= slept[1] <= 3.0 and [w for _, w in notes] == slept
+
+    left = [1]
+
+    def once_then_ok():
+        if left[0]:
+            left[0] -= 1
+            raise E.ProviderUnavailable("503", provider="x", status=503, retry_after=0.25)
+        return "second"
+
+    slept.clear()
+    assert routing.with_retries(once_then_ok, s, lambda exc, w: None, sleep=slept.append) == "second"
+    assert slept == [0.25]  # the server's retry-after still honoured for the first failure
