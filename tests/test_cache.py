@@ -205,3 +205,56 @@ def test_an_answer_stored_by_a_call_is_a_hit_for_the_next_at_once(llm):
     first = llm.complete("sim:default", "remember me right away")
     again = llm.complete("sim:default", "remember me right away")
     assert not first.cached and again.cached and again.text == first.text
+
+
+def test_lookups_from_new_threads_share_one_connection_and_open_none(tmp_path, monkeypatch):
+    """Every thread reads through one shared sqlite connection: the workers of a new pool
+    (a compare(), acomplete's threads, a user's executor) open no connection of their own for
+    their first lookup (diskcache's default: one per thread, 0.36 ms each, and a cold page
+    cache per thread), and concurrent lookups from many threads each get their own answer."""
+    import sqlite3
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = DiskCacheBackend(tmp_path / "c")
+    for i in range(40):
+        backend.set(f"llm:{i}", f'"{i}"')
+    backend.flush()
+    assert backend.get("llm:0") == '"0"'  # the shared connection exists from here on
+    opened = []
+    real_connect = sqlite3.connect
+
+    def counting_connect(*args, **kwargs):
+        opened.append(threading.get_ident())
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counting_connect)
+    for _ in range(3):  # three pools, as three compare() calls with their own pools would be
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda i: backend.get(f"llm:{i % 40}") if i % 5 else backend.get(f"llm:missing-{i}"),
+                                range(200)))
+        assert got == [f'"{i % 40}"' if i % 5 else None for i in range(200)]
+    assert opened == []
+    backend.close()
+
+
+def test_a_forked_child_reads_through_its_own_connection(tmp_path):
+    backend = DiskCacheBackend(tmp_path / "c")
+    backend.set("llm:k", '"v"')
+    backend.flush()
+    assert backend.get("llm:k") == '"v"'  # the parent's connection is open
+    parent_con = backend._reader._shared[1]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never the parent's connection (sqlite forbids carrying one over a fork)
+        try:
+            ok = backend.get("llm:k") == '"v"' and backend._reader._shared[1] is not parent_con
+            os.write(write, b"ok" if ok else b"bad")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 10) == b"ok"
+    os.close(read)
+    assert backend.get("llm:k") == '"v"'
+    backend.close()
