@@ -63,9 +63,23 @@ class PreparedCall:
         return self.prompt_tokens.exact
 
 
+class _Checked(tuple):  # type: ignore[type-arg]
+    """Messages :func:`to_messages` already normalised and checked (none is a system message)."""
+
+    __slots__ = ()
+
+
 def to_messages(prompt: str | Iterable[Mapping[str, Any] | Message],
                 system: str | None) -> tuple[tuple[Message, ...], str | None]:
-    """Normalise a prompt string or message list; system messages join the system prompt."""
+    """Normalise a prompt string or message list; system messages join the system prompt.
+    Messages it returned are not checked again (a call's messages pass here up to three times)."""
+    if type(prompt) is _Checked:
+        return prompt, system or None
+    return _normalise(prompt, system)
+
+
+def _normalise(prompt: str | Iterable[Mapping[str, Any] | Message],
+               system: str | None) -> tuple[tuple[Message, ...], str | None]:
     if isinstance(prompt, str):
         items: list[Message] = [Message("user", prompt)]
     else:
@@ -92,7 +106,7 @@ def to_messages(prompt: str | Iterable[Mapping[str, Any] | Message],
             messages.append(m)
     if not messages or not any(m.content.strip() for m in messages):
         raise E.ConfigError("the prompt is empty: write the prompt in the cell (or pass text). Nothing was sent.")
-    return tuple(messages), ("\n\n".join(systems) if systems else None)
+    return _Checked(messages), ("\n\n".join(systems) if systems else None)
 
 
 def _check_params(params: dict[str, Any]) -> None:
@@ -135,7 +149,7 @@ def prepare(
         model=f"{provider_name}:{model_name}",
         provider=provider_name,
         model_name=model_name,
-        messages=messages,
+        messages=tuple(messages),
         system=system,
         params=params,
         stream=stream,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
@@ -56,7 +56,7 @@ class Request:
             "model": self.model,
             "provider": self.provider,
             "model_name": self.model_name,
-            "messages": [asdict(m) for m in self.messages],
+            "messages": [{name: getattr(m, name) for name in m.__dataclass_fields__} for m in self.messages],
             "system": self.system,
             "params": self.params,
             "stream": self.stream,
