@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,7 +60,7 @@ class CachedAnswer:
         payload = {
             "v": KEY_VERSION,
             "text": self.text,
-            "usage": asdict(self.usage),
+            "usage": {name: getattr(self.usage, name) for name in self.usage.__dataclass_fields__},  # flat: no asdict
             "cost_usd": self.cost_usd,
             "latency_s": self.latency_s,
             "ttft_s": self.ttft_s,
