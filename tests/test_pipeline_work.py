@@ -3,6 +3,7 @@ per chunk), the cache key is made once, budgets are read only when there is one.
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 from llmops_nb import guardrails, pipeline
@@ -12,11 +13,15 @@ MODEL = "openai:gpt-5.4-mini"
 
 
 def _counting(monkeypatch, owner, name):  # type: ignore[no-untyped-def]
+    """Calls of owner.name made by this test's thread (an earlier test's warm-up thread may poll
+    the session in the background; its reads are not the call's work)."""
     calls = []
     real = getattr(owner, name)
+    mine = threading.current_thread()
 
     def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(args)
+        if threading.current_thread() is mine:
+            calls.append(args)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, counted)
