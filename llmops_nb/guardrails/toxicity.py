@@ -17,11 +17,11 @@ milder ones; a lone "damn" or "stupid printer" is not.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from llmops_nb.guardrails import lazy_re as re
 from llmops_nb.guardrails import textmodel
 from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding
