@@ -207,10 +207,8 @@ def features_v1(text: str, bits: int, positions: bool = True) -> tuple[np.ndarra
         buf = buf[keep]
         n = len(buf) - 8
     # the 8 bytes starting at each position as one little-endian integer: an n-gram is its low n bytes
-    grid = np.empty((n, 8), dtype=np.uint8)
-    for j in range(8):
-        grid[:, j] = buf[j:j + n]
-    grams = grid.view("<u8").ravel()
+    # (an unaligned strided view, as in :func:`features`)
+    grams = np.ndarray((n,), dtype="<u8", buffer=buf, strides=(1,))
     is_word = c.WORDBYTE[buf[:n]]
     edges = np.flatnonzero(is_word[1:] != is_word[:-1])
     starts = edges[::2] + 1
@@ -359,10 +357,21 @@ def _featurised(text: str, bits: int, version: int = 2, numeric: bool = True) ->
 _HALF = struct.Struct("<e").unpack_from
 
 
+PY_BUDGET = 64 * 1024  # characters a process scores in pure Python before it imports numpy itself
+_py_scored = [0]
+
+
 def _use_numpy(text: str) -> bool:
-    """numpy once it is imported (by anyone), and for texts longer than ``PY_MAX`` (where its
-    import pays for itself); a fresh process's short texts are scored without it."""
-    return "numpy" in sys.modules or len(text) > PY_MAX // 4 and len(text.encode("utf-8", "surrogatepass")) > PY_MAX
+    """numpy once it is imported (by anyone: a session's mlflow or pandas import it), for texts
+    longer than ``PY_MAX`` bytes (where its import pays for itself) and once the process has scored
+    ``PY_BUDGET`` characters in pure Python (steady state: numpy is ~10× faster per text); before
+    that — a fresh process's first calls — a text is scored without it."""
+    if "numpy" in sys.modules or _py_scored[0] > PY_BUDGET:
+        return True
+    if len(text) > PY_MAX // 4 and len(text.encode("utf-8", "surrogatepass")) > PY_MAX:
+        return True
+    _py_scored[0] += len(text)
+    return False
 
 
 @dataclass(frozen=True, eq=False)
@@ -371,7 +380,8 @@ class LinearTextModel:
     of them: summing a few hundred halves costs a few µs per scan, converting them all ~30 ms at
     load), ``bias``, calibration ``a``/``b``, and ``rules``: the weight of the scanner's rule score
     in the calibrated logit (0: no combiner — the scanner takes the larger of the rules' and the
-    model's score). ``w`` is the weights as a numpy array (a view of ``raw``, made on first use)."""
+    model's score). ``w`` is the weights as a numpy array (made on first use: a view of ``raw``, or
+an aligned copy)."""
 
     name: str
     bits: int
@@ -388,7 +398,9 @@ class LinearTextModel:
     def w(self) -> np.ndarray:
         if self._w is None:
             np = _npc().np
-            object.__setattr__(self, "_w", np.frombuffer(self.raw, dtype="<f2", count=1 << self.bits))
+            w = np.frombuffer(self.raw, dtype="<f2", count=1 << self.bits)
+            # a zip member may start at an odd offset: numpy gathers from unaligned halves ~20× slower
+            object.__setattr__(self, "_w", w if w.flags.aligned else w.copy())
         return self._w
 
     def _py_margins(self, text: str) -> tuple[list[float], int]:
@@ -447,9 +459,14 @@ class LinearTextModel:
         if numeric is None:
             numeric = _use_numpy(text)
         if numeric:
-            margins, size = self.margins(text)
-            best = int(margins.argmax())
-            margin, count = float(margins[best]), len(margins)
+            idx, _, nblocks, size, _ = _featurised(text, self.bits, self.version)
+            if nblocks <= WINDOW_BLOCKS:  # one window (most prompts): :meth:`margins` without its arrays
+                best, count = 0, 1
+                margin = self.bias + float(self.w.take(idx).sum(dtype=_npc().np.float64)) / math.sqrt(max(len(idx), 1))
+            else:
+                margins, size = self.margins(text)
+                best = int(margins.argmax())
+                margin, count = float(margins[best]), len(margins)
         else:
             py, size = self._py_margins(text)
             best = max(range(len(py)), key=py.__getitem__)  # the first of equal maxima, like argmax

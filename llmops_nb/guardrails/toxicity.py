@@ -126,10 +126,15 @@ def _word_hits(low: str, lex: Lexicon, words: list[str]) -> list[Hit]:
     if not lex.phrase_first.isdisjoint(words):
         present = set(words)
         for phrase, (w, cat) in lex.phrases.items():
-            if set(_WORD.findall(phrase)) <= present:
+            if _phrase_words(phrase) <= present:
                 hits += [Hit(phrase, cat, w, m.start(), m.end())
                          for m in re.finditer(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", low)]
     return hits
+
+
+@lru_cache(maxsize=1024)
+def _phrase_words(phrase: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(phrase))
 
 
 def _obfuscated_tokens(low: str) -> dict[int, int]:
@@ -258,7 +263,7 @@ def toxicity_hits(text: str) -> list[Hit]:
     hits = _hits_of(low)
     if len(text) > textmodel.SHORT or (low.isascii() and not _maybe_obfuscated(low)):
         return hits  # prompt-sized texts only (like the normaliser's spaced-letter pass)
-    norm = textmodel.normalise(text)
+    norm = textmodel.normalised(text)
     if norm == low or norm == " ".join(low.split()):
         return hits
     alt = _hits_of(norm)
