@@ -32,6 +32,8 @@ from re import (  # noqa: F401  (re-exported: the modules use them as ``re.X``)
 )
 from typing import Any
 
+created = 0  # patterns made through :func:`compile` in this process, and how many have been compiled
+compiled_count = 0
 _METHODS = ("search", "match", "fullmatch", "finditer", "findall", "sub", "subn", "split", "scanner")
 
 
@@ -41,13 +43,17 @@ class LazyPattern:
     __slots__ = ("pattern", "flags", "_compiled", *_METHODS)
 
     def __init__(self, pattern: str, flags: int = 0) -> None:
+        global created
         self.pattern, self.flags = pattern, flags
+        created += 1
 
     def compiled(self) -> _re.Pattern[str]:
         try:
             return self._compiled
         except AttributeError:
+            global compiled_count
             rx = _re.compile(self.pattern, self.flags)
+            compiled_count += 1
             for name in _METHODS:  # bound methods of the compiled pattern: no indirection afterwards
                 setattr(self, name, getattr(rx, name))
             self._compiled = rx
