@@ -97,7 +97,7 @@ def _unleet_all(low: str) -> str:
             e += 1
         token = low[s:e]
         core = token.rstrip("!")  # "idiot!!" is punctuation, "sh!t" is leet
-        if not core.isdigit() and sum(c.isalpha() for c in core) >= 2 and len(core) <= 24:
+        if not core.isdigit() and len(core) <= 24 and sum(map(str.isalpha, core)) >= 2:
             pieces += [low[last:s], core.translate(_LEET), token[len(core):]]
             last = e
     return "".join(pieces) + low[last:] if pieces else low
@@ -368,9 +368,10 @@ def normalised(text: str) -> str:
     return norm if norm is not None else _normalised.put(text, normalise(text))
 
 
-def _featurised(text: str, bits: int, version: int = 2, numeric: bool = True) -> tuple[Any, Any, int, int, bool]:
-    """``(buckets, block of each bucket, number of blocks, normalised size, numpy?)`` of ``text``,
-    through numpy when ``numeric`` (arrays) or in pure Python (lists); kept per thread."""
+def _featurised(text: str, bits: int, version: int = 2, numeric: bool = True) -> tuple[Any, Any, int, int, Any]:
+    """``(buckets, block of each bucket, number of blocks, normalised size, extra)`` of ``text``,
+    through numpy when ``numeric`` (arrays; ``extra``: see :func:`_windowed`) or in pure Python
+    (lists; ``extra`` False); kept per thread."""
     key = (text, bits, version, numeric)
     hit = _featurised_cache.get(key)
     if hit is not None:
@@ -395,9 +396,15 @@ def _featurised(text: str, bits: int, version: int = 2, numeric: bool = True) ->
     return _featurised_cache.put(key, _windowed(idx, pos, windowed, size))
 
 
-def _windowed(idx: Any, pos: Any, windowed: bool, size: int) -> tuple[Any, Any, int, int, bool]:
+def _windowed(idx: Any, pos: Any, windowed: bool, size: int) -> tuple[Any, Any, int, int, Any]:
+    """The cache entry of a numpy-featurised text; for a text of several windows its last item is
+    each window's ``sqrt(feature count)`` (the same for every model: worked out once)."""
     if windowed:
         blocks_of, nblocks = window_ids(pos, size + 2)
+        if nblocks > WINDOW_BLOCKS:
+            np = _npc().np
+            cc = np.concatenate([[0.0], np.cumsum(np.bincount(blocks_of, minlength=nblocks).astype(np.float64))])
+            return idx, blocks_of, nblocks, size, np.sqrt(np.maximum(cc[WINDOW_BLOCKS:] - cc[:-WINDOW_BLOCKS], 1.0))
         return idx, blocks_of, nblocks, size, True
     return idx, idx, 1, size, True  # one window; block ids are not used
 
@@ -476,16 +483,12 @@ an aligned copy)."""
     def margins(self, text: str) -> tuple[np.ndarray, int]:
         """Raw margin of every window of ``text`` and the normalised text's length in bytes."""
         np = _npc().np
-        idx, blocks_of, nblocks, size, _ = _featurised(text, self.bits, self.version)
+        idx, blocks_of, nblocks, size, norms = _featurised(text, self.bits, self.version)
         w = self.w
         if nblocks <= WINDOW_BLOCKS:  # one window: no per-block sums needed
             return np.array([self.bias + float(w[idx].sum(dtype=np.float64)) / np.sqrt(max(len(idx), 1))]), size
-        sums = np.bincount(blocks_of, weights=w[idx], minlength=nblocks)
-        counts = np.bincount(blocks_of, minlength=nblocks).astype(np.float64)
-        cs, cc = np.concatenate([[0.0], np.cumsum(sums)]), np.concatenate([[0.0], np.cumsum(counts)])
-        sums = cs[WINDOW_BLOCKS:] - cs[:-WINDOW_BLOCKS]
-        counts = cc[WINDOW_BLOCKS:] - cc[:-WINDOW_BLOCKS]
-        return self.bias + sums / np.sqrt(np.maximum(counts, 1.0)), size
+        cs = np.concatenate([[0.0], np.cumsum(np.bincount(blocks_of, weights=w[idx], minlength=nblocks))])
+        return self.bias + (cs[WINDOW_BLOCKS:] - cs[:-WINDOW_BLOCKS]) / norms, size
 
     def calibrate(self, margin: float, rule_score: float = 0.0) -> float:
         """The calibrated probability of a window margin (and, for a combined model, the rules' score)."""

@@ -149,7 +149,7 @@ def _obfuscated_tokens(low: str) -> dict[int, int]:
             s -= 1
         while e < len(low) and low[e] in _TOKEN_CHARS:
             e += 1
-        if sum(c.isalpha() for c in low[s:e]) >= 2 and e - s <= 24:
+        if e - s <= 24 and sum(map(str.isalpha, low[s:e])) >= 2:
             spans[s] = e
         last_end = e
     return spans
