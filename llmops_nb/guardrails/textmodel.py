@@ -384,8 +384,10 @@ def _featurised(text: str, bits: int, version: int = 2, numeric: bool = True) ->
         blocks = max(1, -(-(size + 2) // BLOCK)) if windowed else 1
         blocks_of = [min(p // BLOCK, blocks - 1) for p in pos] if windowed else idx
         return _featurised_cache.put(key, (idx, blocks_of, blocks, size, False))
-    if {(bits, 1), (bits, 2)} <= _feature_sets and version in (1, 2) and not _STRETCHED.search(norm):
-        # the two bundled models use different feature sets: one pass serves both
+    if version == 2 and (bits, 1) in _feature_sets and not _STRETCHED.search(norm):
+        # the two bundled models use different feature sets: one pass serves both. Only when set 2
+        # is asked for: a scan asks for the injection model first, and an output scan (injection
+        # off by default) asks for the toxicity model's set 1 alone
         (idx2, pos2), (idx1, pos1) = features_pair(norm, bits, positions=windowed)
         other = (text, bits, 3 - version, True)
         _featurised_cache.put(other, _windowed(idx1 if version == 2 else idx2, pos1 if version == 2 else pos2,
