@@ -109,13 +109,13 @@ def test_another_thread_does_not_evict_this_threads_features(monkeypatch: pytest
     """A scan's injection and toxicity models reuse the text's features; a scan in another thread
     in between must not evict them (a one-entry cache shared by all threads did)."""
     calls: list[str] = []
-    real = textmodel.features
+    real = textmodel.normalise  # every feature computation starts from it (a cache miss)
 
-    def counting(text: str, *a: object, **k: object) -> object:
+    def counting(text: str) -> str:
         calls.append(text)
-        return real(text, *a, **k)
+        return real(text)
 
-    monkeypatch.setattr(textmodel, "features", counting)
+    monkeypatch.setattr(textmodel, "normalise", counting)
     model = textmodel.load("injection_model")
     mine, theirs = "please summarise the meeting notes for me", "what is the capital of france, please?"
     first = model.score_span(mine, numeric=True)
