@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from llmops_nb.guardrails import lazy_re as re
 from llmops_nb.guardrails import textmodel
 from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding

@@ -15,9 +15,9 @@ Social security numbers (US SSN, Belgian INSZ …) are the ``ssn`` type of :mod:
 
 from __future__ import annotations
 
-import re
 import time
 
+from llmops_nb.guardrails import lazy_re as re
 from llmops_nb.guardrails._common import luhn_ok, make_finding, preceding
 from llmops_nb.types import Finding
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib import resources
 
+from llmops_nb.guardrails import lazy_re as re
 from llmops_nb.guardrails import national_ids
 from llmops_nb.guardrails._common import luhn_ok, make_finding, preceding, resolve_overlaps
 from llmops_nb.types import Finding

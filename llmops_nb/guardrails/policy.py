@@ -58,6 +58,8 @@ class Policy:
     patterns: BlockedPatterns | None = None
     max_chars: int | None = None
     scanners: tuple[Any, ...] = ()  # extra scanners (guardrails.remote.Scanner protocol), actioned by name
+    _enabled: dict[tuple[str, tuple[str, ...], str], frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         bad = {k: v for k, v in self.actions.items() if v not in ACTIONS}
@@ -80,9 +82,15 @@ class Policy:
         return float(self.thresholds.get(name, default))
 
     def enabled(self, scanner: str, types: tuple[str, ...] = (), direction: str = "input") -> frozenset[str]:
-        """The types of ``scanner`` that are not off in ``direction`` (``{scanner}`` if it has no types)."""
-        names = types or (scanner,)
-        return frozenset(t for t in names if self.action_for(scanner, t if types else None, direction) != "off")
+        """The types of ``scanner`` that are not off in ``direction`` (``{scanner}`` if it has no
+        types); worked out once per policy (a policy never changes: its mappings are read-only)."""
+        key = (scanner, types, direction)
+        found = self._enabled.get(key)
+        if found is None:
+            names = types or (scanner,)
+            found = frozenset(t for t in names if self.action_for(scanner, t if types else None, direction) != "off")
+            self._enabled[key] = found
+        return found
 
     def with_actions(self, overrides: Mapping[str, str] | None = None, /, **kw: str) -> Policy:
         """A copy with some actions changed: ``policy.with_actions({"output.pii": "block"}, ipv4="off")``."""

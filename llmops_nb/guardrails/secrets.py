@@ -28,10 +28,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import string
 from collections.abc import Callable
 
+from llmops_nb.guardrails import lazy_re as re
 from llmops_nb.guardrails._common import make_finding, resolve_overlaps, shannon_entropy
 from llmops_nb.guardrails.secret_formats import FORMATS
 from llmops_nb.types import Finding

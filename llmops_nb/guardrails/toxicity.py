@@ -17,11 +17,11 @@ milder ones; a lone "damn" or "stupid printer" is not.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from llmops_nb.guardrails import lazy_re as re
 from llmops_nb.guardrails import textmodel
 from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding
@@ -126,10 +126,15 @@ def _word_hits(low: str, lex: Lexicon, words: list[str]) -> list[Hit]:
     if not lex.phrase_first.isdisjoint(words):
         present = set(words)
         for phrase, (w, cat) in lex.phrases.items():
-            if set(_WORD.findall(phrase)) <= present:
+            if _phrase_words(phrase) <= present:
                 hits += [Hit(phrase, cat, w, m.start(), m.end())
                          for m in re.finditer(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", low)]
     return hits
+
+
+@lru_cache(maxsize=1024)
+def _phrase_words(phrase: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(phrase))
 
 
 def _obfuscated_tokens(low: str) -> dict[int, int]:
@@ -144,7 +149,7 @@ def _obfuscated_tokens(low: str) -> dict[int, int]:
             s -= 1
         while e < len(low) and low[e] in _TOKEN_CHARS:
             e += 1
-        if sum(c.isalpha() for c in low[s:e]) >= 2 and e - s <= 24:
+        if e - s <= 24 and sum(map(str.isalpha, low[s:e])) >= 2:
             spans[s] = e
         last_end = e
     return spans
@@ -258,7 +263,7 @@ def toxicity_hits(text: str) -> list[Hit]:
     hits = _hits_of(low)
     if len(text) > textmodel.SHORT or (low.isascii() and not _maybe_obfuscated(low)):
         return hits  # prompt-sized texts only (like the normaliser's spaced-letter pass)
-    norm = textmodel.normalise(text)
+    norm = textmodel.normalised(text)
     if norm == low or norm == " ".join(low.split()):
         return hits
     alt = _hits_of(norm)
