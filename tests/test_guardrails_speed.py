@@ -158,3 +158,31 @@ def test_policy_enabled_types_follow_each_policy() -> None:
     assert quiet.enabled("pii", ("email", "phone"), "input") == frozenset({"phone"})
     assert "email" in DEFAULT.enabled("pii", ("email", "phone"), "input")
     assert not [f for f in scan("mail ada@example.com", "input", quiet) if f.type == "email"]
+
+
+def _lazy_patterns(value: object, seen: set[int]) -> list[lazy_re.LazyPattern]:
+    if id(value) in seen:
+        return []
+    seen.add(id(value))
+    if isinstance(value, lazy_re.LazyPattern):
+        return [value]
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [p for item in value for p in _lazy_patterns(item, seen)]
+    return []
+
+
+def test_every_scanner_pattern_compiles() -> None:
+    """Deferred compilation must not defer a broken pattern to some user's call: every pattern the
+    scanner modules hold at module level (alone or in their tables) compiles."""
+    import importlib
+
+    seen: set[int] = set()
+    found = []
+    for name in ("pii", "secrets", "secret_formats", "national_ids", "injection", "toxicity", "output", "patterns"):
+        module = importlib.import_module(f"llmops_nb.guardrails.{name}")
+        found += _lazy_patterns(list(vars(module).values()), seen)
+    assert len(found) > 200, len(found)
+    for pattern in found:
+        pattern.compiled()
