@@ -226,43 +226,6 @@ def features_v1(text: str, bits: int, positions: bool = True) -> tuple[np.ndarra
     return out.astype(np.intp), np.maximum(np.concatenate(pos), 0)
 
 
-def features_pair(text: str, bits: int, positions: bool = True) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-    """``(features(text), features_v1(text))`` in one pass, for a *normalised* text (no letter
-    repeated past two, so :func:`features_v1` squeezes nothing): both feature sets share their
-    character n-grams (version 1 leaves out the ones that reach into the padding) and the words'
-    first-8-byte hashes; one multiply and shift mixes them all."""
-    c = _npc()
-    np = c.np
-    raw = b" " + text.encode("utf-8", "surrogatepass") + b" "
-    n = len(raw)
-    buf = np.frombuffer(raw + _PAD, dtype=np.uint8)
-    grams = np.ndarray((n,), dtype="<u8", buffer=buf, strides=(1,))
-    is_word = c.WORDBYTE[buf[:n]]
-    edges = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1
-    starts, ends = edges[::2], edges[1::2]
-    lens = c.PREFIX_MASK[np.minimum(ends - starts, 8)]
-    head = grams[starts] & lens
-    words = head * c.P ^ (grams[np.maximum(starts, ends - 8)] & lens)
-    bigrams = words[:-1] * c.P + words[1:]
-    nw = len(words)
-    out = np.concatenate([((grams & c.CHAR_MASKS) ^ c.CHAR_SEEDS).ravel(), words ^ c.SEEDS[11], bigrams ^ c.SEEDS[12],
-                          (bigrams[:-1] * c.P + words[2:]) ^ c.SEEDS[13], head ^ c.SEEDS[11],
-                          (head[:-1] * c.P + head[1:]) ^ c.SEEDS[12]])
-    out *= c.MIX
-    out >>= np.uint64(64 - bits)
-    out = out.astype(np.intp)
-    v2_end = 3 * n + max(nw, 0) + max(nw - 1, 0) + max(nw - 2, 0)
-    v2 = out[:v2_end]
-    cuts = [max(0, n - g + 1) for g in CHAR_NGRAMS]
-    v1 = np.concatenate([out[k * n:k * n + cut] for k, cut in enumerate(cuts)] + [out[v2_end:]])
-    if not positions:
-        return (v2, None), (v1, None)
-    at = starts - 1
-    pos2 = np.concatenate([np.tile(np.arange(n), len(CHAR_NGRAMS)), at, at[:-1], at[:-2]])
-    pos1 = np.concatenate([np.arange(cut) for cut in cuts] + [at, at[:-1]])
-    return (v2, np.maximum(pos2, 0)), (v1, np.maximum(pos1, 0))
-
-
 def _word_runs(buf: bytes, n: int) -> list[tuple[int, int]]:
     """``(start, end)`` of the runs of word bytes in ``buf[:n]`` (which starts and ends with a space)."""
     runs, start, inside = [], 0, False
@@ -384,16 +347,6 @@ def _featurised(text: str, bits: int, version: int = 2, numeric: bool = True) ->
         blocks = max(1, -(-(size + 2) // BLOCK)) if windowed else 1
         blocks_of = [min(p // BLOCK, blocks - 1) for p in pos] if windowed else idx
         return _featurised_cache.put(key, (idx, blocks_of, blocks, size, False))
-    if version == 2 and (bits, 1) in _feature_sets and not _STRETCHED.search(norm):
-        # the two bundled models use different feature sets: one pass serves both. Only when set 2
-        # is asked for: a scan asks for the injection model first, and an output scan (injection
-        # off by default) asks for the toxicity model's set 1 alone
-        (idx2, pos2), (idx1, pos1) = features_pair(norm, bits, positions=windowed)
-        other = (text, bits, 3 - version, True)
-        _featurised_cache.put(other, _windowed(idx1 if version == 2 else idx2, pos1 if version == 2 else pos2,
-                                               windowed, size))
-        return _featurised_cache.put(key, _windowed(idx2 if version == 2 else idx1, pos2 if version == 2 else pos1,
-                                                    windowed, size))
     idx, pos = (features if version >= 2 else features_v1)(norm, bits, positions=windowed)
     return _featurised_cache.put(key, _windowed(idx, pos, windowed, size))
 
@@ -411,7 +364,6 @@ def _windowed(idx: Any, pos: Any, windowed: bool, size: int) -> tuple[Any, Any, 
     return idx, idx, 1, size, True  # one window; block ids are not used
 
 
-_feature_sets: set[tuple[int, int]] = set()  # (bits, version) of the models loaded
 
 
 _HALF = struct.Struct("<e").unpack_from
@@ -629,7 +581,6 @@ def load(name: str) -> LinearTextModel:
             ref = resources.files("llmops_nb.guardrails").joinpath(f"data/{name}.npz")
             with ref.open("rb") as fh:
                 _loaded[name] = read_model(fh.read(), name)
-            _feature_sets.add((_loaded[name].bits, _loaded[name].version))
         return _loaded[name]
 
 
