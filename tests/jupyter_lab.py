@@ -27,6 +27,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,37 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/ch
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "llmops-browser-test"
+# every request but the local servers' is aborted: nothing leaves the machine
+NOT_LOCAL = re.compile(r"^(?!http://127\.0\.0\.1).*")
+# JupyterLab has opened the notebook and its kernel has started and is idle
+KERNEL_IDLE = ("() => window.jupyterapp && document.querySelector('.jp-Notebook') &&"
+               " window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'")
+
+
+@contextlib.contextmanager
+def browser_page(width: int, height: int, *, local_only: bool = True) -> Iterator[Any]:
+    """A page of a fresh headless Chromium (Debian's, driven by Playwright), closed at the end,
+    also when the test fails; with ``local_only`` every request off 127.0.0.1 is aborted."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            if local_only:
+                page.route(NOT_LOCAL, lambda route: route.abort())
+            yield page
+        finally:
+            browser.close()
+
+
+def open_notebook(page: Any, url: str) -> None:
+    """Open a notebook in JupyterLab and wait for the extension's status bar and an idle kernel
+    (on a busy machine a kernel takes a while to start)."""
+    page.goto(url, timeout=90_000)
+    page.locator(".jp-llmops-status").wait_for(timeout=90_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
 
 
 def free_port() -> int:

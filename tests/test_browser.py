@@ -16,7 +16,7 @@ import json
 
 import pytest
 
-from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab
+from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab, browser_page
 
 MODELS = ["sim:alpha", "sim:beta"]
 SETUP = f"""\
@@ -42,38 +42,32 @@ def lab(jupyter_lab: Lab) -> str:
 
 
 def test_playground_answers_and_footers_render_in_jupyterlab(lab: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.set_default_timeout(30_000)
-            page.goto(lab, timeout=90_000)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel",
-                                   timeout=90_000)  # a kernel starting on a busy machine
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            expect(page.get_by_text("run finished: ['done', 'done']")).to_be_visible(timeout=40_000)
-            panels = page.locator(".llmops-panel")
-            expect(panels).to_have_count(len(MODELS))
-            for i, model in enumerate(MODELS):
-                name = model.split(":")[1]
-                body = panels.nth(i).locator(".llmops-panel-body")
-                expect(body).to_contain_text(f"Simulated answer ({name}) to “Explain vector databases in two sentences.”")
-                footer = panels.nth(i).locator(".llmops-panel-footer")
-                expect(footer).to_contain_text(f"{model} · ")
-                expect(footer).to_contain_text(" tok · ")
-                expect(footer).to_contain_text("TTFT")
-            expect(page.locator(".llmops-run-status")).to_contain_text("2 answered, 0 failed")
-            # a click in the browser reaches the kernel: 👍 is stored as MLflow feedback
-            panels.nth(0).locator(".llmops-thumbs-up").click()
-            expect(panels.nth(0).locator(".llmops-rating-status")).to_contain_text("saved as MLflow feedback", timeout=60_000)
-            page.locator(".llmops-playground").scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
-        finally:
-            browser.close()
+    with browser_page(1400, 1100) as page:
+        page.set_default_timeout(30_000)
+        page.goto(lab, timeout=90_000)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel",
+                               timeout=90_000)  # a kernel starting on a busy machine
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        expect(page.get_by_text("run finished: ['done', 'done']")).to_be_visible(timeout=40_000)
+        panels = page.locator(".llmops-panel")
+        expect(panels).to_have_count(len(MODELS))
+        for i, model in enumerate(MODELS):
+            name = model.split(":")[1]
+            body = panels.nth(i).locator(".llmops-panel-body")
+            expect(body).to_contain_text(f"Simulated answer ({name}) to “Explain vector databases in two sentences.”")
+            footer = panels.nth(i).locator(".llmops-panel-footer")
+            expect(footer).to_contain_text(f"{model} · ")
+            expect(footer).to_contain_text(" tok · ")
+            expect(footer).to_contain_text("TTFT")
+        expect(page.locator(".llmops-run-status")).to_contain_text("2 answered, 0 failed")
+        # a click in the browser reaches the kernel: 👍 is stored as MLflow feedback
+        panels.nth(0).locator(".llmops-thumbs-up").click()
+        expect(panels.nth(0).locator(".llmops-rating-status")).to_contain_text("saved as MLflow feedback", timeout=60_000)
+        page.locator(".llmops-playground").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
 
 
 # -- the MLflow UI: a trace's header cost (issue 12.5) -------------------------------------------

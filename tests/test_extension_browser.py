@@ -22,8 +22,10 @@ from tests.jupyter_lab import (  # noqa: F401 - re-exported for the other browse
     LABEXT,
     TOKEN,
     Lab,
+    browser_page,
     code_cell,
     notebook,
+    open_notebook,
     stop,
 )
 
@@ -71,69 +73,54 @@ def lab(jupyter_lab: Lab) -> Served:
 
 
 def test_llm_cell_updates_status_bar_and_sidebar(lab: Served) -> None:
-    from playwright.sync_api import sync_playwright
+    with browser_page(1500, 820) as page:  # nothing leaves the machine: only the local JupyterLab answers
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "llmops" in m.text else None)
+        open_notebook(page, lab.url("demo.ipynb"))
+        status = page.locator(".jp-llmops-status")
+        before = status.inner_text()
+        assert "0 calls" in before and "$0" in before
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 820})
-            # nothing leaves the machine: only the local JupyterLab answers
-            page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
-            errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "llmops" in m.text else None)
-            page.goto(lab.url("demo.ipynb"), timeout=90_000)
-            status = page.locator(".jp-llmops-status")
-            status.wait_for(timeout=90_000)
-            page.wait_for_function(
-                "() => window.jupyterapp && document.querySelector('.jp-Notebook') &&"
-                " window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
-                timeout=90_000)
-            before = status.inner_text()
-            assert "0 calls" in before and "$0" in before
+        # %%llm cells are highlighted: model id, option, {{variable}}
+        cell = page.locator(".jp-Cell").nth(1)
+        assert cell.locator(".cm-llm-magic").first.inner_text() == "%%llm"
+        assert cell.locator(".cm-llm-model").first.inner_text() == "sim:default"
+        # a mark may be split by the Python tokens under it: join the pieces
+        assert "".join(cell.locator(".cm-llm-option").all_inner_texts()) == "-t--max-tokens"
+        assert "".join(cell.locator(".cm-llm-variable").all_inner_texts()) == "{{topic}}"
+        assert cell.locator(".cm-line.cm-llm-prose").count() >= 1
 
-            # %%llm cells are highlighted: model id, option, {{variable}}
-            cell = page.locator(".jp-Cell").nth(1)
-            assert cell.locator(".cm-llm-magic").first.inner_text() == "%%llm"
-            assert cell.locator(".cm-llm-model").first.inner_text() == "sim:default"
-            # a mark may be split by the Python tokens under it: join the pieces
-            assert "".join(cell.locator(".cm-llm-option").all_inner_texts()) == "-t--max-tokens"
-            assert "".join(cell.locator(".cm-llm-variable").all_inner_texts()) == "{{topic}}"
-            assert cell.locator(".cm-line.cm-llm-prose").count() >= 1
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(
+            "() => /2 calls/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
+            timeout=120_000)
+        after = status.inner_text()
+        assert after != before
+        assert re.search(r"LLM \$0\.0000\d\d · \d+ tok · 2 calls \(1 cached", after), after
 
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(
-                "() => /2 calls/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
-                timeout=120_000)
-            after = status.inner_text()
-            assert after != before
-            assert re.search(r"LLM \$0\.0000\d\d · \d+ tok · 2 calls \(1 cached", after), after
+        status.click()
+        rows = page.locator("#llmops-nb-calls .jp-llmops-row")
+        rows.first.wait_for(timeout=30_000)
+        assert rows.count() == 2
+        assert "sim:default" in rows.first.inner_text()
+        assert "cached" in rows.first.inner_text()  # the newest, second run was a cache hit
+        rows.nth(1).click()
+        details = page.locator("#llmops-nb-calls .jp-llmops-details")
+        details.wait_for(timeout=10_000)
+        page.wait_for_function(
+            "() => /answer:/.test(document.querySelector('#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')",
+            timeout=60_000)
+        assert "Open the trace in MLflow" in details.inner_text()
+        page.locator(".jp-Cell").nth(1).scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "extension.png"))
 
-            status.click()
-            rows = page.locator("#llmops-nb-calls .jp-llmops-row")
-            rows.first.wait_for(timeout=30_000)
-            assert rows.count() == 2
-            assert "sim:default" in rows.first.inner_text()
-            assert "cached" in rows.first.inner_text()  # the newest, second run was a cache hit
-            rows.nth(1).click()
-            details = page.locator("#llmops-nb-calls .jp-llmops-details")
-            details.wait_for(timeout=10_000)
-            page.wait_for_function(
-                "() => /answer:/.test(document.querySelector('#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')",
-                timeout=60_000)
-            assert "Open the trace in MLflow" in details.inner_text()
-            page.locator(".jp-Cell").nth(1).scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "extension.png"))
-
-            # every live kernel's store, through the server extension
-            page.locator("#llmops-nb-calls .jp-llmops-toggle").click()
-            page.wait_for_function(
-                "() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length >= 2 &&"
-                " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary').textContent)",
-                timeout=60_000)
-            assert not errors, errors
-        finally:
-            browser.close()
+        # every live kernel's store, through the server extension
+        page.locator("#llmops-nb-calls .jp-llmops-toggle").click()
+        page.wait_for_function(
+            "() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length >= 2 &&"
+            " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary').textContent)",
+            timeout=60_000)
+        assert not errors, errors
 
 
 # -- spend: the kernel is the source of truth --------------------------------------------------
@@ -173,62 +160,48 @@ def _run_cell(page, index: int) -> str:  # type: ignore[no-untyped-def]
 
 
 def _open(page, lab: Served, path: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(lab.url(path), timeout=90_000)
-    page.locator(".jp-llmops-status").wait_for(timeout=90_000)
-    page.wait_for_function(
-        "() => window.jupyterapp && document.querySelector('.jp-Notebook') &&"
-        " window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
-        timeout=90_000)
+    open_notebook(page, lab.url(path))
 
 
 def test_status_bar_equals_llm_cost_for_every_kind_of_call(lab: Served) -> None:
     """A notebook in a sub-folder mixing %%llm, complete(), compare() and the playground (Run
     clicked in the page): the status bar says what `%llm cost` says, lists every call in the
     sidebar, and says it again after a page reload."""
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
     n = CALLS_IN_SPEND_NOTEBOOK
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 900})
-            page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
-            _open(page, lab, "sub/folder/spend.ipynb")
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(
-                "() => /\\b6 calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
-                timeout=90_000)  # %%llm, complete() and compare(): none of them but %%llm displays a footer
-            page.locator(".jp-OutputArea button:has-text('Run')").first.click()  # the playground, in threads
-            page.wait_for_function(
-                f"() => /\\b{n} calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')"
-                " && !/running/.test(document.querySelector('.jp-llmops-status').textContent)",
-                timeout=90_000)
-            status = _status(page)
-            cost = _run_cell(page, 5)
-            spend = json.loads(_run_cell(page, 6).strip().splitlines()[-1])
-            assert spend["calls"] == n, spend
-            spent = f"${spend['spent_usd']:.6f}"
-            assert re.search(rf"\b{n} calls?\b", cost) and spent in cost, cost
-            assert status.startswith(f"LLM {spent} · ") and f" {n} calls" in status, (status, cost)
+    with browser_page(1500, 900) as page:
+        _open(page, lab, "sub/folder/spend.ipynb")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(
+            "() => /\\b6 calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
+            timeout=90_000)  # %%llm, complete() and compare(): none of them but %%llm displays a footer
+        page.locator(".jp-OutputArea button:has-text('Run')").first.click()  # the playground, in threads
+        page.wait_for_function(
+            f"() => /\\b{n} calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')"
+            " && !/running/.test(document.querySelector('.jp-llmops-status').textContent)",
+            timeout=90_000)
+        status = _status(page)
+        cost = _run_cell(page, 5)
+        spend = json.loads(_run_cell(page, 6).strip().splitlines()[-1])
+        assert spend["calls"] == n, spend
+        spent = f"${spend['spent_usd']:.6f}"
+        assert re.search(rf"\b{n} calls?\b", cost) and spent in cost, cost
+        assert status.startswith(f"LLM {spent} · ") and f" {n} calls" in status, (status, cost)
 
-            status_bar = page.locator(".jp-llmops-status")
-            status_bar.click()
-            rows = page.locator("#llmops-nb-calls .jp-llmops-row")
-            page.wait_for_function(
-                f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length === {n}", timeout=30_000)
-            models = rows.all_inner_texts()
-            assert sum("sim:other" in r for r in models) == 3  # compare()'s 2 and the playground's 1
-            page.screenshot(path=str(ARTIFACTS / "extension-spend.png"))
+        status_bar = page.locator(".jp-llmops-status")
+        status_bar.click()
+        rows = page.locator("#llmops-nb-calls .jp-llmops-row")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length === {n}", timeout=30_000)
+        models = rows.all_inner_texts()
+        assert sum("sim:other" in r for r in models) == 3  # compare()'s 2 and the playground's 1
+        page.screenshot(path=str(ARTIFACTS / "extension-spend.png"))
 
-            page.reload()
-            page.locator(".jp-llmops-status").wait_for(timeout=90_000)
-            page.wait_for_function(
-                f"() => /\\b{n} calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
-                timeout=90_000)
-            assert _status(page) == status
-        finally:
-            browser.close()
+        page.reload()
+        page.locator(".jp-llmops-status").wait_for(timeout=90_000)
+        page.wait_for_function(
+            f"() => /\\b{n} calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
+            timeout=90_000)
+        assert _status(page) == status
 
 
 # -- untrusted text in the extension's DOM ----------------------------------------------------
@@ -274,70 +247,61 @@ def test_untrusted_text_never_runs_in_the_sidebar(lab: Served) -> None:
     """Payloads stored as prompt, answer, model, prompt name, error and findings: the status
     bar, the sidebar (this kernel, and every kernel's store) and each detail view show them as
     text; nothing runs and no request leaves the page (MLFLOW_UI_URL is a javascript: URL)."""
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 900})
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            _open(page, lab, "xss.ipynb")
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(  # the last cell (records stored, flushed) has run
-                "() => window.jupyterapp.shell.currentWidget.content.widgets[2].model.executionCount !== null &&"
-                " window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                timeout=180_000)
-            n = len(XSS_PAYLOADS) + 1 + 4
-            page.wait_for_function(
-                f"() => /\\b{len(XSS_PAYLOADS) + 1} calls\\b/.test("
-                "document.querySelector('.jp-llmops-status')?.textContent ?? '')", timeout=120_000)
-            page.locator(".jp-llmops-status").click()
-            page.wait_for_function(
-                f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length === {n}", timeout=60_000)
-            panel = page.locator("#llmops-nb-calls")
-            rows = panel.locator(".jp-llmops-row")
-            for scope in ("kernel", "store"):
-                if scope == "store":
-                    panel.locator(".jp-llmops-toggle").click()
-                    page.wait_for_function(
-                        f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length >= {n} &&"
-                        " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary')"
-                        ".textContent)", timeout=60_000)
-                for i in (0, 3, 4, 5):  # stored records, the payload-named model, an echoed answer
-                    rows.nth(i).click()
-                    try:
-                        page.wait_for_function(
-                            "() => /answer:|not available/.test(document.querySelector("
-                            "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=150_000)
-                    except Exception as exc:
-                        raise AssertionError(f"{scope} row {i}: {panel.inner_text()[:3000]}") from exc
-                    text = panel.inner_text()
-                    assert any(p in text for p in XSS_PAYLOADS), text[:2000]  # shown, as text
-                    rows.nth(i).click()  # close it
-                rows.nth(0).click()
+    with browser_page(1500, 900) as page:
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        _open(page, lab, "xss.ipynb")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(  # the last cell (records stored, flushed) has run
+            "() => window.jupyterapp.shell.currentWidget.content.widgets[2].model.executionCount !== null &&"
+            " window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+            timeout=180_000)
+        n = len(XSS_PAYLOADS) + 1 + 4
+        page.wait_for_function(
+            f"() => /\\b{len(XSS_PAYLOADS) + 1} calls\\b/.test("
+            "document.querySelector('.jp-llmops-status')?.textContent ?? '')", timeout=120_000)
+        page.locator(".jp-llmops-status").click()
+        page.wait_for_function(
+            f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length === {n}", timeout=60_000)
+        panel = page.locator("#llmops-nb-calls")
+        rows = panel.locator(".jp-llmops-row")
+        for scope in ("kernel", "store"):
+            if scope == "store":
+                panel.locator(".jp-llmops-toggle").click()
                 page.wait_for_function(
-                    "() => /answer:|not available/.test(document.querySelector("
-                    "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=150_000)
-                page.screenshot(path=str(ARTIFACTS / f"extension-xss-{scope}.png"))
+                    f"() => document.querySelectorAll('#llmops-nb-calls .jp-llmops-row').length >= {n} &&"
+                    " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary')"
+                    ".textContent)", timeout=60_000)
+            for i in (0, 3, 4, 5):  # stored records, the payload-named model, an echoed answer
+                rows.nth(i).click()
+                try:
+                    page.wait_for_function(
+                        "() => /answer:|not available/.test(document.querySelector("
+                        "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=150_000)
+                except Exception as exc:
+                    raise AssertionError(f"{scope} row {i}: {panel.inner_text()[:3000]}") from exc
+                text = panel.inner_text()
+                assert any(p in text for p in XSS_PAYLOADS), text[:2000]  # shown, as text
+                rows.nth(i).click()  # close it
+            rows.nth(0).click()
+            page.wait_for_function(
+                "() => /answer:|not available/.test(document.querySelector("
+                "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=150_000)
+            page.screenshot(path=str(ARTIFACTS / f"extension-xss-{scope}.png"))
 
-            ours = page.evaluate("""() => {
-                const roots = [document.querySelector('#llmops-nb-calls'), document.querySelector('.jp-llmops-status')];
-                return roots.flatMap(r => Array.from(r.querySelectorAll('img, script, svg, iframe, object, embed, a')))
-                            .map(e => e.outerHTML);
-            }""")
-            assert ours == [], ours  # no element from a payload, and no (javascript:) link
-            assert page.evaluate("() => window.__xss") is None
-            assert "pwned" not in page.title()
-            assert dialogs == []
-            left = [u for u in requests if not lab.startswith(u) or re.search(r"/x(\?|$)", u)]
-            assert left == [], left
-        finally:
-            browser.close()
+        ours = page.evaluate("""() => {
+            const roots = [document.querySelector('#llmops-nb-calls'), document.querySelector('.jp-llmops-status')];
+            return roots.flatMap(r => Array.from(r.querySelectorAll('img, script, svg, iframe, object, embed, a')))
+                        .map(e => e.outerHTML);
+        }""")
+        assert ours == [], ours  # no element from a payload, and no (javascript:) link
+        assert page.evaluate("() => window.__xss") is None
+        assert "pwned" not in page.title()
+        assert dialogs == []
+        left = [u for u in requests if not lab.startswith(u) or re.search(r"/x(\?|$)", u)]
+        assert left == [], left
 
 
 # -- %%llm -f code: re-running replaces the cell it inserted (issue 12.8) ------------------------
@@ -371,42 +335,34 @@ def _run_all(page) -> None:  # type: ignore[no-untyped-def]
 def test_code_cell_rerun_replaces_the_cell_it_inserted(lab: Served) -> None:
     """Run All twice: the notebook keeps 4 cells and the inserted cell holds the newest code;
     re-running the one cell replaces it again; a cell edited by hand is kept and the cell says so."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
-            _open(page, lab, "code.ipynb")
-            _run_all(page)
-            assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 1", 'print("the end")']
-            assert "inserted the answer's code as a new cell below" in _said(page, 1)
-            _run_all(page)
-            assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 2", 'print("the end")']
-            assert "replaced the code of the cell below" in _said(page, 1)
-            assert page.locator(".jp-Notebook .jp-Cell").count() == 4
-            _run_cell(page, 0)  # the next answer is "answer = 3"
-            _run_cell(page, 1)  # re-running the one cell
-            assert _sources(page)[2] == "answer = 3" and len(_sources(page)) == 4
-            meta = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
-                                 ".map(c => c.getMetadata().llmops_nb ?? null)")
-            assert meta[2]["inserted_by"] == page.evaluate(
-                "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[1].getId()")
-            assert meta[1]["code_cell"] == page.evaluate(
-                "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[2].getId()")
-            page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[2]"
-                          ".setSource('answer = 3  # my own fix')")
-            _run_all(page)
-            assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 3  # my own fix", 'print("the end")']
-            assert "edited by hand" in _said(page, 1) and "kept your edits" in _said(page, 1)
-            try:  # 4 calls: the status bar counts every run
-                page.wait_for_function(
-                    "() => /\\b4 calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
-                    timeout=30_000)
-            except Exception as exc:
-                raise AssertionError(_status(page)) from exc
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "extension-code-cell.png"))
-        finally:
-            browser.close()
+    with browser_page(1400, 900) as page:
+        _open(page, lab, "code.ipynb")
+        _run_all(page)
+        assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 1", 'print("the end")']
+        assert "inserted the answer's code as a new cell below" in _said(page, 1)
+        _run_all(page)
+        assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 2", 'print("the end")']
+        assert "replaced the code of the cell below" in _said(page, 1)
+        assert page.locator(".jp-Notebook .jp-Cell").count() == 4
+        _run_cell(page, 0)  # the next answer is "answer = 3"
+        _run_cell(page, 1)  # re-running the one cell
+        assert _sources(page)[2] == "answer = 3" and len(_sources(page)) == 4
+        meta = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
+                             ".map(c => c.getMetadata().llmops_nb ?? null)")
+        assert meta[2]["inserted_by"] == page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[1].getId()")
+        assert meta[1]["code_cell"] == page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[2].getId()")
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[2]"
+                      ".setSource('answer = 3  # my own fix')")
+        _run_all(page)
+        assert _sources(page) == [CODER_SETUP, CODER_CELL, "answer = 3  # my own fix", 'print("the end")']
+        assert "edited by hand" in _said(page, 1) and "kept your edits" in _said(page, 1)
+        try:  # 4 calls: the status bar counts every run
+            page.wait_for_function(
+                "() => /\\b4 calls\\b/.test(document.querySelector('.jp-llmops-status')?.textContent ?? '')",
+                timeout=30_000)
+        except Exception as exc:
+            raise AssertionError(_status(page)) from exc
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "extension-code-cell.png"))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab
+from tests.jupyter_lab import ARTIFACTS, Lab, browser_page
 
 
 def _notebook() -> dict:
@@ -27,31 +27,23 @@ def _notebook() -> dict:
 
 def test_notebook7_highlights_lists_calls_and_keeps_dollars(jupyter_lab: Lab) -> None:
     pytest.importorskip("notebook.app", reason="Notebook 7 is not installed")
-    from playwright.sync_api import sync_playwright
-
     # Notebook 7 is served by the session's JupyterLab server (tests/jupyter_lab.py)
     path = jupyter_lab.write(f"{jupyter_lab.folder()}/demo.ipynb", _notebook())
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(jupyter_lab.notebook7_url(path))
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            time.sleep(2)
-            page.click("div.lm-MenuBar-itemLabel:text('Run')")
-            page.click("text=Run All Cells")
-            page.wait_for_selector("text=(cached, saved", timeout=90_000)  # the second, cached answer
-            page.click("div.lm-MenuBar-itemLabel:text('View')")
-            page.hover("text=Right Sidebar")
-            page.click(".lm-Menu-itemLabel:text('Show LLM calls')")
-            page.wait_for_selector("text=sim:default >> nth=0", timeout=30_000)
-            time.sleep(1)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "extension-notebook7.png"))
-            assert page.locator("[class*='llmops']").count() > 0  # magic-line highlighting
-            assert page.locator("text=LLM calls").count() >= 1
-            footer = page.locator("sub.mathjax_ignore").last.inner_text()
-            assert "$0 (cached, saved $0.0000" in footer  # dollars shown, not typeset
-            assert page.locator("mjx-container").count() == 0
-        finally:
-            browser.close()
+    with browser_page(1400, 900) as page:
+        page.goto(jupyter_lab.notebook7_url(path))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        time.sleep(2)
+        page.click("div.lm-MenuBar-itemLabel:text('Run')")
+        page.click("text=Run All Cells")
+        page.wait_for_selector("text=(cached, saved", timeout=90_000)  # the second, cached answer
+        page.click("div.lm-MenuBar-itemLabel:text('View')")
+        page.hover("text=Right Sidebar")
+        page.click(".lm-Menu-itemLabel:text('Show LLM calls')")
+        page.wait_for_selector("text=sim:default >> nth=0", timeout=30_000)
+        time.sleep(1)
+        page.screenshot(path=str(ARTIFACTS / "extension-notebook7.png"))
+        assert page.locator("[class*='llmops']").count() > 0  # magic-line highlighting
+        assert page.locator("text=LLM calls").count() >= 1
+        footer = page.locator("sub.mathjax_ignore").last.inner_text()
+        assert "$0 (cached, saved $0.0000" in footer  # dollars shown, not typeset
+        assert page.locator("mjx-container").count() == 0

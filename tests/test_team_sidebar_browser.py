@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from llmops_nb import session as sessions
-from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab, notebook
+from tests.jupyter_lab import ARTIFACTS, Lab, browser_page, notebook, open_notebook
 from tests.servers import mlflow_server, postgres_server
 
 
@@ -53,8 +53,6 @@ def _usd(text: str) -> float:
 
 
 def test_sidebar_lists_the_calls_of_a_kernel_writing_to_the_tracking_server(jupyter_lab: Lab, team_server) -> None:
-    from playwright.sync_api import sync_playwright
-
     experiment = f"team-sidebar-{uuid.uuid4().hex[:8]}"
     marker = uuid.uuid4().hex[:8]  # the shared lab's cache is shared too: prompts of our own
     folder = jupyter_lab.folder()
@@ -69,80 +67,68 @@ def test_sidebar_lists_the_calls_of_a_kernel_writing_to_the_tracking_server(jupy
         "llmops_nb.flush()\nfrom llmops_nb import kernel_report\n"
         "print(json.dumps([c['trace_id'] for c in kernel_report.snapshot()['calls']]))",
     ))
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with browser_page(1500, 900) as page:
+        open_notebook(page, jupyter_lab.lab_url(path))
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        out = page.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output")
+        out.first.wait_for(timeout=120_000)
+        made = json.loads(out.last.inner_text().strip().splitlines()[-1])
+        assert len(made) == 2, made
+
+        stored = _server_rows(team_server.url, experiment)  # the ground truth, on the server
+        assert set(stored) == set(made)
+
+        page.locator(".jp-llmops-status").click()
+        panel = page.locator("#llmops-nb-calls")
+        panel.locator(".jp-llmops-toggle").click()  # every running kernel's store: the server extension
+        page.wait_for_function(
+            "ids => ids.every(id => document.querySelector("
+            "`#llmops-nb-calls .jp-llmops-row[data-trace-id=\"${id}\"]`)) &&"
+            " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary').textContent)",
+            arg=made, timeout=60_000)
+        assert "Cannot read" not in panel.inner_text()
+        for trace_id, tags in stored.items():
+            row = panel.locator(f'.jp-llmops-row[data-trace-id="{trace_id}"]')
+            cells = row.locator("td").all_inner_texts()  # model, prompt, tokens, cost, ...
+            assert cells[0] == tags["llmops.model"]
+            assert cells[2] == f"{tags['llmops.input_tokens']}→{tags['llmops.output_tokens']}"
+            assert float(tags["llmops.cost_usd"]) > 0
+            assert _usd(cells[3]) == pytest.approx(float(tags["llmops.cost_usd"]), rel=0.05)
+
+        # a row opens the stored prompt and answer, read from the server too
+        first = made[-1]  # the %%llm cell's call (the snapshot lists the newest first)
+        panel.locator(f'.jp-llmops-row[data-trace-id="{first}"]').click()
+        page.wait_for_function(
+            "() => /answer:|not available/.test(document.querySelector("
+            "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=60_000)
+        trace = panel.locator(".jp-llmops-trace").inner_text()
+        # the link opens the trace on the server that holds it (the lab's MLFLOW_UI_URL is
+        # for local stores: another server, where this experiment id means nothing)
+        link = panel.locator(".jp-llmops-details a.jp-llmops-link")
+        link.wait_for(timeout=30_000)
+        exp_id = mlflow_client(team_server.url).get_experiment_by_name(experiment).experiment_id
+        assert link.get_attribute("href") == (
+            f"{team_server.url}/#/experiments/{exp_id}/traces?selectedEvaluationId={first}")
+        page.screenshot(path=str(ARTIFACTS / "extension-team-server.png"))
+        assert "not available" not in trace, trace
+        assert marker in trace and "answer:" in trace
+
+        # the server goes away: the sidebar says so within seconds (MLflow's client alone
+        # would retry for minutes), and a trace is "unavailable", not "not found yet"
+        kernel = page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
+        team_server.stop()
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 900})
-            page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
-            page.goto(jupyter_lab.lab_url(path), timeout=90_000)
-            page.locator(".jp-llmops-status").wait_for(timeout=90_000)
+            panel.locator(".jp-llmops-toggle").click()  # this kernel (its own report) ...
+            panel.locator(".jp-llmops-toggle").click()  # ... and the stores again
             page.wait_for_function(
-                "() => window.jupyterapp && document.querySelector('.jp-Notebook') &&"
-                " window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
-                timeout=90_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            out = page.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output")
-            out.first.wait_for(timeout=120_000)
-            made = json.loads(out.last.inner_text().strip().splitlines()[-1])
-            assert len(made) == 2, made
-
-            stored = _server_rows(team_server.url, experiment)  # the ground truth, on the server
-            assert set(stored) == set(made)
-
-            page.locator(".jp-llmops-status").click()
-            panel = page.locator("#llmops-nb-calls")
-            panel.locator(".jp-llmops-toggle").click()  # every running kernel's store: the server extension
-            page.wait_for_function(
-                "ids => ids.every(id => document.querySelector("
-                "`#llmops-nb-calls .jp-llmops-row[data-trace-id=\"${id}\"]`)) &&"
-                " /every running kernel/.test(document.querySelector('#llmops-nb-calls .jp-llmops-summary').textContent)",
-                arg=made, timeout=60_000)
-            assert "Cannot read" not in panel.inner_text()
-            for trace_id, tags in stored.items():
-                row = panel.locator(f'.jp-llmops-row[data-trace-id="{trace_id}"]')
-                cells = row.locator("td").all_inner_texts()  # model, prompt, tokens, cost, ...
-                assert cells[0] == tags["llmops.model"]
-                assert cells[2] == f"{tags['llmops.input_tokens']}→{tags['llmops.output_tokens']}"
-                assert float(tags["llmops.cost_usd"]) > 0
-                assert _usd(cells[3]) == pytest.approx(float(tags["llmops.cost_usd"]), rel=0.05)
-
-            # a row opens the stored prompt and answer, read from the server too
-            first = made[-1]  # the %%llm cell's call (the snapshot lists the newest first)
-            panel.locator(f'.jp-llmops-row[data-trace-id="{first}"]').click()
-            page.wait_for_function(
-                "() => /answer:|not available/.test(document.querySelector("
-                "'#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')", timeout=60_000)
-            trace = panel.locator(".jp-llmops-trace").inner_text()
-            # the link opens the trace on the server that holds it (the lab's MLFLOW_UI_URL is
-            # for local stores: another server, where this experiment id means nothing)
-            link = panel.locator(".jp-llmops-details a.jp-llmops-link")
-            link.wait_for(timeout=30_000)
-            exp_id = mlflow_client(team_server.url).get_experiment_by_name(experiment).experiment_id
-            assert link.get_attribute("href") == (
-                f"{team_server.url}/#/experiments/{exp_id}/traces?selectedEvaluationId={first}")
-            page.screenshot(path=str(ARTIFACTS / "extension-team-server.png"))
-            assert "not available" not in trace, trace
-            assert marker in trace and "answer:" in trace
-
-            # the server goes away: the sidebar says so within seconds (MLflow's client alone
-            # would retry for minutes), and a trace is "unavailable", not "not found yet"
-            kernel = page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
-            team_server.stop()
-            try:
-                panel.locator(".jp-llmops-toggle").click()  # this kernel (its own report) ...
-                panel.locator(".jp-llmops-toggle").click()  # ... and the stores again
-                page.wait_for_function(
-                    "() => /Cannot read the stores: server said 503/.test("
-                    "document.querySelector('#llmops-nb-calls .jp-llmops-message')?.textContent ?? '')",
-                    timeout=20_000)
-                status, body, took = _get(jupyter_lab, f"llmops_nb/calls/{first}?kernel={kernel}")
-                assert status == 503 and took < 10, (status, body, took)
-                assert team_server.url not in body and "does not answer" in body
-            finally:
-                team_server.start()  # the same port and database, for the next test
+                "() => /Cannot read the stores: server said 503/.test("
+                "document.querySelector('#llmops-nb-calls .jp-llmops-message')?.textContent ?? '')",
+                timeout=20_000)
+            status, body, took = _get(jupyter_lab, f"llmops_nb/calls/{first}?kernel={kernel}")
+            assert status == 503 and took < 10, (status, body, took)
+            assert team_server.url not in body and "does not answer" in body
         finally:
-            browser.close()
+            team_server.start()  # the same port and database, for the next test
 
 
 def _get(lab: Lab, path: str) -> tuple[int, str, float]:

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab
+from tests.jupyter_lab import ARTIFACTS, Lab, browser_page
 
 SETUP = """\
 %load_ext llmops_nb
@@ -108,16 +108,13 @@ AUDIT = """() => {
 
 
 def test_no_payload_runs_or_calls_out_in_jupyterlab(lab) -> None:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, url = lab
     server_host = urlparse(base).netloc
     left: list[str] = []
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with browser_page(1400, 1000, local_only=False) as page:  # its own route, below: off the server is logged
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)
 
             def watch(request) -> None:  # type: ignore[no-untyped-def]
@@ -154,4 +151,3 @@ def test_no_payload_runs_or_calls_out_in_jupyterlab(lab) -> None:  # type: ignor
             expect(maths).to_contain_text("it costs $5 and $10.")
         finally:
             page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
-            browser.close()
