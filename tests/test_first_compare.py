@@ -10,6 +10,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def _last_json_line(tmp_path: Path, script: str) -> object:
+    """Run ``script`` in a fresh interpreter on this tree (tracking off, a home of its own) and
+    return the JSON of its last output line."""
+    env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "LLMOPS_TRACKING": "false",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
 PROBE = """
 import json, sys, time
 import llmops_nb as llm
@@ -40,12 +51,7 @@ def test_pandas_is_imported_while_the_first_compares_calls_are_on_the_wire(tmp_p
     under the GIL that delayed every call's start-up and so every answer. (It starts once every
     call's start-up is done: the last one's remaining ~1 ms before its request leaves may share
     the CPU with it.)"""
-    env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "LLMOPS_TRACKING": "false",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120,
-                         cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = _last_json_line(tmp_path, PROBE)
     assert got == {"sent_with_pandas": [False] * 4, "status": ["OK"] * 4}, got
 
 
@@ -79,10 +85,5 @@ print(json.dumps({'pandas_before_first_answer': marks['pandas'] < min(answered),
 def test_pandas_is_imported_during_the_wait_for_the_answers_not_after_the_first(tmp_path):
     """Imported once the first answer was in, pandas' CPU came after the wait (the answers of a
     comparison arrive together): it was the last thing before the table, on top of the wire time."""
-    env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "LLMOPS_TRACKING": "false",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", ON_THE_WIRE], capture_output=True, text=True, env=env, timeout=120,
-                         cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = _last_json_line(tmp_path, ON_THE_WIRE)
     assert got == {"pandas_before_first_answer": True, "status": ["OK"] * 4}, got
