@@ -16,7 +16,7 @@ import json
 
 import pytest
 
-from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab, browser_page
+from tests.jupyter_lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab, browser_page, open_notebook
 
 MODELS = ["sim:alpha", "sim:beta"]
 SETUP = f"""\
@@ -46,10 +46,7 @@ def test_playground_answers_and_footers_render_in_jupyterlab(lab: str) -> None:
 
     with browser_page(1400, 1100) as page:
         page.set_default_timeout(30_000)
-        page.goto(lab, timeout=90_000)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel",
-                               timeout=90_000)  # a kernel starting on a busy machine
+        open_notebook(page, lab)  # a kernel starting on a busy machine: up to 90 s
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         expect(page.get_by_text("run finished: ['done', 'done']")).to_be_visible(timeout=40_000)
         panels = page.locator(".llmops-panel")

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.jupyter_lab import ARTIFACTS, Lab, browser_page
+from tests.jupyter_lab import ARTIFACTS, Lab, browser_page, open_notebook
 
 SETUP = """\
 %load_ext llmops_nb
@@ -125,10 +125,7 @@ def test_no_payload_runs_or_calls_out_in_jupyterlab(lab) -> None:  # type: ignor
             page.on("request", watch)
             page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).netloc == server_host
                        or urlparse(route.request.url).scheme not in ("http", "https") else route.abort())
-            page.goto(url, timeout=90_000)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel",
-                                   timeout=90_000)  # a kernel starting on a busy machine
+            open_notebook(page, url)  # a kernel starting on a busy machine: up to 90 s
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             expect(page.get_by_text("xss notebook done")).to_be_visible(timeout=150_000)
             expect(page.get_by_text("playground: ['done', 'error']")).to_be_visible()
