@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from llmops_nb.magic_help import LLM_HELP, PROMPT_HELP
+
 _NO_VAR_EXPAND = "_ipython_magic_no_var_expand"  # IPython.core.magic.MAGIC_NO_VAR_EXPAND_ATTR
 
 
@@ -45,13 +47,12 @@ def register(shell: Any) -> None:
             return built[0]
 
     def llm(line: str, cell: str | None = None) -> Any:
-        """Send the cell (or the rest of the line) to a model; see ``%llm?``."""
         return magics().llm(line, cell)
 
     def prompt(line: str, cell: str) -> None:
-        """Register the cell as a new version of prompt NAME if its content changed."""
         return magics().prompt(line, cell)
 
+    llm.__doc__, prompt.__doc__ = LLM_HELP, PROMPT_HELP  # what %llm? and %%prompt? show
     for function in (llm, prompt):
         setattr(function, _NO_VAR_EXPAND, True)  # {{name}} is ours: IPython must not expand $name / {name}
     shell.register_magic_function(llm, "line_cell", "llm")

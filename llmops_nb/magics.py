@@ -14,20 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser, arg_split
 
-USAGE = """%%llm [MODEL] [-t T] [--max-tokens N] [-s SYSTEM] [-o VAR] [-f markdown|text|json|code]
-              [--no-cache] [--no-stream] [--guard off|default|strict]   (cell body: the prompt)
-%llm [MODEL] [options] PROMPT …                 one-line prompt
-%llm --prompt NAME[@VERSION|@ALIAS] [MODEL] [--var k=v …] [options]
-%%llm --prompt NAME[@…] [MODEL] [options]       (cell body: one `name = value` per line)
-%%llm MODEL MODEL …  |  %%llm --prompt NAME@1 NAME@2 … [MODEL …]   answers side by side
-%llm models | config | history [N] | health | cost | ui
-%llm prompts | prompt NAME | diff NAME V1 V2 | alias NAME ALIAS VERSION | rollback NAME [ALIAS]
-%llm optimize NAME@V --data VAR --scorers VAR [--model M] [--reflection M] [--optimizer metaprompt|gepa]
-              [--eval-data VAR] [--max-cost USD] [--confirm-above USD] [--confirm] [--alias A] [-o VAR]
-    (a command runs only with exactly these words; any other line is a prompt to the default
-     model, e.g. `%llm cost of living in Paris`; `%llm -- cost` sends the word itself)
-%%prompt NAME [-m MESSAGE] [--alias ALIAS …] [--model MODEL] [-t T] [--max-tokens N]"""
-
+from llmops_nb.magic_help import USAGE
 
 def _call_parser() -> MagicArgumentParser:
     from llmops_nb.render import FORMATS
@@ -203,7 +190,7 @@ class LLMMagics(Magics):
     @no_var_expand  # {{name}} is ours; IPython's $name / {name} expansion would rewrite prompts
     @line_cell_magic
     def llm(self, line: str, cell: str | None = None) -> Any:
-        """Send the cell (or the rest of the line) to a model; see ``%llm?``."""
+        """Send the cell (or the rest of the line) to a model (:data:`llmops_nb.magic_help.LLM_HELP`)."""
         words = line.split()
         command = _COMMANDS.get(words[0]) if cell is None and words else None
         if command is not None and command.accepts(words[1:]):
@@ -219,7 +206,8 @@ class LLMMagics(Magics):
     @no_var_expand
     @cell_magic
     def prompt(self, line: str, cell: str) -> None:
-        """Register the cell as a new version of prompt NAME if its content changed."""
+        """Register the cell as a new version of prompt NAME if its content changed
+        (:data:`llmops_nb.magic_help.PROMPT_HELP`)."""
         from IPython.display import display
 
         from llmops_nb import prompts

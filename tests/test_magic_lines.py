@@ -205,3 +205,19 @@ def test_playground_takes_a_template_as_text(llm):
     assert pg.version is None and pg.template.value == "Describe {{thing}}"
     with pytest.raises(E.PromptNotFound):
         playground("no_such_prompt")
+
+
+def test_the_help_shows_every_option_and_command(ip):
+    """``%llm?`` is the magic's help: it names every option the parser takes and every command
+    (it used to say only "see %llm?"), and ``%%prompt?`` every option of its parser."""
+    from llmops_nb.magics import _COMMANDS, _call_parser, _prompt_parser
+
+    with capture_output() as llm_help:
+        ip.run_cell("%llm?")
+    with capture_output() as prompt_help:
+        ip.run_cell("%%prompt?")
+    for parser, shown in ((_call_parser(), llm_help.stdout), (_prompt_parser(), prompt_help.stdout)):
+        options = [s for action in parser._actions for s in action.option_strings if s not in ("-h", "--help")]
+        assert options and all(option in shown for option in options), (options, shown)
+    assert all(f"%llm {name}" in llm_help.stdout for name in _COMMANDS)
+    assert "{{name}}" in llm_help.stdout and "see ``%llm?``" not in llm_help.stdout
