@@ -145,8 +145,9 @@ def trace_tags(r: CallRecord) -> dict[str, str]:
 
 
 FACTS = TAG + "facts"  # our other facts in one tag, on a tracking server (see packed_tags)
-# always tags of their own: what readers filter on (model, findings) and a team searches by
-SEARCHED = (TAG + "model", TAG + "user", TAG + "prompt", TAG + "findings")
+# always tags of their own: what readers filter on (findings) and a team searches by; the
+# model is searchable as the trace's name (MLflow's own column, no tag row: see packed_tags)
+SEARCHED = (TAG + "user", TAG + "prompt", TAG + "findings")
 
 
 def packed_tags(tags: Mapping[str, str], limit: int = 8000) -> dict[str, str]:
@@ -154,9 +155,11 @@ def packed_tags(tags: Mapping[str, str], limit: int = 8000) -> dict[str, str]:
     (:data:`SEARCHED`) and any other namespace's (MLflow's prompt link) as they are, the rest
     of ours as one JSON object in the ``llmops.facts`` tag. A tracking server stores each tag
     carried on a span with its own query and insert (~0.65 ms of server CPU a tag), so 17 tags
-    cost 3x what the whole trace costs without them. ``limit``: MLflow's longest tag value; the
-    longest facts go apart, as tags of their own, until the rest fits. :func:`unpacked` is the
-    inverse."""
+    cost 3x what the whole trace costs without them. The model (``llmops.model``) is packed
+    too: the trace's name is the same model, which the server keeps in a column of the
+    trace's own row (``mlflow.traceName``, searchable as ``tags.mlflow.traceName``) at no
+    extra cost. ``limit``: MLflow's longest tag value; the longest facts go apart, as tags of
+    their own, until the rest fits. :func:`unpacked` is the inverse."""
     out = {k: v for k, v in tags.items() if k in SEARCHED or not k.startswith(TAG)}
     rest = {k: v for k, v in tags.items() if k not in out}
     while rest:
@@ -478,8 +481,9 @@ class MlflowExporter:
         ``mlflow.trace.tokenUsage`` / ``mlflow.trace.cost`` metadata). Runs are linked after
         (:meth:`_link_runs`). A retried batch is sent again as it is: spans and tags are upserts.
 
-        ~4-5 ms of server CPU a trace, where ``StartTraceV3`` and the spans cost ~21 ms
-        (``benchmarks/results/team.json``)."""
+        ~8-9 ms of the server's CPU a trace (most of it MLflow's ORM: a flush, an update and
+        a query and insert per tag for each trace), where ``StartTraceV3`` and the spans cost
+        ~21-25 ms (``benchmarks/results/team.json``)."""
         from mlflow.tracing.utils.otlp import MLFLOW_EXPERIMENT_ID_HEADER, OTLP_TRACES_PATH
         from mlflow.utils.rest_utils import http_request, verify_rest_response
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
