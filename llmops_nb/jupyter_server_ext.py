@@ -149,7 +149,7 @@ def _experiment_id(client: Any, store: Store) -> str | None:
 
 def store_calls(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     """A store's latest calls (every kernel's that writes there), newest first, JSON-safe."""
-    from llmops_nb.tracking import TAG, _row, _store_client
+    from llmops_nb.tracking import _row, _store_client, ours
 
     check_reachable(store)
     client = _store_client(store.tracking_uri)
@@ -157,8 +157,8 @@ def store_calls(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     if experiment_id is None:
         return []
     page = client.search_traces(locations=[experiment_id], max_results=limit, order_by=["timestamp_ms DESC"],
-                                include_spans=False, filter_string=f"tags.`{TAG}model` != ''")
-    return [{k: _plain(row.get(k)) for k in ROW_FIELDS} for row in (_row(t.info) for t in page)]
+                                include_spans=False)
+    return [{k: _plain(row.get(k)) for k in ROW_FIELDS} for row in (_row(t.info) for t in page if ours(t.info))]
 
 
 def store_config(store: Store | None) -> dict[str, Any]:

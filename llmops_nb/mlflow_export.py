@@ -100,8 +100,9 @@ def _attempt_summary(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: a[k] for k in keep if k in a} for a in attempts]
 
 
-def _attempt_spans(r: CallRecord, root_id: str) -> list[Any]:
-    """One child span per attempt (model tried, how long, why it failed), laid end to end."""
+def _attempt_spans(r: CallRecord, root_id: str, *, otlp: bool = False) -> list[Any]:
+    """One child span per attempt (model tried, how long, why it failed), laid end to end
+    (``otlp``: attributes as :func:`_wire` sends them)."""
     from mlflow.entities import Span
     from mlflow.tracing.constant import SpanAttributeKey as K
     from mlflow.tracing.utils import dump_span_attribute_value as dump
@@ -118,7 +119,7 @@ def _attempt_spans(r: CallRecord, root_id: str) -> list[Any]:
             "end_time_unix_nano": at + max(duration, 1),
             "status": {"code": "STATUS_CODE_OK" if ok else "STATUS_CODE_ERROR",
                        "message": "" if ok else f"{a.get('error_type')}: {a.get('error', '')}"},
-            "attributes": attrs, "events": [], "links": [],
+            "attributes": _wire(attrs) if otlp else attrs, "events": [], "links": [],
         }))
         at += duration + int(float(a.get("retry_wait_s", 0.0)) * 1e9)
     return spans
@@ -144,8 +145,9 @@ def trace_tags(r: CallRecord) -> dict[str, str]:
 
 
 FACTS = TAG + "facts"  # our other facts in one tag, on a tracking server (see packed_tags)
-# always tags of their own: what readers filter on (model, findings) and a team searches by
-SEARCHED = (TAG + "model", TAG + "user", TAG + "prompt", TAG + "findings")
+# always tags of their own: what readers filter on (findings) and a team searches by; the
+# model is searchable as the trace's name (MLflow's own column, no tag row: see packed_tags)
+SEARCHED = (TAG + "user", TAG + "prompt", TAG + "findings")
 
 
 def packed_tags(tags: Mapping[str, str], limit: int = 8000) -> dict[str, str]:
@@ -153,9 +155,11 @@ def packed_tags(tags: Mapping[str, str], limit: int = 8000) -> dict[str, str]:
     (:data:`SEARCHED`) and any other namespace's (MLflow's prompt link) as they are, the rest
     of ours as one JSON object in the ``llmops.facts`` tag. A tracking server stores each tag
     carried on a span with its own query and insert (~0.65 ms of server CPU a tag), so 17 tags
-    cost 3x what the whole trace costs without them. ``limit``: MLflow's longest tag value; the
-    longest facts go apart, as tags of their own, until the rest fits. :func:`unpacked` is the
-    inverse."""
+    cost 3x what the whole trace costs without them. The model (``llmops.model``) is packed
+    too: the trace's name is the same model, which the server keeps in a column of the
+    trace's own row (``mlflow.traceName``, searchable as ``tags.mlflow.traceName``) at no
+    extra cost. ``limit``: MLflow's longest tag value; the longest facts go apart, as tags of
+    their own, until the rest fits. :func:`unpacked` is the inverse."""
     out = {k: v for k, v in tags.items() if k in SEARCHED or not k.startswith(TAG)}
     rest = {k: v for k, v in tags.items() if k not in out}
     while rest:
@@ -186,21 +190,36 @@ def unpacked(tags: Mapping[str, str]) -> Mapping[str, str]:
     return out
 
 
-def _span(r: CallRecord, *, tags: bool = False) -> Any:
+def _span(r: CallRecord, *, otlp: bool = False) -> Any:
     """The call's CHAT_MODEL span. Its trace's tags are written apart, with the trace's info,
-    unless ``tags``; only the trace name always rides on it, as MLflow's
-    ``mlflow.traceTag.mlflow.traceName``."""
+    unless ``otlp`` (the span as sent to a tracking server: it also carries the trace's tags,
+    attributes as :func:`_wire` sends them); only the trace name always rides on it, as
+    MLflow's ``mlflow.traceTag.mlflow.traceName``."""
     from mlflow.entities import Span
 
     data = _span_data(r)
-    if tags:
+    if otlp:
         from mlflow.tracing.constant import SpanAttributeKey as K
         from mlflow.tracing.utils import dump_span_attribute_value
 
         # JSON-encoded as every attribute: a number-like value ("250.000") stays a string
         data["attributes"].update({K.TRACE_TAG_PREFIX + k: dump_span_attribute_value(v)
                                    for k, v in packed_tags(trace_tags(r)).items()})
+        data["attributes"] = _wire(data["attributes"])
     return Span.from_dict(data)
+
+
+def _wire(attributes: dict[str, str]) -> dict[str, str]:
+    """MLflow-encoded span attributes (JSON text each) in the form that costs a tracking server
+    least to read from OTLP: an object or array travels as its JSON text, one OTLP string, as
+    MLflow's own OTLP export sends it, where ``Span.to_otel_proto`` would nest it as OTLP
+    key-value lists that the server decodes value by value in Python, then encodes back to
+    the same text. The server's ``sanitize_attributes`` undoes the one extra layer of JSON,
+    so it stores what it stores for the nested form (tested: ``tests/test_team_server.py``).
+    Strings and scalars travel as they are: the server reads some (the span type) unsanitised."""
+    from mlflow.tracing.utils import dump_span_attribute_value
+
+    return {k: dump_span_attribute_value(v) if v.startswith(("{", "[")) else v for k, v in attributes.items()}
 
 
 def _span_data(r: CallRecord) -> dict[str, Any]:
@@ -282,12 +301,26 @@ def _cost_split(r: CallRecord) -> dict[str, float]:
     return {"input_cost": exact(total - output), "output_cost": output, "total_cost": total}
 
 
-def _spans(r: CallRecord, *, tags: bool = False) -> list[Any]:
+def _spans(r: CallRecord, *, otlp: bool = False) -> list[Any]:
     """The trace's spans: the call, then its attempts when the path is worth showing.
-    ``tags``: the root span also carries the trace's tags, packed (:func:`packed_tags`), as
-    ``mlflow.traceTag.*`` attributes — how a trace's tags reach a server over OTLP."""
-    root = _span(r, tags=tags)
-    return [root, *(_attempt_spans(r, root.span_id) if _shows_attempts(r) else [])]
+    ``otlp``: as sent to a tracking server: the root span also carries the trace's tags,
+    packed (:func:`packed_tags`), as ``mlflow.traceTag.*`` attributes — how a trace's tags
+    reach a server over OTLP — and attributes are in :func:`_wire`'s form."""
+    root = _span(r, otlp=otlp)
+    return [root, *(_attempt_spans(r, root.span_id, otlp=otlp) if _shows_attempts(r) else [])]
+
+
+def _otlp_proto(span: Any) -> Any:
+    """``span`` as an OTLP protobuf span for a tracking server, without its request id: the
+    server derives ``mlflow.traceRequestId`` from the OTLP trace id and drops the one sent."""
+    from mlflow.tracing.constant import SpanAttributeKey as K
+
+    proto = span.to_otel_proto()
+    for i, attribute in enumerate(proto.attributes):
+        if attribute.key == K.REQUEST_ID:
+            del proto.attributes[i]
+            break
+    return proto
 
 
 def _shows_attempts(r: CallRecord) -> bool:
@@ -448,8 +481,9 @@ class MlflowExporter:
         ``mlflow.trace.tokenUsage`` / ``mlflow.trace.cost`` metadata). Runs are linked after
         (:meth:`_link_runs`). A retried batch is sent again as it is: spans and tags are upserts.
 
-        ~4-5 ms of server CPU a trace, where ``StartTraceV3`` and the spans cost ~21 ms
-        (``benchmarks/results/team.json``)."""
+        ~8-9 ms of the server's CPU a trace (most of it MLflow's ORM: a flush, an update and
+        a query and insert per tag for each trace), where ``StartTraceV3`` and the spans cost
+        ~21-25 ms (``benchmarks/results/team.json``)."""
         from mlflow.tracing.utils.otlp import MLFLOW_EXPERIMENT_ID_HEADER, OTLP_TRACES_PATH
         from mlflow.utils.rest_utils import http_request, verify_rest_response
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -459,7 +493,7 @@ class MlflowExporter:
         def post(records: list[CallRecord]) -> None:
             request = ExportTraceServiceRequest()
             spans = request.resource_spans.add().scope_spans.add().spans
-            spans.extend(span.to_otel_proto() for r in records for span in _spans(r, tags=True))
+            spans.extend(_otlp_proto(span) for r in records for span in _spans(r, otlp=True))
             response = http_request(host_creds=creds, endpoint=OTLP_TRACES_PATH, method="POST",
                                     data=request.SerializeToString(),
                                     extra_headers={"Content-Type": "application/x-protobuf",

@@ -16,7 +16,7 @@ import gc
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +141,7 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
     try:
         cols = _sql_history_columns(limit)
         if cols is None:  # not a SQL store (an http:// server): MLflow's search, page by page
-            cols = _HistoryColumns.of_infos(_traces(limit, f"tags.`{TAG}model` != ''", flush_first=False))
+            cols = _HistoryColumns.of_infos(_traces(limit, None, flush_first=False, keep=ours))
         return _history_frame(cols, pd)
     finally:
         if gc_was_on:
@@ -262,7 +262,9 @@ def _sql_history_columns(limit: int | None) -> _HistoryColumns | None:
     our_keys = func.coalesce(tt.key, "").in_(keys)
     traces = select(ti.request_id, ti.timestamp_ms, ti.execution_time_ms, ti.status).where(ti.experiment_id == exp)
     if limit is not None:  # only traces of ours count towards the limit
-        traces = (traces.where(exists().where(tt.request_id == ti.request_id, tt.key == TAG + "model", tt.value != ""))
+        # ours: a model tag, or the facts that pack it
+        traces = (traces.where(exists().where(tt.request_id == ti.request_id, tt.key.in_((TAG + "model", FACTS)),
+                                              tt.value != ""))
                   .order_by(ti.timestamp_ms.desc(), ti.request_id).limit(limit))
     chosen = traces.subquery()
     newest_first = (chosen.c.timestamp_ms.desc(), chosen.c.request_id)
@@ -308,8 +310,16 @@ def _fill_packed(columns: dict[str, list[str | None]], packed: list[str | None])
                     columns[k][i] = v
 
 
-def _traces(limit: int | None, filter_string: str, *, flush_first: bool = True) -> list[Any]:
-    """Trace infos of the current experiment, newest first, without spans (paged)."""
+def ours(info: Any) -> bool:
+    """Whether the trace (its ``TraceInfo``) is a call recorded by this package: it has our
+    model tag, as a tag or packed in ``llmops.facts`` (which MLflow's search cannot filter on)."""
+    return bool(unpacked(info.tags).get(TAG + "model"))
+
+
+def _traces(limit: int | None, filter_string: str | None, *, flush_first: bool = True,
+            keep: Callable[[Any], bool] | None = None) -> list[Any]:
+    """Trace infos of the current experiment, newest first, without spans (paged); ``keep``:
+    only those it accepts (and count towards ``limit``)."""
     from llmops_nb.config import settings
 
     if flush_first:
@@ -325,7 +335,7 @@ def _traces(limit: int | None, filter_string: str, *, flush_first: bool = True) 
         page = client.search_traces(
             locations=[exp.experiment_id], max_results=min(500, limit - len(infos)) if limit else 500,
             order_by=["timestamp_ms DESC"], include_spans=False, page_token=token, filter_string=filter_string)
-        infos.extend(t.info for t in page)
+        infos.extend(t.info for t in page if keep is None or keep(t.info))
         token = page.token
         if not token:
             break

@@ -54,7 +54,7 @@ def _varied(n: int, experiment: str, prompt_every: int = 3) -> list[CallRecord]:
 
 def _api_frame(limit: int | None) -> pd.DataFrame:
     """The public-API path: MLflow's paged search_traces, as for an http:// tracking URI."""
-    infos = tracking._traces(limit, f"tags.`{tracking.TAG}model` != ''", flush_first=False)
+    infos = tracking._traces(limit, None, flush_first=False, keep=tracking.ours)
     return tracking._history_frame(tracking._HistoryColumns.of_infos(infos), pd)
 
 

@@ -221,10 +221,15 @@ def test_one_otlp_request_carries_many_traces_each_with_its_facts(llm, team_serv
     infos = {t.info.trace_id: t.info for t in client.search_traces(locations=[exp], include_spans=False,
                                                                    max_results=100)}
     assert set(infos) == {r.trace_id for r in records}
+    by_name = client.search_traces(locations=[exp], include_spans=False, max_results=100,
+                                   filter_string=f"tags.`mlflow.traceName` = '{base.request['model']}'")
+    assert {t.info.trace_id for t in by_name} == set(infos)  # the model, searched as the trace's name
     for r in records:
         info = infos[r.trace_id]
         tags = tracking.unpacked(info.tags)
         assert info.tags["llmops.user"] == r.user  # searchable: a tag of its own
+        # the model: packed, and searchable as the trace's name (the server's column, no tag row)
+        assert "llmops.model" not in info.tags and info.tags["mlflow.traceName"] == tags["llmops.model"]
         assert tags["llmops.input_tokens"] == str(r.usage["input_tokens"]) and tags["llmops.prompt"] == r.prompt
         assert float(tags["llmops.cost_usd"]) == pytest.approx(r.cost_usd)
         assert json.loads(info.trace_metadata["mlflow.trace.tokenUsage"])["input_tokens"] == r.usage["input_tokens"]
@@ -244,7 +249,8 @@ def test_a_long_fact_goes_apart_and_the_rest_still_fits_one_tag():
 
     tags = {"llmops.model": "m", "llmops.error": "x" * 7990, "llmops.status": "ERROR", "mlflow.linkedPrompts": "[]"}
     packed = tracking.packed_tags(tags)
-    assert packed["llmops.error"] == "x" * 7990 and json.loads(packed["llmops.facts"]) == {"llmops.status": "ERROR"}
+    assert packed["llmops.error"] == "x" * 7990
+    assert json.loads(packed["llmops.facts"]) == {"llmops.model": "m", "llmops.status": "ERROR"}
     assert packed["mlflow.linkedPrompts"] == "[]" and tracking.unpacked(packed) == tags
 
 
