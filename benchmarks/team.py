@@ -20,7 +20,7 @@ The server runs as a team runs it: ``mlflow server``'s default worker count (4) 
 with its durable defaults (``fsync`` and ``synchronous_commit`` on).
 
 Results go to benchmarks/results/team.json. Servers come from tests/servers.py, process CPU from
-benchmarks/procs.py.
+tests/procs.py.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class CpuMeter:
     def of(cls, server: Any, pg: Any) -> CpuMeter:
         """The server's request workers (uvicorn and its worker processes) apart from its job
         runner (background jobs, polling even when idle), and PostgreSQL."""
-        from benchmarks.procs import cmdline, processes
+        from tests.procs import cmdline, processes
 
         roots = {"postgres": int((pg.data / "postmaster.pid").read_text().split()[0])}
         for pid, proc in processes().items():
@@ -152,7 +152,7 @@ class CpuMeter:
         return cls(**roots)
 
     def read(self) -> dict[str, float]:
-        from benchmarks.procs import tree_cpu_s
+        from tests.procs import tree_cpu_s
 
         return {name: tree_cpu_s(pid) for name, pid in self.roots.items()} | {"client": time.process_time()}
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.procs import descendants as _descendants
-from benchmarks.procs import processes
+from tests.procs import descendants as _descendants
+from tests.procs import processes
 
 
 def free_port() -> int:

@@ -1,7 +1,8 @@
 """Processes as /proc shows them: state, parent, process group and CPU seconds of each.
 
-One reader for the benchmarks (the CPU a server's process tree used) and the test servers
-(which processes a server left behind), with no test or package imports.
+One reader for the test servers (which processes a server left behind) and the benchmarks that
+start them (the CPU a server's process tree used), with no test or package imports; it lives
+with the servers so that imports go one way, benchmarks → tests.
 """
 
 from __future__ import annotations
