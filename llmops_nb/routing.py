@@ -313,11 +313,15 @@ _breakers_lock = threading.Lock()
 
 
 def breaker(model: str, settings: Settings) -> CircuitBreaker:
-    """The breaker of ``model`` (created with the settings' threshold and cool-down)."""
+    """The breaker of ``model`` with the threshold and cool-down of ``settings`` (a
+    ``configure()`` after the model's first call applies to it too; its state is kept)."""
     with _breakers_lock:
-        if model not in _breakers:
-            _breakers[model] = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s)
-        return _breakers[model]
+        found = _breakers.get(model)
+        if found is None:
+            found = _breakers[model] = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s)
+        else:
+            found.threshold, found.cooldown_s = settings.breaker_threshold, settings.breaker_cooldown_s
+        return found
 
 
 def health() -> list[dict[str, Any]]:
