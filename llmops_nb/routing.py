@@ -387,15 +387,20 @@ _limiters_lock = threading.Lock()
 
 
 def limiter(model: str, settings: Settings) -> RateLimiter | None:
-    """The rate limiter of ``model``, if the settings limit it."""
+    """The rate limiter of ``model``, if the settings limit it, at the limits of ``settings``
+    (a ``configure()`` after the model's first call applies to it too; its history is kept)."""
     limits = settings.rate_limits.get(model) or next(
         (v for k, v in settings.rate_limits.items() if fnmatch.fnmatchcase(model, k)), None)
     if not limits:
         return None
     with _limiters_lock:
-        if model not in _limiters:
-            _limiters[model] = RateLimiter(limits.get("rpm"), limits.get("tpm"))
-        return _limiters[model]
+        found = _limiters.get(model)
+        if found is None:
+            found = _limiters[model] = RateLimiter(limits.get("rpm"), limits.get("tpm"))
+        else:
+            with found.lock:
+                found.rpm, found.tpm = limits.get("rpm"), limits.get("tpm")
+        return found
 
 
 # --- retries -----------------------------------------------------------------------------------

@@ -149,6 +149,17 @@ def test_rate_limit_is_applied_to_calls(llm, monkeypatch):
     assert waits and waits[0] > 59 and c.attempts[0]["rate_limit_wait_s"] > 59
 
 
+def test_configure_changes_the_rate_limit_of_a_model_already_called(llm, monkeypatch):
+    llm.configure(rate_limits={"sim:*": {"rpm": 1000}})
+    llm.complete("sim:limited", "one", cache=False)  # its limiter now exists, at 1000 rpm
+    llm.configure(rate_limits={"sim:*": {"rpm": 1}})
+    waits = []
+    lim = routing.limiter("sim:limited", settings())
+    monkeypatch.setattr(lim, "sleep", lambda s: (waits.append(s), lim.sent.clear()))
+    c = llm.complete("sim:limited", "two", cache=False)
+    assert waits and waits[0] > 59 and c.attempts[0]["rate_limit_wait_s"] > 59
+
+
 def test_budget_refusal_sends_nothing(llm, openai_env):
     with pytest.raises(E.BudgetExceeded, match="call \\(max_cost\\) budget.*Nothing was sent"):
         llm.complete("openai:gpt-5.4-mini", "hi", max_cost=1e-9)
