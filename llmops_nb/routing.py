@@ -313,11 +313,15 @@ _breakers_lock = threading.Lock()
 
 
 def breaker(model: str, settings: Settings) -> CircuitBreaker:
-    """The breaker of ``model`` (created with the settings' threshold and cool-down)."""
+    """The breaker of ``model`` with the threshold and cool-down of ``settings`` (a
+    ``configure()`` after the model's first call applies to it too; its state is kept)."""
     with _breakers_lock:
-        if model not in _breakers:
-            _breakers[model] = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s)
-        return _breakers[model]
+        found = _breakers.get(model)
+        if found is None:
+            found = _breakers[model] = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s)
+        else:
+            found.threshold, found.cooldown_s = settings.breaker_threshold, settings.breaker_cooldown_s
+        return found
 
 
 def health() -> list[dict[str, Any]]:
@@ -383,15 +387,20 @@ _limiters_lock = threading.Lock()
 
 
 def limiter(model: str, settings: Settings) -> RateLimiter | None:
-    """The rate limiter of ``model``, if the settings limit it."""
+    """The rate limiter of ``model``, if the settings limit it, at the limits of ``settings``
+    (a ``configure()`` after the model's first call applies to it too; its history is kept)."""
     limits = settings.rate_limits.get(model) or next(
         (v for k, v in settings.rate_limits.items() if fnmatch.fnmatchcase(model, k)), None)
     if not limits:
         return None
     with _limiters_lock:
-        if model not in _limiters:
-            _limiters[model] = RateLimiter(limits.get("rpm"), limits.get("tpm"))
-        return _limiters[model]
+        found = _limiters.get(model)
+        if found is None:
+            found = _limiters[model] = RateLimiter(limits.get("rpm"), limits.get("tpm"))
+        else:
+            with found.lock:
+                found.rpm, found.tpm = limits.get("rpm"), limits.get("tpm")
+        return found
 
 
 # --- retries -----------------------------------------------------------------------------------

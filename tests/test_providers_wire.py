@@ -145,6 +145,20 @@ def test_missing_key_names_the_variable_and_sends_nothing(llm, fake_openai, monk
     assert fake_openai.requests == []
 
 
+def test_an_endpoint_that_names_its_key_variable_needs_it(llm, fake_openai, monkeypatch):
+    monkeypatch.delenv("VLLM_KEY", raising=False)
+    register_endpoint("vllm", fake_openai.base_url, api_key_env="VLLM_KEY")
+    register_endpoint("local", fake_openai.base_url)  # no variable named: a placeholder key, as before
+    try:
+        with pytest.raises(E.MissingAPIKey, match="VLLM_KEY"):
+            llm.complete("vllm:meta-llama/Llama-3.1-8B", "hi")
+        assert fake_openai.requests == []
+        assert llm.complete("local:some-model", "hi").text == "echo: hi"
+    finally:
+        unregister_provider("vllm")
+        unregister_provider("local")
+
+
 def test_registered_openai_compatible_endpoint(llm, fake_openai, monkeypatch):
     monkeypatch.setenv("VLLM_KEY", "sk-vllm-0123456789SECRET")
     register_endpoint("vllm", fake_openai.base_url, api_key_env="VLLM_KEY")

@@ -103,6 +103,18 @@ def test_breaker_opens_fast_fails_then_recovers_through_a_half_open_probe(llm):
     assert routing.health()[0]["state"] == "closed"
 
 
+def test_configure_changes_the_breaker_of_a_model_already_called(llm):
+    llm.configure(retries=0)
+    llm.complete("sim:flaky", "warm", cache=False)  # its breaker now exists, with the default threshold 5
+    llm.configure(retries=0, breaker_threshold=2, breaker_cooldown_s=60)
+    sim.configure_model("flaky", failures=["500"] * 5)
+    for _ in range(2):
+        with pytest.raises(E.ProviderUnavailable):
+            llm.complete("sim:flaky", "x", cache=False)
+    with pytest.raises(E.CircuitOpen, match="next probe in 60 s"):
+        llm.complete("sim:flaky", "x", cache=False)
+
+
 def test_open_breaker_falls_back_without_calling(llm):
     llm.configure(retries=0, breaker_threshold=1, breaker_cooldown_s=60, routes={"r": ["sim:p", "sim:q"]})
     sim.configure_model("p", failures=["500"] * 3)
@@ -133,6 +145,17 @@ def test_rate_limit_is_applied_to_calls(llm, monkeypatch):
     lim = routing.limiter("sim:limited", settings())
     monkeypatch.setattr(lim, "sleep", lambda s: (waits.append(s), lim.sent.clear()))
     llm.complete("sim:limited", "one", cache=False)
+    c = llm.complete("sim:limited", "two", cache=False)
+    assert waits and waits[0] > 59 and c.attempts[0]["rate_limit_wait_s"] > 59
+
+
+def test_configure_changes_the_rate_limit_of_a_model_already_called(llm, monkeypatch):
+    llm.configure(rate_limits={"sim:*": {"rpm": 1000}})
+    llm.complete("sim:limited", "one", cache=False)  # its limiter now exists, at 1000 rpm
+    llm.configure(rate_limits={"sim:*": {"rpm": 1}})
+    waits = []
+    lim = routing.limiter("sim:limited", settings())
+    monkeypatch.setattr(lim, "sleep", lambda s: (waits.append(s), lim.sent.clear()))
     c = llm.complete("sim:limited", "two", cache=False)
     assert waits and waits[0] > 59 and c.attempts[0]["rate_limit_wait_s"] > 59
 

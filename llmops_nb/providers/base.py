@@ -79,14 +79,16 @@ def unregister_provider(name: str) -> None:
 def register_endpoint(name: str, base_url: str, api_key_env: str | None = None) -> None:
     """Register an OpenAI-compatible server as ``name:`` (vLLM, llama.cpp, LM Studio …).
 
-    ``api_key_env`` names the environment variable holding its key; without one the endpoint
-    is called with a placeholder key, as local servers expect.
+    ``api_key_env`` names the environment variable holding its key: while it is unset a call
+    is :class:`~llmops_nb.errors.MissingAPIKey`, nothing sent. Without one the endpoint is
+    called with a placeholder key, as local servers expect.
     """
     from llmops_nb.providers.openai import OpenAIProvider
 
     register_provider(
         name,
-        lambda n: OpenAIProvider(n, base_url=base_url, key_env=api_key_env, key_required=False),
+        lambda n: OpenAIProvider(n, base_url=base_url, key_env=api_key_env,
+                                 key_required=api_key_env is not None),
     )
 
 
