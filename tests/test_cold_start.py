@@ -27,8 +27,9 @@ print(json.dumps({"imported": done, "ran": "llmops_nb.magics" in sys.modules}))
 # what %load_ext may import in the loading thread: the package, the magics' names, the
 # warm-up's starter and the kernel registration (and IPython's own extension machinery);
 # outside a kernel the registration reads no settings
-LOAD_EXT_MAY_IMPORT = {"llmops_nb", "llmops_nb.magic_names", "llmops_nb.warmup", "llmops_nb.kernel_report",
-                       "IPython.core.magics.extension"}
+# magic_help: the help texts the magics' names carry (plain strings, no imports)
+LOAD_EXT_MAY_IMPORT = {"llmops_nb", "llmops_nb.magic_names", "llmops_nb.magic_help", "llmops_nb.warmup",
+                       "llmops_nb.kernel_report", "IPython.core.magics.extension"}
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
