@@ -149,16 +149,16 @@ def _experiment_id(client: Any, store: Store) -> str | None:
 
 def store_calls(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     """A store's latest calls (every kernel's that writes there), newest first, JSON-safe."""
-    from llmops_nb.tracking import _row, _store_client, ours
+    from llmops_nb.tracking import _row, _store_client, ours, paged_infos
 
     check_reachable(store)
     client = _store_client(store.tracking_uri)
     experiment_id = _experiment_id(client, store)
     if experiment_id is None:
         return []
-    page = client.search_traces(locations=[experiment_id], max_results=limit, order_by=["timestamp_ms DESC"],
-                                include_spans=False)
-    return [{k: _plain(row.get(k)) for k in ROW_FIELDS} for row in (_row(t.info) for t in page if ours(t.info))]
+    # ours only (other traces in the experiment are not calls), and still up to ``limit`` of them
+    return [{k: _plain(row.get(k)) for k in ROW_FIELDS}
+            for row in (_row(info) for info in paged_infos(client, experiment_id, limit, keep=ours))]
 
 
 def store_config(store: Store | None) -> dict[str, Any]:

@@ -327,13 +327,18 @@ def _traces(limit: int | None, filter_string: str | None, *, flush_first: bool =
     s = settings()
     client = _store_client(s.tracking_uri)
     exp = client.get_experiment_by_name(s.experiment)
+    return [] if exp is None else paged_infos(client, str(exp.experiment_id), limit, filter_string, keep)
+
+
+def paged_infos(client: Any, experiment_id: str, limit: int | None, filter_string: str | None = None,
+                keep: Callable[[Any], bool] | None = None) -> list[Any]:
+    """The experiment's trace infos, newest first, without spans, page by page until ``limit``
+    of them are ones ``keep`` accepts (all of them: ``limit`` None)."""
     infos: list[Any] = []
-    if exp is None:
-        return infos
     token = None
     while limit is None or len(infos) < limit:
         page = client.search_traces(
-            locations=[exp.experiment_id], max_results=min(500, limit - len(infos)) if limit else 500,
+            locations=[experiment_id], max_results=min(500, limit - len(infos)) if limit else 500,
             order_by=["timestamp_ms DESC"], include_spans=False, page_token=token, filter_string=filter_string)
         infos.extend(t.info for t in page if keep is None or keep(t.info))
         token = page.token

@@ -147,3 +147,18 @@ def test_history_over_http_equals_the_sql_read_of_the_same_store(llm):
     assert len(over_http) == 510
     pd.testing.assert_frame_equal(over_http, direct)
     pd.testing.assert_frame_equal(latest, direct_latest)  # dtypes follow the rows read (all-None: object)
+
+
+def test_the_sidebar_lists_its_limit_of_calls_past_other_traces(llm):
+    """The sidebar's read (``store_calls``) keeps only our calls, and still up to its limit of
+    them, however many newer traces in the experiment are not calls of ours."""
+    from llmops_nb import jupyter_server_ext as ext
+
+    s = settings()
+    records = _records(4, s.experiment)
+    tracking.MlflowExporter(s.tracking_uri, s.experiment).export(records)
+    for _ in range(3):
+        _foreign_traces(s.experiment)  # newer than the calls: 6 foreign traces, 3 with only our model tag
+    rows = ext.store_calls(ext.Store(s.tracking_uri, s.experiment), limit=4)
+    assert len(rows) == 4 and {r["model"] for r in rows} == {"sim:x", "ext:model"}
+    assert [r["model"] for r in ext.store_calls(ext.Store(s.tracking_uri, s.experiment), limit=7)].count("sim:x") == 4
