@@ -52,7 +52,8 @@ def test_pandas_is_imported_while_the_first_compares_calls_are_on_the_wire(tmp_p
     call's start-up is done: the last one's remaining ~1 ms before its request leaves may share
     the CPU with it.)"""
     got = _last_json_line(tmp_path, PROBE)
-    assert got == {"sent_with_pandas": [False] * 4, "status": ["OK"] * 4}, got
+    # 1 + 4: compare() warms the cells' provider once in the caller's thread, then each call
+    assert got == {"sent_with_pandas": [False] * 5, "status": ["OK"] * 4}, got
 
 
 ON_THE_WIRE = """
@@ -87,3 +88,41 @@ def test_pandas_is_imported_during_the_wait_for_the_answers_not_after_the_first(
     comparison arrive together): it was the last thing before the table, on top of the wire time."""
     got = _last_json_line(tmp_path, ON_THE_WIRE)
     assert got == {"pandas_before_first_answer": True, "status": ["OK"] * 4}, got
+
+
+WARMED = """
+import json, threading, time
+import llmops_nb as llm
+from llmops_nb.providers.base import Final, TextDelta, register_provider
+from llmops_nb.types import Usage
+
+warmed = []
+
+def probe(kind):
+    class Probe:
+        key_env, key_required, defaults, base_url = None, False, {}, None
+        def __init__(self, name):
+            self.name = name
+        def warm(self, api_key, timeout_s):
+            warmed.append([kind, threading.current_thread() is threading.main_thread()])
+        def generate(self, request, api_key, timeout_s):
+            yield TextDelta('ok')
+            yield Final(Usage(input_tokens=3, output_tokens=1), 'stop')
+    return Probe
+
+register_provider('one', probe('one'))
+register_provider('two', probe('two'))
+df = llm.compare(['one:a', 'two:a', 'one:b', 'two:b'], ['hi'], progress=False, cache=False)
+print(json.dumps({'warmed': warmed, 'status': df.status.tolist()}))
+"""
+
+
+def test_compare_warms_each_provider_once_in_the_callers_thread_before_the_cells(tmp_path):
+    """Its workers imported two SDKs side by side under the GIL (and built their clients): a
+    first compare of 4 openai + 4 anthropic models took ~0.5 s longer than with the SDKs
+    imported one after the other (benchmarks/cold_start.py). compare() now warms each
+    provider its cells call in turn, in the caller's thread, before any cell starts."""
+    got = _last_json_line(tmp_path, WARMED)
+    assert got["status"] == ["OK"] * 4
+    assert got["warmed"][:2] == [["one", True], ["two", True]], got  # in the cells' order, before them
+    assert all(not in_main for _, in_main in got["warmed"][2:]) and len(got["warmed"]) == 6, got

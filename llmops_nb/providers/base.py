@@ -170,14 +170,24 @@ def warm(provider: Provider, api_key: str | None, timeout_s: float) -> None:
 
 def warm_default(timeout_s: float, default_model: str | None) -> str | None:
     """Warm the default model's provider (the one a call without a model uses); its name."""
-    import os
-
     if not default_model or ":" not in default_model:
         return None
     name = default_model.split(":", 1)[0]
-    p = get_provider(name)
-    warm(p, os.environ.get(p.key_env) if p.key_env else None, timeout_s)
+    warm_providers(timeout_s, [name])
     return name
+
+
+def warm_providers(timeout_s: float, names: list[str]) -> None:
+    """Warm each named provider in turn, in the calling thread. A name that is not a provider
+    is left to the call, which reports it."""
+    import os
+
+    for name in names:
+        try:
+            p = get_provider(name)
+        except Exception:  # noqa: BLE001 - the call itself reports it
+            continue
+        warm(p, os.environ.get(p.key_env) if p.key_env else None, timeout_s)
 
 
 def configured_providers() -> list[str]:
