@@ -320,7 +320,8 @@ def breaker(model: str, settings: Settings) -> CircuitBreaker:
         if found is None:
             found = _breakers[model] = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s)
         else:
-            found.threshold, found.cooldown_s = settings.breaker_threshold, settings.breaker_cooldown_s
+            with found.lock:
+                found.threshold, found.cooldown_s = settings.breaker_threshold, settings.breaker_cooldown_s
         return found
 
 

@@ -208,8 +208,6 @@ def configured_providers() -> list[str]:
 def warm_configured(timeout_s: float, default_model: str | None = None) -> list[str]:
     """Warm the providers this session is likely to call: the default model's, and every
     built-in or registered one whose API key or base URL is set. Returns their names."""
-    import os
-
     configured = configured_providers()  # these were built without error
     default = (default_model or "").split(":", 1)[0] if ":" in (default_model or "") else None
     if default in provider_names() and default not in configured:
@@ -218,9 +216,7 @@ def warm_configured(timeout_s: float, default_model: str | None = None) -> list[
             configured.insert(0, default)
         except Exception:  # noqa: BLE001 - a broken plugin must not stop the others
             pass
-    for name in configured:
-        p = get_provider(name)
-        warm(p, os.environ.get(p.key_env) if p.key_env else None, timeout_s)
+    warm_providers(timeout_s, configured)
     return configured
 
 
