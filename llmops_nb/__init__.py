@@ -36,7 +36,7 @@ _EXPORTS = {
     "grid": "llmops_nb.widgets",
     "dashboard_widget": "llmops_nb.widgets",
     "log_feedback": "llmops_nb.tracking",
-    "group": "llmops_nb.tracking",
+    "group": "llmops_nb.groups",
     "log_pipeline": "llmops_nb.serving",
     "set_price": "llmops_nb.pricing",
     "price_of": "llmops_nb.pricing",
@@ -77,7 +77,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmops_nb.serving import log_pipeline
     from llmops_nb.session import configure, spend
     from llmops_nb.tokens import count_message_tokens, count_tokens
-    from llmops_nb.tracking import flush, group, history
+    from llmops_nb.groups import group
+    from llmops_nb.tracking import flush, history
     from llmops_nb.types import Completion, Finding, Message, Usage
 
 

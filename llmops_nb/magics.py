@@ -219,7 +219,7 @@ class LLMMagics(Magics):
         display(registration_bundle(result), raw=True)
 
     def _call(self, args: CallArgs, template: str) -> None:
-        from llmops_nb import complete, prompts, tracking
+        from llmops_nb import complete, groups, prompts
         from llmops_nb.render import StreamView
 
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
@@ -229,7 +229,7 @@ class LLMMagics(Magics):
         from llmops_nb.config import settings
 
         view = StreamView(args.format, live=settings().live_stream)
-        with tracking.group(f"cell [{getattr(self.shell, 'execution_count', '?')}]"):
+        with groups.group(f"cell [{getattr(self.shell, 'execution_count', '?')}]"):
             completion = complete(
                 args.model, source, system=system, temperature=args.temperature,
                 max_tokens=args.max_tokens, stream=args.stream, cache=args.cache,

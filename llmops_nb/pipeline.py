@@ -33,13 +33,13 @@ from llmops_nb import errors as E
 from llmops_nb import routing
 from llmops_nb.cache import CachedAnswer, cache_key, lookup, store
 from llmops_nb.cutoff import CUT_FINISH_REASONS, Cut, why_cut
+from llmops_nb.groups import current_group
 from llmops_nb.pricing import price_of, warn_if_deprecated
 from llmops_nb.prompt_version import PromptVersion
 from llmops_nb.providers.base import Final, Provider, TextDelta, get_provider, split_model_id, warm
 from llmops_nb.session import Session, session
 from llmops_nb.templates import render
 from llmops_nb.tokens import PromptTokens
-from llmops_nb.tracking import current_group
 from llmops_nb.types import ROLES, CallRecord, Completion, Finding, Message, Request, Usage
 
 log = logging.getLogger(__name__)

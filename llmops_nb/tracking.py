@@ -9,17 +9,15 @@ belong to the exporter (``MlflowExporter``, ``TAG``, ``storable``, …) are re-e
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import gc
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmops_nb.groups import Group, current_group, group  # noqa: F401 - public here as before
 from llmops_nb.mlflow_export import (  # noqa: F401 - the exporter's names, public here as before
     BATCHED_SINCE,
     FACTS,
@@ -45,40 +43,6 @@ FINDING_COLUMNS = ["started_at", "trace_id", "model", "status", "direction", "sc
                    "score", "action", "start", "end", "value_hash"]
 
 
-@dataclass(frozen=True)
-class Group:
-    """Calls that belong together and share one MLflow run (a cell, a comparison)."""
-
-    id: str
-    name: str
-    budget_usd: float | None = None
-
-
-_group: contextvars.ContextVar[Group | None] = contextvars.ContextVar("llmops_group", default=None)
-
-
-def current_group() -> Group | None:
-    """The group calls made now belong to, if any."""
-    return _group.get()
-
-
-@contextlib.contextmanager
-def group(name: str, *, budget_usd: float | None = None, group_id: str | None = None) -> Iterator[Group]:
-    """Group the calls made inside the block into one MLflow run named ``name``.
-
-    ``budget_usd`` caps what the group's calls may spend (checked before each call);
-    ``group_id`` rejoins an earlier group (its MLflow run), e.g. an experiment run in several
-    steps. Nested groups keep the outer one, so a comparison made inside a cell is one run.
-    """
-    outer = _group.get()
-    if outer is not None:
-        yield outer
-        return
-    token = _group.set(Group(group_id or uuid.uuid4().hex, name, budget_usd))
-    try:
-        yield _group.get()  # type: ignore[misc]
-    finally:
-        _group.reset(token)
 
 
 
