@@ -65,7 +65,6 @@ class OpenAIProvider:
                 client = openai.OpenAI(
                     api_key=api_key or _PLACEHOLDER_KEY, base_url=base_url, max_retries=0, timeout=timeout_s
                 )
-                _build_answer_models()  # before any call parses an answer (see sdk_models)
                 self._clients[(api_key, timeout_s, base_url)] = client
             return client
 
@@ -75,15 +74,19 @@ class OpenAIProvider:
 
     def warm(self, api_key: str | None, timeout_s: float) -> None:
         """Import the SDK and build the client a call with this key and timeout will use, and
-        read the SDK's parameter names (``inspect.signature``: ms, once) before the clock starts."""
+        read the SDK's parameter names (``inspect.signature``: ms, once) and build its models of a
+        streamed answer (what a notebook's first call is) before the clock starts."""
         self._client(api_key, timeout_s).chat.completions  # noqa: B018 - the SDK builds resources lazily
         sdk_params()
+        _build_answer_models(stream=True)
 
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Call Chat Completions; stream with ``include_usage`` so usage is exact either way."""
         kwargs = _chat_kwargs(request, self.max_tokens_param)
         try:
             client = self._client(api_key, timeout_s)
+            if request.stream not in _models_built:
+                _build_answer_models(request.stream)  # before any call parses such an answer (see sdk_models)
             if request.stream:
                 yield from _stream(client.chat.completions.create(**kwargs, stream=True,
                                                                   stream_options={"include_usage": True}))
@@ -118,14 +121,20 @@ def sdk_params() -> frozenset[str]:
     return frozenset(inspect.signature(Completions.create).parameters) - {"self"} - RESERVED_PARAMS
 
 
-def _build_answer_models() -> None:
-    """Build the SDK's deferred models of a chat answer (whole and streamed) now, in one thread."""
+_models_built: set[bool] = set()  # the answer forms (streamed or not) whose models are built
+
+
+def _build_answer_models(stream: bool) -> None:
+    """Build the SDK's deferred models of a streamed (chunks) or a whole chat answer now, in one
+    thread; each form once per process, when a call first needs it (the two share few models:
+    building the unused form cost a first call 5-10 ms)."""
     from openai._models import FinalRequestOptions
     from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
     from llmops_nb.providers.sdk_models import build_models
 
-    build_models(ChatCompletion, ChatCompletionChunk, FinalRequestOptions)
+    build_models(ChatCompletionChunk if stream else ChatCompletion, FinalRequestOptions)
+    _models_built.add(stream)
 
 
 def _chat_kwargs(request: Request, max_tokens_param: str) -> dict[str, Any]:
