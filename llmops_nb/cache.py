@@ -17,18 +17,21 @@ Modes (``LLMOPS_CACHE`` / ``configure(cache_mode=...)``): ``readwrite`` (default
 from __future__ import annotations
 
 import atexit
-import functools
 import hashlib
 import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmops_nb.types import Request, Usage
+
+if TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
 
 log = logging.getLogger(__name__)
 KEY_VERSION = 1
@@ -137,13 +140,16 @@ def _file_inside(directory: str, filename: Any) -> str | None:
     return path if os.path.commonpath([root, path]) == root and path != root else None
 
 
+# diskcache's file name and row modes (``diskcache.core``'s DBNAME, MODE_RAW, MODE_TEXT; a test
+# checks them), so that a lookup needs neither diskcache nor its Cache object
+DBNAME, MODE_RAW, MODE_TEXT = "cache.db", 1, 3
+
+
 def _row_text(directory: str, mode: int, filename: Any, value: Any, read: bool) -> str:
     """A row's value if it is text (inline, or in a file of this cache); else UnsafeRow."""
-    import diskcache
-
-    if mode == diskcache.core.MODE_RAW and isinstance(value, str):
+    if mode == MODE_RAW and isinstance(value, str):
         return value
-    if mode != diskcache.core.MODE_TEXT or read:
+    if mode != MODE_TEXT or read:
         raise UnsafeRow(f"cache row stored in mode {mode}, not text")
     path = _file_inside(directory, filename)
     if path is None:
@@ -185,55 +191,72 @@ def _json_only_disk() -> type:
     return JSONOnlyDisk
 
 
-def _reader_of(cache: Any) -> Any:
-    """A view of ``cache`` (same directory, disk and settings) that reads through one connection
-    shared by every thread. A view, not a second ``diskcache.Cache``: building one costs 12-16 ms
-    and writes the settings table."""
-    reader = object.__new__(_shared_connection_cache())
-    reader.__dict__.update(cache.__dict__)
-    return reader
+class _Reader:
+    """Lookups in a diskcache directory's sqlite file, through one connection shared by every
+    thread of the process (its user serialises the calls), without a ``diskcache.Cache``.
 
+    Building a ``Cache`` writes its settings table: a commit, 4 fdatasyncs on an existing cache
+    and 12 on a new one (tens to hundreds of ms of a first call's wall time on a slow disk, and
+    ~10 ms of CPU with the imports). Only the writer thread builds one now; a lookup runs the
+    query of ``Cache.get``'s own fast path (the cache's default policy: no statistics, nothing
+    updated on a read) and writes nothing. Until the file exists every lookup is a miss, and
+    no file is created. One connection, not diskcache's one per thread: every new thread — each
+    worker of a new pool — paid a connection for its first lookup (0.36 ms vs 0.01 ms), and 64
+    threads kept 64 page caches."""
 
-@functools.cache
-def _shared_connection_cache() -> type:
-    import sqlite3
+    _SELECT = ("SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1"
+               " AND (expire_time IS NULL OR expire_time > ?)")
+    _PRAGMAS = ("sqlite_cache_size", "sqlite_mmap_size")  # the read side's per-connection settings
 
-    import diskcache
+    def __init__(self, directory: str, timeout_s: float = 60.0) -> None:
+        self.directory = directory
+        self.timeout_s = timeout_s
+        self._shared: tuple[int, sqlite3.Connection] | None = None
 
-    class SharedConnectionCache(diskcache.Cache):
-        """A diskcache Cache whose threads share one sqlite connection per process (its user
-        serialises the calls): diskcache's own is one connection per thread, so every new
-        thread - each worker of a new pool, ``acomplete``'s - paid a connection for its first
-        lookup (0.36 ms vs 0.01 ms), and 64 threads kept 64 page caches, each cold when its
-        thread came back to it. Only reads go through it."""
+    def _con(self) -> sqlite3.Connection | None:
+        shared, pid = self._shared, os.getpid()
+        if shared is not None and shared[0] == pid:
+            return shared[1]
+        path = os.path.join(self.directory, DBNAME)
+        if not os.path.exists(path):  # nothing stored yet (connecting would create the file)
+            return None
+        import sqlite3  # here: a process whose cache is off or on Redis never needs it
 
-        _shared: tuple[int, sqlite3.Connection] | None = None
+        # a forked child opens its own (the parent's is left alone: it is the parent's)
+        con = sqlite3.connect(path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False)
+        try:  # as diskcache sets them on each of its connections (integers only: the file is data)
+            for key, value in con.execute("SELECT key, value FROM Settings WHERE key IN (?, ?)", self._PRAGMAS):
+                if isinstance(value, int):
+                    con.execute(f"PRAGMA {key.removeprefix('sqlite_')} = {value}")
+        except sqlite3.OperationalError:  # the writer has not made its tables yet
+            pass
+        self._shared = (pid, con)
+        return con
 
-        @property
-        def _con(self) -> sqlite3.Connection:
-            shared, pid = self._shared, os.getpid()
-            if shared is not None and shared[0] == pid:
-                return shared[1]
-            # a forked child opens its own (the parent's is left alone: it is the parent's)
-            con = sqlite3.connect(os.path.join(self._directory, diskcache.core.DBNAME), timeout=self._timeout,
-                                  isolation_level=None, check_same_thread=False)
-            self._shared = (pid, con)
-            try:  # per-connection pragmas, as diskcache sets them on each of its connections
-                settings = con.execute("SELECT key, value FROM Settings").fetchall()
-            except sqlite3.OperationalError:
-                pass
-            else:
-                for key, value in settings:
-                    if key.startswith("sqlite_"):
-                        self.reset(key, value, update=False)
-            return con
+    def get(self, key: str) -> str | None:
+        con = self._con()
+        if con is None:
+            return None
+        import sqlite3
 
-        def close(self) -> None:
-            shared, self._shared = self._shared, None
-            if shared is not None and shared[0] == os.getpid():
-                shared[1].close()
+        try:
+            rows = con.execute(self._SELECT, (key, time.time())).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # the writer is making the file's tables
+                return None
+            raise
+        if not rows:
+            return None
+        ((mode, filename, value),) = rows
+        try:
+            return _row_text(self.directory, mode, filename, value, False)
+        except OSError:  # the row's file was removed in between (diskcache: a miss too)
+            return None
 
-    return SharedConnectionCache
+    def close(self) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None and shared[0] == os.getpid():
+            shared[1].close()
 
 
 WRITE_BATCH_S = 0.05  # how long the cache writer lets a batch of stores gather
@@ -242,9 +265,11 @@ WRITE_BATCH_S = 0.05  # how long the cache writer lets a batch of stores gather
 class DiskCacheBackend:
     """A local diskcache directory, private to its owner (0700).
 
-    Reads go straight to sqlite, through one connection shared by every thread of the process
-    (taken in turn: a lookup holds it for microseconds), so a new thread opens nothing. Writes are handed to one
-    writer thread, which stores everything waiting in one transaction: concurrent callers
+    Reads go straight to sqlite (:class:`_Reader`), through one connection shared by every
+    thread of the process (taken in turn: a lookup holds it for microseconds), so a new thread
+    opens nothing, and a lookup writes nothing. Writes are handed to one writer thread, which
+    builds the ``diskcache.Cache`` on its first batch and stores everything waiting in one
+    transaction: concurrent callers
     never contend for sqlite's write lock (eight at once waited up to 34 ms each in its busy
     loop), and a call does not wait for the disk. Until its row is committed, a value waits
     in memory and :meth:`get` answers from there, so a write is visible to every later read
@@ -253,13 +278,11 @@ class DiskCacheBackend:
     """
 
     def __init__(self, directory: Path) -> None:
-        import diskcache
-
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
         self.directory = directory
-        self._cache = diskcache.Cache(str(directory), disk=_json_only_disk())  # writes (the writer thread)
-        self._reader: Any = None  # reads: one shared connection (built on the first lookup)
+        self._cache: Any = None  # the diskcache.Cache that writes (built by the writer: see _Reader)
+        self._reader = _Reader(str(directory))  # reads
         self._read_lock = threading.Lock()
         self._waiting: dict[str, str] = {}  # set, not yet committed
         self._cond = threading.Condition()
@@ -274,20 +297,25 @@ class DiskCacheBackend:
             return waiting
         try:
             with self._read_lock:
-                if self._reader is None:
-                    self._reader = _reader_of(self._cache)
-                value = self._reader.get(key, default=None)
+                return self._reader.get(key)
         except UnsafeRow as exc:
             log.warning("llmops_nb cache: ignoring an unsafe row (%s); treated as a miss", exc)
             return None
-        return value if isinstance(value, str) else None
+
+    def _writer_cache(self) -> Any:
+        """The ``diskcache.Cache`` that writes (made on the first write; the writer's thread)."""
+        if self._cache is None:
+            import diskcache
+
+            self._cache = diskcache.Cache(str(self.directory), disk=_json_only_disk())
+        return self._cache
 
     def set(self, key: str, value: str) -> None:
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError("cache keys and values are text (JSON)")
         with self._cond:
             if self._closed:
-                self._cache.set(key, value)
+                self._writer_cache().set(key, value)
                 return
             first = not self._waiting
             self._waiting[key] = value
@@ -310,9 +338,10 @@ class DiskCacheBackend:
                 batch = dict(self._waiting)  # stays readable in _waiting until committed
                 self._writing = True
             try:
-                with self._cache.transact():
+                cache = self._writer_cache()
+                with cache.transact():
                     for key, value in batch.items():
-                        self._cache.set(key, value)
+                        cache.set(key, value)
             except Exception as exc:  # a full disk must not fail calls: those answers are not cached
                 log.warning("llmops_nb cache: could not store %d answer(s): %s", len(batch), exc)
             with self._cond:
@@ -340,10 +369,10 @@ class DiskCacheBackend:
         if writer is not None:
             writer.join(timeout=30.0)
             atexit.unregister(self.close)
-        self._cache.close()
+        if self._cache is not None:
+            self._cache.close()
         with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
+            self._reader.close()
 
 
 class NoCache:

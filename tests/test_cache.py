@@ -258,3 +258,36 @@ def test_a_forked_child_reads_through_its_own_connection(tmp_path):
     os.close(read)
     assert backend.get("llm:k") == '"v"'
     backend.close()
+
+
+def test_the_lookup_side_matches_diskcache_file_and_row_modes():
+    import llmops_nb.cache as C
+
+    assert (C.DBNAME, C.MODE_RAW, C.MODE_TEXT) == (diskcache.core.DBNAME, diskcache.core.MODE_RAW,
+                                                   diskcache.core.MODE_TEXT)
+
+
+def test_a_lookup_writes_nothing_and_builds_no_diskcache(tmp_path):
+    """A fresh process's first lookup (the first call's path) neither imports diskcache nor
+    writes: building a diskcache.Cache commits its settings (4 fdatasyncs on an existing cache,
+    12 on a new one). A miss in a new directory creates no file; a hit in an existing cache
+    leaves its files as they were; only the first store builds the writer's Cache."""
+    import json
+    import subprocess
+    import sys
+
+    stored = DiskCacheBackend(tmp_path / "old")
+    stored.set("llm:k", '"v"')
+    stored.close()
+    files = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in (tmp_path / "old").iterdir()
+             if p.suffix != ".db-shm"}  # the WAL index: shared memory, not data
+    code = (
+        "import json, sys; from pathlib import Path; from llmops_nb.cache import DiskCacheBackend\n"
+        f"old, new = DiskCacheBackend(Path({str(tmp_path / 'old')!r})), DiskCacheBackend(Path({str(tmp_path / 'new')!r}))\n"
+        "out = [old.get('llm:k'), new.get('llm:k'), 'diskcache' in sys.modules, sorted(p.name for p in new.directory.iterdir())]\n"
+        "new.set('llm:k', '\"w\"'); new.flush()\n"
+        "out += ['diskcache' in sys.modules, new.get('llm:k')]; old.close(); new.close(); print(json.dumps(out))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(result.stdout) == ["\"v\"", None, False, [], True, '"w"']
+    assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in (tmp_path / "old").iterdir()
+            if p.suffix != ".db-shm"} == files
