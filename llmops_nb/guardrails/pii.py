@@ -38,25 +38,28 @@ TYPES = ("email", "phone", "card", "iban", "ssn", "national_id", "ipv4", "ipv6")
 Regions = list[tuple[int, int]]
 Clusters = list[tuple[int, int, int]]
 # Digit-based identifiers are looked for only around digit clusters, so prose costs one pass of
-# _CLUSTER instead of one pass per identifier type. A window reaches _EDGE characters past the
+# _DIGIT_CHAIN instead of one pass per identifier type. A window reaches _EDGE characters past the
 # first and last digit (an IBAN's country code, a NINO's letters, "(+48) ", the lookarounds) —
 # _IPV6_EDGE for IPv6 addresses, whose hex groups can run further without a digit.
 _EDGE, _IPV6_EDGE = 8, 40
-_GAP = re.compile(rf"\D{{{2 * _EDGE + 1},}}")  # digit-free stretches longer than two edges split the clusters
+# a cluster's digits: from a digit on, every further digit less than a gap away (one match per cluster)
+_DIGIT_CHAIN = re.compile(rf"\d(?:\D{{0,{2 * _EDGE}}}+\d)*")
 
 
 def _clusters(text: str) -> Clusters:
-    """(start, end, digits) of the digit clusters of ``text`` (the text between long digit-free
-    gaps); ``digits`` is counted for a short cluster only (99 for a long one — not worth counting)."""
-    out: Clusters = []
-    pos = 0
-    for gap in _GAP.finditer(text):
-        if gap.start() > pos:
-            out.append((pos, gap.start(), _count_digits(text, pos, gap.start())))
-        pos = gap.end()
-    if pos < len(text):
-        out.append((pos, len(text), _count_digits(text, pos, len(text))))
-    return out
+    """(start, end, digits) of the digit clusters of ``text``: the text between the digit-free
+    stretches longer than two edges (a shorter one at either end of the text belongs to the
+    cluster next to it); ``digits`` is counted for a short cluster only (99 for a long one — not
+    worth counting)."""
+    n, gap = len(text), 2 * _EDGE + 1
+    spans = [[m.start(), m.end()] for m in _DIGIT_CHAIN.finditer(text)]
+    if not spans:
+        return [(0, n, 0)] if 0 < n < gap else []
+    if spans[0][0] < gap:
+        spans[0][0] = 0
+    if n - spans[-1][1] < gap:
+        spans[-1][1] = n
+    return [(start, end, _count_digits(text, start, end)) for start, end in spans]
 
 
 def _count_digits(text: str, start: int, end: int) -> int:
@@ -426,7 +429,8 @@ def _said(low: str, words: tuple[str, ...], pattern: re.Pattern[str]) -> bool:
                 return pattern.search(low) is not None
             i = low.find(w, j)
     return False
-_NINO_TAIL = re.compile(r"\d\d ?[A-D]\b")  # cheap gate: a NINO ends in two digits and A–D
+# cheap gate: a NINO ends in two digits and A–D ("\d\d ?[A-D]\b"; led by the rare capital, not the digits)
+_NINO_TAIL = re.compile(r"[A-D](?:(?<=\d\d[A-D])|(?<=\d\d [A-D]))\b")
 _SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising, never valid
 # Canadian social insurance number (Luhn) and UK national insurance number, said to be one
 _SIN = re.compile(r"(?<![\w.-])([0-79]\d{2})([ -]?)(\d{3})\2(\d{3})(?![\w-]|[ .]\d)")
@@ -473,7 +477,7 @@ def _other_national_insurance(text: str, low: str, regions: Regions | None) -> l
     for m in _each(_SIN, text, regions) if _said(low, _SIN_WORDS, _SIN_WORD) else ():
         if _SIN_NEAR.search(preceding(text, m.start(), 40)) and luhn_ok(m.group(1) + m.group(3) + m.group(4)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
-    for m in _each(_NINO, text, regions) if _NINO_TAIL.search(text) or "insurance" in low or "nino" in low else ():
+    for m in _each(_NINO, text, regions) if "insurance" in low or "nino" in low or _NINO_TAIL.search(text) else ():
         near = _NINO_NEAR.search(preceding(text, m.start(), 40)) is not None
         if near or (m.group(2) and m.group(6)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
@@ -645,8 +649,13 @@ _ID_LABEL = re.compile(r"\b(?:ssn|ss#|sin|social\s+(?:security|insurance)|insura
 
 
 def _owned_number(before: str) -> bool:
+    if not (("no" in before or "#" in before or "number" in before) and any(map(before.__contains__, _OWNERS))):
+        return False  # a word _OWNED_NUMBER needs is missing (a str.find, not a regex search from every position)
     m = _OWNED_NUMBER.search(before)
     return m is not None and not (set(m.group(1).split()) & _NOT_PHONE_NOUNS)
+
+
+_OWNERS = ("my", "our", "his", "her", "their")  # ("your" has "our")
 _PHONE_CONTEXT_YES = re.compile(r"\b(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|reach me|contact)")
 _IBAN_FRAGMENT = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4})* $")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|usd|eur|gbp|chf|jpy)\s?$")
@@ -719,10 +728,18 @@ def intl_number_ok(value: str) -> bool:
 
 def _said_local(text: str, m: re.Match[str], groups: list[str], intl: bool) -> tuple[bool, float]:
     """A local format that fails the shape rules ("my number is 79 56 12 34") when the text says it is a phone."""
-    before = preceding(text, m.start(), 40)
-    if not intl and (_PHONE_SAID.search(before) or _owned_number(before)) and 7 <= sum(map(len, groups)) <= 12:
+    if not intl and 7 <= sum(map(len, groups)) <= 12 and _said_phone(preceding(text, m.start(), 40)):
         return True, 0.7
     return False, 0.0
+
+
+def _said_phone(before: str) -> bool:
+    """The lower-cased text before a number says it is a phone (:data:`_PHONE_SAID`, or someone's
+    number). _PHONE_SAID is searched only when a word it needs is there — in ASCII text: with
+    ``re.I`` a few other letters fold into ASCII ones (ı, İ, ſ, the Kelvin sign)."""
+    if (not before.isascii() or any(map(before.__contains__, _PHONE_SAID_WORDS))) and _PHONE_SAID.search(before):
+        return True
+    return _owned_number(before)
 
 
 def _phone_value(m: re.Match[str]) -> tuple[str, bool]:
@@ -766,6 +783,8 @@ _PHONE_SAID = re.compile(
     r"(?:\b(?:call|ring|text|phone|tel|telephone|mobile|cell|cellphone|whatsapp|sms|fax)(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
     r"|\b(?:my|our|his|her|their)\s+(?:phone\s+|mobile\s+|cell\s+)?number\s+is|\bcontact(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
     r"|\breach\s+(?:me|us|[\w\s]{1,30}?)\s+(?:at|on))\W{0,3}$", re.I)
+_PHONE_SAID_WORDS = ("call", "ring", "text", "phone", "tel", "mobile", "cell", "whatsapp", "sms", "fax", "number",
+                     "contact", "reach")  # one of them is in every match of _PHONE_SAID
 _BARE_RUN = re.compile(r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])(0{0,2}\d{7,13})(?![\w@]|[.\-:/,]\d)")
 
 
@@ -777,7 +796,7 @@ def _phones(text: str, regions: Regions | None = None) -> list[Finding]:
             out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
     for m in _each(_BARE_RUN, text, regions):  # an unseparated run: said to be a phone, or dialable as written
         before = preceding(text, m.start(), 40)
-        if _PHONE_SAID.search(before) or _owned_number(before):
+        if _said_phone(before):
             out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.7))
         elif _dialable(m.group(1)) and not (_CURRENCY_BEFORE.search(before) or _ID_LABEL.search(before)
                                             or _PHONE_CONTEXT_NO.search(before)):
@@ -815,6 +834,17 @@ _IPV4_CONTEXT_NO = re.compile(
     r"item|para(?:graph)?|rule|oid|article|art|upgrade[sd]? to|update[sd]? to|bump(?:ed)? to)\.?\s*[:=]?"
     r"|§|==|[~<>!]=|[\^~<>])\s*$"
 )
+_VERSION_MARKS = frozenset(".:=§~<>^")
+
+
+def _version_before(before: str) -> bool:
+    """:data:`_IPV4_CONTEXT_NO` — searched only when the text before ends (but for spaces) in a
+    letter or in one of the marks its matches can end with (most addresses follow a space, a
+    bracket or a digit)."""
+    tail = before.rstrip()[-1:]
+    return (tail.isalpha() or tail in _VERSION_MARKS) and _IPV4_CONTEXT_NO.search(before) is not None
+
+
 _IPV4_VERSION_AFTER = re.compile(r"\s*(?:or\s+(?:later|higher|newer|above|greater)|and\s+(?:later|above|up))")
 _IPV6 = re.compile(
     r"(?<![\w:.])((?:[0-9A-Fa-f]{1,4}:|:)(?:[0-9A-Fa-f]{0,4}:){1,7}"
@@ -844,7 +874,7 @@ def _ipv4s(text: str, regions: Regions | None = None) -> list[Finding]:
             continue
         if _in_domain_literal(text, m.start(1)):
             continue  # user@[192.0.2.1] is an address (the e-mail rule), user@host.[…] a malformed one
-        if _IPV4_CONTEXT_NO.search(preceding(text, m.start(), 24)) or _IPV4_VERSION_AFTER.match(text, m.end()):
+        if _version_before(preceding(text, m.start(), 24)) or _IPV4_VERSION_AFTER.match(text, m.end()):
             continue
         private = addr.is_private or addr.is_loopback or addr.is_unspecified or addr.is_link_local
         end = _with_prefix(text, m.end(1), 32) if text.startswith("/", m.end(1)) else m.end(1)
@@ -859,8 +889,11 @@ def _ipv6s(text: str, regions: Regions | None = None) -> list[Finding]:
         value = m.group(1)
         if not any(c.isdigit() for c in value) or value.count(":") < 2 or text[m.end(1):m.end(1) + 1] == "%":
             continue  # (fe80::1%, fe80::1%1%2: a zone index that is empty or not one)
+        address = value.split("%")[0]
+        if "::" not in address and address.count(":") < 6:
+            continue  # 12:34:56 — without "::" an address has eight groups (six and an IPv4 tail)
         try:
-            addr = ipaddress.IPv6Address(value.split("%")[0])
+            addr = ipaddress.IPv6Address(address)
         except ValueError:
             continue
         private = addr.is_private or addr.is_loopback or addr.is_link_local
