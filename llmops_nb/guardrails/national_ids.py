@@ -60,14 +60,14 @@ _CANDIDATE = re.compile(r"(?<![\w.\-/])(?=\d\d|[A-Za-z]{1,6}\d)(?:" + "|".join(f
                         + r")(?![\w\-]|[.,/]\d)")
 _SHAPE_RES = {k: re.compile(p) for k, p in _SHAPE_PATTERNS}
 # Where a candidate can start: a capital letter with a digit within six letters, or a digit that
-# opens four digits, three digits and a dot, space or dash, or two digits, a dash and a digit
-# (every digit-led shape opens so: CPF "123.", ITIN "9xx-"/"9xx ", EIN "12-3", the rest four
-# digits). Each pattern opens with a character class, so ``re`` skips in C to the next capital or
-# digit; _CANDIDATE is then matched only there (its lookarounds alone, tried at every position of
-# a text, cost more than the whole rest). Digit-led shapes all have seven digits or more, so they
-# are looked for only where the caller found that many.
+# opens what a digit-led shape opens with: five digits, or Aadhaar's "dddd dddd dddd", CPF's
+# "ddd.ddd.", ITIN's "ddd-dd-dddd" (or with spaces), EIN's "dd-ddddddd". Each pattern opens with a
+# character class, so ``re`` skips in C to the next capital or digit; _CANDIDATE is then matched
+# only there (its lookarounds alone, tried at every position of a text, cost more than the whole
+# rest; so do dates, times and versions, that no shape fits). Digit-led shapes all have seven
+# digits or more, so they are looked for only where the caller found that many.
 _LETTER_START = re.compile(r"[A-Z](?<![\w.\-/][A-Z])(?=[A-Za-z]{0,5}\d)")
-_DIGIT_START = re.compile(r"\d(?<![\w.\-/]\d)(?=\d(?:\d[\d. -]|-\d))")
+_DIGIT_START = re.compile(r"\d(?<![\w.\-/]\d)(?=\d{4}|\d{3} \d{4} \d{4}|\d\d\.\d{3}\.|\d\d[- ]\d\d[- ]\d{4}|\d-\d{7})")
 DIGITS = 7  # the fewest digits of a digit-led shape (Irish PPS, NIE)
 
 

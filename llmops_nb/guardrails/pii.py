@@ -323,6 +323,17 @@ def _unlisted_card(number: str) -> bool:
 
 _IBAN_HEAD = re.compile(r"(?<![\w-])[A-Za-z]{2}\d\d[ -]$")
 _CARD_WORDS = re.compile(r"card|\bcc|credit|visa|mastercard|amex|maestro|\bpan\b|payment", re.I)
+# the same on lower-cased text, every branch led by a letter ("c(?<!\wc)c" is "\bcc"): ``re`` skips to
+# those letters, where a re.I pattern opening with \b is tried at every position
+_CARD_WORDS_LOWER = re.compile(r"card|c(?<!\wc)c|credit|visa|mastercard|amex|maestro|p(?<!\wp)an\b|payment")
+
+
+def _said_card(text: str) -> bool:
+    """:data:`_CARD_WORDS` in ``text`` (for ASCII text searched lower-cased: re.I folds a few
+    non-ASCII letters into ASCII ones)."""
+    if text.isascii():
+        return _CARD_WORDS_LOWER.search(text.lower()) is not None
+    return _CARD_WORDS.search(text) is not None
 
 
 def _cards(text: str, regions: Regions | None = None) -> list[Finding]:
@@ -332,7 +343,7 @@ def _cards(text: str, regions: Regions | None = None) -> list[Finding]:
         if m.end() - m.start() < 12:
             continue
         if said_card is None:
-            said_card = _CARD_WORDS.search(text) is not None
+            said_card = _said_card(text)
         if _IBAN_HEAD.search(text, max(0, m.start() - 5), m.start()):
             continue  # the groups of an IBAN ("DE44 5001 0517 …"), valid or mistyped
         glued = _GLUED_AFTER.match(text, m.end()) is not None
@@ -883,7 +894,13 @@ def _ipv4s(text: str, regions: Regions | None = None) -> list[Finding]:
     return out
 
 
+# six colons with a group between each: what an address without "::" has (eight groups, or six and an IPv4 tail)
+_SIX_COLONS = re.compile(r":(?:[0-9A-Fa-f]{1,4}:){5}")
+
+
 def _ipv6s(text: str, regions: Regions | None = None) -> list[Finding]:
+    if "::" not in text and _SIX_COLONS.search(text) is None:
+        return []  # (timestamps, "key: value" lines): every match of _IPV6 would fail the check below
     out = []
     for m in _each(_IPV6, text, regions):
         value = m.group(1)
@@ -891,7 +908,7 @@ def _ipv6s(text: str, regions: Regions | None = None) -> list[Finding]:
             continue  # (fe80::1%, fe80::1%1%2: a zone index that is empty or not one)
         address = value.split("%")[0]
         if "::" not in address and address.count(":") < 6:
-            continue  # 12:34:56 — without "::" an address has eight groups (six and an IPv4 tail)
+            continue  # 12:34:56 — see _SIX_COLONS
         try:
             addr = ipaddress.IPv6Address(address)
         except ValueError:
