@@ -18,21 +18,6 @@ def _texts(seed: int, pieces: list[str], longest: int) -> list[str]:
     return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, longest))) for _ in range(N)]
 
 
-def test_clusters_are_the_text_between_long_digit_free_gaps() -> None:
-    gap = re.compile(r"\D{17,}")
-
-    def by_gaps(text: str) -> list[tuple[int, int, int]]:
-        out, pos = [], 0
-        for m in gap.finditer(text):
-            if m.start() > pos:
-                out.append((pos, m.start(), pii._count_digits(text, pos, m.start())))
-            pos = m.end()
-        return out + [(pos, len(text), pii._count_digits(text, pos, len(text)))] if pos < len(text) else out
-
-    for text in _texts(1, ["a", "1", " ", "-", "abcdefgh", "x" * 17, "\u0661", "\n"], 40):
-        assert pii._clusters(text) == by_gaps(text), text
-
-
 def test_national_id_digit_starts_keep_every_candidate() -> None:
     any_two = re.compile(r"\d(?<![\w.\-/]\d)(?=\d)")
     pieces = ["1", "23", "456", "7890", "9", " ", "-", ".", "/", "X", "T", "A", "(", ")", "+"]

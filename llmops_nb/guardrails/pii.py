@@ -38,28 +38,25 @@ TYPES = ("email", "phone", "card", "iban", "ssn", "national_id", "ipv4", "ipv6")
 Regions = list[tuple[int, int]]
 Clusters = list[tuple[int, int, int]]
 # Digit-based identifiers are looked for only around digit clusters, so prose costs one pass of
-# _DIGIT_CHAIN instead of one pass per identifier type. A window reaches _EDGE characters past the
+# _CLUSTER instead of one pass per identifier type. A window reaches _EDGE characters past the
 # first and last digit (an IBAN's country code, a NINO's letters, "(+48) ", the lookarounds) —
 # _IPV6_EDGE for IPv6 addresses, whose hex groups can run further without a digit.
 _EDGE, _IPV6_EDGE = 8, 40
-# a cluster's digits: from a digit on, every further digit less than a gap away (one match per cluster)
-_DIGIT_CHAIN = re.compile(rf"\d(?:\D{{0,{2 * _EDGE}}}+\d)*")
+_GAP = re.compile(rf"\D{{{2 * _EDGE + 1},}}")  # digit-free stretches longer than two edges split the clusters
 
 
 def _clusters(text: str) -> Clusters:
-    """(start, end, digits) of the digit clusters of ``text``: the text between the digit-free
-    stretches longer than two edges (a shorter one at either end of the text belongs to the
-    cluster next to it); ``digits`` is counted for a short cluster only (99 for a long one — not
-    worth counting)."""
-    n, gap = len(text), 2 * _EDGE + 1
-    spans = [[m.start(), m.end()] for m in _DIGIT_CHAIN.finditer(text)]
-    if not spans:
-        return [(0, n, 0)] if 0 < n < gap else []
-    if spans[0][0] < gap:
-        spans[0][0] = 0
-    if n - spans[-1][1] < gap:
-        spans[-1][1] = n
-    return [(start, end, _count_digits(text, start, end)) for start, end in spans]
+    """(start, end, digits) of the digit clusters of ``text`` (the text between long digit-free
+    gaps); ``digits`` is counted for a short cluster only (99 for a long one — not worth counting)."""
+    out: Clusters = []
+    pos = 0
+    for gap in _GAP.finditer(text):
+        if gap.start() > pos:
+            out.append((pos, gap.start(), _count_digits(text, pos, gap.start())))
+        pos = gap.end()
+    if pos < len(text):
+        out.append((pos, len(text), _count_digits(text, pos, len(text))))
+    return out
 
 
 def _count_digits(text: str, start: int, end: int) -> int:
