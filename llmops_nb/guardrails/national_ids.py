@@ -59,13 +59,15 @@ _SHAPE_PATTERNS: tuple[tuple[str, str], ...] = (
 _CANDIDATE = re.compile(r"(?<![\w.\-/])(?=\d\d|[A-Za-z]{1,6}\d)(?:" + "|".join(f"(?P<{k}>{p})" for k, p in _SHAPE_PATTERNS)
                         + r")(?![\w\-]|[.,/]\d)")
 _SHAPE_RES = {k: re.compile(p) for k, p in _SHAPE_PATTERNS}
-# Where a candidate can start: a capital letter with a digit within six letters, or a digit
-# before another digit. Each pattern opens with a character class, so ``re`` skips in C to the
-# next capital or digit; _CANDIDATE is then matched only there (its lookarounds alone, tried at
-# every position of a text, cost more than the whole rest). Digit-led shapes all have seven
+# Where a candidate can start: a capital letter with a digit within six letters, or a digit that
+# opens what a digit-led shape opens with: five digits, or Aadhaar's "dddd dddd dddd", CPF's
+# "ddd.ddd.", ITIN's "ddd-dd-dddd" (or with spaces), EIN's "dd-ddddddd". Each pattern opens with a
+# character class, so ``re`` skips in C to the next capital or digit; _CANDIDATE is then matched
+# only there (its lookarounds alone, tried at every position of a text, cost more than the whole
+# rest; so do dates, times and versions, that no shape fits). Digit-led shapes all have seven
 # digits or more, so they are looked for only where the caller found that many.
 _LETTER_START = re.compile(r"[A-Z](?<![\w.\-/][A-Z])(?=[A-Za-z]{0,5}\d)")
-_DIGIT_START = re.compile(r"\d(?<![\w.\-/]\d)(?=\d)")
+_DIGIT_START = re.compile(r"\d(?<![\w.\-/]\d)(?=\d{4}|\d{3} \d{4} \d{4}|\d\d\.\d{3}\.|\d\d[- ]\d\d[- ]\d{4}|\d-\d{7})")
 DIGITS = 7  # the fewest digits of a digit-led shape (Irish PPS, NIE)
 
 
@@ -459,10 +461,13 @@ def scan(text: str, regions: Regions = None, digit_regions: Regions = None) -> l
     windows around runs of four digits) — digit-led shapes only in ``digit_regions`` (the
     windows around runs of :data:`DIGITS` digits)."""
     low = text.lower()
+    candidates = _candidates(text, regions, digit_regions)
+    if not candidates:  # (a text that says "passport" says one of SAID_WORDS)
+        return _passports(text) if "passport" in low else []
     said_any = any(w in low for w in SAID_WORDS)
     tax_any = said_any and any(w in low for w in _TAX_WORDS)
     out = []
-    for m in _candidates(text, regions, digit_regions):
+    for m in candidates:
         score = _unsaid_score(m.lastgroup or "digits", m.group(), tax_any)
         if score is None:
             continue

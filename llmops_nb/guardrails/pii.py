@@ -320,6 +320,17 @@ def _unlisted_card(number: str) -> bool:
 
 _IBAN_HEAD = re.compile(r"(?<![\w-])[A-Za-z]{2}\d\d[ -]$")
 _CARD_WORDS = re.compile(r"card|\bcc|credit|visa|mastercard|amex|maestro|\bpan\b|payment", re.I)
+# the same on lower-cased text, every branch led by a letter ("c(?<!\wc)c" is "\bcc"): ``re`` skips to
+# those letters, where a re.I pattern opening with \b is tried at every position
+_CARD_WORDS_LOWER = re.compile(r"card|c(?<!\wc)c|credit|visa|mastercard|amex|maestro|p(?<!\wp)an\b|payment")
+
+
+def _said_card(text: str) -> bool:
+    """:data:`_CARD_WORDS` in ``text`` (for ASCII text searched lower-cased: re.I folds a few
+    non-ASCII letters into ASCII ones)."""
+    if text.isascii():
+        return _CARD_WORDS_LOWER.search(text.lower()) is not None
+    return _CARD_WORDS.search(text) is not None
 
 
 def _cards(text: str, regions: Regions | None = None) -> list[Finding]:
@@ -329,7 +340,7 @@ def _cards(text: str, regions: Regions | None = None) -> list[Finding]:
         if m.end() - m.start() < 12:
             continue
         if said_card is None:
-            said_card = _CARD_WORDS.search(text) is not None
+            said_card = _said_card(text)
         if _IBAN_HEAD.search(text, max(0, m.start() - 5), m.start()):
             continue  # the groups of an IBAN ("DE44 5001 0517 …"), valid or mistyped
         glued = _GLUED_AFTER.match(text, m.end()) is not None
@@ -426,7 +437,8 @@ def _said(low: str, words: tuple[str, ...], pattern: re.Pattern[str]) -> bool:
                 return pattern.search(low) is not None
             i = low.find(w, j)
     return False
-_NINO_TAIL = re.compile(r"\d\d ?[A-D]\b")  # cheap gate: a NINO ends in two digits and A–D
+# cheap gate: a NINO ends in two digits and A–D ("\d\d ?[A-D]\b"; led by the rare capital, not the digits)
+_NINO_TAIL = re.compile(r"[A-D](?:(?<=\d\d[A-D])|(?<=\d\d [A-D]))\b")
 _SSN_INVALID = frozenset({"078051120", "219099999"})  # SSA: used in advertising, never valid
 # Canadian social insurance number (Luhn) and UK national insurance number, said to be one
 _SIN = re.compile(r"(?<![\w.-])([0-79]\d{2})([ -]?)(\d{3})\2(\d{3})(?![\w-]|[ .]\d)")
@@ -473,7 +485,7 @@ def _other_national_insurance(text: str, low: str, regions: Regions | None) -> l
     for m in _each(_SIN, text, regions) if _said(low, _SIN_WORDS, _SIN_WORD) else ():
         if _SIN_NEAR.search(preceding(text, m.start(), 40)) and luhn_ok(m.group(1) + m.group(3) + m.group(4)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
-    for m in _each(_NINO, text, regions) if _NINO_TAIL.search(text) or "insurance" in low or "nino" in low else ():
+    for m in _each(_NINO, text, regions) if "insurance" in low or "nino" in low or _NINO_TAIL.search(text) else ():
         near = _NINO_NEAR.search(preceding(text, m.start(), 40)) is not None
         if near or (m.group(2) and m.group(6)):
             out.append(make_finding(SCANNER, "ssn", text, m.start(), m.end(), score=0.8, severity="high"))
@@ -645,8 +657,13 @@ _ID_LABEL = re.compile(r"\b(?:ssn|ss#|sin|social\s+(?:security|insurance)|insura
 
 
 def _owned_number(before: str) -> bool:
+    if not (("no" in before or "#" in before or "number" in before) and any(map(before.__contains__, _OWNERS))):
+        return False  # a word _OWNED_NUMBER needs is missing (a str.find, not a regex search from every position)
     m = _OWNED_NUMBER.search(before)
     return m is not None and not (set(m.group(1).split()) & _NOT_PHONE_NOUNS)
+
+
+_OWNERS = ("my", "our", "his", "her", "their")  # ("your" has "our")
 _PHONE_CONTEXT_YES = re.compile(r"\b(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|reach me|contact)")
 _IBAN_FRAGMENT = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4})* $")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|usd|eur|gbp|chf|jpy)\s?$")
@@ -719,10 +736,18 @@ def intl_number_ok(value: str) -> bool:
 
 def _said_local(text: str, m: re.Match[str], groups: list[str], intl: bool) -> tuple[bool, float]:
     """A local format that fails the shape rules ("my number is 79 56 12 34") when the text says it is a phone."""
-    before = preceding(text, m.start(), 40)
-    if not intl and (_PHONE_SAID.search(before) or _owned_number(before)) and 7 <= sum(map(len, groups)) <= 12:
+    if not intl and 7 <= sum(map(len, groups)) <= 12 and _said_phone(preceding(text, m.start(), 40)):
         return True, 0.7
     return False, 0.0
+
+
+def _said_phone(before: str) -> bool:
+    """The lower-cased text before a number says it is a phone (:data:`_PHONE_SAID`, or someone's
+    number). _PHONE_SAID is searched only when a word it needs is there — in ASCII text: with
+    ``re.I`` a few other letters fold into ASCII ones (ı, İ, ſ, the Kelvin sign)."""
+    if (not before.isascii() or any(map(before.__contains__, _PHONE_SAID_WORDS))) and _PHONE_SAID.search(before):
+        return True
+    return _owned_number(before)
 
 
 def _phone_value(m: re.Match[str]) -> tuple[str, bool]:
@@ -766,6 +791,8 @@ _PHONE_SAID = re.compile(
     r"(?:\b(?:call|ring|text|phone|tel|telephone|mobile|cell|cellphone|whatsapp|sms|fax)(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
     r"|\b(?:my|our|his|her|their)\s+(?:phone\s+|mobile\s+|cell\s+)?number\s+is|\bcontact(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
     r"|\breach\s+(?:me|us|[\w\s]{1,30}?)\s+(?:at|on))\W{0,3}$", re.I)
+_PHONE_SAID_WORDS = ("call", "ring", "text", "phone", "tel", "mobile", "cell", "whatsapp", "sms", "fax", "number",
+                     "contact", "reach")  # one of them is in every match of _PHONE_SAID
 _BARE_RUN = re.compile(r"(?<![\w+@/#$€£¥=.\\-])(?<!\d[ .,:\-])(0{0,2}\d{7,13})(?![\w@]|[.\-:/,]\d)")
 
 
@@ -777,7 +804,7 @@ def _phones(text: str, regions: Regions | None = None) -> list[Finding]:
             out.append(make_finding(SCANNER, "phone", text, m.start(), m.end(), score=score))
     for m in _each(_BARE_RUN, text, regions):  # an unseparated run: said to be a phone, or dialable as written
         before = preceding(text, m.start(), 40)
-        if _PHONE_SAID.search(before) or _owned_number(before):
+        if _said_phone(before):
             out.append(make_finding(SCANNER, "phone", text, m.start(1), m.end(1), score=0.7))
         elif _dialable(m.group(1)) and not (_CURRENCY_BEFORE.search(before) or _ID_LABEL.search(before)
                                             or _PHONE_CONTEXT_NO.search(before)):
@@ -815,6 +842,17 @@ _IPV4_CONTEXT_NO = re.compile(
     r"item|para(?:graph)?|rule|oid|article|art|upgrade[sd]? to|update[sd]? to|bump(?:ed)? to)\.?\s*[:=]?"
     r"|§|==|[~<>!]=|[\^~<>])\s*$"
 )
+_VERSION_MARKS = frozenset(".:=§~<>^")
+
+
+def _version_before(before: str) -> bool:
+    """:data:`_IPV4_CONTEXT_NO` — searched only when the text before ends (but for spaces) in a
+    letter or in one of the marks its matches can end with (most addresses follow a space, a
+    bracket or a digit)."""
+    tail = before.rstrip()[-1:]
+    return (tail.isalpha() or tail in _VERSION_MARKS) and _IPV4_CONTEXT_NO.search(before) is not None
+
+
 _IPV4_VERSION_AFTER = re.compile(r"\s*(?:or\s+(?:later|higher|newer|above|greater)|and\s+(?:later|above|up))")
 _IPV6 = re.compile(
     r"(?<![\w:.])((?:[0-9A-Fa-f]{1,4}:|:)(?:[0-9A-Fa-f]{0,4}:){1,7}"
@@ -844,7 +882,7 @@ def _ipv4s(text: str, regions: Regions | None = None) -> list[Finding]:
             continue
         if _in_domain_literal(text, m.start(1)):
             continue  # user@[192.0.2.1] is an address (the e-mail rule), user@host.[…] a malformed one
-        if _IPV4_CONTEXT_NO.search(preceding(text, m.start(), 24)) or _IPV4_VERSION_AFTER.match(text, m.end()):
+        if _version_before(preceding(text, m.start(), 24)) or _IPV4_VERSION_AFTER.match(text, m.end()):
             continue
         private = addr.is_private or addr.is_loopback or addr.is_unspecified or addr.is_link_local
         end = _with_prefix(text, m.end(1), 32) if text.startswith("/", m.end(1)) else m.end(1)
@@ -853,14 +891,23 @@ def _ipv4s(text: str, regions: Regions | None = None) -> list[Finding]:
     return out
 
 
+# six colons with a group between each: what an address without "::" has (eight groups, or six and an IPv4 tail)
+_SIX_COLONS = re.compile(r":(?:[0-9A-Fa-f]{1,4}:){5}")
+
+
 def _ipv6s(text: str, regions: Regions | None = None) -> list[Finding]:
+    if "::" not in text and _SIX_COLONS.search(text) is None:
+        return []  # (timestamps, "key: value" lines): every match of _IPV6 would fail the check below
     out = []
     for m in _each(_IPV6, text, regions):
         value = m.group(1)
         if not any(c.isdigit() for c in value) or value.count(":") < 2 or text[m.end(1):m.end(1) + 1] == "%":
             continue  # (fe80::1%, fe80::1%1%2: a zone index that is empty or not one)
+        address = value.split("%")[0]
+        if "::" not in address and address.count(":") < 6:
+            continue  # 12:34:56 — see _SIX_COLONS
         try:
-            addr = ipaddress.IPv6Address(value.split("%")[0])
+            addr = ipaddress.IPv6Address(address)
         except ValueError:
             continue
         private = addr.is_private or addr.is_loopback or addr.is_link_local
