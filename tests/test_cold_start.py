@@ -168,3 +168,39 @@ def test_the_table_gives_way_to_genai_prices(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         price_table.reset()
+
+
+FIRST_CALL_IMPORTS = """
+import json, sys, threading
+main, seen = threading.get_ident(), set()
+
+class Seen:  # consulted first for every module not imported yet; finds nothing itself
+    def find_spec(self, name, path=None, target=None):
+        if threading.get_ident() == main:
+            seen.add(name)
+
+sys.meta_path.insert(0, Seen())
+import llmops_nb as llm
+c = llm.complete("openai:gpt-5.4-mini", "Say hello", stream=sys.argv[1] == "stream")
+print(json.dumps([c.cached, sorted(seen)]))
+"""
+# what the exporter (its thread), the cache's writer (its thread) and the read API need, not a call
+NOT_ON_A_FIRST_CALLS_PATH = {"llmops_nb.tracking", "llmops_nb.mlflow_export", "llmops_nb.mlflow_setup",
+                             "llmops_nb.run_totals", "diskcache", "mlflow"}
+
+
+def test_a_first_call_imports_neither_the_mlflow_side_nor_diskcache(tmp_path, fake_openai):
+    """As shipped (tracking and the cache on), the calling thread of a fresh process imports
+    nothing of the exporter or the read API (``current_group()`` lived in tracking, which
+    imports the exporter: ~2,000 lines) and no diskcache (building a ``diskcache.Cache`` for the
+    lookup committed its settings: up to 12 fdatasyncs on the first call's path), neither for a
+    miss in a new cache nor for a hit in an existing one."""
+    env = _env(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_openai.base_url,
+               LLMOPS_TRACKING="true", MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db")
+    for mode, cached in (("stream", False), ("whole", True)):  # the second is answered from the first's entry
+        out = subprocess.run([sys.executable, "-c", FIRST_CALL_IMPORTS, mode], capture_output=True, text=True,
+                             env=env, timeout=120, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        hit, imported = json.loads(out.stdout.strip().splitlines()[-1])
+        assert hit is cached and "llmops_nb.pipeline" in imported
+        assert not NOT_ON_A_FIRST_CALLS_PATH.intersection(imported), mode
