@@ -222,15 +222,15 @@ def facts_from_genai_prices(provider: str, name: str) -> ModelFacts | None:
 
 
 # How the data names a successor: "Recommended replacement is the newer Ministral 8B",
-# "Mistral recommends OCR 4.1 for new integrations", "replaced by …", "use … instead".
-_SUCCESSOR = re.compile(
-    r"(?:replacement is(?: the)?(?: newer)?|replaced by(?: the)?|recommends|use)\s+"
-    r"(?P<name>[A-Za-z0-9][\w.\- ]*?)(?=\s+(?:for|instead)\b|[.,;:()]\s|[.,;:()]?$)", re.IGNORECASE)
+# "Mistral recommends OCR 4.1 for new integrations", "replaced by …", "use … instead". A string,
+# compiled (by re's cache) when a deprecated model is first looked up, not by every process's import.
+_SUCCESSOR = (r"(?:replacement is(?: the)?(?: newer)?|replaced by(?: the)?|recommends|use)\s+"
+              r"(?P<name>[A-Za-z0-9][\w.\- ]*?)(?=\s+(?:for|instead)\b|[.,;:()]\s|[.,;:()]?$)")
 
 
 def _replacement(genai_provider: Any, text: str) -> str | None:
     """The id of the non-deprecated model of the same provider that ``text`` names, if any."""
-    for match in _SUCCESSOR.finditer(text):
+    for match in re.finditer(_SUCCESSOR, text, re.IGNORECASE):
         slug = re.sub(r"\s+", "-", match["name"].strip().lower())
         for ref in (slug, slug.replace(".", "-"), f"{genai_provider.id}-{slug}",
                     f"{genai_provider.id}-{slug.replace('.', '-')}"):

@@ -180,7 +180,8 @@ def test_every_scanner_pattern_compiles() -> None:
 
     seen: set[int] = set()
     found = []
-    for name in ("pii", "secrets", "secret_formats", "national_ids", "injection", "toxicity", "output", "patterns"):
+    for name in ("pii", "secrets", "secret_formats", "national_ids", "injection", "toxicity", "output", "patterns",
+                 "policy", "textmodel"):
         module = importlib.import_module(f"llmops_nb.guardrails.{name}")
         found += _lazy_patterns(list(vars(module).values()), seen)
     assert len(found) > 200, len(found)

@@ -24,10 +24,10 @@ a sentence that reuses the context's words to say something false still counts a
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops_nb.guardrails import lazy_re as re  # patterns compiled on first use
 from llmops_nb.guardrails._common import make_finding
 from llmops_nb.types import Finding
 

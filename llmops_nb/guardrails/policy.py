@@ -15,7 +15,6 @@ The most specific key wins: ``output.ipv4`` > ``output.pii`` > ``ipv4`` > ``pii`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -23,6 +22,7 @@ from typing import Any
 
 from llmops_nb.errors import ConfigError, GuardrailBlocked
 from llmops_nb.guardrails import injection, output, pii, secrets, toxicity
+from llmops_nb.guardrails import lazy_re as re  # patterns compiled on first use
 from llmops_nb.guardrails._common import resolve_overlaps
 from llmops_nb.guardrails.patterns import BlockedPatterns
 from llmops_nb.types import Finding

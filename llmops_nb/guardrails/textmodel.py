@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import math
 import mmap
-import re
 import struct
 import sys
 import threading
@@ -53,6 +52,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+
+from llmops_nb.guardrails import lazy_re as re  # patterns compiled on first use
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

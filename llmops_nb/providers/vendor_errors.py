@@ -40,16 +40,15 @@ NON_STATUS_ERRORS: dict[str, type[E.ProviderError]] = {
     "AnthropicError": E.ProviderError,
 }
 
-_SECRET_PATTERNS = re.compile(
-    r"(sk-(?:ant-)?[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._\-]{8,}|AKIA[0-9A-Z]{16})"
-)
+# a string, compiled (by re's cache) when an error is first scrubbed, not by every process's import
+_SECRET_PATTERNS = r"(sk-(?:ant-)?[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._\-]{8,}|AKIA[0-9A-Z]{16})"
 
 
 def scrub(message: str, secret: str | None = None) -> str:
     """``message`` with the given secret and anything shaped like an API key masked."""
     if secret:
         message = message.replace(secret, "***")
-    return _SECRET_PATTERNS.sub("***", message)
+    return re.sub(_SECRET_PATTERNS, "***", message)
 
 
 def class_for_status(status: int) -> type[E.ProviderError]:
