@@ -45,12 +45,16 @@ def _records() -> list[CallRecord]:
 
 
 def _with_a_json_looking_model_id(records: list[CallRecord]) -> list[CallRecord]:
-    """``records`` and one whose model id is a JSON string literal (MLflow's sanitising of span
-    attributes unwraps it: the direct span rows must do the same)."""
+    """``records`` and some whose model id is JSON text (MLflow's sanitising of span attributes
+    unwraps a string literal, an object or an array, also after JSON whitespace; keeps a number
+    and what does not parse): the direct span rows must do the same."""
     r = records[0]
-    odd = CallRecord(**{**r.__dict__, "record_id": uuid.uuid4().hex, "trace_id": "tr-" + uuid.uuid4().hex,
-                        "request": {**r.request, "model_name": '"gpt-4o-mini"', "system": None}})
-    return [*records, odd]
+    names = ('"gpt-4o-mini"', ' \t["gpt", "4o"]', '\n{"m": 1}', "123", '"unterminated', "[oops", "null")
+    odd = [CallRecord(**{**r.__dict__, "record_id": uuid.uuid4().hex, "trace_id": "tr-" + uuid.uuid4().hex,
+                         "request": {**r.request, "model_name": name, "system": None}}) for name in names]
+    trace_name = CallRecord(**{**r.__dict__, "record_id": uuid.uuid4().hex, "trace_id": "tr-" + uuid.uuid4().hex,
+                               "request": {**r.request, "model": '"openai:gpt-4o-mini"'}})
+    return [*records, *odd, trace_name]
 
 
 def _rows(db: str, root: str, runs: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
@@ -88,7 +92,8 @@ def test_batch_writer_rows_equal_mlflows_log_spans(tmp_path):
     for table in [*TABLES, "entity_associations"]:
         assert written["batch"][table] == written["mlflow"][table], table
     assert len(written["batch"]["trace_info"]) == len(records)
-    assert written["batch"]["entity_associations"] == [("trace", records[-2].trace_id, "run", "RUN")]
+    grouped = next(r for r in records if r.group_id)
+    assert written["batch"]["entity_associations"] == [("trace", grouped.trace_id, "run", "RUN")]
 
 
 def test_direct_spans_are_checked_against_mlflows_translation(tmp_path, monkeypatch):

@@ -260,13 +260,14 @@ def toxicity_hits(text: str) -> list[Hit]:
     undone) — so phrases and patterns match there too; the stronger reading wins (its spans
     mapped back by length ratio)."""
     low = text.lower()
-    hits = _hits_of(low)
-    if len(text) > textmodel.SHORT or (low.isascii() and not _maybe_obfuscated(low)):
+    obfuscated = _maybe_obfuscated(low)  # once: its searches are a third of a clean text's rules
+    hits = _hits_of(low, obfuscated)
+    if len(text) > textmodel.SHORT or (low.isascii() and not obfuscated):
         return hits  # prompt-sized texts only (like the normaliser's spaced-letter pass)
     norm = textmodel.normalised(text)
     if norm == low or norm == " ".join(low.split()):
         return hits
-    alt = _hits_of(norm)
+    alt = _hits_of(norm, _maybe_obfuscated(norm))
     if combine(alt) <= combine(hits):
         return hits
     ratio = len(text) / max(1, len(norm))
@@ -274,11 +275,12 @@ def toxicity_hits(text: str) -> list[Hit]:
                 min(len(text), max(int(h.start * ratio) + 1, round(h.end * ratio)))) for h in alt]
 
 
-def _hits_of(low: str) -> list[Hit]:
+def _hits_of(low: str, obfuscated: bool) -> list[Hit]:
+    """The hits in ``low``; ``obfuscated``: :func:`_maybe_obfuscated` of ``low``."""
     lex = lexicon()
     words = textmodel.words_of(low)
     hits = _word_hits(low, lex, words) + _pattern_hits(low, words)
-    if _maybe_obfuscated(low):
+    if obfuscated:
         hits += _obfuscated_hits(_BANG.sub(lambda m: " " * len(m.group()), low), lex)
     if not hits:
         return []
