@@ -454,7 +454,7 @@ class _Run:
 
     def start_clock(self, call: PreparedCall) -> None:
         """Warm the provider (SDK import, client), then start timing the call."""
-        warm(call.provider, call.api_key, self.sess.settings.request_timeout_s)
+        warm(call.provider, call.api_key, self.sess.settings.request_timeout_s, call.request)
         self.t0 = time.perf_counter()
 
     def record(self, call: PreparedCall, latency_s: float | None = None, **fields: Any) -> None:

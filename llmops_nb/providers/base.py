@@ -158,14 +158,19 @@ def get_provider(name: str) -> Provider:
         return provider
 
 
-def warm(provider: Provider, api_key: str | None, timeout_s: float) -> None:
-    """Do a provider's start-up now (SDK import, client construction), so that it is not
-    inside the first call's latency and time to first token. Best effort: a failure here is
-    raised, mapped, by the call itself."""
+def warm(provider: Provider, api_key: str | None, timeout_s: float, request: Request | None = None) -> None:
+    """Do a provider's start-up now (SDK import, client construction; with ``request``, what
+    sending that request needs first: its ``warm_for``), so that it is not inside the first
+    call's latency and time to first token. Best effort: a failure here is raised, mapped, by
+    the call itself."""
     prepare = getattr(provider, "warm", None)
     if prepare is not None:
         with contextlib.suppress(Exception):  # the call itself reports it
             prepare(api_key, timeout_s)
+    for_request = getattr(provider, "warm_for", None) if request is not None else None
+    if for_request is not None:
+        with contextlib.suppress(Exception):
+            for_request(request)
 
 
 def warm_default(timeout_s: float, default_model: str | None) -> str | None:

@@ -80,13 +80,18 @@ class OpenAIProvider:
         sdk_params()
         _build_answer_models(stream=True)
 
+    def warm_for(self, request: Request) -> None:
+        """Build the SDK's models of the answer form ``request`` asks for (streamed or whole),
+        if not built yet: the pipeline calls this before its clock starts."""
+        if request.stream not in _models_built:
+            _build_answer_models(request.stream)
+
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
         """Call Chat Completions; stream with ``include_usage`` so usage is exact either way."""
         kwargs = _chat_kwargs(request, self.max_tokens_param)
         try:
             client = self._client(api_key, timeout_s)
-            if request.stream not in _models_built:
-                _build_answer_models(request.stream)  # before any call parses such an answer (see sdk_models)
+            self.warm_for(request)  # before such an answer is parsed (the pipeline did it before its clock)
             if request.stream:
                 yield from _stream(client.chat.completions.create(**kwargs, stream=True,
                                                                   stream_options={"include_usage": True}))
