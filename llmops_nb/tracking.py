@@ -43,9 +43,6 @@ FINDING_COLUMNS = ["started_at", "trace_id", "model", "status", "direction", "sc
                    "score", "action", "start", "end", "value_hash"]
 
 
-
-
-
 def _store_client(tracking_uri: str) -> Any:
     return _import_mlflow().MlflowClient(tracking_uri)
 
