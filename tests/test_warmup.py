@@ -82,6 +82,30 @@ def test_the_warm_up_builds_what_the_first_call_needs(monkeypatch, tmp_path):
     assert got == {"modules": ["openai", "pandas", "llmops_nb.pipeline"], "encoding": False, "clients": 1}
 
 
+SIM_WARM = (
+    "import json, os; from llmops_nb.providers import base; from llmops_nb import tokens; "
+    "base.warm_default(5.0, 'sim:default'); "
+    "print(json.dumps([base._registry.entry_points_loaded, tokens.DEFAULT_ENCODING in tokens._built]))"
+)
+
+
+def test_warming_the_simulator_beside_a_configured_provider_scans_no_entry_points(tmp_path):
+    """With a built-in provider's key set, warming the simulator (the default model) neither
+    builds its encoding nor scans every installed package's entry points: that scan took ~20-50
+    ms of CPU under the providers' lock, beside the first cell's call to that provider. With no
+    provider configured it asks the plugins too, and builds the encoding."""
+    env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "OPENAI_API_KEY": "sk-test", "LLMOPS_TRACKING": "false"}
+    env.pop("LLMOPS_WARMUP", None)
+    out = subprocess.run([sys.executable, "-c", SIM_WARM], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path, check=True)
+    assert json.loads(out.stdout) == [False, False]
+    for var in [v for v in env if v.endswith(("_API_KEY", "_BASE_URL"))]:
+        env.pop(var)
+    out = subprocess.run([sys.executable, "-c", SIM_WARM], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path, check=True)
+    assert json.loads(out.stdout) == [True, True]
+
+
 IDLE_ONLY = """
 import sys, time, json
 from IPython.testing.globalipapp import start_ipython

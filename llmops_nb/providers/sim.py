@@ -172,10 +172,10 @@ class SimProvider:
         not inside the first simulated call's latency and time to first token — only when no
         real provider is configured: then the first cell calls that provider, and ~0.5 s of CPU
         under the GIL would slow its first call instead."""
-        from llmops_nb.providers.base import configured_providers
+        from llmops_nb.providers.base import any_configured
         from llmops_nb.tokens import encoding
 
-        if not configured_providers():
+        if not any_configured():
             encoding("o200k_base")
 
     def generate(self, request: Request, api_key: str | None, timeout_s: float) -> Iterator[ProviderEvent]:
