@@ -266,3 +266,19 @@ def test_lazy_load_once_under_concurrent_first_scans(guard_dir) -> None:
         t.join()
     assert len(loads) == 1 and len(clf.calls) == 6
     assert [len(r) for r in results] == [0, 1] * 3
+
+
+def test_in_the_pipeline_findings_reach_the_call_record(llm, guard_dir) -> None:
+    from llmops_nb.errors import GuardrailBlocked
+
+    clf = LocalClassifier(guard_dir, name="prompt_guard")
+    with pytest.raises(GuardrailBlocked, match=r"prompt_injection \(prompt_guard\)"):
+        llm.complete("sim:default", ATTACK, guard=DEFAULT.with_scanners(clf, action="block"))
+    c = llm.complete("sim:default", ATTACK, guard=DEFAULT.with_scanners(clf), cache=False)
+    assert [(f.type, f.action, f.direction) for f in c.findings if f.scanner == "prompt_guard"] == [
+        ("prompt_injection", "warn", "input")]
+    llm.flush()
+    blocked, warned = llm.history(2).sort_values("started_at").itertuples()
+    assert blocked.status == "ERROR" and blocked.findings == "prompt_injection×1 block · prompt_injection×1 warn"  # ours · built-in
+    assert warned.status == "OK" and "prompt_injection×2 warn" in warned.findings
+    assert [c.error for c in clf.calls] == [None] * len(clf.calls) and len(clf.calls) >= 3  # input ×2, output
