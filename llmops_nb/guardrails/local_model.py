@@ -35,7 +35,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmops_nb.errors import ConfigError
 from llmops_nb.guardrails._common import make_finding
@@ -57,6 +57,15 @@ def slug(label: str) -> str:
     s = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "label"
     s = _TYPE_ALIASES.get(s, s)
     return f"{s}_label" if s in _RESERVED else s
+
+
+class _Loaded(NamedTuple):
+    tokenizer: Any
+    session: Any
+    feeds: dict[str, str]  # graph input → its tensor type
+    output: str  # the logits
+    pad: int
+    batch: int  # windows per run (1 when the graph takes no attention_mask: padding would count)
 
 
 @dataclass
@@ -89,7 +98,7 @@ class LocalClassifier:
     types: dict[int, str] = field(init=False, repr=False)  # output index → finding type
     window: int = field(init=False, repr=False)
     model: str = field(init=False, repr=False)
-    _state: Any = field(default=None, init=False, repr=False, compare=False)
+    _state: _Loaded | None = field(default=None, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -146,7 +155,7 @@ class LocalClassifier:
                     self._state = self._load()
         return self
 
-    def _load(self) -> tuple[Any, Any, dict[str, str], int]:
+    def _load(self) -> _Loaded:
         try:
             import numpy  # noqa: F401 — onnxruntime's own dependency
             import onnxruntime as ort
@@ -162,7 +171,8 @@ class LocalClassifier:
         if room < 1 or not 0 <= stride < room:
             raise ConfigError(f"LocalClassifier: a window of {self.window} tokens leaves {room} for text; "
                               f"stride must be 0 … {room - 1}, not {stride}")
-        tokenizer.no_padding()
+        pad = int(tokenizer.padding["pad_id"]) if tokenizer.padding else _pad_id(tokenizer)
+        tokenizer.no_padding()  # windows are padded per batch, to the longest
         tokenizer.enable_truncation(self.window, stride=stride)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
@@ -177,27 +187,28 @@ class LocalClassifier:
         if "input_ids" not in feeds or unknown:
             raise ConfigError(f"LocalClassifier: the graph's inputs {sorted(feeds)} are not "
                               f"{' / '.join(_FEEDS)} (input_ids required)")
-        width = session.get_outputs()[0].shape[-1] if session.get_outputs()[0].shape else None
+        outputs = {o.name: o.shape for o in session.get_outputs()}
+        output = "logits" if "logits" in outputs else next(iter(outputs))
+        width = outputs[output][-1] if outputs[output] else None
         if isinstance(width, int) and width != len(self.id2label):
             raise ConfigError(f"LocalClassifier: the model has {width} outputs but config.json "
                               f"{len(self.id2label)} labels")
-        pad = tokenizer.padding["pad_id"] if tokenizer.padding else _pad_id(tokenizer)
-        return tokenizer, session, feeds, pad
+        return _Loaded(tokenizer, session, feeds, output, pad, _BATCH if "attention_mask" in feeds else 1)
 
     # -- scanning ------------------------------------------------------------------------------
 
     def scan(self, text: str, direction: str = "input") -> list[Finding]:
         if not text.strip():
             return []
-        self.load()
-        tokenizer, session, feeds, pad = self._state
+        state = self.load()._state
+        assert state is not None
         t0 = time.perf_counter()
         tokens = 0
         try:
-            first = tokenizer.encode(text)
+            first = state.tokenizer.encode(text)
             windows = [first, *first.overflowing]
             tokens = sum(sum(w.attention_mask) for w in windows)
-            probs = self._probabilities(session, feeds, pad, windows)
+            probs = self._probabilities(state, windows)
         except Exception as exc:  # noqa: BLE001 — an inference failure is recorded, not raised
             self.calls.append(ScannerCall(self.name, self.model, time.perf_counter() - t0, Usage(tokens),
                                           error=type(exc).__name__))
@@ -216,19 +227,19 @@ class LocalClassifier:
                                       flagged=bool(found)))
         return found
 
-    def _probabilities(self, session: Any, feeds: dict[str, str], pad: int, windows: list[Any]) -> Any:
+    def _probabilities(self, state: _Loaded, windows: list[Any]) -> Any:
         import numpy as np
 
-        out = []
-        for k in range(0, len(windows), _BATCH):
-            batch = windows[k:k + _BATCH]
+        out, pad = [], state.pad
+        for k in range(0, len(windows), state.batch):
+            batch = windows[k:k + state.batch]
             n = max(len(w.ids) for w in batch)
             columns = {"input_ids": [w.ids + [pad] * (n - len(w.ids)) for w in batch],
                        "attention_mask": [w.attention_mask + [0] * (n - len(w.ids)) for w in batch],
                        "token_type_ids": [w.type_ids + [0] * (n - len(w.ids)) for w in batch]}
             arrays = {name: np.asarray(columns[name], dtype=np.int32 if kind == "tensor(int32)" else np.int64)
-                      for name, kind in feeds.items()}
-            logits = np.asarray(session.run(None, arrays)[0], dtype=np.float64).reshape(len(batch), -1)
+                      for name, kind in state.feeds.items()}
+            logits = np.asarray(state.session.run([state.output], arrays)[0], dtype=np.float64).reshape(len(batch), -1)
             if logits.shape[1] != len(self.id2label):
                 raise ValueError(f"{logits.shape[1]} logits for {len(self.id2label)} labels")
             out.append(logits)
