@@ -216,7 +216,7 @@ def test_typed_errors_before_any_scan(tmp_path, guard_dir) -> None:
     nameless = _save(tmp_path / "nameless", ["A", "B"], PG_EMB[:, :2], np.zeros(2))
     with pytest.raises(ConfigError, match="benign"):
         LocalClassifier(nameless)
-    assert LocalClassifier(nameless, labels=["B"]).types == {1: "b"}
+    assert LocalClassifier(nameless, labels=["B"]).types == LocalClassifier(nameless, labels="B").types == {1: "b"}
     (nameless / "config.json").write_text(json.dumps({"num_labels": 2}))
     with pytest.raises(ConfigError, match="id2label"):
         LocalClassifier(nameless)

@@ -44,7 +44,7 @@ from llmops_nb.types import Finding, Usage
 
 INSTALL = 'pip install "llmops-nb[local-guard]"'
 BENIGN = frozenset({"benign", "safe", "neutral", "non_toxic", "nontoxic", "not_toxic", "normal", "clean", "ok",
-                    "legit", "legitimate", "none", "negative"})
+                    "legit", "legitimate"})
 # Labels that would be read as a built-in scanner's action key (policy.SCANNERS) get a type of their own.
 _TYPE_ALIASES = {"injection": "prompt_injection", "toxicity": "toxic"}
 _RESERVED = ("pii", "secrets", "patterns", "injection", "toxicity", "output")
@@ -138,7 +138,8 @@ class LocalClassifier:
                 raise ConfigError(f"LocalClassifier: none of the labels {sorted(by_label)} reads as benign; "
                                   "say which are findings with labels=[...]")
             return {i: slug(label) for i, label in self.id2label.items() if i not in benign}
-        wanted = dict(self.labels) if isinstance(self.labels, Mapping) else {k: slug(k) for k in self.labels}
+        asked = [self.labels] if isinstance(self.labels, str) else self.labels
+        wanted = dict(asked) if isinstance(asked, Mapping) else {k: slug(k) for k in asked}
         unknown = [k for k in wanted if k not in by_label]
         if unknown or not wanted:
             raise ConfigError(f"LocalClassifier: labels {unknown or '[]'} are not among the model's "
