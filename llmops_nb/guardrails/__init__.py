@@ -13,7 +13,8 @@ checks — offline (no model download), plain ``re`` and the standard library.
 Scanner modules: :mod:`.pii`, :mod:`.secrets`, :mod:`.patterns`, :mod:`.injection`,
 :mod:`.toxicity` (rules plus a learned classifier, :mod:`.textmodel`), :mod:`.output`; optional
 model-backed scanners (OpenAI moderation, Llama Guard / Prompt Guard behind an OpenAI-compatible
-endpoint) in :mod:`.remote`; policies and effects in :mod:`.policy`. Attributes load on
+endpoint) in :mod:`.remote`, a local ONNX classifier (Prompt Guard, toxic-bert … on disk) in
+:mod:`.local_model`; policies and effects in :mod:`.policy`. Attributes load on
 first use, so importing this package costs nothing until a scan runs.
 """
 
