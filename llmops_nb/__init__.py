@@ -71,13 +71,13 @@ if TYPE_CHECKING:  # pragma: no cover
         MissingVariables,
         ProviderError,
     )
+    from llmops_nb.groups import group
     from llmops_nb.pipeline import acomplete, complete
     from llmops_nb.pricing import price_of, set_price
     from llmops_nb.providers.base import register_endpoint, register_provider
     from llmops_nb.serving import log_pipeline
     from llmops_nb.session import configure, spend
     from llmops_nb.tokens import count_message_tokens, count_tokens
-    from llmops_nb.groups import group
     from llmops_nb.tracking import flush, history
     from llmops_nb.types import Completion, Finding, Message, Usage
 

@@ -16,6 +16,7 @@ from IPython.core.magic_arguments import MagicArgumentParser, arg_split
 
 from llmops_nb.magic_help import USAGE
 
+
 def _call_parser() -> MagicArgumentParser:
     from llmops_nb.render import FORMATS
 

@@ -90,6 +90,8 @@ def _tags(r: CallRecord) -> dict[str, str]:
         "user": r.user,
         "attempts": json.dumps(_attempt_summary(r.attempts)) if r.attempts else None,
         "findings": json.dumps(r.findings[:50]) if r.findings else None,  # hashes, never values
+        "guard_calls": json.dumps(_guard_summary(r.guard_calls)) if r.guard_calls else None,
+        "guard_cost_usd": _guard_cost(r.guard_calls),
     }
     tags.update({k: v for k, v in optional.items() if v is not None})
     return {TAG + k: v for k, v in tags.items()}
@@ -98,6 +100,49 @@ def _tags(r: CallRecord) -> dict[str, str]:
 def _attempt_summary(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keep = ("model", "ok", "error_type", "duration_ms", "retry_wait_s", "rate_limit_wait_s")
     return [{k: a[k] for k in keep if k in a} for a in attempts]
+
+
+def _guard_summary(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in c.items() if k != "started_at_ns"} for c in calls[:50]]
+
+
+def _guard_cost(calls: list[dict[str, Any]]) -> str | None:
+    """What the call's model-backed scanners cost, summed; None without such calls or while one
+    of them has no price (its ``note`` says why, in ``guard_calls``)."""
+    costs = [c.get("cost_usd") for c in calls]
+    return f"{sum(costs):.10g}" if costs and None not in costs else None  # type: ignore[arg-type]
+
+
+def _guard_span_id(r: CallRecord, i: int) -> str:
+    """Stable (a retried export writes the same span), and apart from the root's and attempts' ids."""
+    import hashlib
+
+    return hashlib.blake2b(f"{r.record_id}/guard/{i}".encode(), digest_size=8).hexdigest()
+
+
+def _guard_spans(r: CallRecord, root_id: str, *, otlp: bool = False) -> list[Any]:
+    """One GUARDRAIL child span per model-backed scanner call made for the call (the input's
+    before the request, the output's after the answer), at the time it was made."""
+    from mlflow.entities import Span
+    from mlflow.tracing.constant import SpanAttributeKey as K
+    from mlflow.tracing.utils import dump_span_attribute_value as dump
+
+    spans = []
+    for i, c in enumerate(r.guard_calls):
+        start = int(c.get("started_at_ns") or r.started_at_ns)
+        attrs = {K.REQUEST_ID: dump(r.trace_id), K.SPAN_TYPE: dump("GUARDRAIL"),
+                 "llmops.guard_call": dump({k: v for k, v in c.items() if k != "started_at_ns"})}
+        ok = not c.get("error")
+        spans.append(Span.from_dict({
+            "trace_id": r.trace_id, "span_id": _guard_span_id(r, i), "parent_span_id": root_id,
+            "name": f"guardrail {c.get('direction')}: {c.get('scanner')} ({c.get('model')})",
+            "start_time_unix_nano": start,
+            "end_time_unix_nano": start + max(int(float(c.get("latency_ms", 0.0)) * 1e6), 1),
+            "status": {"code": "STATUS_CODE_OK" if ok else "STATUS_CODE_ERROR",
+                       "message": "" if ok else str(c.get("error"))},
+            "attributes": _wire(attrs) if otlp else attrs, "events": [], "links": [],
+        }))
+    return spans
 
 
 def _attempt_spans(r: CallRecord, root_id: str, *, otlp: bool = False) -> list[Any]:
@@ -307,7 +352,8 @@ def _spans(r: CallRecord, *, otlp: bool = False) -> list[Any]:
     packed (:func:`packed_tags`), as ``mlflow.traceTag.*`` attributes — how a trace's tags
     reach a server over OTLP — and attributes are in :func:`_wire`'s form."""
     root = _span(r, otlp=otlp)
-    return [root, *(_attempt_spans(r, root.span_id, otlp=otlp) if _shows_attempts(r) else [])]
+    return [root, *(_attempt_spans(r, root.span_id, otlp=otlp) if _shows_attempts(r) else []),
+            *_guard_spans(r, root.span_id, otlp=otlp)]
 
 
 def _otlp_proto(span: Any) -> Any:
@@ -774,7 +820,8 @@ class _SqlRows:
         priced, no attempt path) is built straight from the record: MLflow's translation of
         that span changes nothing (checked at start, :meth:`_check_direct`), so building a
         ``Span`` and translating it back (~0.15 ms) is skipped; the rest go through MLflow."""
-        if self._direct and r.status == "OK" and r.cost_usd is not None and not _shows_attempts(r):
+        if self._direct and r.status == "OK" and r.cost_usd is not None and not _shows_attempts(r) \
+                and not r.guard_calls:
             return [self._direct_root(r)]
         return [self._translated(span) for span in _spans(r)]
 

@@ -168,6 +168,25 @@ class OtlpExporter:
                     status=Status(StatusCode.OK if a.get("ok") else StatusCode.ERROR),
                     start_time=t, end_time=max(t + duration, t + 1), instrumentation_scope=self._scope))
                 t += duration
+        for i, c in enumerate(r.guard_calls):  # the model-backed scanners' calls, when they were made
+            start = int(c.get("started_at_ns") or r.started_at_ns)
+            ctx = SpanContext(trace_id, _int_id(f"{r.record_id[:8]}{i:04x}{r.record_id[-4:]}", 64),
+                              is_remote=False, trace_flags=TraceFlags(1))
+            attrs = {"llmops.guardrail.scanner": str(c.get("scanner")), "llmops.guardrail.direction":
+                     str(c.get("direction")), "llmops.model": str(c.get("model")),
+                     "gen_ai.usage.input_tokens": int(c.get("input_tokens") or 0),
+                     "gen_ai.usage.output_tokens": int(c.get("output_tokens") or 0),
+                     "llmops.guardrail.flagged": bool(c.get("flagged"))}
+            if c.get("cost_usd") is not None:
+                attrs["llmops.cost_usd"] = float(c["cost_usd"])
+            if c.get("error"):
+                attrs["error.type"] = str(c["error"])
+            spans.append(ReadableSpan(
+                name=f"guardrail {c.get('scanner')}", context=ctx, parent=root, resource=self._resource,
+                attributes=attrs, kind=SpanKind.CLIENT,
+                status=Status(StatusCode.ERROR if c.get("error") else StatusCode.OK),
+                start_time=start, end_time=start + max(int(float(c.get("latency_ms") or 0) * 1e6), 1),
+                instrumentation_scope=self._scope))
         return spans
 
     def export(self, records: list[CallRecord]) -> None:

@@ -444,6 +444,7 @@ class _Run:
         self.notes: list[str] = []
         self.group = current_group()
         self._keys: dict[int, tuple[PreparedCall, str]] = {}  # the cache key of each call, made once
+        self.output_calls: list[Any] = []  # the output guard's model-backed scanner calls
 
     def cache_key(self, call: PreparedCall) -> str:
         """``call``'s cache key (the lookup's and the store's: computed once per call)."""
@@ -467,7 +468,7 @@ class _Run:
             estimated_input_tokens=call.prompt_tokens.counted,
             group_id=group.id if group else None, group_name=group.name if group else None,
             route=self.plan.route, route_reason=self.plan.reason, attempts=self.attempts,
-            user=self.sess.settings.resolved_user, **fields,
+            user=self.sess.settings.resolved_user, guard_calls=self._guard_calls(), **fields,
         )
         _safely_record(self.recorder, record)
         self.sess.note_call(record)
@@ -488,10 +489,19 @@ class _Run:
         if self.guards is None:
             return raw, raw, []
         recorded, shown, findings, out = self.guards.check_answer(raw)
-        self.notes = list(out.notes)
+        self.notes, self.output_calls = list(out.notes), out.calls
         if out.blocked:
             self.fail(call, E.GuardrailBlocked(out.findings, "output"), findings)
         return recorded, shown, findings
+
+    def _guard_calls(self) -> list[dict[str, Any]]:
+        """The calls model-backed scanners made for this call (input, then output), as recorded."""
+        if self.guards is None or not (self.guards.input.calls or self.output_calls):
+            return []
+        from llmops_nb.guardrails.scanner_calls import as_record
+
+        return ([as_record(c, "input") for c in self.guards.input.calls]
+                + [as_record(c, "output") for c in self.output_calls])
 
     def _placeholders(self) -> dict[str, str]:
         return dict(self.guards.input.mapping) if self.guards is not None else {}

@@ -171,6 +171,7 @@ class CallRecord:
     cut_by: str | None = None
     cut_detail: str | None = None
     user: str | None = None  # who made the call (settings.user, else the OS user)
+    guard_calls: list[dict[str, Any]] = field(default_factory=list)  # model-backed scanners' calls for it
 
     def to_json(self) -> str:
         # shallow on purpose: asdict() deep-copies the request (5x slower, same JSON)

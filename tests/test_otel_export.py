@@ -139,3 +139,23 @@ def test_a_receiver_that_is_down_loses_nothing(llm, receiver, link, otlp):
     llm.flush(timeout=60)
     got = {_attrs(s)["llmops.trace_id"] for s in _received(receiver, otlp)}
     assert {a.trace_id for a in answers} <= got
+
+
+def test_a_guard_models_calls_are_child_spans(llm, receiver, otlp):
+    from llmops_nb.guardrails import DEFAULT, remote
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        fake.reply("safe", prompt_tokens=120, completion_tokens=1).reply("safe", prompt_tokens=130,
+                                                                          completion_tokens=1)
+        guard = remote.ChatGuard("vllm:llama-guard", client=fake.client())
+        c = llm.complete(MODEL, "Plain question 4711", guard=DEFAULT.with_scanners(guard), cache=False)
+    llm.flush()
+    spans = _received(receiver, otlp)
+    root = next(s for s in spans if s["name"].startswith("chat "))
+    guards = sorted((s for s in spans if s["name"] == "guardrail guard_model"), key=lambda s: s["start_time_unix_nano"])
+    assert [(_attrs(s)["llmops.guardrail.direction"], _attrs(s)["gen_ai.usage.input_tokens"]) for s in guards] == [
+        ("input", 120), ("output", 130)]
+    assert all(s["parent_span_id"] == root["span_id"] and _attrs(s)["llmops.model"] == "vllm:llama-guard"
+               for s in guards)
+    assert _attrs(root)["llmops.trace_id"] == c.trace_id and "4711" not in json.dumps(guards)

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 from llmops_nb.errors import ConfigError
 from llmops_nb.guardrails._common import make_finding
 from llmops_nb.guardrails.remote import ScannerCall, _severity
+from llmops_nb.guardrails.scanner_calls import record
 from llmops_nb.types import Finding, Usage
 
 INSTALL = 'pip install "llmops-nb[local-guard]"'
@@ -211,7 +212,7 @@ class LocalClassifier:
             tokens = sum(sum(w.attention_mask) for w in windows)
             probs = self._probabilities(state, windows)
         except Exception as exc:  # noqa: BLE001 — an inference failure is recorded, not raised
-            self.calls.append(ScannerCall(self.name, self.model, time.perf_counter() - t0, Usage(tokens),
+            record(self, ScannerCall(self.name, self.model, time.perf_counter() - t0, Usage(tokens),
                                           error=type(exc).__name__))
             if self.fail_closed:
                 return [make_finding(self.name, "scanner_error", text, 0, len(text), score=1.0, severity="high")]
@@ -224,7 +225,7 @@ class LocalClassifier:
                 start, end = _span(windows[best], len(text))
                 found.append(make_finding(self.name, type_, text, start, end, score=score, severity=_severity(score)))
         found.sort(key=lambda f: -f.score)
-        self.calls.append(ScannerCall(self.name, self.model, time.perf_counter() - t0, Usage(tokens),
+        record(self, ScannerCall(self.name, self.model, time.perf_counter() - t0, Usage(tokens),
                                       flagged=bool(found)))
         return found
 

@@ -15,7 +15,8 @@ The most specific key wins: ``output.ipv4`` > ``output.pii`` > ``ipv4`` > ``pii`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -243,6 +244,7 @@ class GuardResult:
     findings_by_text: list[list[Finding]] = field(default_factory=list, repr=False)
     scores: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    calls: list[Any] = field(default_factory=list, repr=False)  # model-backed scanners' calls (ScannerCall)
 
     @property
     def text(self) -> str:
@@ -275,16 +277,29 @@ def guard_input(texts: list[str] | str, policy: Policy | str | None = None) -> G
     one shared mapping so a value gets the same placeholder in every message."""
     pol = get_policy(policy)
     items = [texts] if isinstance(texts, str) else list(texts)
-    mapping: dict[str, str] = {}
-    redacted, per_text = [], []
-    for text in items:
-        found = scan(text, "input", pol)
-        per_text.append(found)
-        new_text, mapping = redact(text, [f for f in found if f.action == "redact"], mapping)
-        redacted.append(new_text)
+    with _collecting(pol) as calls:
+        mapping: dict[str, str] = {}
+        redacted, per_text = [], []
+        for text in items:
+            found = scan(text, "input", pol)
+            per_text.append(found)
+            new_text, mapping = redact(text, [f for f in found if f.action == "redact"], mapping)
+            redacted.append(new_text)
     flat = [f for fs in per_text for f in fs]
     return GuardResult("input", flat, any(f.action == "block" for f in flat), redacted, mapping, per_text,
-                       _scores(flat))
+                       _scores(flat), calls=calls)
+
+
+@contextlib.contextmanager
+def _collecting(pol: Policy) -> Iterator[list[Any]]:
+    """The calls the policy's extra (model-backed) scanners make inside the block."""
+    if not pol.scanners:
+        yield []
+        return
+    from llmops_nb.guardrails.scanner_calls import collecting
+
+    with collecting() as calls:
+        yield calls
 
 
 def guard_output(text: str, policy: Policy | str | None = None, *, context: str | list[str] | None = None,
@@ -298,7 +313,8 @@ def guard_output(text: str, policy: Policy | str | None = None, *, context: str 
     holds only those new ones — they must not be restored for the user (they are leaks).
     """
     pol = get_policy(policy)
-    found = scan(text, "output", pol)
+    with _collecting(pol) as calls:
+        found = scan(text, "output", pol)
     checks: list[Finding] = []
     notes: list[str] = []
     if expect_json or json_schema is not None:
@@ -316,4 +332,4 @@ def guard_output(text: str, policy: Policy | str | None = None, *, context: str 
     redacted, merged = redact(text, [f for f in found if f.action == "redact"], previous)
     new = {k: v for k, v in merged.items() if k not in previous}
     return GuardResult("output", found, any(f.action == "block" for f in found), [redacted], new, [found],
-                       {**_scores(found), **scores}, notes)
+                       {**_scores(found), **scores}, notes, calls)

@@ -4,9 +4,11 @@ chat endpoint (vLLM, Ollama, llama.cpp server, …).
 
 They follow the same :class:`Scanner` protocol as a policy's built-in families and plug into a
 policy (``Policy(..., scanners=(OpenAIModeration(),))``); their findings are actioned by their
-``name`` like any scanner (``actions={"moderation": "block"}``). Each call is recorded on the
+``name`` like any scanner (``actions={"moderation": "block"}``). Each call is kept on the
 scanner's ``calls`` (model, latency, token usage, cost — None with a note when the price is
-unknown, e.g. a self-hosted model; moderation is free) and the findings carry the score and the
+unknown, e.g. a self-hosted model; moderation is free) and recorded with the LLM call it was made
+for: a span of its own in that call's trace, and the ``guard_calls`` / ``guard_cost_usd`` of its
+history row (:mod:`.scanner_calls`) and the findings carry the score and the
 span, never the text. A failed call does not raise: it is recorded with its error and yields no
 finding, unless ``fail_closed=True`` (then one ``scanner_error`` finding, which the policy can
 block on).
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from llmops_nb.guardrails._common import make_finding
+from llmops_nb.guardrails.scanner_calls import record
 from llmops_nb.types import Finding, Usage
 
 # Llama Guard 3 hazard categories (MLCommons taxonomy)
@@ -57,6 +60,7 @@ class ScannerCall:
     note: str | None = None
     flagged: bool = False
     error: str | None = None
+    started_at_ns: int = 0  # wall clock (ns since the epoch); 0: set when recorded, from latency_s
 
 
 def _severity(score: float) -> str:
@@ -98,13 +102,13 @@ class OpenAIModeration:
         scores = result.category_scores.model_dump(by_alias=True) if hasattr(result.category_scores, "model_dump") \
             else dict(result.category_scores)
         hits = {k: float(v) for k, v in scores.items() if v is not None and float(v) >= self.threshold}
-        self.calls.append(ScannerCall(self.name, f"openai:{self.model}", time.perf_counter() - t0,
+        record(self, ScannerCall(self.name, f"openai:{self.model}", time.perf_counter() - t0,
                                       flagged=bool(result.flagged or hits)))
         return [make_finding(self.name, cat, text, 0, len(text), score=s, severity=_severity(s))
                 for cat, s in sorted(hits.items(), key=lambda kv: -kv[1])]
 
     def _failed(self, text: str, t0: float, exc: Exception) -> list[Finding]:
-        self.calls.append(ScannerCall(self.name, f"openai:{self.model}", time.perf_counter() - t0,
+        record(self, ScannerCall(self.name, f"openai:{self.model}", time.perf_counter() - t0,
                                       error=type(exc).__name__))
         if self.fail_closed:
             return [make_finding(self.name, "scanner_error", text, 0, len(text), score=1.0, severity="high")]
@@ -156,7 +160,7 @@ class ChatGuard:
             response = self._client().chat.completions.create(model=self.model.partition(":")[2] or self.model,
                                                               messages=messages, temperature=0, max_tokens=20)
         except Exception as exc:  # noqa: BLE001 — recorded, not raised
-            self.calls.append(ScannerCall(self.name, self.model, time.perf_counter() - t0, error=type(exc).__name__))
+            record(self, ScannerCall(self.name, self.model, time.perf_counter() - t0, error=type(exc).__name__))
             if self.fail_closed:
                 return [make_finding(self.name, "scanner_error", text, 0, len(text), score=1.0, severity="high")]
             return []
@@ -168,7 +172,7 @@ class ChatGuard:
 
         price = price_of(usage, self.model)
         found = self._parse(answer, text)
-        self.calls.append(ScannerCall(self.name, self.model, latency, usage, price.cost_usd, price.note, bool(found)))
+        record(self, ScannerCall(self.name, self.model, latency, usage, price.cost_usd, price.note, bool(found)))
         return found
 
     def _parse(self, answer: str, text: str) -> list[Finding]:
