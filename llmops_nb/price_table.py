@@ -7,11 +7,12 @@ and ``anthropic`` providers (each model's id and the names its match rules list)
 
 - its context window, whether it is deprecated, and the replacement :mod:`llmops_nb.pricing`
   names for it;
-- for a model with one plain price (no tiers, no dated or conditional prices, no per-request
+- for a model with one plain or tiered price (no dated or conditional prices, no per-request
   fee), the cost of one input, output, cache-read and cache-write token exactly as genai-prices
-  computes it: for such a price genai-prices' cost is linear in those four counts, each entry is
-  checked against genai-prices when the table is built, and the test suite checks every entry
-  again.
+  computes it, per tier: for such a price genai-prices' cost is linear in those four counts
+  within a tier (a tier is chosen by the input tokens), each entry is checked against
+  genai-prices when the table is built, on both sides of every tier's start, and the test suite
+  checks every entry again.
 
 The table (``data/genai_prices_table.json``) carries a fingerprint of the genai-prices files it
 was built from and is used only while it matches the installed genai-prices and no custom
@@ -49,13 +50,21 @@ class Entry:
     deprecated: bool
     replacement: str | None  # a model name of the same provider
     per_token: tuple[Decimal, Decimal, Decimal, Decimal] | None  # input, output, cache read, cache write
+    # tiered prices: (start, per-token costs) ascending; a call whose input tokens exceed a tier's
+    # start pays that tier's rates on all its tokens (genai-prices' "cliff" model)
+    tiers: tuple[tuple[int, tuple[Decimal, Decimal, Decimal, Decimal]], ...] = ()
 
     def cost(self, usage: Usage) -> float | None:
         """The cost of ``usage`` as genai-prices computes it; None when this entry cannot say
-        (no plain price, or cache tokens above the input tokens)."""
+        (no plain or tiered price, or cache tokens above the input tokens)."""
         if self.per_token is None or usage.cache_read_tokens + usage.cache_write_tokens > usage.input_tokens:
             return None
-        c_in, c_out, c_read, c_write = self.per_token
+        per_token = self.per_token
+        for start, rates in reversed(self.tiers):
+            if usage.input_tokens > start:
+                per_token = rates
+                break
+        c_in, c_out, c_read, c_write = per_token
         total = (c_in * usage.input_tokens + c_out * usage.output_tokens + c_read * usage.cache_read_tokens
                  + c_write * usage.cache_write_tokens)
         return float(total)
@@ -98,9 +107,10 @@ def _read() -> dict[str, dict[str, Entry]] | None:
 
 
 def _entry(row: list[Any]) -> Entry:
-    window, deprecated, replacement, per_token = row
+    window, deprecated, replacement, per_token, *tiers = row
     return Entry(window, bool(deprecated), replacement,
-                 tuple(Decimal(v) for v in per_token) if per_token else None)  # type: ignore[arg-type]
+                 tuple(Decimal(v) for v in per_token) if per_token else None,  # type: ignore[arg-type]
+                 tuple((int(start), tuple(Decimal(v) for v in rates)) for start, rates in (tiers[0] if tiers else ())))  # type: ignore[misc]
 
 
 def fingerprint() -> str | None:

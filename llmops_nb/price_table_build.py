@@ -33,26 +33,41 @@ def genai_cost(name: str, provider_id: str | None, counts: tuple[int, int, int, 
     return calc_price(usage, model_ref=name, provider_id=provider_id).total_price
 
 
-def _per_token(name: str, provider_id: str, info: Any) -> list[str] | None:
-    """The per-token costs of a plain-priced model, checked against genai-prices; else None."""
+def _rates(name: str, provider_id: str, n: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """The per-token costs (input, output, cache read and write over input) of a call with ``n``
+    input tokens, from genai-prices' costs of calls that differ by one token."""
+    base = genai_cost(name, provider_id, (n, 0, 0, 0))
+    return (base / n, genai_cost(name, provider_id, (n, 1, 0, 0)) - base,
+            genai_cost(name, provider_id, (n, 0, 1, 0)) - base, genai_cost(name, provider_id, (n, 0, 0, 1)) - base)
+
+
+def _per_token(name: str, provider_id: str, info: Any) -> tuple[list[str], list[Any]] | None:
+    """The per-token costs of a plain or tiered price (and the tiers': start, costs), checked
+    against genai-prices; else None."""
     from genai_prices import types
 
     prices = info.prices
-    if not isinstance(prices, types.ModelPrice) or any(
-            isinstance(v, types.TieredPrices) for v in prices.__dict__.values()):
+    if not isinstance(prices, types.ModelPrice):
         return None
+    starts = sorted({tier.start for v in prices.__dict__.values() if isinstance(v, types.TieredPrices)
+                     for tier in v.tiers})
     try:
         if genai_cost(name, provider_id, (0, 0, 0, 0)) != 0:
             return None  # a per-request fee
-        c_in, c_out, read, write = (genai_cost(name, provider_id, p) for p in _PROBES)
-        per = (c_in, c_out, read - c_in, write - c_in)
-        entry = Entry(None, False, None, per)
-        for counts in _CHECKS:
+        entry = Entry(None, False, None, _rates(name, provider_id, 1),
+                      tuple((start, _rates(name, provider_id, start + 1)) for start in starts))
+        bounds = [0, *starts, (starts[-1] if starts else 0) + 3_000_000]
+        checks = list(_CHECKS)
+        for low, high in zip(bounds, bounds[1:], strict=False):  # inside each tier and at its edges
+            for i in (low + 1, low + 7, (low + high) // 2, high):
+                checks += [(i, 567, 0, 0), (i, 4096, i // 3, 0), (i, 1, i // 50, i // 2), (i, 3, 0, 1)]
+        for counts in checks:
             if entry.cost(Usage(*counts)) != float(genai_cost(name, provider_id, counts)):
                 return None
     except (LookupError, ValueError, ArithmeticError):
         return None
-    return [str(v) for v in per]
+    assert entry.per_token is not None
+    return [str(v) for v in entry.per_token], [[start, [str(v) for v in rates]] for start, rates in entry.tiers]
 
 
 def _references(model: Any) -> list[str]:
@@ -89,7 +104,9 @@ def build() -> dict[str, Any]:
                 if facts is None:
                     continue
                 replacement = facts.replacement.partition(":")[2] if facts.replacement else None
-                rows[ref] = [facts.context_window, facts.deprecated, replacement, _per_token(ref, provider, info)]
+                priced = _per_token(ref, provider, info)
+                row = [facts.context_window, facts.deprecated, replacement, priced[0] if priced else None]
+                rows[ref] = row + [priced[1]] if priced and priced[1] else row
     return {"fingerprint": fingerprint(), "models": models}
 
 

@@ -112,7 +112,9 @@ def test_the_first_call_sends_before_loading_genai_prices(tmp_path, fake_openai)
 
 def test_every_entry_of_the_price_table_is_what_genai_prices_says():
     """Facts (window, deprecated, replacement) and costs, for every reference the table holds,
-    on usages with and without cache reads and writes. A stale table (another genai-prices)
+    on usages with and without cache reads and writes, and on both sides of each price tier's
+    start (a tiered model, such as claude-sonnet-4-5 in every first compare of the benchmarks,
+    loaded genai-prices: ~150 ms of CPU). A stale table (another genai-prices)
     would not be used: rebuild it with ``python -m llmops_nb.price_table_build``."""
     import random
 
@@ -125,7 +127,7 @@ def test_every_entry_of_the_price_table_is_what_genai_prices_says():
     price_table.reset()
     assert price_table._table() is not None, "the table is stale: python -m llmops_nb.price_table_build"
     rng = random.Random(15)
-    priced = 0
+    priced = tiered = 0
     for provider in price_table.PROVIDERS:
         for name, entry in price_table._table()[provider].items():
             facts = facts_from_genai_prices(provider, name)
@@ -135,12 +137,16 @@ def test_every_entry_of_the_price_table_is_what_genai_prices_says():
             if entry.per_token is None:
                 continue
             priced += 1
+            tiered += bool(entry.tiers)
+            for start, _rates in entry.tiers:  # a tier's rates start one token above its start
+                for counts in ((start, 1000, 0, 0), (start + 1, 1000, 0, 0), (start + 1, 7, start // 2, 3)):
+                    assert entry.cost(Usage(*counts)) == float(genai_cost(name, provider, counts)), (name, counts)
             for _ in range(3):
                 i = rng.randrange(0, 3_000_000)
                 r = rng.randrange(0, i + 1)
                 counts = (i, rng.randrange(0, 200_000), r, rng.randrange(0, i - r + 1))
                 assert entry.cost(Usage(*counts)) == float(genai_cost(name, provider, counts)), (name, counts)
-    assert priced > 100
+    assert priced > 100 and tiered >= 30  # tiered: claude-sonnet-4-5, gpt-5.4, gpt-5.5 … (genai-prices' cliff model)
 
 
 def test_the_table_gives_way_to_genai_prices(tmp_path, monkeypatch):
