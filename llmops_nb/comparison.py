@@ -504,18 +504,21 @@ def compare(
         print(f"compare: {est.describe()}")
     confirm_cost(est, confirm_above_usd, confirm)
     name = name or f"compare {len(dict.fromkeys(models))} models × {len(cells) // len(dict.fromkeys(models))} calls"
-    started = time.perf_counter()
-    with tracking.group(name, budget_usd=budget_usd) as group:
-        pairs = _run_all(cells, opts, scorers, max_workers, progress)
-    import pandas as pd  # imported by _run_all while answers were on the wire
+    from llmops_nb.session import session
 
-    df = pd.DataFrame([shown for shown, _ in pairs], columns=[*COLUMNS, *scorers])
-    df.attrs.update(name=group.name, group_id=group.id, estimate_usd=est.usd, estimate_exact=est.exact,
-                    wall_s=time.perf_counter() - started)
-    logged = pd.DataFrame([kept for _, kept in pairs], columns=[*COLUMNS, *scorers])
-    logged.attrs.update(df.attrs)
-    _log_in_background(group.id, df, logged, list(scorers))
-    return df
+    with session().recorder.holding():  # the first export (import mlflow) waits for the table
+        started = time.perf_counter()
+        with tracking.group(name, budget_usd=budget_usd) as group:
+            pairs = _run_all(cells, opts, scorers, max_workers, progress)
+        import pandas as pd  # imported by _run_all while answers were on the wire
+
+        df = pd.DataFrame([shown for shown, _ in pairs], columns=[*COLUMNS, *scorers])
+        df.attrs.update(name=group.name, group_id=group.id, estimate_usd=est.usd, estimate_exact=est.exact,
+                        wall_s=time.perf_counter() - started)
+        logged = pd.DataFrame([kept for _, kept in pairs], columns=[*COLUMNS, *scorers])
+        logged.attrs.update(df.attrs)
+        _log_in_background(group.id, df, logged, list(scorers))
+        return df
 
 
 # --- summary and MLflow --------------------------------------------------------------------------
@@ -598,7 +601,9 @@ def _log_results(group_id: str, df: Any, scorers: list[str], sess: Any, recorder
     from llmops_nb.tracking import TAG
 
     try:
-        recorder.flush()  # the group's calls, and so its run, are in the store
+        # the group's calls, and so its run, in the store: as the export comes, not forced while
+        # the caller shows the table (a session's first export is `import mlflow`)
+        recorder.flush(urgent=False)
         return tracking.log_group_results(
             group_id, df.attrs["name"], tracking_uri=sess.settings.tracking_uri, experiment=sess.settings.experiment,
             texts={"comparison/table.csv": df.to_csv(index=False)},

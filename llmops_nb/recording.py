@@ -37,6 +37,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
+from itertools import count
 from pathlib import Path
 from typing import Protocol
 
@@ -46,6 +47,7 @@ from llmops_nb.types import CallRecord
 log = logging.getLogger(__name__)
 STORE_BUILD_WAIT_S = 60.0  # close() waits this long at most for an exporter build under way (migrations)
 
+_HOLDS = count(1)  # keys of the holds on export (recorders' in-flight maps), negative
 
 class Exporter(Protocol):
     """Sends records to a tracking store; raises if they did not arrive."""
@@ -60,7 +62,9 @@ class Recorder(Protocol):
 
     def call_started(self) -> None: ...
 
-    def flush(self, timeout: float | None = None) -> None: ...
+    def holding(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def flush(self, timeout: float | None = None, *, urgent: bool = True) -> None: ...
 
     def close(self) -> None: ...
 
@@ -74,7 +78,10 @@ class NullRecorder:
     def call_started(self) -> None:
         return None
 
-    def flush(self, timeout: float | None = None) -> None:
+    def holding(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def flush(self, timeout: float | None = None, *, urgent: bool = True) -> None:
         return None
 
     def close(self) -> None:
@@ -178,6 +185,19 @@ class JournalRecorder:
         """A call is starting on this thread: the exporter waits until it has ended."""
         self._in_flight[threading.get_ident()] = time.monotonic()
 
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Work the user is waiting for that is not a call (a ``compare()`` until its table is
+        returned): the exporter stays out of its way as it does for a call in flight, and its
+        first export (``import mlflow``: seconds of CPU under the GIL) does not start under it."""
+        key = -next(_HOLDS)  # apart from the threads' idents
+        self._in_flight[key] = time.monotonic()
+        try:
+            yield
+        finally:
+            self._in_flight.pop(key, None)
+            self._last_end = time.monotonic()
+
     def record(self, record: CallRecord) -> None:
         """Journal ``record`` and queue it for export. Never raises for a journal it can write.
 
@@ -216,11 +236,13 @@ class JournalRecorder:
         if self._segment is segment:
             self._segment = None
 
-    def flush(self, timeout: float | None = 120.0) -> None:
-        """Wait until every record has arrived; TrackingError after ``timeout`` seconds."""
+    def flush(self, timeout: float | None = 120.0, *, urgent: bool = True) -> None:
+        """Wait until every record has arrived; TrackingError after ``timeout`` seconds.
+        ``urgent=False``: wait for the export as it comes, out of the calls' way (a background
+        job that needs the records in the store, not soon)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            self._flushing += 1
+            self._flushing += urgent
             self._cond.notify_all()
             try:
                 while self._pending:
@@ -233,7 +255,7 @@ class JournalRecorder:
                         )
                     self._cond.wait(timeout=left if left is not None else 1.0)
             finally:
-                self._flushing -= 1
+                self._flushing -= urgent
 
     @property
     def pending(self) -> int:
@@ -633,9 +655,16 @@ class FanOutRecorder:
         for r in self.recorders:
             r.call_started()
 
-    def flush(self, timeout: float | None = 120.0) -> None:
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for r in self.recorders:
+                stack.enter_context(r.holding())
+            yield
+
+    def flush(self, timeout: float | None = 120.0, *, urgent: bool = True) -> None:
         for r in self.recorders:
-            r.flush(timeout)
+            r.flush(timeout, urgent=urgent)
 
     def close(self) -> None:
         for r in self.recorders:

@@ -289,3 +289,30 @@ def test_successive_compares_reuse_one_pool_of_worker_threads(llm):
     first = workers()
     df = C.compare(["sim:a", "sim:b", "sim:c", "sim:d"], ["hey {{x}}"], [{"x": 1}, {"x": 2}], progress=False)
     assert (df.status == "OK").all() and first and workers() == first
+
+
+HELD = (
+    "import sys, time, llmops_nb as llm\n"
+    "def slow(text, inputs):\n"
+    "    time.sleep(1.0)  # the table is not ready yet: its calls have ended, the exporter could start\n"
+    "    return 1.0\n"
+    "df = llm.compare(['sim:default'], ['hi'], scorers={'slow': slow}, progress=False)\n"
+    "print('mlflow' in sys.modules)\n"
+)
+
+
+def test_the_first_export_waits_until_compare_has_returned_its_table(tmp_path):
+    """The session's first MLflow export (``import mlflow``: seconds of CPU under the GIL) began
+    a quarter second after a compare's last call ended, while the compare still scored the
+    answers and built its table (the first compare of the benchmarks returned 0.3-0.5 s later
+    for it). A compare holds the exporter off until it returns."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LLMOPS_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
+           "LLMOPS_WARMUP": "0"}
+    out = subprocess.run([sys.executable, "-c", HELD], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
