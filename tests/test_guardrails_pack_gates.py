@@ -1,0 +1,46 @@
+"""The injection and toxicity scanners' shortcuts decide exactly what the slower check they stand
+in front of decides: each is compared with that check on many random strings built from the
+pieces that matter to it (the way tests/test_guardrails_pii_gates.py does for PII)."""
+
+from __future__ import annotations
+
+import random
+
+from llmops_nb.guardrails import injection
+
+N = 5_000
+
+
+def _texts(seed: int, pieces: list[str], longest: int, n: int = N) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, longest))) for _ in range(n)]
+
+
+def test_possible_phrases_keep_every_substring() -> None:
+    # pieces of the non-ASCII gate substrings and anchor phrases, mixed with other scripts
+    pieces = ["忽", "略", "无视", "無", "視", "忘", "记", "れ", "무시", "잊", "игнор", "ир", "забудь", "не ", "обращай",
+              "bỏ", " qua", "phớt", " lờ", "yok", " say", "تجاهل", "انس", "अनदेखा", "भूल", "เพิกเฉย", "ลืม", "ละเว้น",
+              "ü", "é", " ", "a", "ignore", "x", "\u200b", "ＩＧＮ"]
+    for phrases in (injection._GATE_SUBSTRINGS_NON_ASCII, injection._ANCHOR_PHRASES_NON_ASCII):
+        for text in _texts(1, pieces, 12):
+            low = text.lower()
+            if low.isascii():
+                continue
+            kept = injection._possible(low, phrases)
+            assert [p for p in phrases if p in low] == [p for p in kept if p in low], text
+            assert set(kept) <= set(phrases)
+
+
+def test_halfwidth_is_the_fullwidth_table() -> None:
+    pieces = ["Ｉ", "ｇ", "ｎ", "ｏ", "ｒ", "ｅ", "！", "～", "\uff5f", "\uff00", "　", "a", " ", "ü", "忽"] + [
+        chr(c) for c in range(0xFF01, 0xFF5F, 7)]
+    for text in _texts(2, pieces, 10):
+        assert injection._FULLWIDTH_RX.sub(injection._halfwidth, text) == text.translate(injection._FULLWIDTH), text
+
+
+def test_anchor_positions_count_is_the_occurrences() -> None:
+    for text in _texts(3, ["your", "you", "r", " ", "yo", "ur"], 12, 1000):
+        p = injection._Positions(text, "your")
+        assert len(p) == text.count("your") == len(p)
+        assert list(p) == [i for i in range(len(text)) if text.startswith("your", i)]
+        assert len(p) == len(list(p))
