@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from llmops_nb.guardrails import injection
+from llmops_nb.guardrails import injection, textmodel
 
 N = 5_000
 
@@ -44,3 +44,31 @@ def test_anchor_positions_count_is_the_occurrences() -> None:
         assert len(p) == text.count("your") == len(p)
         assert list(p) == [i for i in range(len(text)) if text.startswith("your", i)]
         assert len(p) == len(list(p))
+
+
+def _unleet_all_by_the_gate(low: str) -> str:
+    """textmodel._unleet_all as it was: token by token from each _LEET_GATE match."""
+    pieces, last = [], 0
+    for m in textmodel._LEET_GATE.finditer(low):
+        if m.start() < last:
+            continue
+        s, e = m.start(), m.end()
+        while s > 0 and low[s - 1] in textmodel._TOKEN_CHARS:
+            s -= 1
+        while e < len(low) and low[e] in textmodel._TOKEN_CHARS:
+            e += 1
+        token = low[s:e]
+        core = token.rstrip("!")
+        if not core.isdigit() and len(core) <= 24 and sum(map(str.isalpha, core)) >= 2:
+            pieces += [low[last:s], core.translate(textmodel._LEET), token[len(core):]]
+            last = e
+    return "".join(pieces) + low[last:] if pieces else low
+
+
+def test_unleet_finds_the_gate_tokens() -> None:
+    pieces = ["a", "d", "i", "o", "t", "sh", "1", "0", "3", "@", "$", "!", "!!", "|", "*", "+", "7", " ", ".", "-",
+              "1d10t", "k1ll", "f*ck", "sh!t", "a$$", "ü", "12", "2024", "x" * 20, "q", "\n"]
+    texts = _texts(6, pieces, 14, 20_000) + _texts(7, pieces, 40, 3000)
+    texts += ["a1b" + "c" * n for n in range(18, 26)] + ["b" * n + "3" + "y" for n in range(18, 26)]
+    for low in texts:
+        assert textmodel._unleet_all(low) == _unleet_all_by_the_gate(low), low

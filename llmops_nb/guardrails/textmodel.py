@@ -72,6 +72,10 @@ _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|*+")
 SHORT = 1024
 _SYMBOLS = re.compile(r"[0-9@$*|!+]")
 _LEET_GATE = re.compile(r"[a-z][0-9@$*|!+]+[a-z]")
+# The symbols of each _LEET_GATE match, found from the symbol on (``re`` scans for a character
+# class fast, not for a letter): a gate match lies in one token and _unleet_all handles a token
+# once, so the same tokens are undone
+_LEET_SIGN = re.compile(r"[0-9@$*|!+](?<=[a-z].)[0-9@$*|!+]*(?=[a-z])")
 _SPACED = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z])")
 _SPACED_GATE = re.compile(r"[a-z][ .\-_*][a-z][ .\-_*][a-z]")  # cheap necessary condition (no look-arounds)
 _SPACER = re.compile(r"[ .\-_*]")
@@ -89,7 +93,7 @@ _STRETCHED = re.compile(r"([a-z])\1\1+")
 def _unleet_all(low: str) -> str:
     """Undo leetspeak in the tokens around each letter/digit-or-symbol contact (few per text)."""
     pieces, last = [], 0
-    for m in _LEET_GATE.finditer(low):
+    for m in _LEET_SIGN.finditer(low):  # each token with a contact (the gate's runs: see _LEET_SIGN)
         if m.start() < last:
             continue
         s, e = m.start(), m.end()
