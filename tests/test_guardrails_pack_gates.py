@@ -5,6 +5,7 @@ pieces that matter to it (the way tests/test_guardrails_pii_gates.py does for PI
 from __future__ import annotations
 
 import random
+import re
 
 from llmops_nb.guardrails import injection, textmodel
 
@@ -72,3 +73,14 @@ def test_unleet_finds_the_gate_tokens() -> None:
     texts += ["a1b" + "c" * n for n in range(18, 26)] + ["b" * n + "3" + "y" for n in range(18, 26)]
     for low in texts:
         assert textmodel._unleet_all(low) == _unleet_all_by_the_gate(low), low
+
+
+def test_letter_words_are_the_letter_runs() -> None:
+    letters = re.compile(r"[^\W\d_]+")
+    pieces = ["a", "Z", "é", "É", "ß", "ı", "İ", "ж", "Ж", "忽略", "무시", "ลืม", "ا", "\u0301", "\u0307", "1", "٣", "²",
+              "½", "_", " ", "\u00a0", "\u3000", "\u2028", "\x1c", "\n", "-", "’", "—", "“", "\u200b", "\ud800", "🙂",
+              "ignore", "Ｉｇ", "ǅ", "ⅻ", "x"]
+    for text in _texts(8, pieces, 12, 20_000):
+        assert textmodel.letter_words(text) == letters.findall(text) or text.isascii(), text
+        low = text.lower()
+        assert textmodel.letter_words(low) == letters.findall(low), low

@@ -503,12 +503,12 @@ def injection_signals(text: str) -> list[Signal]:
         if _FULLWIDTH_RX.search(clean):  # each full-width form to its ASCII one (``translate(_FULLWIDTH)``, per match)
             clean = _FULLWIDTH_RX.sub(_halfwidth, clean)
         clean_low = clean.lower()
-        if (runs or clean != text) and _gated(clean_low, textmodel.letter_words(clean_low)):
+        if (runs or clean != text) and _gated(clean_low, textmodel.words_of(clean_low)):
             signals += _phrase_signals(clean, positions, via="@normalised")
     if _LEET_CHARS.search(text) and _LEET_INSIDE.search(text):
         leet = text.encode("utf-8", "surrogatepass").translate(_LEET_BYTES).decode("utf-8", "surrogatepass")
         leet_low = leet.lower()
-        leet_present = _anchors(leet, leet_low) if _gated(leet_low, textmodel.letter_words(leet_low)) else {}
+        leet_present = _anchors(leet, leet_low) if _gated(leet_low, textmodel.words_of(leet_low)) else {}
         if leet_present.keys() - present.keys():  # leetspeak spelled an anchor word: match phrases on the decoded text
             signals += _phrase_signals(leet, via="@leet", present=leet_present)
     if len(text) >= 24 and max(map(len, text.split()), default=0) >= 24:  # a blob needs a 24-character token

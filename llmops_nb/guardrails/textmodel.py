@@ -611,9 +611,26 @@ _words = _PerThread()
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 
+# ASCII letters of either case kept, every other ASCII byte a space, the bytes of non-ASCII characters kept
+_ASCII_NOT_LETTER = bytes(c if 65 <= c <= 90 or 97 <= c <= 122 or c >= 128 else 32 for c in range(256))
+
+
 def letter_words(low: str) -> list[str]:
-    """The words of a lower-cased text, in order: runs of letters."""
-    return low.encode().translate(NOT_LETTER).decode().split() if low.isascii() else _LETTERS.findall(low)
+    """The words of a lower-cased text, in order: runs of letters.
+
+    Non-ASCII text: the runs of ``_LETTERS`` (what its ``findall`` gives), found in two steps — the
+    ASCII non-letters (and the other whitespace) cut the text into pieces at C speed, then only the
+    pieces with a non-ASCII character are searched for runs (no run crosses a non-letter)."""
+    if low.isascii():
+        return low.encode().translate(NOT_LETTER).decode().split()
+    out: list[str] = []
+    find = _LETTERS.findall
+    for piece in low.encode("utf-8", "surrogatepass").translate(_ASCII_NOT_LETTER).decode("utf-8", "surrogatepass").split():
+        if piece.isascii():
+            out.append(piece)
+        else:
+            out += find(piece)
+    return out
 
 
 def words_of(low: str) -> list[str]:
