@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import re
 
-from llmops_nb.guardrails import injection, textmodel
+from llmops_nb.guardrails import injection, textmodel, toxicity
 
 N = 5_000
 
@@ -84,3 +84,39 @@ def test_letter_words_are_the_letter_runs() -> None:
         assert textmodel.letter_words(text) == letters.findall(text) or text.isascii(), text
         low = text.lower()
         assert textmodel.letter_words(low) == letters.findall(low), low
+
+
+def test_letter_led_patterns_match_as_written() -> None:
+    pieces = ["i", "we", "I", "you", "u", "ur", "your", "ya", "y'all", "'m", "'ll", "'re", "'ve", " ", "  ", "\n", "am",
+              "will", "are", "r", "going", "to", "gonna", "kill", "kills", "hurt", "stab", "murder", "gas", "shoot",
+              "hang", "burn", "wipe", "out", "all", "the", "those", "of", "people", "process", "him", "them", "break",
+              "your", "legs", "beat", "up", "a", "an", "piece", "shit", "waste", "space", "scum", "such", "watch",
+              "back", "sleep", "with", "one", "eye", "open", "won't", "see", "me", "coming", "know", "where", "live",
+              "days", "numbered", "make", "sure", "bleed", "never", "walk", "again", "put", "bullet", "in", "dead",
+              "meat", "die", "hope", "wish", "have", "got", "brains", "of", "rock", "crawl", "under", "hole", "nobody",
+              "no", "no-one", "likes", "more", "mother", "should", "stopped", "x", "ai", "swe", "kill3", "_", "é", ".",
+              "embarrassment", "complete", "laughing", "stock", "iq", "i'm going to kill", "we will", "i'll stab",
+              "i am gonna hurt", "you're a", "you are such a", "ur a", "watch your back", "sleep with one eye open",
+              "i know where you live", "your days are numbered", "make you bleed", "you won't see me coming",
+              "you're dead meat", "i hope you die", "put a bullet in", "you have the brains of a", "nobody likes you",
+              "crawl back under your rock", "your mother should have stopped", "you are a complete embarrassment"]
+    rng = random.Random(9)
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(N)]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(N)]
+    for (_, _, src), (_, _, rx) in zip(toxicity._PATTERN_SOURCES, toxicity._PATTERNS, strict=True):
+        written = re.compile(src)
+        matched = 0
+        for text in texts:
+            spans = [m.span() for m in written.finditer(text)]
+            assert [m.span() for m in rx.finditer(text)] == spans, (src[:30], text)
+            matched += bool(spans)
+        assert matched >= 20, src[:30]  # the strings reach the patterns
+
+
+def test_letter_led_refuses_what_it_cannot_rewrite() -> None:
+    import pytest
+
+    for bad in (r"\b(?:1|a)x", r"ab", r"\b(?:a|b)?c", r"\bA"):
+        with pytest.raises(ValueError):
+            toxicity._letter_led(bad)
+    assert re.compile(toxicity._letter_led(r"\bab|\b(?:cd|e)f")).findall("ab xab cdf ef zef") == ["ab", "cdf", "ef"]
