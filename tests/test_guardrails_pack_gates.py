@@ -120,3 +120,17 @@ def test_letter_led_refuses_what_it_cannot_rewrite() -> None:
         with pytest.raises(ValueError):
             toxicity._letter_led(bad)
     assert re.compile(toxicity._letter_led(r"\bab|\b(?:cd|e)f")).findall("ab xab cdf ef zef") == ["ab", "cdf", "ef"]
+
+
+def test_mixed_gate_is_the_mixed_regex() -> None:
+    pieces = ["a", "z", "A", "о", "а", "α", "Ω", "\u0370", "\u04ff", "\u0500", "\u036f", "1", " ", "-", "é", "x", "ж"]
+    for text in _texts(10, pieces, 8, 20_000):
+        assert (textmodel._MIXED_GATE.search(text) is None) == (textmodel._MIXED.search(text) is None), text
+
+
+def test_features_are_intp_buckets() -> None:
+    import numpy as np
+
+    for text in ("", "a", "ignore the previous instructions", "ж" * 300, "x y " * 200):
+        idx, pos = textmodel.features(text, 20)
+        assert idx.dtype == np.intp and (idx >= 0).all() and (idx < 1 << 20).all() and len(pos) == len(idx)

@@ -86,6 +86,9 @@ _CONFUSABLE = str.maketrans({"а": "a", "е": "e", "о": "o", "р": "p", "с": "
                              "к": "k", "м": "m", "н": "h", "т": "t", "α": "a", "ο": "o", "ρ": "p", "ε": "e",
                              "ι": "i", "κ": "k", "ν": "v", "τ": "t", "υ": "u", "χ": "x", "ѵ": "v"})
 _MIXED = re.compile(r"[a-z][\u0370-\u04ff]|[\u0370-\u04ff][a-z]")
+# whether _MIXED matches, found from the Greek or Cyrillic letter (a search that starts with a character
+# class, which re skips to at C speed; _MIXED starts with a letter, so it is tried nearly everywhere)
+_MIXED_GATE = re.compile(r"[\u0370-\u04ff](?:(?<=[a-z].)|(?=[a-z]))")
 _WORDISH = re.compile(r"\S+")
 _STRETCHED = re.compile(r"([a-z])\1\1+")
 
@@ -111,7 +114,7 @@ def _unleet_all(low: str) -> str:
 
 def _unconfuse(text: str) -> str:
     """Map look-alike letters to Latin in tokens that mix them with Latin letters."""
-    return _WORDISH.sub(lambda m: m.group().translate(_CONFUSABLE) if _MIXED.search(m.group()) else m.group(), text)
+    return _WORDISH.sub(lambda m: m.group().translate(_CONFUSABLE) if _MIXED_GATE.search(m.group()) else m.group(), text)
 
 
 def normalise(text: str) -> str:
@@ -119,7 +122,7 @@ def normalise(text: str) -> str:
     low = text.lower()
     if not low.isascii():
         low = unicodedata.normalize("NFKC", _INVISIBLE.sub("", low)).lower()
-        if _MIXED.search(low):
+        if _MIXED_GATE.search(low):
             low = _unconfuse(low)
     low = " ".join(low.split())
     if _SYMBOLS.search(low):
@@ -190,11 +193,19 @@ def features(text: str, bits: int, positions: bool = True) -> tuple[np.ndarray, 
     out = np.concatenate([chars, words ^ c.SEEDS[11], bigrams ^ c.SEEDS[12], (bigrams[:-1] * c.P + words[2:]) ^ c.SEEDS[13]])
     out *= c.MIX
     out >>= np.uint64(64 - bits)
+    out = _as_intp(out)
     if not positions:
-        return out.astype(np.intp), None
+        return out, None
     at = starts - 1
     pos = np.concatenate([np.tile(np.arange(n), len(CHAR_NGRAMS)), at, at[:-1], at[:-2]])
-    return out.astype(np.intp), np.maximum(pos, 0)
+    return out, np.maximum(pos, 0)
+
+
+def _as_intp(buckets: np.ndarray) -> np.ndarray:
+    """``buckets`` (uint64, each below ``2**bits``) as intp: the same array reinterpreted when intp
+    is 64 bits (the values fit: no copy), converted otherwise."""
+    np = _npc().np
+    return buckets.view(np.intp) if np.dtype(np.intp).itemsize == 8 else buckets.astype(np.intp)
 
 
 def features_v1(text: str, bits: int, positions: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
