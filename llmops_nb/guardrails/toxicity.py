@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from llmops_nb.guardrails import lazy_re as re
 from llmops_nb.guardrails import textmodel
@@ -178,50 +179,37 @@ _TECH_OBJECTS = (r"(?:process|processes|thread|threads|job|jobs|task|tasks|conta
                  r"services?|apps?|programs?|bugs?|weeds?|lights?|engines?|the\s+(?:lights|engine|power|music))")
 
 
+# what matters when cutting a pattern: escapes and character classes (skipped whole), parentheses, bars
+_SYNTAX = re.compile(r"\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|[()|]", re.DOTALL)
+
+
 def _top_level(pattern: str) -> list[str]:
     """``pattern`` cut at its top-level ``|`` (not inside a group or a character class)."""
-    parts, depth, start, i, in_class = [], 0, 0, 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-            if pattern[i + 1:i + 2] == "]":
-                i += 1
-        elif ch == "(":
+    parts, depth, start = [], 0, 0
+    for m in _SYNTAX.finditer(pattern):
+        t = m.group()
+        if t == "(":
             depth += 1
-        elif ch == ")":
+        elif t == ")":
             depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
-        i += 1
+        elif t == "|" and depth == 0:
+            parts.append(pattern[start:m.start()])
+            start = m.end()
     return [*parts, pattern[start:]]
 
 
 def _closing(pattern: str, i: int) -> int:
     """The index just past the group that opens at ``pattern[i]``."""
-    depth, in_class = 0, False
-    while True:
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
+    depth = 0
+    for m in _SYNTAX.finditer(pattern, i):
+        t = m.group()
+        if t == "(":
             depth += 1
-        elif ch == ")":
+        elif t == ")":
             depth -= 1
             if depth == 0:
-                return i + 1
-        i += 1
+                return m.end()
+    raise ValueError(f"unbalanced: {pattern!r}")
 
 
 def _letter_led(pattern: str) -> str:
@@ -295,8 +283,23 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"\b(?:your|ur)\s+(?:mother|mom|mum|parents|dad|father)\s+should\s+have\s+(?:stopped|aborted|swallowed|"
         r"pulled\s+out|used\s+a\s+condom)\b")),
 ]
-_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [(name, w, re.compile(_letter_led(rx)))
-                                                     for name, w, rx in _PATTERN_SOURCES]
+
+
+class _LetterLed(re.LazyPattern):
+    """A lazily compiled pattern rewritten by :func:`_letter_led` when it is first used (not at
+    import: a fresh process's first scan pays for the patterns it reaches only)."""
+
+    __slots__ = ()
+
+    def compiled(self) -> Any:
+        try:
+            return self._compiled
+        except AttributeError:
+            self.pattern = _letter_led(self.pattern)
+            return super().compiled()
+
+
+_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [(name, w, _LetterLed(rx)) for name, w, rx in _PATTERN_SOURCES]
 
 
 def _verb_forms(verbs: str) -> frozenset[str]:
