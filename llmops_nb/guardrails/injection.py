@@ -276,7 +276,21 @@ _GATE_SUBSTRINGS = ("<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "<user>", 
 def _gated(low: str, words: list[str]) -> bool:
     """True when some phrase rule can match (see ``_GATE_WORDS``)."""
     return (not _GATE_WORDS.isdisjoint(words) or any(s in low for s in _GATE_SUBSTRINGS)
-            or (not low.isascii() and any(s in low for s in _GATE_SUBSTRINGS_NON_ASCII)))
+            or (not low.isascii() and any(s in low for s in _possible(low, _GATE_SUBSTRINGS_NON_ASCII))))
+
+
+def _possible(low: str, phrases: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``phrases`` whose characters all occur in the non-ASCII text ``low``: only they can be
+    substrings of it (a set of the text's characters and a subset test per phrase, instead of a
+    substring search per phrase through the whole text — most of these phrases are in a script
+    the text does not use). Kept for the text's last few lower-cased forms."""
+    key = (low, phrases)
+    found = _possible_cache.get(key)
+    if found is None:
+        chars = frozenset(low)
+        found = _possible_cache.put(key, tuple(p for p, need in zip(phrases, _CHARS[phrases], strict=True)
+                                               if need <= chars))
+    return found
 
 
 _ANCHOR_SETS = {name: tuple(frozenset(g) for g in groups) for name, groups in _ANCHORS.items()}
@@ -295,6 +309,8 @@ for _a in sorted(_ALL_ANCHORS):
             _ANCHOR_OF_FORM[_a + _suffix] = (*_ANCHOR_OF_FORM.get(_a + _suffix, ()), _a)
 _ANCHOR_PHRASES = tuple(a for a in sorted(_ALL_ANCHORS) if a.isascii() and not a.isalpha())
 _ANCHOR_PHRASES_NON_ASCII = tuple(a for a in sorted(_ALL_ANCHORS) if not a.isascii())  # looked for in non-ASCII text only
+_CHARS = {ps: tuple(frozenset(p) for p in ps) for ps in (_GATE_SUBSTRINGS_NON_ASCII, _ANCHOR_PHRASES_NON_ASCII)}
+_possible_cache = textmodel._PerThread()
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069"
                         "\U000e0000-\U000e007f]")
@@ -322,15 +338,16 @@ class Signal:
     end: int
 
 
-def _anchors(text: str) -> dict[str, Any]:
+def _anchors(text: str, low: str | None = None) -> dict[str, Any]:
     """Anchor words present in ``text`` (lower-cased substrings, found by C-speed ``in`` tests —
-    no regex pass). For a long text each maps to a lazily filled list of its positions (see
-    :func:`_positions`); for a short one to ``()``."""
-    low = text.lower()
+    no regex pass; ``low``: ``text.lower()`` if the caller has it). For a long text each maps to a
+    lazily filled list of its positions (see :func:`_positions`); for a short one to ``()``."""
+    if low is None:
+        low = text.lower()
     present = {a for w in set(textmodel.words_of(low)) for a in _ANCHOR_OF_FORM.get(w, ())}
     present.update(a for a in _ANCHOR_PHRASES if a in low)
     if not low.isascii():
-        present.update(a for a in _ANCHOR_PHRASES_NON_ASCII if a in low)
+        present.update(a for a in _possible(low, _ANCHOR_PHRASES_NON_ASCII) if a in low)
     if len(text) <= 2 * REGION:  # short: which anchors, not where (see _regions)
         return dict.fromkeys(present, ())
     return {a: _Positions(low, a) for a in present}
@@ -339,13 +356,15 @@ def _anchors(text: str) -> dict[str, Any]:
 class _Positions:
     """Occurrences of ``word`` in ``low``, found when first asked for."""
 
-    __slots__ = ("low", "word", "_found")
+    __slots__ = ("low", "word", "_found", "_count")
 
     def __init__(self, low: str, word: str) -> None:
-        self.low, self.word, self._found = low, word, None
+        self.low, self.word, self._found, self._count = low, word, None, -1
 
     def __len__(self) -> int:
-        return self.low.count(self.word) if self._found is None else len(self._found)
+        if self._count < 0:  # counted once (every rule of this anchor asks)
+            self._count = self.low.count(self.word)
+        return self._count
 
     def __iter__(self):  # noqa: ANN204
         if self._found is None:
@@ -386,7 +405,7 @@ def _phrase_signals(text: str, positions: list[int] | None = None, via: str = ""
     """Phrase matches in ``text``; ``positions`` maps an index of ``text`` back to the original."""
     out = []
     present = _anchors(text) if present is None else present
-    same_length = len(text.lower()) == len(text)  # anchor positions index ``text`` itself
+    same_length = text.isascii() or len(text.lower()) == len(text)  # anchor positions index ``text`` itself
     for name, kind, weight, rx in _PHRASES:
         if not all(not group.isdisjoint(present) for group in _ANCHOR_SETS[name]):
             continue
@@ -470,7 +489,7 @@ def injection_signals(text: str) -> list[Signal]:
     """Every signal found in ``text`` (spans refer to ``text`` as given)."""
     low = text.lower()
     gated = _gated(low, textmodel.words_of(low))
-    present = _anchors(text) if gated else {}
+    present = _anchors(text, low) if gated else {}
     signals = _phrase_signals(text, present=present) if gated else []
     runs: list[tuple[int, int]] = []
     if not text.isascii():
@@ -481,20 +500,24 @@ def injection_signals(text: str) -> list[Signal]:
             drop = {i for s, e in runs for i in range(s, e)}
             positions = [i for i in range(len(text)) if i not in drop]
             clean = "".join(text[i] for i in positions)
-        if _FULLWIDTH_RX.search(clean):
-            clean = clean.translate(_FULLWIDTH)
+        if _FULLWIDTH_RX.search(clean):  # each full-width form to its ASCII one (``translate(_FULLWIDTH)``, per match)
+            clean = _FULLWIDTH_RX.sub(_halfwidth, clean)
         clean_low = clean.lower()
-        if (runs or clean != text) and _gated(clean_low, textmodel.letter_words(clean_low)):
+        if (runs or clean != text) and _gated(clean_low, textmodel.words_of(clean_low)):
             signals += _phrase_signals(clean, positions, via="@normalised")
     if _LEET_CHARS.search(text) and _LEET_INSIDE.search(text):
         leet = text.encode("utf-8", "surrogatepass").translate(_LEET_BYTES).decode("utf-8", "surrogatepass")
         leet_low = leet.lower()
-        leet_present = _anchors(leet) if _gated(leet_low, textmodel.letter_words(leet_low)) else {}
+        leet_present = _anchors(leet, leet_low) if _gated(leet_low, textmodel.words_of(leet_low)) else {}
         if leet_present.keys() - present.keys():  # leetspeak spelled an anchor word: match phrases on the decoded text
             signals += _phrase_signals(leet, via="@leet", present=leet_present)
     if len(text) >= 24 and max(map(len, text.split()), default=0) >= 24:  # a blob needs a 24-character token
         signals += _encoded_signals(text)
     return signals
+
+
+def _halfwidth(m: re.Match[str]) -> str:
+    return chr(ord(m.group()) - 0xFEE0)
 
 
 def combine(signals: list[Signal]) -> float:

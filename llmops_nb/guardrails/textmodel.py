@@ -72,6 +72,10 @@ _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|*+")
 SHORT = 1024
 _SYMBOLS = re.compile(r"[0-9@$*|!+]")
 _LEET_GATE = re.compile(r"[a-z][0-9@$*|!+]+[a-z]")
+# The symbols of each _LEET_GATE match, found from the symbol on (``re`` scans for a character
+# class fast, not for a letter): a gate match lies in one token and _unleet_all handles a token
+# once, so the same tokens are undone
+_LEET_SIGN = re.compile(r"[0-9@$*|!+](?<=[a-z].)[0-9@$*|!+]*(?=[a-z])")
 _SPACED = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z])")
 _SPACED_GATE = re.compile(r"[a-z][ .\-_*][a-z][ .\-_*][a-z]")  # cheap necessary condition (no look-arounds)
 _SPACER = re.compile(r"[ .\-_*]")
@@ -82,6 +86,9 @@ _CONFUSABLE = str.maketrans({"а": "a", "е": "e", "о": "o", "р": "p", "с": "
                              "к": "k", "м": "m", "н": "h", "т": "t", "α": "a", "ο": "o", "ρ": "p", "ε": "e",
                              "ι": "i", "κ": "k", "ν": "v", "τ": "t", "υ": "u", "χ": "x", "ѵ": "v"})
 _MIXED = re.compile(r"[a-z][\u0370-\u04ff]|[\u0370-\u04ff][a-z]")
+# whether _MIXED matches, found from the Greek or Cyrillic letter (a search that starts with a character
+# class, which re skips to at C speed; _MIXED starts with a letter, so it is tried nearly everywhere)
+_MIXED_GATE = re.compile(r"[\u0370-\u04ff](?:(?<=[a-z].)|(?=[a-z]))")
 _WORDISH = re.compile(r"\S+")
 _STRETCHED = re.compile(r"([a-z])\1\1+")
 
@@ -89,7 +96,7 @@ _STRETCHED = re.compile(r"([a-z])\1\1+")
 def _unleet_all(low: str) -> str:
     """Undo leetspeak in the tokens around each letter/digit-or-symbol contact (few per text)."""
     pieces, last = [], 0
-    for m in _LEET_GATE.finditer(low):
+    for m in _LEET_SIGN.finditer(low):  # each token with a contact (the gate's runs: see _LEET_SIGN)
         if m.start() < last:
             continue
         s, e = m.start(), m.end()
@@ -107,7 +114,7 @@ def _unleet_all(low: str) -> str:
 
 def _unconfuse(text: str) -> str:
     """Map look-alike letters to Latin in tokens that mix them with Latin letters."""
-    return _WORDISH.sub(lambda m: m.group().translate(_CONFUSABLE) if _MIXED.search(m.group()) else m.group(), text)
+    return _WORDISH.sub(lambda m: m.group().translate(_CONFUSABLE) if _MIXED_GATE.search(m.group()) else m.group(), text)
 
 
 def normalise(text: str) -> str:
@@ -115,7 +122,7 @@ def normalise(text: str) -> str:
     low = text.lower()
     if not low.isascii():
         low = unicodedata.normalize("NFKC", _INVISIBLE.sub("", low)).lower()
-        if _MIXED.search(low):
+        if _MIXED_GATE.search(low):
             low = _unconfuse(low)
     low = " ".join(low.split())
     if _SYMBOLS.search(low):
@@ -186,11 +193,19 @@ def features(text: str, bits: int, positions: bool = True) -> tuple[np.ndarray, 
     out = np.concatenate([chars, words ^ c.SEEDS[11], bigrams ^ c.SEEDS[12], (bigrams[:-1] * c.P + words[2:]) ^ c.SEEDS[13]])
     out *= c.MIX
     out >>= np.uint64(64 - bits)
+    out = _as_intp(out)
     if not positions:
-        return out.astype(np.intp), None
+        return out, None
     at = starts - 1
     pos = np.concatenate([np.tile(np.arange(n), len(CHAR_NGRAMS)), at, at[:-1], at[:-2]])
-    return out.astype(np.intp), np.maximum(pos, 0)
+    return out, np.maximum(pos, 0)
+
+
+def _as_intp(buckets: np.ndarray) -> np.ndarray:
+    """``buckets`` (uint64, each below ``2**bits``) as intp: the same array reinterpreted when intp
+    is 64 bits (the values fit: no copy), converted otherwise."""
+    np = _npc().np
+    return buckets.view(np.intp) if np.dtype(np.intp).itemsize == 8 else buckets.astype(np.intp)
 
 
 def features_v1(text: str, bits: int, positions: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -607,9 +622,26 @@ _words = _PerThread()
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 
+# ASCII letters of either case kept, every other ASCII byte a space, the bytes of non-ASCII characters kept
+_ASCII_NOT_LETTER = bytes(c if 65 <= c <= 90 or 97 <= c <= 122 or c >= 128 else 32 for c in range(256))
+
+
 def letter_words(low: str) -> list[str]:
-    """The words of a lower-cased text, in order: runs of letters."""
-    return low.encode().translate(NOT_LETTER).decode().split() if low.isascii() else _LETTERS.findall(low)
+    """The words of a lower-cased text, in order: runs of letters.
+
+    Non-ASCII text: the runs of ``_LETTERS`` (what its ``findall`` gives), found in two steps — the
+    ASCII non-letters (and the other whitespace) cut the text into pieces at C speed, then only the
+    pieces with a non-ASCII character are searched for runs (no run crosses a non-letter)."""
+    if low.isascii():
+        return low.encode().translate(NOT_LETTER).decode().split()
+    out: list[str] = []
+    find = _LETTERS.findall
+    for piece in low.encode("utf-8", "surrogatepass").translate(_ASCII_NOT_LETTER).decode("utf-8", "surrogatepass").split():
+        if piece.isascii():
+            out.append(piece)
+        else:
+            out += find(piece)
+    return out
 
 
 def words_of(low: str) -> list[str]:

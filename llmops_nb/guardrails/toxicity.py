@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from llmops_nb.guardrails import lazy_re as re
 from llmops_nb.guardrails import textmodel
@@ -176,22 +177,91 @@ _BODY_HARM = (r"(?:(?:break|smash|snap|cut|slit|bash\s+in)\s+(?:your|his|her|the
 _TECH_OBJECTS = (r"(?:process|processes|thread|threads|job|jobs|task|tasks|container|containers|pod|pods|instance|"
                  r"instances|tab|tabs|window|windows|session|sessions|quer(?:y|ies)|workers?|connections?|servers?|"
                  r"services?|apps?|programs?|bugs?|weeds?|lights?|engines?|the\s+(?:lights|engine|power|music))")
+
+
+# what matters when cutting a pattern: escapes and character classes (skipped whole), parentheses, bars
+_SYNTAX = re.compile(r"\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|[()|]", re.DOTALL)
+
+
+def _top_level(pattern: str) -> list[str]:
+    """``pattern`` cut at its top-level ``|`` (not inside a group or a character class)."""
+    parts, depth, start = [], 0, 0
+    for m in _SYNTAX.finditer(pattern):
+        t = m.group()
+        if t == "(":
+            depth += 1
+        elif t == ")":
+            depth -= 1
+        elif t == "|" and depth == 0:
+            parts.append(pattern[start:m.start()])
+            start = m.end()
+    return [*parts, pattern[start:]]
+
+
+def _closing(pattern: str, i: int) -> int:
+    """The index just past the group that opens at ``pattern[i]``."""
+    depth = 0
+    for m in _SYNTAX.finditer(pattern, i):
+        t = m.group()
+        if t == "(":
+            depth += 1
+        elif t == ")":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    raise ValueError(f"unbalanced: {pattern!r}")
+
+
+def _letter_led(pattern: str) -> str:
+    """``pattern`` — an alternation of branches that each start with ``\\b`` and a lower-case
+    letter, or ``\\b`` and a group of such alternatives — written so that it starts with a
+    character class: ``[iw](?<!\\w[iw])(?:(?<=i)…|(?<=w)e…)`` for ``\\b(?:i|we)…``. Each match is
+    the same (the same alternatives in the same order, from the same positions), but ``re`` now
+    skips at C speed the positions whose character cannot start one, instead of trying the
+    pattern at every position (a ``\\b`` first gives it no such hint)."""
+    firsts: list[str] = []
+
+    def led(alternative: str) -> str:
+        first = alternative[0]
+        if not "a" <= first <= "z":
+            raise ValueError(f"not letter-led: {alternative!r}")
+        firsts.append(first)
+        return f"(?<={first}){alternative[1:]}"
+
+    branches = []
+    for branch in _top_level(pattern):
+        if not branch.startswith("\\b"):
+            raise ValueError(f"not \\b-led: {branch!r}")
+        branch = branch[2:]
+        if branch.startswith("(?:"):
+            end = _closing(branch, 0)
+            if branch[end:end + 1] in ("?", "*", "+", "{"):
+                raise ValueError(f"optional head: {branch!r}")
+            branch = "(?:" + "|".join(map(led, _top_level(branch[3:end - 1]))) + ")" + branch[end:]
+        else:
+            branch = led(branch)
+        branches.append(branch)
+    chars = "".join(sorted(set(firsts)))
+    return f"[{chars}](?<!\\w[{chars}])(?:{'|'.join(branches)})"
+
+
 # Structured toxicity without a lexicon word: a first-person threat against a person, a call to
-# violence against a group, a dehumanising insult aimed at the reader.
-_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
-    ("threat", 0.9, re.compile(
+# violence against a group, a dehumanising insult aimed at the reader. As written (the scanner
+# compiles each through :func:`_letter_led`).
+_PATTERN_SOURCES: list[tuple[str, float, str]] = [
+    ("threat", 0.9, (
         r"\b(?:i|we)(?:'m|'ll|'re|\s+am|\s+will|\s+are|\s+shall)?\s+(?:(?:going|about)\s+to|gonna|gon|to)?\s*"
         r"(?:\w+\s+){0,3}?(?:" + _VIOLENT + r"(?:s|ing)?\s+(?:\w+\s+){0,2}?(?:you|your|u|ur|him|her|them|his|their|"
         r"y'all)\b|" + _BODY_HARM + r")")),
-    ("threat", 0.85, re.compile(
+    ("threat", 0.85, (
         r"\b(?:kill|murder|exterminate|gas|shoot|hang|lynch|eradicate|wipe\s+out|slaughter|burn)\s+"
         r"(?:(?:all|every|the|those|these|of)\s+)+(?!(?:\w+\s+){0,2}" + _TECH_OBJECTS + r"\b)\w{3,}")),
-    ("insult", 0.8, re.compile(
+    ("insult", 0.8, (
         r"\b(?:you(?:'re|\s+are|r|\s+r)?|ur|u\s+r)\s+(?:a|an|such\s+a|the|nothing\s+but\s+an?|just\s+an?)?\s*"
         r"(?:\w+\s+){0,2}?(?:piece\s+of\s+(?:shit|garbage|trash|crap|filth)|waste\s+of\s+(?:space|oxygen|air|skin)|"
         r"scum|vermin|subhuman|parasite|filth|cockroach|degenerate|disgrace|abomination|imbecile|cretin)\b")),
     # threat idioms: no violent verb, the menace is in the phrase
-    ("threat", 0.85, re.compile(
+    ("threat", 0.85, (
         r"\bwatch\s+(?:your|ur)\s+back\b|\bsleep\s+with\s+one\s+eye\s+open\b|"
         r"\b(?:you|u)\s+(?:won'?t|will\s+not|wont)\s+(?:even\s+)?see\s+(?:me|us|it)\s+coming\b|"
         r"\b(?:i|we)\s+know\s+where\s+(?:you|u|your\s+(?:family|kids|children|wife|husband))\s+(?:live|sleep|work)s?\b|"
@@ -203,7 +273,7 @@ _PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
         r"\b(?:you|u)(?:'re|\s+are|\s+r)\s+(?:so\s+)?(?:dead\s+meat|a\s+dead\s+(?:man|woman|boy|girl)|(?:going\s+to|gonna)\s+die)\b|"
         r"\b(?:i|we)\s+(?:hope|wish)\s+(?:you|u)\s+(?:\w+\s+)?(?:die|burn|rot|get\s+(?:cancer|raped|shot|hit\s+by))\b")),
     # insults without an insult word: a comparison or a verdict aimed at the reader
-    ("insult", 0.8, re.compile(
+    ("insult", 0.8, (
         r"\b(?:you|u)(?:\s+have|\s+got|\s+have\s+got|'ve\s+got|'ve)\s+the\s+(?:brains?|iq|intelligence|personality|charm|manners|face|looks|"
         r"attention\s+span|social\s+skills|wit|common\s+sense|body|smell)\s+of\s+an?\s+\w+|"
         r"\b(?:you|u)(?:'re|\s+are|\s+r|r)\s+(?:such\s+)?(?:an?\s+)?(?:(?:complete|total|absolute|utter)\s+)?"
@@ -213,6 +283,23 @@ _PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [
         r"\b(?:your|ur)\s+(?:mother|mom|mum|parents|dad|father)\s+should\s+have\s+(?:stopped|aborted|swallowed|"
         r"pulled\s+out|used\s+a\s+condom)\b")),
 ]
+
+
+class _LetterLed(re.LazyPattern):
+    """A lazily compiled pattern rewritten by :func:`_letter_led` when it is first used (not at
+    import: a fresh process's first scan pays for the patterns it reaches only)."""
+
+    __slots__ = ()
+
+    def compiled(self) -> Any:
+        try:
+            return self._compiled
+        except AttributeError:
+            self.pattern = _letter_led(self.pattern)
+            return super().compiled()
+
+
+_PATTERNS: list[tuple[str, float, re.Pattern[str]]] = [(name, w, _LetterLed(rx)) for name, w, rx in _PATTERN_SOURCES]
 
 
 def _verb_forms(verbs: str) -> frozenset[str]:

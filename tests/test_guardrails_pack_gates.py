@@ -1,0 +1,136 @@
+"""The injection and toxicity scanners' shortcuts decide exactly what the slower check they stand
+in front of decides: each is compared with that check on many random strings built from the
+pieces that matter to it (the way tests/test_guardrails_pii_gates.py does for PII)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from llmops_nb.guardrails import injection, textmodel, toxicity
+
+N = 5_000
+
+
+def _texts(seed: int, pieces: list[str], longest: int, n: int = N) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, longest))) for _ in range(n)]
+
+
+def test_possible_phrases_keep_every_substring() -> None:
+    # pieces of the non-ASCII gate substrings and anchor phrases, mixed with other scripts
+    pieces = ["忽", "略", "无视", "無", "視", "忘", "记", "れ", "무시", "잊", "игнор", "ир", "забудь", "не ", "обращай",
+              "bỏ", " qua", "phớt", " lờ", "yok", " say", "تجاهل", "انس", "अनदेखा", "भूल", "เพิกเฉย", "ลืม", "ละเว้น",
+              "ü", "é", " ", "a", "ignore", "x", "\u200b", "ＩＧＮ"]
+    for phrases in (injection._GATE_SUBSTRINGS_NON_ASCII, injection._ANCHOR_PHRASES_NON_ASCII):
+        for text in _texts(1, pieces, 12):
+            low = text.lower()
+            if low.isascii():
+                continue
+            kept = injection._possible(low, phrases)
+            assert [p for p in phrases if p in low] == [p for p in kept if p in low], text
+            assert set(kept) <= set(phrases)
+
+
+def test_halfwidth_is_the_fullwidth_table() -> None:
+    pieces = ["Ｉ", "ｇ", "ｎ", "ｏ", "ｒ", "ｅ", "！", "～", "\uff5f", "\uff00", "　", "a", " ", "ü", "忽"] + [
+        chr(c) for c in range(0xFF01, 0xFF5F, 7)]
+    for text in _texts(2, pieces, 10):
+        assert injection._FULLWIDTH_RX.sub(injection._halfwidth, text) == text.translate(injection._FULLWIDTH), text
+
+
+def test_anchor_positions_count_is_the_occurrences() -> None:
+    for text in _texts(3, ["your", "you", "r", " ", "yo", "ur"], 12, 1000):
+        p = injection._Positions(text, "your")
+        assert len(p) == text.count("your") == len(p)
+        assert list(p) == [i for i in range(len(text)) if text.startswith("your", i)]
+        assert len(p) == len(list(p))
+
+
+def _unleet_all_by_the_gate(low: str) -> str:
+    """textmodel._unleet_all as it was: token by token from each _LEET_GATE match."""
+    pieces, last = [], 0
+    for m in textmodel._LEET_GATE.finditer(low):
+        if m.start() < last:
+            continue
+        s, e = m.start(), m.end()
+        while s > 0 and low[s - 1] in textmodel._TOKEN_CHARS:
+            s -= 1
+        while e < len(low) and low[e] in textmodel._TOKEN_CHARS:
+            e += 1
+        token = low[s:e]
+        core = token.rstrip("!")
+        if not core.isdigit() and len(core) <= 24 and sum(map(str.isalpha, core)) >= 2:
+            pieces += [low[last:s], core.translate(textmodel._LEET), token[len(core):]]
+            last = e
+    return "".join(pieces) + low[last:] if pieces else low
+
+
+def test_unleet_finds_the_gate_tokens() -> None:
+    pieces = ["a", "d", "i", "o", "t", "sh", "1", "0", "3", "@", "$", "!", "!!", "|", "*", "+", "7", " ", ".", "-",
+              "1d10t", "k1ll", "f*ck", "sh!t", "a$$", "ü", "12", "2024", "x" * 20, "q", "\n"]
+    texts = _texts(6, pieces, 14, 20_000) + _texts(7, pieces, 40, 3000)
+    texts += ["a1b" + "c" * n for n in range(18, 26)] + ["b" * n + "3" + "y" for n in range(18, 26)]
+    for low in texts:
+        assert textmodel._unleet_all(low) == _unleet_all_by_the_gate(low), low
+
+
+def test_letter_words_are_the_letter_runs() -> None:
+    letters = re.compile(r"[^\W\d_]+")
+    pieces = ["a", "Z", "é", "É", "ß", "ı", "İ", "ж", "Ж", "忽略", "무시", "ลืม", "ا", "\u0301", "\u0307", "1", "٣", "²",
+              "½", "_", " ", "\u00a0", "\u3000", "\u2028", "\x1c", "\n", "-", "’", "—", "“", "\u200b", "\ud800", "🙂",
+              "ignore", "Ｉｇ", "ǅ", "ⅻ", "x"]
+    for text in _texts(8, pieces, 12, 20_000):
+        assert textmodel.letter_words(text) == letters.findall(text) or text.isascii(), text
+        low = text.lower()
+        assert textmodel.letter_words(low) == letters.findall(low), low
+
+
+def test_letter_led_patterns_match_as_written() -> None:
+    pieces = ["i", "we", "I", "you", "u", "ur", "your", "ya", "y'all", "'m", "'ll", "'re", "'ve", " ", "  ", "\n", "am",
+              "will", "are", "r", "going", "to", "gonna", "kill", "kills", "hurt", "stab", "murder", "gas", "shoot",
+              "hang", "burn", "wipe", "out", "all", "the", "those", "of", "people", "process", "him", "them", "break",
+              "your", "legs", "beat", "up", "a", "an", "piece", "shit", "waste", "space", "scum", "such", "watch",
+              "back", "sleep", "with", "one", "eye", "open", "won't", "see", "me", "coming", "know", "where", "live",
+              "days", "numbered", "make", "sure", "bleed", "never", "walk", "again", "put", "bullet", "in", "dead",
+              "meat", "die", "hope", "wish", "have", "got", "brains", "of", "rock", "crawl", "under", "hole", "nobody",
+              "no", "no-one", "likes", "more", "mother", "should", "stopped", "x", "ai", "swe", "kill3", "_", "é", ".",
+              "embarrassment", "complete", "laughing", "stock", "iq", "i'm going to kill", "we will", "i'll stab",
+              "i am gonna hurt", "you're a", "you are such a", "ur a", "watch your back", "sleep with one eye open",
+              "i know where you live", "your days are numbered", "make you bleed", "you won't see me coming",
+              "you're dead meat", "i hope you die", "put a bullet in", "you have the brains of a", "nobody likes you",
+              "crawl back under your rock", "your mother should have stopped", "you are a complete embarrassment"]
+    rng = random.Random(9)
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(N)]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(N)]
+    for (_, _, src), (_, _, rx) in zip(toxicity._PATTERN_SOURCES, toxicity._PATTERNS, strict=True):
+        written = re.compile(src)
+        matched = 0
+        for text in texts:
+            spans = [m.span() for m in written.finditer(text)]
+            assert [m.span() for m in rx.finditer(text)] == spans, (src[:30], text)
+            matched += bool(spans)
+        assert matched >= 20, src[:30]  # the strings reach the patterns
+
+
+def test_letter_led_refuses_what_it_cannot_rewrite() -> None:
+    import pytest
+
+    for bad in (r"\b(?:1|a)x", r"ab", r"\b(?:a|b)?c", r"\bA"):
+        with pytest.raises(ValueError):
+            toxicity._letter_led(bad)
+    assert re.compile(toxicity._letter_led(r"\bab|\b(?:cd|e)f")).findall("ab xab cdf ef zef") == ["ab", "cdf", "ef"]
+
+
+def test_mixed_gate_is_the_mixed_regex() -> None:
+    pieces = ["a", "z", "A", "о", "а", "α", "Ω", "\u0370", "\u04ff", "\u0500", "\u036f", "1", " ", "-", "é", "x", "ж"]
+    for text in _texts(10, pieces, 8, 20_000):
+        assert (textmodel._MIXED_GATE.search(text) is None) == (textmodel._MIXED.search(text) is None), text
+
+
+def test_features_are_intp_buckets() -> None:
+    import numpy as np
+
+    for text in ("", "a", "ignore the previous instructions", "ж" * 300, "x y " * 200):
+        idx, pos = textmodel.features(text, 20)
+        assert idx.dtype == np.intp and (idx >= 0).all() and (idx < 1 << 20).all() and len(pos) == len(idx)
