@@ -134,3 +134,15 @@ def test_features_are_intp_buckets() -> None:
     for text in ("", "a", "ignore the previous instructions", "ж" * 300, "x y " * 200):
         idx, pos = textmodel.features(text, 20)
         assert idx.dtype == np.intp and (idx >= 0).all() and (idx < 1 << 20).all() and len(pos) == len(idx)
+
+
+def test_a_letter_led_pattern_compiled_twice_is_the_same_pattern():
+    """Two threads' first scans may both compile a toxicity pattern: the rewrite starts from the
+    source each time (rewriting the rewritten pattern raised ValueError)."""
+    from llmops_nb.guardrails.toxicity import _PATTERN_SOURCES, _LetterLed
+
+    for _, _, source in _PATTERN_SOURCES:
+        p = _LetterLed(source)
+        first = p.compiled().pattern
+        del p._compiled  # as when a second thread finds it not compiled yet
+        assert p.compiled().pattern == first and p.source == source

@@ -289,13 +289,17 @@ class _LetterLed(re.LazyPattern):
     """A lazily compiled pattern rewritten by :func:`_letter_led` when it is first used (not at
     import: a fresh process's first scan pays for the patterns it reaches only)."""
 
-    __slots__ = ()
+    __slots__ = ("source",)
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.source = source
 
     def compiled(self) -> Any:
         try:
             return self._compiled
-        except AttributeError:
-            self.pattern = _letter_led(self.pattern)
+        except AttributeError:  # two threads may both get here: each rewrites the source, the same way
+            self.pattern = _letter_led(self.source)
             return super().compiled()
 
 
