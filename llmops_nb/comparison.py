@@ -54,6 +54,7 @@ from typing import Any
 from llmops_nb import recorded
 from llmops_nb.errors import CostConfirmationRequired, LLMOpsError
 from llmops_nb.prompts import PromptVersion
+from llmops_nb.session import session
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +425,6 @@ def _import_pandas_once_sent(futures: Mapping[Future[Any], Cell], running: int) 
     overlaps the wait for the answers."""
     if "pandas" in sys.modules:
         return
-    from llmops_nb.session import session
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -504,7 +504,6 @@ def compare(
         print(f"compare: {est.describe()}")
     confirm_cost(est, confirm_above_usd, confirm)
     name = name or f"compare {len(dict.fromkeys(models))} models × {len(cells) // len(dict.fromkeys(models))} calls"
-    from llmops_nb.session import session
 
     with session().recorder.holding():  # the first export (import mlflow) waits for the table
         started = time.perf_counter()
@@ -619,7 +618,6 @@ def _log_results(group_id: str, df: Any, scorers: list[str], sess: Any, recorder
 
 def _log_in_background(group_id: str, df: Any, logged: Any, scorers: list[str]) -> None:
     """Log ``logged`` (the recorded form of ``df``) to the group's run, off the caller's thread."""
-    from llmops_nb.session import session
 
     global _log_pool
     sess = session()  # the one that recorded the calls, even if configure() replaces it meanwhile

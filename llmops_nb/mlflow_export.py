@@ -120,52 +120,44 @@ def _guard_span_id(r: CallRecord, i: int) -> str:
     return hashlib.blake2b(f"{r.record_id}/guard/{i}".encode(), digest_size=8).hexdigest()
 
 
-def _guard_spans(r: CallRecord, root_id: str, *, otlp: bool = False) -> list[Any]:
-    """One GUARDRAIL child span per model-backed scanner call made for the call (the input's
-    before the request, the output's after the answer), at the time it was made."""
+def _child_span(r: CallRecord, root_id: str, span_id: str, name: str, span_type: str, start_ns: int,
+                duration_ns: int, detail: tuple[str, dict[str, Any]], error: str | None, otlp: bool) -> Any:
+    """A child span of the call's root: ``detail`` is its one attribute of ours (key, value);
+    ``error`` None means OK (``otlp``: attributes as :func:`_wire` sends them)."""
     from mlflow.entities import Span
     from mlflow.tracing.constant import SpanAttributeKey as K
     from mlflow.tracing.utils import dump_span_attribute_value as dump
 
-    spans = []
-    for i, c in enumerate(r.guard_calls):
-        start = int(c.get("started_at_ns") or r.started_at_ns)
-        attrs = {K.REQUEST_ID: dump(r.trace_id), K.SPAN_TYPE: dump("GUARDRAIL"),
-                 "llmops.guard_call": dump({k: v for k, v in c.items() if k != "started_at_ns"})}
-        ok = not c.get("error")
-        spans.append(Span.from_dict({
-            "trace_id": r.trace_id, "span_id": _guard_span_id(r, i), "parent_span_id": root_id,
-            "name": f"guardrail {c.get('direction')}: {c.get('scanner')} ({c.get('model')})",
-            "start_time_unix_nano": start,
-            "end_time_unix_nano": start + max(int(float(c.get("latency_ms", 0.0)) * 1e6), 1),
-            "status": {"code": "STATUS_CODE_OK" if ok else "STATUS_CODE_ERROR",
-                       "message": "" if ok else str(c.get("error"))},
-            "attributes": _wire(attrs) if otlp else attrs, "events": [], "links": [],
-        }))
-    return spans
+    attrs = {K.REQUEST_ID: dump(r.trace_id), K.SPAN_TYPE: dump(span_type), detail[0]: dump(detail[1])}
+    return Span.from_dict({
+        "trace_id": r.trace_id, "span_id": span_id, "parent_span_id": root_id, "name": name,
+        "start_time_unix_nano": start_ns, "end_time_unix_nano": start_ns + max(duration_ns, 1),
+        "status": {"code": "STATUS_CODE_OK" if error is None else "STATUS_CODE_ERROR", "message": error or ""},
+        "attributes": _wire(attrs) if otlp else attrs, "events": [], "links": [],
+    })
+
+
+def _guard_spans(r: CallRecord, root_id: str, *, otlp: bool = False) -> list[Any]:
+    """One GUARDRAIL child span per model-backed scanner call made for the call (the input's
+    before the request, the output's after the answer), at the time it was made."""
+    return [_child_span(r, root_id, _guard_span_id(r, i), f"guardrail {c.get('direction')}: {c.get('scanner')} "
+                        f"({c.get('model')})", "GUARDRAIL", int(c.get("started_at_ns") or r.started_at_ns),
+                        int(float(c.get("latency_ms", 0.0)) * 1e6),
+                        ("llmops.guard_call", {k: v for k, v in c.items() if k != "started_at_ns"}),
+                        str(c["error"]) if c.get("error") else None, otlp)
+            for i, c in enumerate(r.guard_calls)]
 
 
 def _attempt_spans(r: CallRecord, root_id: str, *, otlp: bool = False) -> list[Any]:
     """One child span per attempt (model tried, how long, why it failed), laid end to end
     (``otlp``: attributes as :func:`_wire` sends them)."""
-    from mlflow.entities import Span
-    from mlflow.tracing.constant import SpanAttributeKey as K
-    from mlflow.tracing.utils import dump_span_attribute_value as dump
-
     spans, at = [], r.started_at_ns
     for i, a in enumerate(r.attempts):
         duration = int(float(a.get("duration_ms", 0.0)) * 1e6)
-        attrs = {K.REQUEST_ID: dump(r.trace_id), K.SPAN_TYPE: dump("LLM"),
-                 "llmops.attempt": dump({k: v for k, v in a.items() if k != "streamed"})}
-        ok = a.get("ok", False)
-        spans.append(Span.from_dict({
-            "trace_id": r.trace_id, "span_id": f"{r.record_id[16:28]}{i:04x}", "parent_span_id": root_id,
-            "name": f"attempt {i + 1}: {a.get('model')}", "start_time_unix_nano": at,
-            "end_time_unix_nano": at + max(duration, 1),
-            "status": {"code": "STATUS_CODE_OK" if ok else "STATUS_CODE_ERROR",
-                       "message": "" if ok else f"{a.get('error_type')}: {a.get('error', '')}"},
-            "attributes": _wire(attrs) if otlp else attrs, "events": [], "links": [],
-        }))
+        error = None if a.get("ok", False) else f"{a.get('error_type')}: {a.get('error', '')}"
+        spans.append(_child_span(r, root_id, f"{r.record_id[16:28]}{i:04x}", f"attempt {i + 1}: {a.get('model')}",
+                                 "LLM", at, duration, ("llmops.attempt", {k: v for k, v in a.items() if k != "streamed"}),
+                                 error, otlp))
         at += duration + int(float(a.get("retry_wait_s", 0.0)) * 1e9)
     return spans
 

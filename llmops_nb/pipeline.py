@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from llmops_nb import errors as E
@@ -182,12 +182,16 @@ class Guards:
     context: str | list[str] | None = None
     json_schema: dict[str, Any] | None = None
     expect_json: bool = False
+    originals: tuple[str, ...] = field(default=(), repr=False)  # the prompt's texts as written (raw values)
+    roles: tuple[str, ...] = field(default=(), repr=False)
+    scanned: bool = False  # the policy's model-backed scanners have read the prompt
 
     @classmethod
     def start(cls, guard: Any, messages: tuple[Message, ...], system: str | None, *,
               context: str | list[str] | None, json_schema: dict[str, Any] | None,
               expect_json: bool = False) -> Guards | None:
-        """Scan the rendered prompt (system first); None when guardrails are off."""
+        """Scan the rendered prompt (system first) with the built-in families; None when
+        guardrails are off. The policy's model-backed scanners come with :meth:`run_scanners`."""
         if guard is INHERIT:
             guard = session().settings.guardrails
         if guard is None or guard == "off":
@@ -196,14 +200,41 @@ class Guards:
 
         policy = guardrails.get_policy(guard)
         texts = ([system] if system else []) + [m.content for m in messages]
-        result = _SCANS.get_or_scan(policy, ("input", tuple(texts)), lambda: guardrails.guard_input(texts, policy))
+        result = _SCANS.get_or_scan(policy, ("input", tuple(texts)),
+                                    lambda: guardrails.guard_input(texts, policy, scanners=False))
+        guards = cls(policy, result, messages, system, context, json_schema, expect_json, tuple(texts),
+                     tuple(m.role for m in messages))
+        guards._use(result)
+        return guards
+
+    def _use(self, result: Any) -> None:
+        """Take ``result`` as the input's: the messages to send are its texts (when it blocks, the
+        originals redacted at every finding: what is recorded of a prompt that is not sent)."""
+        from llmops_nb import guardrails
+
         safe = result.texts
         if result.blocked:  # nothing is sent, but the attempt is recorded: without the values
-            safe = [guardrails.redact(t, fs)[0] for t, fs in zip(texts, result.findings_by_text, strict=True)]
-        new_system = safe[0] if system else None
-        rest = safe[1:] if system else safe
-        redacted = tuple(Message(m.role, t) for m, t in zip(messages, rest, strict=True))
-        return cls(policy, result, redacted, new_system, context, json_schema, expect_json)
+            safe = [guardrails.redact(t, fs)[0] for t, fs in zip(self.originals, result.findings_by_text, strict=True)]
+        self.input = result
+        has_system = len(self.originals) > len(self.roles)
+        self.system = safe[0] if has_system else None
+        rest = safe[1:] if has_system else safe
+        self.messages = tuple(Message(role, t) for role, t in zip(self.roles, rest, strict=True))
+
+    @property
+    def scanners_pending(self) -> bool:
+        """Whether the policy's model-backed scanners have yet to read the prompt."""
+        return bool(self.policy.scanners) and not self.input.blocked and not self.scanned
+
+    def run_scanners(self) -> bool:
+        """Run the policy's model-backed scanners on the redacted prompt (see
+        :func:`llmops_nb.guardrails.run_scanners`); True when that changed the messages."""
+        from llmops_nb import guardrails
+
+        before = (self.system, self.messages)
+        self.scanned = True
+        self._use(guardrails.run_scanners(self.input, list(self.originals), self.policy))
+        return (self.system, self.messages) != before
 
     def check_answer(self, raw: str) -> tuple[str, str, list[Finding], Any]:
         """(text for the record, text for the user, findings, output result) of a raw answer:
@@ -212,12 +243,13 @@ class Guards:
 
         def scan() -> Any:
             return guardrails.guard_output(raw, self.policy, context=self.context, json_schema=self.json_schema,
-                                           expect_json=self.expect_json, mapping=self.input.mapping)
+                                           expect_json=self.expect_json, mapping=self.input.mapping, scanners=False)
 
         if self.context is None and self.json_schema is None and not self.expect_json:
             out = _SCANS.get_or_scan(self.policy, ("output", raw, tuple(sorted(self.input.mapping.items()))), scan)
         else:
             out = scan()
+        out = guardrails.run_scanners(out, [raw], self.policy, mapping=self.input.mapping)
         found = self.input.findings + [replace(f, direction="output") for f in out.findings]
         return out.text, guardrails.restore(out.text, self.input.mapping), found, out
 
@@ -225,9 +257,9 @@ class Guards:
 class _ScanMemo:
     """The guardrail results of the texts scanned lately, per policy, so the same text is not
     scanned twice: a prompt sent again (a re-run cell, a cache hit) and an answer served again
-    from the cache cost a dictionary lookup. The scanners are pure functions of the text and
-    the policy; a policy with extra scanners (remote services) is always scanned, and so are
-    long texts (the memo keeps at most ``size`` entries of ``max_chars`` characters each).
+    from the cache cost a dictionary lookup. The built-in scanners are pure functions of the
+    text and the policy (a policy's model-backed scanners are never memoised: they run after
+    the memo, see :meth:`Guards.run_scanners`); long texts are always scanned (the memo keeps at most ``size`` entries of ``max_chars`` characters each).
     Results are shared: the pipeline never mutates them."""
 
     def __init__(self, size: int = 256, max_chars: int = 16_000) -> None:
@@ -236,7 +268,7 @@ class _ScanMemo:
         self._lock = threading.Lock()
 
     def get_or_scan(self, policy: Any, key: tuple[Any, ...], scan: Callable[[], Any]) -> Any:
-        if policy.scanners or sum(len(t) for t in _texts(key)) > self.max_chars:
+        if sum(len(t) for t in _texts(key)) > self.max_chars:
             return scan()
         full = (id(policy), key)
         with self._lock:
@@ -312,6 +344,12 @@ def complete(
         messages, system = guards.messages, guards.system
     plan = plan_call(model, messages, system=system, stream=stream, params=params,
                      prompt_ref=prompt_ref, complexity=complexity)
+    if guards is not None and guards.scanners_pending:
+        # a model-backed scanner's request costs: only for a valid call within its budget
+        _check_budget(plan.candidates[0], session(), max_cost)
+        if guards.run_scanners():  # a scanner's redaction changed what is sent: plan that
+            plan = plan_call(model, guards.messages, system=guards.system, stream=stream, params=params,
+                             prompt_ref=prompt_ref, complexity=complexity)
     return execute(plan, use_cache=cache, on_text=on_text, max_cost=max_cost, guards=guards)
 
 
@@ -401,7 +439,7 @@ def execute(plan: CallPlan | PreparedCall, *, use_cache: bool = True, on_text: T
     run = _Run(plan, sess or session(), guards, on_text)
     if guards is not None and guards.input.blocked:  # nothing is sent; the attempt is recorded
         run.fail(plan.candidates[0], E.GuardrailBlocked(guards.input.findings, "input"), guards.input.findings)
-    _check_budget(plan.candidates[0], run.sess, max_cost)  # before anything is sent
+    run.check_budget(plan.candidates[0], max_cost)  # before anything is sent
     mode = run.sess.settings.cache_mode
     cached = run.cached if use_cache and mode != "off" else (lambda call: None)
     # The primary's cache first; a fallback's cached answer is used only when falling back
@@ -446,6 +484,16 @@ class _Run:
         self._keys: dict[int, tuple[PreparedCall, str]] = {}  # the cache key of each call, made once
         self.output_calls: list[Any] = []  # the output guard's model-backed scanner calls
 
+    def check_budget(self, call: PreparedCall, max_cost: float | None) -> None:
+        """:func:`_check_budget`; a refused call whose prompt a guardrail model has read already
+        is recorded (that was paid: counted in the spend)."""
+        try:
+            _check_budget(call, self.sess, max_cost)
+        except E.BudgetExceeded as exc:
+            if self.guards is not None and self.guards.input.calls:
+                self.fail(call, exc)
+            raise
+
     def cache_key(self, call: PreparedCall) -> str:
         """``call``'s cache key (the lookup's and the store's: computed once per call)."""
         known = self._keys.get(id(call))
@@ -472,26 +520,33 @@ class _Run:
         )
         _safely_record(self.recorder, record)
         self.sess.note_call(record)
+        if record.guard_calls:  # what the guardrail models cost is spent, whatever the call's outcome
+            self.sess.add_guard_spend(record.guard_calls, group.id if group else None)
 
-    def fail(self, call: PreparedCall, error: Exception, findings: list[Finding] | None = None) -> NoReturn:
-        """Record ``error`` as this call's outcome and raise it."""
+    def fail(self, call: PreparedCall, error: Exception, findings: list[Finding] | None = None,
+             **fields: Any) -> NoReturn:
+        """Record ``error`` as this call's outcome (with ``fields``) and raise it."""
         self.record(call, status="ERROR", error_type=type(error).__name__, error=str(error),
-                    findings=[_fields(f) for f in findings or []])
+                    findings=[_fields(f) for f in findings or []], **fields)
         error.trace_id = self.trace_id  # type: ignore[attr-defined]  # which trace holds the failure
         raise error
 
     def cached(self, call: PreparedCall) -> CachedAnswer | None:
         return lookup(self.sess.cache, self.cache_key(call))
 
-    def _checked(self, call: PreparedCall, raw: str) -> tuple[str, str, list[Finding]]:
+    def _checked(self, call: PreparedCall, raw: str, paid: dict[str, Any]) -> tuple[str, str, list[Finding]]:
         """(text to record, text for the user, findings) after the output guardrails; their
-        notes (why a schema check failed, the groundedness score) go to ``self.notes``."""
+        notes (why a schema check failed, the groundedness score) go to ``self.notes``. An
+        answer they withhold was still answered: its record keeps ``paid`` (usage, cost, time
+        to first token …) and its cost is spent."""
         if self.guards is None:
             return raw, raw, []
         recorded, shown, findings, out = self.guards.check_answer(raw)
         self.notes, self.output_calls = list(out.notes), out.calls
         if out.blocked:
-            self.fail(call, E.GuardrailBlocked(out.findings, "output"), findings)
+            cost = paid.get("cost_usd")
+            self.sess.add_spend(cost if not paid.get("cached") else 0.0, None, self.group.id if self.group else None)
+            self.fail(call, E.GuardrailBlocked(out.findings, "output"), findings, **paid)
         return recorded, shown, findings
 
     def _guard_calls(self) -> list[dict[str, Any]]:
@@ -507,7 +562,9 @@ class _Run:
         return dict(self.guards.input.mapping) if self.guards is not None else {}
 
     def answer_from_cache(self, call: PreparedCall, hit: CachedAnswer) -> Completion:
-        recorded, shown, findings = self._checked(call, hit.text)
+        recorded, shown, findings = self._checked(call, hit.text, {
+            "usage": _fields(hit.usage), "cost_usd": 0.0, "cached": True, "original_latency_s": hit.latency_s,
+            "finish_reason": hit.finish_reason})
         completion = _from_cache(hit, call, self.trace_id, self.started_ns, time.perf_counter() - self.t0,
                                  self.plan.route)
         completion.text, completion.findings, completion.route_reason = shown, findings, self.plan.reason
@@ -558,7 +615,9 @@ class _Run:
                store_in_cache: bool) -> Completion:
         latency = time.perf_counter() - self.t0
         price = price_of(final.usage, call.request.model)
-        recorded, shown, findings = self._checked(call, raw)
+        recorded, shown, findings = self._checked(call, raw, {
+            "usage": _fields(final.usage), "cost_usd": price.cost_usd, "ttft_s": ttft,
+            "finish_reason": final.finish_reason, "cost_simulated": price.simulated})
         if store_in_cache:  # as recorded: the input's placeholders, leaks redacted, no user values
             store(self.sess.cache, self.cache_key(call),
                   CachedAnswer(recorded, final.usage, price.cost_usd, latency, ttft, final.finish_reason,

@@ -42,6 +42,9 @@ class RunTotals:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     latency_ms: Decimal = Decimal(0)
+    guard_calls: int = 0  # model-backed guardrail scanners' calls for these calls
+    unpriced_guard_calls: int = 0
+    guard_cost_usd: Decimal = Decimal(0)
 
     @property
     def priced_calls(self) -> int:
@@ -61,14 +64,26 @@ class RunTotals:
                    cost_usd=_dec(metrics.get("cost_usd", 0.0)),
                    input_tokens=count("input_tokens"), output_tokens=count("output_tokens"),
                    cache_read_tokens=count("cache_read_tokens"), cache_write_tokens=count("cache_write_tokens"),
-                   latency_ms=Decimal(repr(metrics.get("mean_latency_ms", 0.0) * calls)))
+                   latency_ms=Decimal(repr(metrics.get("mean_latency_ms", 0.0) * calls)),
+                   guard_calls=count("guard_calls"), unpriced_guard_calls=count("unpriced_guard_calls"),
+                   guard_cost_usd=_dec(metrics.get("guard_cost_usd", 0.0)))
 
     def add(self, r: CallRecord) -> None:
         """Count one call. A cache hit used no tokens (as in MLflow's trace totals)."""
         self.calls += 1
         self.latency_ms += Decimal(repr(round((r.ended_at_ns - r.started_at_ns) / 1e6, 6)))
+        for c in r.guard_calls:  # paid whatever the call's outcome
+            self.guard_calls += 1
+            if c.get("cost_usd") is None:
+                self.unpriced_guard_calls += 1
+            else:
+                self.guard_cost_usd += _dec(c["cost_usd"])
         if r.status != "OK":
             self.failed_calls += 1
+            if r.cost_usd is not None:  # answered and paid, then withheld (the output guardrails)
+                self.input_tokens += int(r.usage.get("input_tokens", 0))
+                self.output_tokens += int(r.usage.get("output_tokens", 0))
+                self.cost_usd += _dec(r.cost_usd)
             return
         if r.cached:
             self.cached_calls += 1
@@ -95,6 +110,10 @@ class RunTotals:
             "cache_read_tokens": float(self.cache_read_tokens), "cache_write_tokens": float(self.cache_write_tokens),
             "mean_latency_ms": round(float(self.latency_ms / self.calls), 3) if self.calls else 0.0,
         }
-        if self.priced_calls > 0:
+        if self.priced_calls > 0 or self.cost_usd:
             out["cost_usd"] = exact(self.cost_usd)
+        if self.guard_calls:  # the guardrail models' calls, apart from the calls' own cost
+            out["guard_calls"], out["unpriced_guard_calls"] = float(self.guard_calls), float(self.unpriced_guard_calls)
+            if self.guard_calls > self.unpriced_guard_calls:
+                out["guard_cost_usd"] = exact(self.guard_cost_usd)
         return out

@@ -138,6 +138,7 @@ class Session:
         self._tokens = [0, 0]  # input, output tokens of answered (not cached) calls
         self._cached = 0
         self._group_spent: dict[str, float] = {}
+        self._guard = [0, 0, 0.0]  # model-backed guardrail scanner calls, those without a price, their cost
         self._seen: set[Any] = set()  # what was already said once this session (price notes)
         self._recent: deque[Any] = deque(maxlen=RECENT_CALLS)  # CallRecords, for the kernel's report
         self._in_flight: set[str] = set()  # trace ids of calls sent and not yet recorded
@@ -177,6 +178,19 @@ class Session:
             if group_id is not None:
                 self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
 
+    def add_guard_spend(self, calls: list[dict[str, Any]], group_id: str | None) -> None:
+        """Count what a call's model-backed guardrail scanners cost (their calls as recorded):
+        part of the spend, so every budget — per call excepted, it is checked before — counts
+        them; one without a known price is counted apart, never as $0."""
+        cost = sum(c["cost_usd"] for c in calls if c.get("cost_usd") is not None)
+        with self._lock:
+            self._guard[0] += len(calls)
+            self._guard[1] += sum(c.get("cost_usd") is None for c in calls)
+            self._guard[2] += cost
+            self._spent_usd += cost
+            if group_id is not None:
+                self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + cost
+
     def call_started(self, trace_id: str) -> None:
         """A call is being sent (its record comes with :meth:`note_call`)."""
         with self._lock:
@@ -184,12 +198,12 @@ class Session:
 
     def note_call(self, record: Any) -> None:
         """A call's outcome was recorded: keep its record (the newest ``RECENT_CALLS``, what the
-        JupyterLab extension lists) and count the tokens of an answered call."""
+        JupyterLab extension lists) and count the tokens of an answered call (withheld or not)."""
         with self._lock:
             self._in_flight.discard(record.trace_id)
             self._recent.append(record)
             self._cached += record.status == "OK" and record.cached
-            if record.status == "OK" and not record.cached:
+            if not record.cached:  # an answer withheld by the output guardrails used its tokens too
                 self._tokens[0] += int(record.usage.get("input_tokens") or 0)
                 self._tokens[1] += int(record.usage.get("output_tokens") or 0)
 
@@ -215,6 +229,7 @@ class Session:
             self._calls, self._unpriced = other._calls, other._unpriced
             self._spent_usd, self._saved_usd = other._spent_usd, other._saved_usd
             self._group_spent = dict(other._group_spent)
+            self._guard = list(other._guard)
             self._seen = set(other._seen)
             self._tokens, self._in_flight = list(other._tokens), set(other._in_flight)
             self._cached = other._cached
@@ -226,8 +241,10 @@ class Session:
 
     def spend(self) -> dict[str, Any]:
         """This session's spend: calls (and how many had no known price), spent and saved USD,
-        the budget and what remains. ``spent_usd`` is what the ``priced_calls`` cost: with no
-        priced call it says nothing (see :func:`spend_summary`), the others are counted apart."""
+        the budget and what remains. ``spent_usd`` is what the ``priced_calls`` cost, and what
+        model-backed guardrail scanners cost for them (``guard_usd`` of it, from ``guard_calls``
+        calls, ``unpriced_guard_calls`` of them without a price): with no priced call it says
+        nothing (see :func:`spend_summary`), the others are counted apart."""
         with self._lock:
             budget = self.settings.budget_usd
             priced = self._calls - self._unpriced
@@ -237,6 +254,8 @@ class Session:
                     "saved_usd": float(f"{self._saved_usd:.12g}"),
                     "input_tokens": self._tokens[0], "output_tokens": self._tokens[1],
                     "in_flight": len(self._in_flight),
+                    "guard_calls": self._guard[0], "unpriced_guard_calls": self._guard[1],
+                    "guard_usd": float(f"{self._guard[2]:.12g}"),
                     "budget_usd": budget,
                     "remaining_usd": None if budget is None else budget - self._spent_usd}
 
@@ -330,4 +349,9 @@ def spend_summary(s: dict[str, Any] | None = None) -> str:
     if not s.get("priced_calls", calls - unpriced):
         return f"{_plural(calls, 'call')}, {unpriced} unpriced (cost unknown)"
     tail = f" · {unpriced} unpriced (not counted: see set_price)" if unpriced else ""
+    guards = s.get("guard_calls", 0)
+    if guards:
+        unpriced_guards = s.get("unpriced_guard_calls", 0)
+        tail += (f" · guardrail models ${s.get('guard_usd', 0.0):.6f} of it ({_plural(guards, 'call')}"
+                 + (f", {unpriced_guards} unpriced)" if unpriced_guards else ")"))
     return f"{_plural(calls, 'call')} · ${s['spent_usd']:.6f}{tail}"

@@ -37,7 +37,7 @@ from llmops_nb.run_totals import exact
 
 HISTORY_COLUMNS = [
     "started_at", "model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd",
-    "latency_ms", "ttft_ms", "cached", "status", "error_type", "error", "findings", "trace_id",
+    "latency_ms", "ttft_ms", "cached", "status", "error_type", "error", "findings", "trace_id", "guard_cost_usd",
 ]
 FINDING_COLUMNS = ["started_at", "trace_id", "model", "status", "direction", "scanner", "type", "severity",
                    "score", "action", "start", "end", "value_hash"]
@@ -72,6 +72,7 @@ def _row(info: Any) -> dict[str, Any]:
         "error": t.get(TAG + "error"),
         "findings": _findings_summary(json.loads(t.get(TAG + "findings", "[]"))),
         "trace_id": info.trace_id,
+        "guard_cost_usd": num("guard_cost_usd"),
     }
 
 
@@ -87,8 +88,10 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
     """The latest calls, newest first, read back from the MLflow store (all kernels' calls).
 
     Columns: ``started_at, model, provider, prompt, input_tokens, output_tokens, cost_usd,
-    latency_ms, ttft_ms, cached, status, error_type, error, findings, trace_id`` (``findings``
-    summarises guardrail findings, e.g. ``email×1 redact``). ``limit=None`` reads them all.
+    latency_ms, ttft_ms, cached, status, error_type, error, findings, trace_id, guard_cost_usd``
+    (``findings`` summarises guardrail findings, e.g. ``email×1 redact``; ``guard_cost_usd`` is
+    what the call's model-backed guardrail scanners cost — NaN without such calls or while one
+    has no price —, apart from ``cost_usd``, the call's own). ``limit=None`` reads them all.
     This process's pending records are flushed first, so the calls just made are included.
     """
     import pandas as pd
@@ -110,7 +113,7 @@ def history(limit: int | None = 100, *, flush_first: bool = True) -> Any:
 
 
 _HISTORY_TAGS = ("model", "provider", "prompt", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "ttft_ms",
-                 "cached", "status", "error_type", "error", "findings")
+                 "cached", "status", "error_type", "error", "findings", "guard_cost_usd")
 
 
 @dataclass
@@ -179,6 +182,7 @@ def _history_frame(cols: _HistoryColumns, pd: Any) -> Any:
         "error_type": t["error_type"], "error": t["error"],
         "findings": [_findings_summary(json.loads(f)) if f else "" for f in t["findings"]],
         "trace_id": cols.trace_id,
+        "guard_cost_usd": np.array(_floats(t["guard_cost_usd"]), dtype=np.float64),
     }
     return pd.DataFrame(columns, columns=HISTORY_COLUMNS)
 

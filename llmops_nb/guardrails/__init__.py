@@ -29,6 +29,7 @@ _EXPORTS = {
     "restore": "llmops_nb.guardrails.policy",
     "guard_input": "llmops_nb.guardrails.policy",
     "guard_output": "llmops_nb.guardrails.policy",
+    "run_scanners": "llmops_nb.guardrails.policy",
     "get_policy": "llmops_nb.guardrails.policy",
     "Policy": "llmops_nb.guardrails.policy",
     "GuardResult": "llmops_nb.guardrails.policy",
@@ -43,7 +44,7 @@ _EXPORTS = {
     "set_hash_key": "llmops_nb.guardrails._common",
     "value_hash": "llmops_nb.guardrails._common",
 }
-__all__ = ["scan", "redact", "restore", "guard_input", "guard_output", "get_policy", "Policy", "GuardResult",
+__all__ = ["scan", "redact", "restore", "guard_input", "guard_output", "run_scanners", "get_policy", "Policy", "GuardResult",
            "PRESETS", "DEFAULT", "STRICT", "OFF", "BlockedPatterns", "injection_score", "toxicity_score",
            "groundedness", "set_hash_key", "value_hash"]
 
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
         guard_output,
         redact,
         restore,
+        run_scanners,
         scan,
     )
     from llmops_nb.guardrails.toxicity import toxicity_score

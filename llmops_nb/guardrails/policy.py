@@ -15,8 +15,7 @@ The most specific key wins: ``output.ipv4`` > ``output.pii`` > ``ipv4`` > ``pii`
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -149,10 +148,28 @@ def _with_actions(findings: list[Finding], pol: Policy, direction: str) -> list[
 def scan(text: str, direction: str = "input", policy: Policy | str | None = None) -> list[Finding]:
     """Findings in ``text`` under ``policy`` (default: the ``default`` preset), each with its
     action; one type per span for PII and secrets. Output-only checks (JSON, length,
-    groundedness) are in :func:`guard_output`."""
+    groundedness) are in :func:`guard_output`.
+
+    The policy's extra (model-backed) scanners read the text as the provider would: with what
+    the built-in families redact already replaced by placeholders (their spans are mapped back
+    onto ``text``), and not at all when a built-in finding blocks — a remote scanner never
+    receives a value the policy keeps from the provider, nor a request for a text that is not sent."""
+    pol = get_policy(policy)
+    found = _builtin_scan(text, direction, pol)
+    if not _extra_scanners(pol, direction) or any(f.action == "block" for f in found):
+        return found
+    redacted, _, edits = _redact(text, _redacting(found), None)
+    return sorted(found + _onto(_extra_scan(redacted, direction, pol), edits), key=_position)
+
+
+def _position(f: Finding) -> tuple[int, int]:
+    return f.start, f.end
+
+
+def _builtin_scan(text: str, direction: str, pol: Policy) -> list[Finding]:
+    """The findings of the built-in families (local, pure functions of the text and the policy)."""
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction must be 'input' or 'output', not {direction!r}")
-    pol = get_policy(policy)
     spans: list[Finding] = []
     pii_types = pol.enabled("pii", pii.TYPES, direction)
     if pii_types:
@@ -167,10 +184,46 @@ def scan(text: str, direction: str = "input", policy: Policy | str | None = None
         found += injection.scan(text, pol.threshold("injection", injection.DEFAULT_THRESHOLD))
     if pol.enabled("toxicity", (), direction):
         found += toxicity.scan(text, pol.threshold("toxicity", toxicity.DEFAULT_THRESHOLD))
-    for extra in pol.scanners:
-        if pol.action_for(extra.name, None, direction) != "off":
-            found += extra.scan(text, direction)
-    return sorted(_with_actions(found, pol, direction), key=lambda f: (f.start, f.end))
+    return sorted(_with_actions(found, pol, direction), key=_position)
+
+
+def _extra_scanners(pol: Policy, direction: str) -> list[Any]:
+    return [s for s in pol.scanners if pol.action_for(s.name, None, direction) != "off"]
+
+
+def _extra_scan(text: str, direction: str, pol: Policy) -> list[Finding]:
+    found: list[Finding] = []
+    for extra in _extra_scanners(pol, direction):
+        found += extra.scan(text, direction)
+    return _with_actions(found, pol, direction)
+
+
+def _redacting(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.action == "redact"]
+
+
+Edit = tuple[int, int, int, int]  # a replaced span: (start, end) in the original, (start, end) in the new text
+
+
+def _back(p: int, edits: list[Edit], end: bool) -> int:
+    """Position ``p`` of a redacted text in the original; a position inside a placeholder goes to
+    the start (``end``: the end) of the value it replaced."""
+    delta = 0
+    for o_s, o_e, n_s, n_e in edits:
+        if (p <= n_s) if end else (p < n_s):
+            break
+        if (p <= n_e) if end else (p < n_e):
+            return o_e if end else o_s
+        delta = o_e - n_e
+    return p + delta
+
+
+def _onto(findings: list[Finding], edits: list[Edit]) -> list[Finding]:
+    """Findings of a redacted text with their spans in the original text."""
+    if not edits:
+        return findings
+    return [replace(f, start=_back(f.start, edits, False), end=max(_back(f.end, edits, True), _back(f.start, edits, False)))
+            for f in findings]
 
 
 def _label(type_: str) -> str:
@@ -186,6 +239,13 @@ def redact(text: str, findings: list[Finding], mapping: Mapping[str, str] | None
     (``hidden_unicode``) are removed; output checks (scanner ``output``) are not spans to
     redact. The mapping holds the raw values: keep it local, never record it.
     """
+    new, result, _ = _redact(text, findings, mapping)
+    return new, result
+
+
+def _redact(text: str, findings: list[Finding], mapping: Mapping[str, str] | None
+            ) -> tuple[str, dict[str, str], list[Edit]]:
+    """:func:`redact`, and each replacement made (see :data:`Edit`)."""
     result = dict(mapping or {})
     by_value = {v: k for k, v in result.items()}
     counters: dict[str, int] = {}
@@ -195,13 +255,16 @@ def redact(text: str, findings: list[Finding], mapping: Mapping[str, str] | None
             counters[m.group(1)] = max(counters.get(m.group(1), 0), int(m.group(2)))
     spans = sorted((f for f in findings if f.scanner != "output" and f.end > f.start),
                    key=lambda f: (f.start, -(f.end - f.start)))
-    pieces, pos = [], 0
+    pieces, pos, size = [], 0, 0
+    edits: list[Edit] = []
     for f in spans:
         if f.start < pos or f.end > len(text):
             continue  # overlaps a span already replaced
         pieces.append(text[pos:f.start])
+        size += f.start - pos
         pos = f.end
         if f.type in _STRIPPED:
+            edits.append((f.start, f.end, size, size))
             continue
         value = text[f.start:f.end]
         placeholder = by_value.get(value)
@@ -215,8 +278,10 @@ def redact(text: str, findings: list[Finding], mapping: Mapping[str, str] | None
             result[placeholder] = value
             by_value[value] = placeholder
         pieces.append(placeholder)
+        edits.append((f.start, f.end, size, size + len(placeholder)))
+        size += len(placeholder)
     pieces.append(text[pos:])
-    return "".join(pieces), result
+    return "".join(pieces), result, edits
 
 
 def restore(text: str, mapping: Mapping[str, str]) -> str:
@@ -272,49 +337,80 @@ def _scores(findings: list[Finding]) -> dict[str, float]:
     return scores
 
 
-def guard_input(texts: list[str] | str, policy: Policy | str | None = None) -> GuardResult:
+def guard_input(texts: list[str] | str, policy: Policy | str | None = None, *, scanners: bool = True) -> GuardResult:
     """Scan the prompt's texts (e.g. the messages' contents); redact what the policy says, with
-    one shared mapping so a value gets the same placeholder in every message."""
+    one shared mapping so a value gets the same placeholder in every message.
+
+    ``scanners=False``: the built-in families only (local and free); :func:`run_scanners` adds
+    the policy's model-backed scanners later — the pipeline runs them once the call is known to
+    be valid and within its budget, so that a call refused before sending costs nothing."""
     pol = get_policy(policy)
     items = [texts] if isinstance(texts, str) else list(texts)
-    with _collecting(pol) as calls:
-        mapping: dict[str, str] = {}
-        redacted, per_text = [], []
-        for text in items:
-            found = scan(text, "input", pol)
-            per_text.append(found)
-            new_text, mapping = redact(text, [f for f in found if f.action == "redact"], mapping)
-            redacted.append(new_text)
+    mapping: dict[str, str] = {}
+    redacted, per_text = [], []
+    for text in items:
+        found = _builtin_scan(text, "input", pol)
+        per_text.append(found)
+        new_text, mapping = redact(text, _redacting(found), mapping)
+        redacted.append(new_text)
     flat = [f for fs in per_text for f in fs]
-    return GuardResult("input", flat, any(f.action == "block" for f in flat), redacted, mapping, per_text,
-                       _scores(flat), calls=calls)
+    result = GuardResult("input", flat, any(f.action == "block" for f in flat), redacted, mapping, per_text,
+                         _scores(flat))
+    return run_scanners(result, items, pol) if scanners else result
 
 
-@contextlib.contextmanager
-def _collecting(pol: Policy) -> Iterator[list[Any]]:
-    """The calls the policy's extra (model-backed) scanners make inside the block."""
-    if not pol.scanners:
-        yield []
-        return
+def run_scanners(result: GuardResult, originals: list[str], policy: Policy | str | None = None, *,
+                 mapping: Mapping[str, str] | None = None) -> GuardResult:
+    """``result`` (of the built-in families on ``originals``) with the policy's extra, model-backed
+    scanners' findings and calls added.
+
+    The scanners read ``result.texts`` — what the provider sees, the built-in redactions applied —
+    never the values redacted; their spans are mapped back onto the originals, and what they say
+    to redact is redacted in the texts (one shared mapping, continuing ``mapping``: the input's
+    for an answer). Nothing is scanned when ``result`` already blocks. ``result`` is not changed."""
+    pol = get_policy(policy)
+    direction = result.direction
+    if result.blocked or not _extra_scanners(pol, direction):
+        return result
     from llmops_nb.guardrails.scanner_calls import collecting
 
     with collecting() as calls:
-        yield calls
+        extra = [_extra_scan(text, direction, pol) for text in result.texts]
+    if not any(extra):
+        return replace(result, calls=[*result.calls, *calls])
+    previous = dict(mapping or {})
+    state, per_text = dict(previous), []
+    for text, found, more in zip(originals, result.findings_by_text, extra, strict=True):
+        _, state, edits = _redact(text, _redacting(found), state)  # the built-in redaction again: its edits
+        per_text.append(sorted(found + _onto(more, edits), key=_position))
+    state, texts = dict(previous), []
+    for text, found in zip(originals, per_text, strict=True):
+        new_text, state, _ = _redact(text, _redacting(found), state)
+        texts.append(new_text)
+    flat = [f for fs in per_text for f in fs]
+    scores = dict(result.scores)
+    for f in (f for fs in extra for f in fs):
+        scores[f.scanner] = max(scores.get(f.scanner, 0.0), f.score)
+    return replace(result, findings=flat, blocked=any(f.action == "block" for f in flat), texts=texts,
+                   mapping={k: v for k, v in state.items() if k not in previous}, findings_by_text=per_text,
+                   scores=scores, calls=[*result.calls, *calls])
 
 
 def guard_output(text: str, policy: Policy | str | None = None, *, context: str | list[str] | None = None,
                  json_schema: dict[str, Any] | None = None, expect_json: bool = False,
-                 max_chars: int | None = None, mapping: Mapping[str, str] | None = None) -> GuardResult:
+                 max_chars: int | None = None, mapping: Mapping[str, str] | None = None,
+                 scanners: bool = True) -> GuardResult:
     """Check an answer: leaks (PII, secrets), toxicity, JSON / JSON Schema (when asked for),
     length, and groundedness against ``context`` (when given).
 
     ``text`` is the raw answer (placeholders not yet restored). Pass the input's ``mapping`` so
     that new placeholders for leaked values continue its numbering; the result's ``mapping``
     holds only those new ones — they must not be restored for the user (they are leaks).
+    The policy's model-backed scanners read the answer with those leaks redacted (see
+    :func:`run_scanners`; ``scanners=False`` leaves them out).
     """
     pol = get_policy(policy)
-    with _collecting(pol) as calls:
-        found = scan(text, "output", pol)
+    found = _builtin_scan(text, "output", pol)
     checks: list[Finding] = []
     notes: list[str] = []
     if expect_json or json_schema is not None:
@@ -327,9 +423,10 @@ def guard_output(text: str, policy: Policy | str | None = None, *, context: str 
         fs, g, ns = output.check_grounded(text, context, threshold=pol.threshold("groundedness"))
         checks, notes = checks + fs, notes + ns
         scores["groundedness"] = g.score
-    found = sorted(found + _with_actions(checks, pol, "output"), key=lambda f: (f.start, f.end))
+    found = sorted(found + _with_actions(checks, pol, "output"), key=_position)
     previous = dict(mapping or {})
-    redacted, merged = redact(text, [f for f in found if f.action == "redact"], previous)
+    redacted, merged = redact(text, _redacting(found), previous)
     new = {k: v for k, v in merged.items() if k not in previous}
-    return GuardResult("output", found, any(f.action == "block" for f in found), [redacted], new, [found],
-                       {**_scores(found), **scores}, notes, calls)
+    result = GuardResult("output", found, any(f.action == "block" for f in found), [redacted], new, [found],
+                         {**_scores(found), **scores}, notes)
+    return run_scanners(result, [text], pol, mapping=mapping) if scanners else result
