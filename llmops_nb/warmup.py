@@ -117,7 +117,8 @@ def _pipeline() -> None:
 
     s = session().settings
     if s.guardrails not in (None, "off"):
-        guardrails.guard_input(["warm up"], guardrails.get_policy(s.guardrails))
+        # the built-in families only: a policy's model-backed scanner would be a request (paid, unrecorded)
+        guardrails.guard_input(["warm up"], guardrails.get_policy(s.guardrails), scanners=False)
 
 
 def _default_provider() -> None:

@@ -199,3 +199,26 @@ def test_a_simulated_first_call_is_not_slowed_by_the_simulators_tokenizer(tmp_pa
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["encoding"] is True
     assert got["ttft_s"] < 0.05 + 0.2, got
+
+
+def test_the_warm_up_asks_no_model_backed_scanner(llm):
+    """Warming the guardrails runs the built-in families only: a policy's moderation endpoint or
+    guard model would be a request at ``%load_ext`` — paid, and for no call."""
+    from llmops_nb import guardrails, warmup
+
+    class Counting:
+        name = "counting"
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def scan(self, text: str, direction: str = "input") -> list:
+            self.seen.append(text)
+            return []
+
+    scanner = Counting()
+    llm.configure(guardrails=guardrails.DEFAULT.with_scanners(scanner))
+    warmup._pipeline()
+    assert scanner.seen == []
+    llm.complete("sim:default", "hello there", cache=False)  # a call's prompt is read
+    assert scanner.seen[:1] == ["hello there"]
