@@ -44,7 +44,9 @@ def redact_text(text: str, placeholders: Mapping[str, str], policy: Any) -> str:
         return text
     from llmops_nb import guardrails
 
-    found = [f for f in guardrails.scan(text, "input", policy) if f.action in ("redact", "block")]
+    # the built-in families: a model-backed scanner's redactions are among the call's placeholders already,
+    # and asking it again for each recorded value would be a request (paid) per value
+    found = [f for f in guardrails.scan(text, "input", policy, scanners=False) if f.action in ("redact", "block")]
     return guardrails.redact(text, found, placeholders)[0] if found else text
 
 

@@ -102,3 +102,27 @@ def test_a_judges_reason_logged_as_rationale_holds_placeholders(llm):
     answer = f'{{"score": 1, "reason": "it mails {EMAIL}"}}'  # sim:echo answers with the judge prompt
     verdict = ev.call_scorer(judge, answer, {}, None)
     assert float(verdict) == 1.0 and verdict.reason == "it mails <EMAIL_1>"
+
+
+def test_a_model_backed_scanner_is_asked_about_the_calls_not_about_each_recorded_value(llm, tmp_path):
+    """The recorded form of a table's values is made with the built-in families: asking the
+    policy's moderation endpoint or guard model again per value would be a paid request each,
+    recorded nowhere (its redactions are among the call's placeholders already)."""
+    from llmops_nb.guardrails import DEFAULT
+
+    class Counting:
+        name = "counting"
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def scan(self, text: str, direction: str = "input") -> list:
+            self.seen.append(text)
+            return []
+
+    scanner = Counting()
+    df = C.compare(["sim:echo"], ["Write to {{to}} about {{topic}}."], [{"to": EMAIL, "topic": "tea"}],
+                   guard=DEFAULT.with_scanners(scanner), progress=False)
+    C.wait_logged(df)
+    assert len(scanner.seen) == 2  # the prompt, then the answer: once each
+    assert all(EMAIL not in t for t in scanner.seen)

@@ -145,7 +145,8 @@ def _with_actions(findings: list[Finding], pol: Policy, direction: str) -> list[
     return out
 
 
-def scan(text: str, direction: str = "input", policy: Policy | str | None = None) -> list[Finding]:
+def scan(text: str, direction: str = "input", policy: Policy | str | None = None, *,
+         scanners: bool = True) -> list[Finding]:
     """Findings in ``text`` under ``policy`` (default: the ``default`` preset), each with its
     action; one type per span for PII and secrets. Output-only checks (JSON, length,
     groundedness) are in :func:`guard_output`.
@@ -153,10 +154,11 @@ def scan(text: str, direction: str = "input", policy: Policy | str | None = None
     The policy's extra (model-backed) scanners read the text as the provider would: with what
     the built-in families redact already replaced by placeholders (their spans are mapped back
     onto ``text``), and not at all when a built-in finding blocks — a remote scanner never
-    receives a value the policy keeps from the provider, nor a request for a text that is not sent."""
+    receives a value the policy keeps from the provider, nor a request for a text that is not sent.
+    ``scanners=False``: the built-in families only."""
     pol = get_policy(policy)
     found = _builtin_scan(text, direction, pol)
-    if not _extra_scanners(pol, direction) or any(f.action == "block" for f in found):
+    if not scanners or not _extra_scanners(pol, direction) or any(f.action == "block" for f in found):
         return found
     redacted, _, edits = _redact(text, _redacting(found), None)
     return sorted(found + _onto(_extra_scan(redacted, direction, pol), edits), key=_position)
