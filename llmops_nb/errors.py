@@ -159,18 +159,21 @@ class OutputFormatError(LLMOpsError):
 class GuardrailBlocked(LLMOpsError):
     """A guardrail policy blocked the call: on input nothing was sent; on output the answer was
     withheld. ``findings`` (``llmops_nb.types.Finding``) carry types, scores, spans and value
-    hashes only; neither they nor the message ever contain the matched values."""
+    hashes only; neither they nor the message ever contain the matched values. ``cost_usd``: what
+    a withheld answer cost (it was answered: the spend counts it), when known."""
 
-    def __init__(self, findings: list[Any], direction: str = "input") -> None:
+    def __init__(self, findings: list[Any], direction: str = "input", cost_usd: float | None = None) -> None:
         self.findings = list(findings)
         self.direction = direction
+        self.cost_usd = cost_usd
         blocking = [f for f in self.findings if getattr(f, "action", "") == "block"] or self.findings
         counts: dict[str, int] = {}
         for f in blocking:
             counts[f"{f.type} ({f.scanner})"] = counts.get(f"{f.type} ({f.scanner})", 0) + 1
         what = ", ".join(f"{name} ×{n}" for name, n in counts.items()) or "a finding"
         if direction == "output":
-            head, tail = f"the answer was withheld by the output guardrails: {what}", "ask again"
+            paid = f" (it was answered, and its ${cost_usd:.6f} is counted in the spend)" if cost_usd else ""
+            head, tail = f"the answer was withheld by the output guardrails: {what}{paid}", "ask again"
         else:
             head, tail = f"the prompt was blocked by the input guardrails: {what}. Nothing was sent", "remove them"
         super().__init__(

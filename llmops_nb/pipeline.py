@@ -544,9 +544,9 @@ class _Run:
         recorded, shown, findings, out = self.guards.check_answer(raw)
         self.notes, self.output_calls = list(out.notes), out.calls
         if out.blocked:
-            cost = paid.get("cost_usd")
-            self.sess.add_spend(cost if not paid.get("cached") else 0.0, None, self.group.id if self.group else None)
-            self.fail(call, E.GuardrailBlocked(out.findings, "output"), findings, **paid)
+            cost = 0.0 if paid.get("cached") else paid.get("cost_usd")
+            self.sess.add_spend(cost, None, self.group.id if self.group else None)
+            self.fail(call, E.GuardrailBlocked(out.findings, "output", cost_usd=cost), findings, **paid)
         return recorded, shown, findings
 
     def _guard_calls(self) -> list[dict[str, Any]]:

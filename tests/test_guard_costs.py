@@ -44,9 +44,11 @@ def test_an_answer_withheld_by_the_output_guardrails_is_counted_as_paid(llm, ope
     llm.configure(budget_usd=1.0)
     openai_env.reply(TOXIC, prompt_tokens=120, completion_tokens=40)
     policy = DEFAULT.with_actions(toxicity="block")
-    with groups.group("withheld") as g, pytest.raises(E.GuardrailBlocked, match="withheld"):
+    with groups.group("withheld") as g, pytest.raises(E.GuardrailBlocked, match="withheld") as info:
         llm.complete("openai:gpt-5.4-mini", "say something", guard=policy)
     cost = price_of(Usage(input_tokens=120, output_tokens=40), "openai:gpt-5.4-mini").cost_usd
+    assert info.value.cost_usd == pytest.approx(cost)
+    assert f"it was answered, and its ${cost:.6f} is counted in the spend" in str(info.value)
     s = llm.spend()
     assert (s["calls"], s["input_tokens"], s["output_tokens"]) == (1, 120, 40)
     assert s["spent_usd"] == pytest.approx(cost) and s["remaining_usd"] == pytest.approx(1.0 - cost)
