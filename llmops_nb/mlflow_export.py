@@ -83,6 +83,7 @@ def _tags(r: CallRecord) -> dict[str, str]:
         "cut_by": r.cut_by,
         "cut_detail": r.cut_detail,
         "cost_simulated": "true" if r.cost_simulated else None,
+        "usage_estimated": "true" if r.usage_estimated else None,
         "group": r.group_name,
         "notes": "; ".join(r.notes) or None,
         "route": r.route,
@@ -98,7 +99,7 @@ def _tags(r: CallRecord) -> dict[str, str]:
 
 
 def _attempt_summary(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    keep = ("model", "ok", "error_type", "duration_ms", "retry_wait_s", "rate_limit_wait_s")
+    keep = ("model", "ok", "error_type", "duration_ms", "retry_wait_s", "rate_limit_wait_s", "cut_off")
     return [{k: a[k] for k in keep if k in a} for a in attempts]
 
 

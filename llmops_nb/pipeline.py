@@ -509,6 +509,9 @@ class _Run:
     def record(self, call: PreparedCall, latency_s: float | None = None, **fields: Any) -> None:
         elapsed = time.perf_counter() - self.t0 if latency_s is None else latency_s
         group = self.group
+        cut = [a["cut_off"] for a in self.attempts if "cut_off" in a]
+        if cut:
+            fields = _with_cut_off(cut, fields)
         record = CallRecord(
             record_id=uuid.uuid4().hex, trace_id=self.trace_id, started_at_ns=self.started_ns,
             ended_at_ns=self.started_ns + int(elapsed * 1e9), request=call.request.to_dict(),
@@ -522,6 +525,12 @@ class _Run:
         self.sess.note_call(record)
         if record.guard_calls:  # what the guardrail models cost is spent, whatever the call's outcome
             self.sess.add_guard_spend(record.guard_calls, group.id if group else None)
+        if cut:  # what the attempts cut off mid-answer generated is billed: spent (estimated)
+            cost = None if any(c["cost_usd"] is None for c in cut) else sum(c["cost_usd"] for c in cut)
+            if record.usage_estimated:  # no answer: the call's cost is that of its cut-off attempts
+                self.sess.add_spend(cost, None, group.id if group else None, estimated=True)
+            else:  # counted besides the answer's own price
+                self.sess.add_cut_off_spend(cost, group.id if group else None)
 
     def fail(self, call: PreparedCall, error: Exception, findings: list[Finding] | None = None,
              **fields: Any) -> NoReturn:
@@ -700,19 +709,56 @@ def _attempt(call: PreparedCall, breaker: routing.CircuitBreaker, limiter: routi
         if on_text is not None:
             on_text(piece)
 
+    parts: list[str] = []  # the answer's text as it arrives
     try:
         with breaker.calling(call.request.model):  # the breaker learns how it ended, whatever ends it
             if limiter is not None:
                 output = int(call.request.params.get("max_tokens") or settings.assumed_output_tokens)
                 entry["rate_limit_wait_s"] = limiter.acquire(call.estimated_input_tokens + output)
-            result = _drive(call, settings.request_timeout_s, t0, emit if on_text is not None else None)
-    except E.ProviderError as exc:
-        entry.update(error_type=type(exc).__name__, error=str(exc))
+            result = _drive(call, settings.request_timeout_s, t0, emit if on_text is not None else None, parts)
+    except BaseException as exc:
+        if isinstance(exc, E.ProviderError):
+            entry.update(error_type=type(exc).__name__, error=str(exc))
+        if parts:  # cut off mid-answer (an interrupt, a dropped stream): what it generated is billed
+            entry["cut_off"] = _cut_off_usage(call, parts)
         raise
     finally:
         entry["duration_ms"] = (time.perf_counter() - a0) * 1000
     entry["ok"] = True
     return result
+
+
+def _with_cut_off(cut: list[dict[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields with what its attempts cut off mid-answer used: said in a note; and for a
+    call that got no answer, its usage and cost (estimated: see :func:`_cut_off_usage`)."""
+    tokens_in, tokens_out = sum(c["input_tokens"] for c in cut), sum(c["output_tokens"] for c in cut)
+    costs = [c["cost_usd"] for c in cut]
+    cost = None if None in costs else sum(costs)
+    what = f"{len(cut)} attempt{'s' if len(cut) > 1 else ''} cut off mid-answer"
+    price = "no known price" if cost is None else f"${cost:.6f}"
+    note = (f"{what} after {sum(c['chars'] for c in cut)} characters: about {tokens_in} + {tokens_out} tokens, "
+            f"{price}, estimated (the provider's usage never arrived) and counted in the spend")
+    out = {**fields, "notes": [*fields.get("notes", []), note]}
+    if fields.get("status") != "OK" and not fields.get("usage"):
+        out.update(usage={"input_tokens": tokens_in, "output_tokens": tokens_out}, cost_usd=cost, usage_estimated=True)
+    return out
+
+
+def _cut_off_usage(call: PreparedCall, parts: list[str]) -> dict[str, Any]:
+    """What an attempt cut off mid-answer used, estimated (the provider's usage comes at the end
+    of an answer, so it never arrived): the prompt's tokens and those of the text received, the
+    cost of that; never the text itself (it was not checked by the output guardrails)."""
+    from llmops_nb.tokens import count_tokens
+
+    model = call.request.model
+    received = "".join(parts)
+    try:
+        usage = Usage(input_tokens=call.prompt_tokens.exact, output_tokens=count_tokens(received, model))
+    except Exception:  # noqa: BLE001 - no encoding for it: a count by bytes, as the pre-call bound
+        usage = Usage(input_tokens=call.estimated_input_tokens, output_tokens=len(received.encode("utf-8", "replace")))
+    price = price_of(usage, model)
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "chars": len(received),
+            "cost_usd": price.cost_usd}
 
 
 def _fields(obj: Any) -> dict[str, Any]:
@@ -727,10 +773,11 @@ def _safely_record(recorder: Any, record: CallRecord) -> None:
         log.error("llmops_nb: could not journal call %s: %s", record.trace_id, exc)
 
 
-def _drive(call: PreparedCall, timeout_s: float, t0: float,
-           on_text: TextCallback | None) -> tuple[str, Final, float | None]:
-    """Consume the provider's events; time to first token is measured on streams only."""
-    parts: list[str] = []
+def _drive(call: PreparedCall, timeout_s: float, t0: float, on_text: TextCallback | None,
+           parts: list[str] | None = None) -> tuple[str, Final, float | None]:
+    """Consume the provider's events (the text into ``parts``, which the caller may keep to see
+    what arrived before a failure); time to first token is measured on streams only."""
+    parts = [] if parts is None else parts
     ttft: float | None = None
     final: Final | None = None
     for event in call.provider.generate(call.request, call.api_key, timeout_s):

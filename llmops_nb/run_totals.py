@@ -72,6 +72,13 @@ class RunTotals:
         """Count one call. A cache hit used no tokens (as in MLflow's trace totals)."""
         self.calls += 1
         self.latency_ms += Decimal(repr(round((r.ended_at_ns - r.started_at_ns) / 1e6, 6)))
+        if not r.usage_estimated:  # attempts cut off mid-answer, apart from the record's own usage
+            for a in r.attempts:
+                cut = a.get("cut_off")
+                if cut:
+                    self.input_tokens += int(cut.get("input_tokens", 0))
+                    self.output_tokens += int(cut.get("output_tokens", 0))
+                    self.cost_usd += _dec(cut["cost_usd"]) if cut.get("cost_usd") is not None else 0
         for c in r.guard_calls:  # paid whatever the call's outcome
             self.guard_calls += 1
             if c.get("cost_usd") is None:
@@ -80,7 +87,7 @@ class RunTotals:
                 self.guard_cost_usd += _dec(c["cost_usd"])
         if r.status != "OK":
             self.failed_calls += 1
-            if r.cost_usd is not None:  # answered and paid, then withheld (the output guardrails)
+            if r.cost_usd is not None:  # answered and paid, then withheld (the output guardrails) or cut off
                 self.input_tokens += int(r.usage.get("input_tokens", 0))
                 self.output_tokens += int(r.usage.get("output_tokens", 0))
                 self.cost_usd += _dec(r.cost_usd)

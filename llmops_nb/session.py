@@ -139,6 +139,7 @@ class Session:
         self._cached = 0
         self._group_spent: dict[str, float] = {}
         self._guard = [0, 0, 0.0]  # model-backed guardrail scanner calls, those without a price, their cost
+        self._estimated_usd = 0.0  # of the spend: estimated (answers cut off before the provider's usage)
         self._seen: set[Any] = set()  # what was already said once this session (price notes)
         self._recent: deque[Any] = deque(maxlen=RECENT_CALLS)  # CallRecords, for the kernel's report
         self._in_flight: set[str] = set()  # trace ids of calls sent and not yet recorded
@@ -167,14 +168,27 @@ class Session:
                 self._recorder = build_recorder(self.settings)
             return self._recorder
 
-    def add_spend(self, cost_usd: float | None, saved_usd: float | None, group_id: str | None) -> None:
+    def add_spend(self, cost_usd: float | None, saved_usd: float | None, group_id: str | None, *,
+                  estimated: bool = False) -> None:
         """Count a finished call's cost (and what a cache hit saved); a call with no known
-        price is counted apart, never as $0."""
+        price is counted apart, never as $0. ``estimated``: the cost is an estimate (a call
+        cut off mid-answer, see :meth:`add_cut_off_spend`)."""
         with self._lock:
             self._calls += 1
             self._unpriced += cost_usd is None
             self._spent_usd += cost_usd or 0.0
+            self._estimated_usd += (cost_usd or 0.0) if estimated else 0.0
             self._saved_usd += saved_usd or 0.0
+            if group_id is not None:
+                self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
+
+    def add_cut_off_spend(self, cost_usd: float | None, group_id: str | None) -> None:
+        """Count what a call's attempts cut off mid-answer cost (an interrupt, a dropped stream
+        that was then retried): estimated from the text received, part of the spend and of every
+        budget; the call itself is counted with its answer."""
+        with self._lock:
+            self._spent_usd += cost_usd or 0.0
+            self._estimated_usd += cost_usd or 0.0
             if group_id is not None:
                 self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
 
@@ -230,6 +244,7 @@ class Session:
             self._spent_usd, self._saved_usd = other._spent_usd, other._saved_usd
             self._group_spent = dict(other._group_spent)
             self._guard = list(other._guard)
+            self._estimated_usd = other._estimated_usd
             self._seen = set(other._seen)
             self._tokens, self._in_flight = list(other._tokens), set(other._in_flight)
             self._cached = other._cached
@@ -243,7 +258,8 @@ class Session:
         """This session's spend: calls (and how many had no known price), spent and saved USD,
         the budget and what remains. ``spent_usd`` is what the ``priced_calls`` cost, and what
         model-backed guardrail scanners cost for them (``guard_usd`` of it, from ``guard_calls``
-        calls, ``unpriced_guard_calls`` of them without a price): with no priced call it says
+        calls, ``unpriced_guard_calls`` of them without a price; ``estimated_usd`` of it is estimated:
+        answers cut off before the provider's usage arrived): with no priced call it says
         nothing (see :func:`spend_summary`), the others are counted apart."""
         with self._lock:
             budget = self.settings.budget_usd
@@ -256,6 +272,7 @@ class Session:
                     "in_flight": len(self._in_flight),
                     "guard_calls": self._guard[0], "unpriced_guard_calls": self._guard[1],
                     "guard_usd": float(f"{self._guard[2]:.12g}"),
+                    "estimated_usd": float(f"{self._estimated_usd:.12g}"),
                     "budget_usd": budget,
                     "remaining_usd": None if budget is None else budget - self._spent_usd}
 

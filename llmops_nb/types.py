@@ -172,6 +172,7 @@ class CallRecord:
     cut_detail: str | None = None
     user: str | None = None  # who made the call (settings.user, else the OS user)
     guard_calls: list[dict[str, Any]] = field(default_factory=list)  # model-backed scanners' calls for it
+    usage_estimated: bool = False  # usage and cost estimated: cut off before the provider's usage arrived
 
     def to_json(self) -> str:
         # shallow on purpose: asdict() deep-copies the request (5x slower, same JSON)
