@@ -567,6 +567,14 @@ class _Run:
         return ([as_record(c, "input") for c in self.guards.input.calls]
                 + [as_record(c, "output") for c in self.output_calls])
 
+    def _guard_cost_on(self, completion: Completion) -> None:
+        """The guardrail models' calls for this call, and their cost, on ``completion`` (its footer says them)."""
+        calls = self._guard_calls()
+        if calls:
+            costs = [c.get("cost_usd") for c in calls]
+            completion.guard_calls = len(calls)
+            completion.guard_cost_usd = None if None in costs else sum(costs)  # type: ignore[arg-type]
+
     def _placeholders(self) -> dict[str, str]:
         return dict(self.guards.input.mapping) if self.guards is not None else {}
 
@@ -581,6 +589,7 @@ class _Run:
         cut = self._cut(call, hit.finish_reason, hit.usage, None)
         completion.cut_by, completion.cut_detail = (cut.by, cut.detail) if cut else (None, None)
         completion.recorded_text, completion.placeholders = recorded, self._placeholders()
+        self._guard_cost_on(completion)
         if self.on_text is not None:
             self.on_text(shown)
         self.record(call, completion.latency_s, status="OK", text=recorded, usage=_fields(hit.usage),
@@ -647,6 +656,7 @@ class _Run:
             cut_by=cut.by if cut else None, cut_detail=cut.detail if cut else None,
             recorded_text=recorded, placeholders=self._placeholders(),
         )
+        self._guard_cost_on(completion)
         self.record(call, latency, status="OK", text=recorded, usage=_fields(final.usage), cost_usd=price.cost_usd,
                     ttft_s=ttft, finish_reason=final.finish_reason, notes=price_note + window_note + self.notes,
                     findings=[_fields(f) for f in findings], cost_simulated=price.simulated,

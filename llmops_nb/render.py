@@ -159,7 +159,8 @@ def small_print_html(text: str) -> str:
 
 
 def footer_text(c: Completion) -> str:
-    """One line of facts: model · tokens in→out · cost · latency · TTFT · cached."""
+    """One line of facts: model · tokens in→out · cost · latency · TTFT · cached · findings ·
+    what the policy's guardrail models cost."""
     parts = [c.model, f"{c.usage.input_tokens}→{c.usage.output_tokens} tok"]
     if c.cached:
         saved = f", saved ${c.saved_usd:.6f}" if c.saved_usd else ""
@@ -179,6 +180,8 @@ def footer_text(c: Completion) -> str:
         parts.append(f"route:{c.route}" + (f" ({len(c.attempts)} attempts)" if len(c.attempts) > 1 else ""))
     if c.findings:
         parts.append("🛡 " + findings_summary(c.findings))
+    if c.guard_calls:  # the policy's guardrail models: spent besides the call's own cost
+        parts.append(f"guard models {cost_text(c.guard_cost_usd)} ({c.guard_calls} call{'s' if c.guard_calls > 1 else ''})")
     return " · ".join(parts)
 
 
@@ -219,6 +222,8 @@ def footer_metadata(c: Completion) -> dict[str, Any]:
         "cut_by": c.cut_by,
         "cut_detail": c.cut_detail,
         "findings": [asdict(f) for f in c.findings],  # hashes, never the values
+        "guard_calls": c.guard_calls,
+        "guard_cost_usd": c.guard_cost_usd,
     }
 
 

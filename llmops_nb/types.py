@@ -111,6 +111,8 @@ class Completion:
     cost_simulated: bool = False  # priced at the simulator's reference price (sim:)
     cut_by: str | None = None  # the answer was cut: "max_tokens", "context_window" or "unknown"
     cut_detail: str | None = None  # … and how, for people: "at max_tokens (100)"
+    guard_calls: int = 0  # calls the policy's model-backed guardrail scanners made for this call
+    guard_cost_usd: float | None = None  # what they cost (None: no price known for one of them), besides cost_usd
     # What left the process: the answer as recorded (input placeholders kept, leaks redacted;
     # None: the same as ``text``), and placeholder → the user's value, for building the
     # recorded form of tables (llmops_nb.recorded). In memory only: never written anywhere.

@@ -19,6 +19,7 @@ from llmops_nb import groups
 from llmops_nb.guardrails import DEFAULT, Policy, guard_input, remote, scan
 from llmops_nb.guardrails._common import make_finding
 from llmops_nb.pricing import price_of
+from llmops_nb.render import footer_text
 from llmops_nb.run_totals import RunTotals
 from llmops_nb.session import session, spend_summary
 from llmops_nb.types import CallRecord, Usage
@@ -94,6 +95,8 @@ def test_a_guard_models_calls_are_spent_budgeted_and_in_history(llm) -> None:
     assert s["spent_usd"] == pytest.approx(c.cost_usd + guard_cost)
     assert session().group_spent(g.id) == pytest.approx(c.cost_usd + guard_cost)
     assert "guardrail models $0.608000 of it (2 calls)" in spend_summary()
+    assert (c.guard_calls, c.guard_cost_usd) == (2, pytest.approx(guard_cost))
+    assert footer_text(c).endswith("· guard models $0.608000 (2 calls)")  # where the user reads the call
     llm.flush()
     row = llm.history(1).iloc[0]
     assert row.cost_usd == pytest.approx(c.cost_usd) and row.guard_cost_usd == pytest.approx(guard_cost)
