@@ -259,8 +259,9 @@ class _ScanMemo:
     scanned twice: a prompt sent again (a re-run cell, a cache hit) and an answer served again
     from the cache cost a dictionary lookup. The built-in scanners are pure functions of the
     text and the policy (a policy's model-backed scanners are never memoised: they run after
-    the memo, see :meth:`Guards.run_scanners`); long texts are always scanned (the memo keeps at most ``size`` entries of ``max_chars`` characters each).
-    Results are shared: the pipeline never mutates them."""
+    the memo, see :meth:`Guards.run_scanners`); long texts are always scanned (the memo keeps
+    at most ``size`` entries of ``max_chars`` characters each). Results are shared: the
+    pipeline never mutates them."""
 
     def __init__(self, size: int = 256, max_chars: int = 16_000) -> None:
         self.size, self.max_chars = size, max_chars
@@ -746,8 +747,8 @@ def _with_cut_off(cut: list[dict[str, Any]], fields: dict[str, Any]) -> dict[str
     cost = None if None in costs else sum(costs)
     what = f"{len(cut)} attempt{'s' if len(cut) > 1 else ''} cut off mid-answer"
     price = "no known price" if cost is None else f"${cost:.6f}"
-    note = (f"{what} after {sum(c['chars'] for c in cut)} characters: about {tokens_in} + {tokens_out} tokens, "
-            f"{price}, estimated (the provider's usage never arrived) and counted in the spend")
+    note = (f"{what} after {sum(c['chars'] for c in cut)} characters: about {tokens_in} prompt and {tokens_out} "
+            f"answer tokens, {price}, estimated (the provider's usage never arrived) and counted in the spend")
     out = {**fields, "notes": [*fields.get("notes", []), note]}
     if fields.get("status") != "OK" and not fields.get("usage"):
         out.update(usage={"input_tokens": tokens_in, "output_tokens": tokens_out}, cost_usd=cost, usage_estimated=True)

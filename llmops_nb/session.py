@@ -179,8 +179,7 @@ class Session:
             self._spent_usd += cost_usd or 0.0
             self._estimated_usd += (cost_usd or 0.0) if estimated else 0.0
             self._saved_usd += saved_usd or 0.0
-            if group_id is not None:
-                self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
+            self._charge(group_id, cost_usd or 0.0)
 
     def add_cut_off_spend(self, cost_usd: float | None, group_id: str | None) -> None:
         """Count what a call's attempts cut off mid-answer cost (an interrupt, a dropped stream
@@ -189,8 +188,7 @@ class Session:
         with self._lock:
             self._spent_usd += cost_usd or 0.0
             self._estimated_usd += cost_usd or 0.0
-            if group_id is not None:
-                self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + (cost_usd or 0.0)
+            self._charge(group_id, cost_usd or 0.0)
 
     def add_guard_spend(self, calls: list[dict[str, Any]], group_id: str | None) -> None:
         """Count what a call's model-backed guardrail scanners cost (their calls as recorded):
@@ -202,8 +200,12 @@ class Session:
             self._guard[1] += sum(c.get("cost_usd") is None for c in calls)
             self._guard[2] += cost
             self._spent_usd += cost
-            if group_id is not None:
-                self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + cost
+            self._charge(group_id, cost)
+
+    def _charge(self, group_id: str | None, cost: float) -> None:
+        """Add ``cost`` to the group's spend (the caller holds the lock)."""
+        if group_id is not None:
+            self._group_spent[group_id] = self._group_spent.get(group_id, 0.0) + cost
 
     def call_started(self, trace_id: str) -> None:
         """A call is being sent (its record comes with :meth:`note_call`)."""
