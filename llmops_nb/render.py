@@ -180,8 +180,10 @@ def footer_text(c: Completion) -> str:
         parts.append(f"route:{c.route}" + (f" ({len(c.attempts)} attempts)" if len(c.attempts) > 1 else ""))
     if c.findings:
         parts.append("🛡 " + findings_summary(c.findings))
-    if c.guard_calls:  # the policy's guardrail models: spent besides the call's own cost
-        parts.append(f"guard models {cost_text(c.guard_cost_usd)} ({c.guard_calls} call{'s' if c.guard_calls > 1 else ''})")
+    if c.guard_calls:  # the policy's guardrail models: spent besides the call's own cost (local ones: free)
+        calls = f"{c.guard_calls} call{'s' if c.guard_calls > 1 else ''}"
+        parts.append(f"guard models ({calls})" if c.guard_cost_usd == 0
+                     else f"guard models {cost_text(c.guard_cost_usd)} ({calls})")
     return " · ".join(parts)
 
 

@@ -12,6 +12,8 @@ sees.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from llmops_nb import errors as E
@@ -97,6 +99,10 @@ def test_a_guard_models_calls_are_spent_budgeted_and_in_history(llm) -> None:
     assert "guardrail models $0.608000 of it (2 calls)" in spend_summary()
     assert (c.guard_calls, c.guard_cost_usd) == (2, pytest.approx(guard_cost))
     assert footer_text(c).endswith("· guard models $0.608000 (2 calls)")  # where the user reads the call
+    free = replace(c, guard_cost_usd=0.0, guard_calls=1)  # a local model, a free moderation endpoint
+    unknown = replace(c, guard_cost_usd=None)
+    assert footer_text(free).endswith("· guard models (1 call)")
+    assert footer_text(unknown).endswith("· guard models cost unknown (2 calls)")
     llm.flush()
     row = llm.history(1).iloc[0]
     assert row.cost_usd == pytest.approx(c.cost_usd) and row.guard_cost_usd == pytest.approx(guard_cost)
