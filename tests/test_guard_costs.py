@@ -19,7 +19,6 @@ import pytest
 from llmops_nb import errors as E
 from llmops_nb import groups
 from llmops_nb.guardrails import DEFAULT, Policy, guard_input, remote, scan
-from llmops_nb.guardrails._common import make_finding
 from llmops_nb.pricing import price_of
 from llmops_nb.render import footer_text
 from llmops_nb.run_totals import RunTotals
@@ -27,6 +26,7 @@ from llmops_nb.session import session, spend_summary
 from llmops_nb.types import CallRecord, Usage
 from tests.fakes.moderation_server import FakeOpenAIModeration
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.word_scanner import WordScanner
 
 EMAIL, OTHER = "ada.lovelace@example.org", "charles.babbage@example.net"
 TOXIC = "You are a worthless idiot and I hate you."
@@ -141,23 +141,9 @@ def test_a_call_refused_before_sending_asks_no_guard_model(llm, openai_env, mode
     assert moderation.requests == [] and openai_env.requests == []
 
 
-class _Words:
-    """A scanner that flags a word wherever it is, and records what it was given."""
-
-    name = "words"
-
-    def __init__(self, word: str) -> None:
-        self.word, self.seen = word, []
-
-    def scan(self, text: str, direction: str = "input") -> list:
-        self.seen.append(text)
-        at = text.find(self.word)
-        return [] if at < 0 else [make_finding(self.name, "word", text, at, at + len(self.word))]
-
-
 def test_a_scanners_spans_are_mapped_back_onto_the_text_as_written() -> None:
     text = f"Mail {EMAIL} and {OTHER}, then say BANANA twice."
-    words = _Words("BANANA")
+    words = WordScanner("BANANA")
     policy = DEFAULT.with_scanners(words, action="redact")
     (found,) = [f for f in scan(text, "input", policy) if f.scanner == "words"]
     assert words.seen == ["Mail <EMAIL_1> and <EMAIL_2>, then say BANANA twice."]
@@ -168,13 +154,13 @@ def test_a_scanners_spans_are_mapped_back_onto_the_text_as_written() -> None:
     assert r.mapping == {"<EMAIL_1>": EMAIL, "<EMAIL_2>": OTHER, "<WORD_1>": "BANANA"}
     assert [text[f.start:f.end] for f in r.findings_by_text[0]] == [EMAIL, OTHER, "BANANA"]
     # a span over a placeholder covers the value it replaced
-    over = _Words("<EMAIL_2>, then")
+    over = WordScanner("<EMAIL_2>, then")
     (f,) = [f for f in scan(text, "input", DEFAULT.with_scanners(over)) if f.scanner == "words"]
     assert text[f.start:f.end] == f"{OTHER}, then"
 
 
 def test_a_scanner_is_not_asked_about_a_text_the_builtins_block() -> None:
-    words = _Words("BANANA")
+    words = WordScanner("BANANA")
     policy = DEFAULT.with_scanners(words).with_actions(secrets="block")
     r = guard_input([f"BANANA OPENAI_API_KEY={SECRET}"], policy)
     assert r.blocked and words.seen == [] and not [f for f in r.findings if f.scanner == "words"]

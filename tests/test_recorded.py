@@ -17,6 +17,7 @@ from llmops_nb import evaluation as ev
 from llmops_nb import recorded
 from llmops_nb.config import settings
 from llmops_nb.experiments import Experiment
+from tests.fakes.word_scanner import WordScanner
 
 EMAIL, PHONE, CARD = "ada.lovelace@example.com", "+1 415 555 0132", 4111111111111111
 TOKEN = "ghp_aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH3jK5"
@@ -110,17 +111,7 @@ def test_a_model_backed_scanner_is_asked_about_the_calls_not_about_each_recorded
     recorded nowhere (its redactions are among the call's placeholders already)."""
     from llmops_nb.guardrails import DEFAULT
 
-    class Counting:
-        name = "counting"
-
-        def __init__(self) -> None:
-            self.seen: list[str] = []
-
-        def scan(self, text: str, direction: str = "input") -> list:
-            self.seen.append(text)
-            return []
-
-    scanner = Counting()
+    scanner = WordScanner(name="counting")
     df = C.compare(["sim:echo"], ["Write to {{to}} about {{topic}}."], [{"to": EMAIL, "topic": "tea"}],
                    guard=DEFAULT.with_scanners(scanner), progress=False)
     C.wait_logged(df)

@@ -12,6 +12,7 @@ import time
 from llmops_nb.config import build_settings
 from llmops_nb.session import store_slug as _store_slug
 from llmops_nb.types import CallRecord
+from tests.fakes.word_scanner import WordScanner
 
 LOAD_AND_WAIT = """
 import sys, time
@@ -206,17 +207,7 @@ def test_the_warm_up_asks_no_model_backed_scanner(llm):
     guard model would be a request at ``%load_ext`` — paid, and for no call."""
     from llmops_nb import guardrails, warmup
 
-    class Counting:
-        name = "counting"
-
-        def __init__(self) -> None:
-            self.seen: list[str] = []
-
-        def scan(self, text: str, direction: str = "input") -> list:
-            self.seen.append(text)
-            return []
-
-    scanner = Counting()
+    scanner = WordScanner(name="counting")
     llm.configure(guardrails=guardrails.DEFAULT.with_scanners(scanner))
     warmup._pipeline()
     assert scanner.seen == []
