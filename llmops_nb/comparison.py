@@ -425,7 +425,6 @@ def _import_pandas_once_sent(futures: Mapping[Future[Any], Cell], running: int) 
     overlaps the wait for the answers."""
     if "pandas" in sys.modules:
         return
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if sum(f.done() for f in futures) + session().spend()["in_flight"] >= running:
@@ -504,7 +503,6 @@ def compare(
         print(f"compare: {est.describe()}")
     confirm_cost(est, confirm_above_usd, confirm)
     name = name or f"compare {len(dict.fromkeys(models))} models × {len(cells) // len(dict.fromkeys(models))} calls"
-
     with session().recorder.holding():  # the first export (import mlflow) waits for the table
         started = time.perf_counter()
         with tracking.group(name, budget_usd=budget_usd) as group:
@@ -618,7 +616,6 @@ def _log_results(group_id: str, df: Any, scorers: list[str], sess: Any, recorder
 
 def _log_in_background(group_id: str, df: Any, logged: Any, scorers: list[str]) -> None:
     """Log ``logged`` (the recorded form of ``df``) to the group's run, off the caller's thread."""
-
     global _log_pool
     sess = session()  # the one that recorded the calls, even if configure() replaces it meanwhile
     if not sess.settings.tracking:

@@ -110,8 +110,10 @@ def _guard_summary(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _guard_cost(calls: list[dict[str, Any]]) -> str | None:
     """What the call's model-backed scanners cost, summed; None without such calls or while one
     of them has no price (its ``note`` says why, in ``guard_calls``)."""
-    costs = [c.get("cost_usd") for c in calls]
-    return f"{sum(costs):.10g}" if costs and None not in costs else None  # type: ignore[arg-type]
+    from llmops_nb.guardrails.scanner_calls import total_cost
+
+    cost = total_cost(calls) if calls else None
+    return None if cost is None else f"{cost:.10g}"
 
 
 def _guard_span_id(r: CallRecord, i: int) -> str:

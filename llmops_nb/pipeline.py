@@ -184,7 +184,6 @@ class Guards:
     expect_json: bool = False
     originals: tuple[str, ...] = field(default=(), repr=False)  # the prompt's texts as written (raw values)
     roles: tuple[str, ...] = field(default=(), repr=False)
-    scanned: bool = False  # the policy's model-backed scanners have read the prompt
 
     @classmethod
     def start(cls, guard: Any, messages: tuple[Message, ...], system: str | None, *,
@@ -223,8 +222,8 @@ class Guards:
 
     @property
     def scanners_pending(self) -> bool:
-        """Whether the policy's model-backed scanners have yet to read the prompt."""
-        return bool(self.policy.scanners) and not self.input.blocked and not self.scanned
+        """Whether the policy has model-backed scanners to read the prompt (not one the built-ins block)."""
+        return bool(self.policy.scanners) and not self.input.blocked
 
     def run_scanners(self) -> bool:
         """Run the policy's model-backed scanners on the redacted prompt (see
@@ -232,7 +231,6 @@ class Guards:
         from llmops_nb import guardrails
 
         before = (self.system, self.messages)
-        self.scanned = True
         self._use(guardrails.run_scanners(self.input, list(self.originals), self.policy))
         return (self.system, self.messages) != before
 
@@ -484,6 +482,13 @@ class _Run:
         self.group = current_group()
         self._keys: dict[int, tuple[PreparedCall, str]] = {}  # the cache key of each call, made once
         self.output_calls: list[Any] = []  # the output guard's model-backed scanner calls
+        if guards is not None:  # the prompt's scanner calls are made: spent, before the budget check sees it
+            self.spend_on_guards(guards.input.calls)
+
+    def spend_on_guards(self, calls: list[Any]) -> None:
+        """Count what model-backed guardrail scanner calls cost, as soon as they are made (whatever the call's outcome)."""
+        if calls:
+            self.sess.add_guard_spend([c.cost_usd for c in calls], self.group.id if self.group else None)
 
     def check_budget(self, call: PreparedCall, max_cost: float | None) -> None:
         """:func:`_check_budget`; a refused call whose prompt a guardrail model has read already
@@ -524,8 +529,6 @@ class _Run:
         )
         _safely_record(self.recorder, record)
         self.sess.note_call(record)
-        if record.guard_calls:  # what the guardrail models cost is spent, whatever the call's outcome
-            self.sess.add_guard_spend(record.guard_calls, group.id if group else None)
         if cut:  # what the attempts cut off mid-answer generated is billed: spent (estimated)
             cost = None if any(c["cost_usd"] is None for c in cut) else sum(c["cost_usd"] for c in cut)
             if record.usage_estimated:  # no answer: the call's cost is that of its cut-off attempts
@@ -553,6 +556,7 @@ class _Run:
             return raw, raw, []
         recorded, shown, findings, out = self.guards.check_answer(raw)
         self.notes, self.output_calls = list(out.notes), out.calls
+        self.spend_on_guards(out.calls)
         if out.blocked:
             cost = 0.0 if paid.get("cached") else paid.get("cost_usd")
             self.sess.add_spend(cost, None, self.group.id if self.group else None)
@@ -572,9 +576,9 @@ class _Run:
         """The guardrail models' calls for this call, and their cost, on ``completion`` (its footer says them)."""
         calls = self._guard_calls()
         if calls:
-            costs = [c.get("cost_usd") for c in calls]
-            completion.guard_calls = len(calls)
-            completion.guard_cost_usd = None if None in costs else sum(costs)  # type: ignore[arg-type]
+            from llmops_nb.guardrails.scanner_calls import total_cost
+
+            completion.guard_calls, completion.guard_cost_usd = len(calls), total_cost(calls)
 
     def _placeholders(self) -> dict[str, str]:
         return dict(self.guards.input.mapping) if self.guards is not None else {}

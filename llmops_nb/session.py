@@ -190,14 +190,15 @@ class Session:
             self._estimated_usd += cost_usd or 0.0
             self._charge(group_id, cost_usd or 0.0)
 
-    def add_guard_spend(self, calls: list[dict[str, Any]], group_id: str | None) -> None:
-        """Count what a call's model-backed guardrail scanners cost (their calls as recorded):
-        part of the spend, so every budget — per call excepted, it is checked before — counts
-        them; one without a known price is counted apart, never as $0."""
-        cost = sum(c["cost_usd"] for c in calls if c.get("cost_usd") is not None)
+    def add_guard_spend(self, costs: list[float | None], group_id: str | None) -> None:
+        """Count what model-backed guardrail scanner calls cost, as they are made (a call's input
+        scan before the call is sent, so its budget check sees it): part of the spend, so every
+        budget — per call excepted — counts them; one without a known price (None) is counted
+        apart, never as $0."""
+        cost = sum(c for c in costs if c is not None)
         with self._lock:
-            self._guard[0] += len(calls)
-            self._guard[1] += sum(c.get("cost_usd") is None for c in calls)
+            self._guard[0] += len(costs)
+            self._guard[1] += sum(c is None for c in costs)
             self._guard[2] += cost
             self._spent_usd += cost
             self._charge(group_id, cost)

@@ -18,7 +18,7 @@ import pytest
 
 from llmops_nb import errors as E
 from llmops_nb import groups
-from llmops_nb.guardrails import DEFAULT, Policy, guard_input, remote, scan
+from llmops_nb.guardrails import DEFAULT, guard_input, remote, scan
 from llmops_nb.pricing import price_of
 from llmops_nb.render import footer_text
 from llmops_nb.run_totals import RunTotals
@@ -115,6 +115,26 @@ def test_a_guard_models_calls_are_spent_budgeted_and_in_history(llm) -> None:
         assert fake.requests == []  # refused before the guard model was asked
 
 
+def test_a_call_the_guard_models_own_cost_pushed_over_the_budget_is_refused_and_recorded(llm) -> None:
+    """The budget is checked before the guard model is asked (the call fits) and again before the
+    call is sent: the guard model's cost has used up the budget, so the call is refused — and
+    recorded, since the guard model was paid (its cost in the spend)."""
+    llm.set_price("vllm:*", input_per_mtok=1000.0, output_per_mtok=2000.0)
+    guard_cost = 300 * 1e-3 + 2 * 2e-3
+    llm.configure(budget_usd=guard_cost / 2)  # more than the call's own estimate, less than the guard model's cost
+    with FakeOpenAI() as fake:
+        fake.reply("safe", prompt_tokens=300, completion_tokens=2)
+        policy = DEFAULT.with_scanners(remote.ChatGuard("vllm:llama-guard", client=fake.client()))
+        with pytest.raises(E.BudgetExceeded) as info:
+            llm.complete("sim:default", "What is the capital of France?", guard=policy, cache=False)
+        assert len(fake.requests) == 1  # the prompt's check; the call itself was not sent
+    s = llm.spend()
+    assert s["guard_usd"] == pytest.approx(guard_cost) and s["spent_usd"] == pytest.approx(guard_cost)
+    record = session().recent_calls()[-1]
+    assert (record.status, record.error_type, record.trace_id) == ("ERROR", "BudgetExceeded", info.value.trace_id)
+    assert [c["direction"] for c in record.guard_calls] == ["input"]
+
+
 def test_a_model_backed_scanner_reads_what_the_provider_reads(llm, openai_env, moderation) -> None:
     moderation.scores({}, {})
     openai_env.reply(f"Write to <EMAIL_1>, and sign with {SECRET}.")  # a leaked key: redacted for everyone
@@ -164,4 +184,3 @@ def test_a_scanner_is_not_asked_about_a_text_the_builtins_block() -> None:
     policy = DEFAULT.with_scanners(words).with_actions(secrets="block")
     r = guard_input([f"BANANA OPENAI_API_KEY={SECRET}"], policy)
     assert r.blocked and words.seen == [] and not [f for f in r.findings if f.scanner == "words"]
-    assert isinstance(policy, Policy)

@@ -54,3 +54,9 @@ def as_record(call: Any, direction: str) -> dict[str, Any]:
            "cost_usd": call.cost_usd, "flagged": call.flagged}
     row.update({k: v for k, v in (("note", call.note), ("error", call.error)) if v})
     return row
+
+
+def total_cost(calls: list[dict[str, Any]]) -> float | None:
+    """What recorded scanner calls (:func:`as_record`) cost in all; None while one has no price."""
+    costs = [c.get("cost_usd") for c in calls]
+    return None if None in costs else sum(costs)  # type: ignore[arg-type]
