@@ -127,14 +127,23 @@ def split_line_prompt(line: str) -> tuple[list[str], str]:
         pos = match.end()
 
 
+def _parse_options(words: list[str]) -> Any:
+    """The call parser's namespace; an option whose value is ``--`` is a UsageError (argparse
+    would take it as an empty value, past the option's choices and type)."""
+    for option, value in zip(words, words[1:], strict=False):
+        if option in _VALUE_OPTIONS and value == "--":
+            raise UsageError(f"{option} needs a value, not '--'; usage:\n{USAGE}")
+    return _call_parser().parse_intermixed_args(words)
+
+
 def parse_call(line: str, *, cell: bool) -> CallArgs:
     """Parse the magic line; UsageError on anything malformed."""
     verbatim = None
     if not cell and "--prompt" not in line:  # one-line prompt: options first, then the text as typed
         option_words, verbatim = split_line_prompt(line)
-        ns = _call_parser().parse_intermixed_args(option_words)
     else:  # options may come in any order; quotes are shell-like
-        ns = _call_parser().parse_intermixed_args(_split(line))
+        option_words = _split(line)
+    ns = _parse_options(option_words)
     # --prompt takes several refs; model ids written after them (refs never hold ':') are models
     refs = [r for r in ns.prompt if not _is_model_id(r)]
     words = [r for r in ns.prompt if _is_model_id(r)] + list(ns.words)

@@ -37,6 +37,15 @@ def test_no_raw_exception_escapes_the_parser(words, cell, sep):
     assert args.format in ("markdown", "text", "json", "code")
 
 
+@pytest.mark.parametrize("line", ["-f --", "sim:a -f -- hi", "sim:a --guard --", "-t -- sim:a"])
+@pytest.mark.parametrize("cell", [True, False])
+def test_a_value_option_followed_by_the_end_of_options_is_a_usage_error(line, cell):
+    """``-f --`` (hypothesis found it): argparse took ``--`` as the option's empty value, past its
+    choices, and the cell ran with ``format=[]``."""
+    with pytest.raises(UsageError, match="needs a value, not '--'"):
+        parse_call(line, cell=cell)
+
+
 @settings(max_examples=150, deadline=None, database=None)
 @given(st.text(alphabet=st.sampled_from(list("ab:-\"' =@{}\\\t")), max_size=20), st.booleans())
 def test_no_raw_exception_escapes_the_parser_on_any_text(line, cell):
