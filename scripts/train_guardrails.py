@@ -17,7 +17,10 @@ README: sources, licences, the hash-based ``train``/``dev`` split). Trains on ``
    prompts; toxic texts for injection) and 240 authored output-format instructions
    (:func:`format_instructions`); toxicity: 661 authored benign negatives (:func:`authored_negatives`:
    instructions, technical and figurative "violent" words, identity terms) and obfuscated copies of some rows (leetspeak, masked and repeated letters, spaced
-   letters) of both labels, so the model sees what the normaliser leaves of them;
+   letters) of both labels, so the model sees what the normaliser leaves of them; toxicity
+   reads every text with its identity words masked (``textmodel.mask_identities``: "women",
+   "Muslims", "gay" … become one placeholder) and trains without the placeholder's own n-grams
+   (``textmodel.identity_buckets``, weight 0), so naming a group adds nothing by itself;
 3. L2-regularised logistic regression (scikit-learn, training time only) on the hashed features;
 4. Platt scaling fitted on 3-fold out-of-fold margins (folds by ``group`` when a row has one), so
    the score is a probability; the reporting threshold is chosen on those out-of-fold scores
@@ -88,7 +91,9 @@ MIN_PRECISION = 0.96  # injection: the reporting threshold is the lowest with th
 # training split (see the model card), never on dev.
 CONFIG = {
     "injection": {"C": 8.0, "nb_alpha": 1.0, "context_dependent": True, "augment": False},
-    "toxicity": {"C": 8.0, "nb_alpha": 1.0, "context_dependent": True, "augment": True, "authored_weight": 3.0},
+    # toxicity: identity words masked (textmodel.mask_identities), the placeholder's own n-grams left out
+    "toxicity": {"C": 8.0, "nb_alpha": 1.0, "context_dependent": True, "augment": True, "authored_weight": 3.0,
+                 "masks_identities": True},
 }
 
 
@@ -257,8 +262,8 @@ def _csr(wins: list, bits: int) -> sparse.csr_matrix:
 class Featurised:
     """Every text's window vectors, computed once (the runtime's own featurisation)."""
 
-    def __init__(self, texts: list[str], bits: int) -> None:
-        self.wins = [textmodel.window_vectors(t, bits) for t in texts]
+    def __init__(self, texts: list[str], bits: int, masked: bool = False) -> None:
+        self.wins = [textmodel.window_vectors(t, bits, masked) for t in texts]
         flat = [w for ws in self.wins for w in ws]
         self.owner = np.repeat(np.arange(len(texts)), [len(ws) for ws in self.wins])
         self.X = _csr(flat, bits)  # all windows: scored like the runtime does (best window per text)
@@ -281,10 +286,15 @@ def nb_ratio(X: sparse.csr_matrix, y: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def fit(X: sparse.csr_matrix, y: np.ndarray, c: float, alpha: float | None,
-        weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        weight: np.ndarray | None = None, drop: list[int] | None = None) -> tuple[np.ndarray, float]:
     """NBSVM-style logistic regression: features scaled by the NB ratio, the ratio folded back
     into the weights (so the runtime scores ``Σ w·x`` as before, at no extra cost). ``weight``:
-    per-window sample weights (``None``: all 1)."""
+    per-window sample weights (``None``: all 1); ``drop``: buckets that get weight 0 (their
+    columns are zeroed before the fit, so the other weights are learned without them)."""
+    if drop:
+        keep = np.ones(X.shape[1])
+        keep[drop] = 0.0
+        X = X @ sparse.diags(keep)
     r = nb_ratio(X, y, alpha) if alpha else np.ones(X.shape[1])
     model = LogisticRegression(C=c, max_iter=3000, solver="liblinear")
     model.fit(X @ sparse.diags(r) if alpha else X, y, sample_weight=weight)
@@ -381,9 +391,11 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
     augmented = [(i, obfuscate(r["text"], rng)) for i, r in enumerate(tr)
                  if cfg["augment"] and rng.random() < (0.35 if r["label"] else 0.15)]
     print(f"  featurising {len(tr)} + {len(others)} + {len(augmented)} texts", flush=True)
-    F_tr = Featurised([r["text"] for r in tr], bits)
-    F_other = Featurised([r["text"] for r in others], bits)
-    F_aug = Featurised([t for _, t in augmented], bits)
+    masked = bool(cfg.get("masks_identities"))
+    drop = textmodel.identity_buckets(bits) if masked else None
+    F_tr = Featurised([r["text"] for r in tr], bits, masked)
+    F_other = Featurised([r["text"] for r in others], bits, masked)
+    F_aug = Featurised([t for _, t in augmented], bits, masked)
     y_rows = np.array([int(r["label"]) for r in tr])
     row_groups = np.array([_group(r) for r in tr])
     aug_of = np.array([i for i, _ in augmented], dtype=int)
@@ -413,7 +425,7 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
         keep = np.ones(len(tr), dtype=bool)
         keep[held] = False
         X, y, sw = design(keep)
-        w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"], sw)
+        w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"], sw, drop)
         w = w.astype(np.float16).astype(np.float64)  # as shipped
         oof[held] = F_tr.best_margins(w, bias)[held]
         print(f"  {family} fold {k + 1}/{FOLDS}", flush=True)
@@ -434,9 +446,9 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
     else:
         c, threshold, scores_oof = 0.0, th_max, max_oof
     X, y, sw = design(np.ones(len(tr), dtype=bool))
-    w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"], sw)
+    w, bias = fit(X, y, cfg["C"], cfg["nb_alpha"], sw, drop)
     path = OUT / f"{family}_model.npz"
-    textmodel.save(str(path), bits=bits, w=w, bias=bias, a=a, b=b, threshold=threshold, rules=c)
+    textmodel.save(str(path), bits=bits, w=w, bias=bias, a=a, b=b, threshold=threshold, rules=c, masks_identities=masked)
     textmodel.load.cache_clear()
     getattr(textmodel, "_loaded", {}).pop(f"{family}_model", None)  # the per-process copy: score the new weights
     model = textmodel.load(f"{family}_model")
@@ -453,7 +465,7 @@ def train(family: str, data: Path, bits: int, limit: int = 0) -> dict:
         "dev_standalone_at_default": prf(dev_y[standalone], (dev_scores[standalone] >= default).astype(int))}
     return {
         "file": path.name, "bytes": path.stat().st_size, "bits": bits, "C": cfg["C"], "nb_alpha": cfg["nb_alpha"],
-        "seed": SEED, "folds": FOLDS, "threshold": threshold,
+        "seed": SEED, "folds": FOLDS, "threshold": threshold, "masks_identities": masked,
         "calibration": {"a": round(a, 4), "b": round(b, 4), "rules": round(c, 4),
                         "how": "combiner: max(rule_score, sigmoid(a·margin + b + rules·rule_score))" if use_comb else
                                "Platt sigmoid(a·margin + b); scanner score = max(rules, model)"},

@@ -22,7 +22,9 @@ is its best window's, and that window is the finding's span — an instruction s
 middle of an e-mail is found where it is, not averaged away by the rest of the e-mail.
 
 Both bundled models use the same features, so one featurisation serves the injection and the
-toxicity scanner of a text.
+toxicity scanner of a text. The toxicity model (file version 3) reads the text with the words
+that name a group masked (:func:`mask_identities`), the placeholder's own n-grams of weight 0;
+a text without such words — most prompts — is still featurised once for both.
 
 Weights ship as ``.npz`` files of plain arrays (``numpy.load(allow_pickle=False)``), written by
 ``scripts/train_guardrails.py``; see ``data/MODEL_CARD.md``.
@@ -132,6 +134,33 @@ def normalise(text: str) -> str:
     if _STRETCHED.search(low):  # a letter repeated past two: "fuuuuck" → "fuuck"
         low = _STRETCHED.sub(r"\1\1", low)
     return low
+
+
+# Words that name a group of people (gender, sexuality, religion, origin, disability). In hate-speech
+# data they occur mostly in hateful sentences, so a linear n-gram model learns them as toxic by
+# themselves ("I love women." scored 0.64, "women" alone 0.93). A model trained with
+# ``masks_identities`` sees each of them as one placeholder whose own n-grams carry no weight
+# (their columns are left out of its training): only the words around it count.
+_IDENTITY_LIST = """
+    woman women female females trans transgender transgenders gay gays lesbian lesbians homosexual homosexuals
+    bisexual bisexuals queer queers lgbt lgbtq lgbtqia black blacks african africans jew jews jewish muslim
+    muslims islam islamic arab arabs immigrant immigrants refugee refugees migrant migrants mexican mexicans
+    latino latinos latina latinas hispanic hispanics asian asians chinese indian indians indigenous disabled
+    disability disabilities christian christians hindu hindus catholic catholics atheist atheists deaf blind
+"""
+IDENTITY_WORDS = frozenset(_IDENTITY_LIST.split())
+IDENTITY_PLACEHOLDER = "qxgrp"
+_IDENTITY = re.compile(r"\b(?:" + "|".join(sorted(IDENTITY_WORDS, key=len, reverse=True)) + r")\b")
+
+
+def mask_identities(norm: str) -> str:
+    """``norm`` (a :func:`normalise` result) with every word of ``IDENTITY_WORDS`` replaced by
+    ``IDENTITY_PLACEHOLDER``; ``norm`` itself when it has none (its letter runs decide whether the
+    pattern runs at all: it matches only where a run is such a word; they are :func:`words_of`'s, which
+    the rules of a text whose normalised form is its lower case have just asked for)."""
+    if IDENTITY_WORDS.isdisjoint(words_of(norm)):
+        return norm
+    return _IDENTITY.sub(IDENTITY_PLACEHOLDER, norm)
 
 
 _WORD_BYTES = b"abcdefghijklmnopqrstuvwxyz0123456789'"
@@ -357,6 +386,11 @@ def _featurised(text: str, bits: int, version: int = 2, numeric: bool = True) ->
     if hit is not None:
         return hit
     norm = normalised(text)
+    if version >= 3:  # version 2's features of the text with its identity words masked
+        masked = mask_identities(norm)
+        if masked == norm:  # none: the same features as version 2 (one featurisation for both models)
+            return _featurised(text, bits, 2, numeric)
+        norm, version = masked, 2
     size = len(norm) if norm.isascii() else len(norm.encode("utf-8", "surrogatepass"))
     windowed = size + 2 > BLOCK * WINDOW_BLOCKS
     if not numeric:
@@ -420,7 +454,9 @@ an aligned copy)."""
     b: float
     threshold: float  # the score at which the default policy reports (see the model card)
     rules: float = 0.0
-    version: int = 2  # feature set: 2 = :func:`features`, 1 = :func:`features_v1` (a file with 4 meta values)
+    # feature set: 2 = :func:`features`, 1 = :func:`features_v1` (a file with 4 meta values), 3 = version 2's
+    # of the text with its identity words masked (:func:`mask_identities`; a sixth meta value, 1)
+    version: int = 2
     _w: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -508,12 +544,13 @@ an aligned copy)."""
         return self.score_span(text)[0]
 
 
-def window_vectors(text: str, bits: int) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
+def window_vectors(text: str, bits: int, masked: bool = False) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
     """Training helper: ``(buckets, values, start, end)`` per window of ``text`` — the sparse
     feature vector the runtime scores (values = counts / sqrt(n)), and its span in bytes of the
-    normalised text. Shares every step with :meth:`LinearTextModel.margins`."""
+    normalised text (with its identity words masked when ``masked``: a version-3 model). Shares
+    every step with :meth:`LinearTextModel.margins`."""
     np = _npc().np
-    norm = normalise(text)
+    norm = mask_identities(normalise(text)) if masked else normalise(text)
     idx, pos = features(norm, bits)
     size = len(norm.encode("utf-8", "surrogatepass")) + 2
     blocks_of, nblocks = window_ids(pos, size) if size > BLOCK * WINDOW_BLOCKS else (pos * 0, 1)
@@ -582,7 +619,7 @@ def read_model(data: bytes | mmap.mmap, name: str) -> LinearTextModel:
         raise ValueError(f"{name}: weights must be {1 << bits} float16 values")
     return LinearTextModel(name=name, bits=bits, raw=payload[:2 * count], bias=float(meta[0]), a=float(meta[1]),
                            b=float(meta[2]), threshold=float(meta[3]), rules=float(meta[4]) if len(meta) > 4 else 0.0,
-                           version=2 if len(meta) > 4 else 1)
+                           version=1 if len(meta) < 5 else 3 if len(meta) > 5 and meta[5] else 2)
 
 
 _loaded: dict[str, LinearTextModel] = {}
@@ -610,11 +647,23 @@ def load(name: str) -> LinearTextModel:
 
 
 def save(path: str, *, bits: int, w: np.ndarray, bias: float, a: float, b: float, threshold: float,
-         rules: float = 0.0) -> None:
-    """Write a model file: float16 weights, uncompressed (a compressed 2 MB array costs ~10 ms to inflate)."""
+         rules: float = 0.0, masks_identities: bool = False) -> None:
+    """Write a model file: float16 weights, uncompressed (a compressed 2 MB array costs ~10 ms to
+    inflate). A model trained on identity-masked text (``masks_identities``) has a sixth meta value, 1."""
     np = _npc().np
-    np.savez(path, bits=np.int64(bits), w=w.astype(np.float16),
-             meta=np.array([bias, a, b, threshold, rules], dtype=np.float64))
+    meta = [bias, a, b, threshold, rules] + ([1.0] if masks_identities else [])
+    np.savez(path, bits=np.int64(bits), w=w.astype(np.float16), meta=np.array(meta, dtype=np.float64))
+
+
+def identity_buckets(bits: int) -> list[int]:
+    """The buckets of the placeholder's own n-grams (its characters between spaces, its word):
+    a version-3 model trains without them, so a masked identity word adds nothing by itself. The
+    character n-grams that reach past its spaces are the neighbours' as much as its own: kept."""
+    n = len(IDENTITY_PLACEHOLDER) + 2  # with its spaces
+    idx, _ = features(IDENTITY_PLACEHOLDER, bits, positions=False)
+    chars = idx[:len(CHAR_NGRAMS) * n].reshape(len(CHAR_NGRAMS), n)
+    own = [int(chars[k, i]) for k, g in enumerate(CHAR_NGRAMS) for i in range(n - g + 1)]
+    return sorted(set(own + idx[len(CHAR_NGRAMS) * n:].tolist()))
 
 
 NOT_LETTER = bytes(c if 97 <= c <= 122 or c >= 128 else 32 for c in range(256))  # bytes.translate: C speed
