@@ -184,6 +184,11 @@ TOXIC_CASES = {
              "Those people are animals and do not belong in our country.", "Muslims are a cancer on Europe."],
     "obfuscated": ["f u c k you", "you st*pid b1tch", "fuuuuuck you", "shut up you 1d10t", "ѕhut up you іdiot",
                    "y0u are a p1ece of sh1t", "go k1ll yourself", "sh1t for brains", "you are a r3tard"],
+    # letters masked by asterisks, most of a word or all but its first (the first three scored
+    # 0.35, 0.41 and 0.10: the classifier read "f***" as "fuu" and the rules dropped a one-letter
+    # token; "piece of s**t" 0.39)
+    "masked": ["go f*** yourself", "shut the f*** up", "F*** this, I quit.", "piece of s**t",
+               "you f**king idiot", "what an a**hole"],
 }
 
 
@@ -215,6 +220,9 @@ TOXIC_NEGATIVES = {
     "identity_positive": ["I love women.", "I am proud to be a gay man.", "My sister is gay and she just got married.",
                           "Disabled athletes train hard for the Paralympics.", "Black women founded the book club in 1962."],
     "idiom_literal": ["Make sure you never walk on the glass floor.", "Nobody likes you more than your grandma does."],
+    # asterisks that are not masks: markdown emphasis, Python's **kwargs, arithmetic, globs
+    "asterisks": ["**Note**: the **bit** width is 8.", "Use **kwargs and *args to pass options.",
+                  "Compute a*b + 2**10 for each row.", "Match the files with data*.csv and sh*.log."],
 }
 
 
@@ -251,6 +259,16 @@ def test_a_text_without_identity_words_is_featurised_once_for_both_models() -> N
     v2 = textmodel._featurised(text, 20, 2)
     assert textmodel._featurised(text, 20, 3) is v2
     assert textmodel._featurised("I love women.", 20, 3) is not textmodel._featurised("I love women.", 20, 2)
+
+
+def test_a_masked_word_reads_as_the_lightest_lexicon_word_it_can_spell() -> None:
+    lex = toxicity.lexicon()
+    assert toxicity._masked_form("f***", lex)[0] == "fuck"  # not a four-letter slur
+    assert toxicity._masked_form("s**t", lex)[0] == "shit"
+    assert toxicity._masked_form("f**king", lex)[0] == "fucking"  # through the prefix entry
+    assert toxicity._masked_form("**bit**", lex) is None and toxicity._masked_form("a*", lex) is None
+    assert toxicity._unmasked("go f*** yourself, s**t") == "go fuck yourself, shit"
+    assert toxicity._unmasked("no masks here") is None
 
 
 # ----------------------------------------------------------------------------------- normaliser

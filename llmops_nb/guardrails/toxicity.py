@@ -107,14 +107,51 @@ def _lookup(token: str, lex: Lexicon) -> tuple[str, float, str] | None:
 
 
 def _deobfuscate(token: str, lex: Lexicon) -> tuple[str, float, str] | None:
-    token = token.strip("*!")
-    plain = token.translate(_LEET)
+    bare = token.strip("*!")
+    plain = bare.translate(_LEET)
     found = _lookup(plain, lex) or (lex.words.get(lex.collapsed.get(_squeeze(plain), "")))
-    if found is None and "*" in token and len(token) >= 3:
-        rx = re.compile(re.escape(token).replace(r"\*", "[a-z]"))
-        form = next((f for f in lex.words if len(f) == len(token) and rx.fullmatch(f)), None)
-        found = lex.words[form] if form else None
+    if found is None:
+        masked = _masked_form(token, lex)
+        found = masked[1] if masked else None
     return found
+
+
+def _wildcard(token: str) -> str:
+    return re.escape(token).replace(r"\*", "[a-z]")
+
+
+def _masked_form(token: str, lex: Lexicon) -> tuple[str, tuple[str, float, str]] | None:
+    """``(word, lexicon entry)`` of the lexicon word that ``token`` spells with asterisks for
+    some of its letters ("f***", "s**t", "f**king" for a prefix entry), or None. Of several that
+    fit the lightest is taken ("f***" is "fuck", not a slur of four letters): a mask says a word
+    was meant, not which. A token must start with a letter: a word between asterisks ("**bit**")
+    is markdown emphasis, not a mask."""
+    token = token.rstrip("!")
+    if len(token) < 3 or "*" not in token or not token[0].isalpha():
+        return None
+    rx = re.compile(_wildcard(token))
+    found = [(f, lex.words[f]) for f in lex.words if len(f) == len(token) and rx.fullmatch(f)]
+    for prefix, w, cat in lex.prefixes:
+        head, rest = token[:len(prefix)], token[len(prefix):]
+        if rest and "*" in head and "*" not in rest and re.fullmatch(_wildcard(head), prefix):
+            found.append((prefix + rest, (prefix, w, cat)))
+    return min(found, key=lambda f: f[1][1], default=None)
+
+
+def _unmasked(low: str) -> str | None:
+    """``low`` with each asterisk-masked lexicon word spelled out (``go f*** yourself`` → ``go
+    fuck yourself``), for the classifier, whose features would read the asterisks as letters
+    ("f***" as "fuu"); None when there is none."""
+    if "*" not in low:
+        return None
+    lex = lexicon()
+    pieces, last = [], 0
+    for start, end in sorted(_obfuscated_tokens(low).items()):
+        masked = _masked_form(low[start:end], lex) if "*" in low[start:end] else None
+        if masked:
+            pieces += [low[last:start], masked[0]]
+            last = end
+    return "".join(pieces) + low[last:] if pieces else None
 
 
 def _word_hits(low: str, lex: Lexicon, words: list[str]) -> list[Hit]:
@@ -150,8 +187,10 @@ def _obfuscated_tokens(low: str) -> dict[int, int]:
             s -= 1
         while e < len(low) and low[e] in _TOKEN_CHARS:
             e += 1
-        if e - s <= 24 and sum(map(str.isalpha, low[s:e])) >= 2:
-            spans[s] = e
+        token = low[s:e]
+        letters = sum(map(str.isalpha, token))
+        if e - s <= 24 and (letters >= 2 or (letters == 1 and token[0].isalpha() and token.count("*") >= 2)):
+            spans[s] = e  # "f***": one letter and its mask
         last_end = e
     return spans
 
@@ -415,10 +454,20 @@ def combine(hits: list[Hit]) -> float:
 
 
 def model_score(text: str) -> tuple[float, int, int]:
-    """The learned classifier's calibrated score and the span of its best window."""
+    """The learned classifier's calibrated score and the span of its best window; a text with
+    asterisk-masked lexicon words is also read with them spelled out (:func:`_unmasked`), and
+    the stronger reading wins."""
     if not text.strip():
         return 0.0, 0, 0
-    return textmodel.load(MODEL).score_span(text)
+    model = textmodel.load(MODEL)
+    found = model.score_span(text)
+    unmasked = _unmasked(text.lower()) if "*" in text else None
+    if unmasked is not None:
+        score, start, end = model.score_span(unmasked)
+        if score > found[0]:
+            ratio = len(text) / max(1, len(unmasked))
+            return score, min(len(text), int(start * ratio)), min(len(text), round(end * ratio))
+    return found
 
 
 def toxicity_score(text: str) -> float:
