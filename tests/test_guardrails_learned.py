@@ -184,6 +184,10 @@ TOXIC_CASES = {
              "Those people are animals and do not belong in our country.", "Muslims are a cancer on Europe."],
     "obfuscated": ["f u c k you", "you st*pid b1tch", "fuuuuuck you", "shut up you 1d10t", "ѕhut up you іdiot",
                    "y0u are a p1ece of sh1t", "go k1ll yourself", "sh1t for brains", "you are a r3tard"],
+    # a violent fate called for or wished on a person (all scored 0.02-0.43 before)
+    "fate_called_for": ["You should be tortured.", "He deserves to be hanged.", "I hope your family suffers.",
+                        "Go drink bleach.", "I would love to see you beaten to death.", "You deserve to be shot.",
+                        "I'd love to see these Republicans slowly flayed alive."],
     # letters masked by asterisks, most of a word or all but its first (the first three scored
     # 0.35, 0.41 and 0.10: the classifier read "f***" as "fuu" and the rules dropped a one-letter
     # token; "piece of s**t" 0.39)
@@ -220,6 +224,11 @@ TOXIC_NEGATIVES = {
     "identity_positive": ["I love women.", "I am proud to be a gay man.", "My sister is gay and she just got married.",
                           "Disabled athletes train hard for the Paralympics.", "Black women founded the book club in 1962."],
     "idiom_literal": ["Make sure you never walk on the glass floor.", "Nobody likes you more than your grandma does."],
+    # the words of a called-for fate, said of no one or of things
+    "fate_benign": ["The prisoner was executed in 1953.", "Zombie processes pile up; they should be killed.",
+                    "You should get your shots before the trip.", "I would love to see you at the concert.",
+                    "I'd love to see them win the cup.", "You should be killing it at the gym.",
+                    "Go drink some water.", "The old server should be put down.", "I hope you get better soon."],
     # asterisks that are not masks: markdown emphasis, Python's **kwargs, arithmetic, globs
     "asterisks": ["**Note**: the **bit** width is 8.", "Use **kwargs and *args to pass options.",
                   "Compute a*b + 2**10 for each row.", "Match the files with data*.csv and sh*.log."],

@@ -99,7 +99,11 @@ def test_letter_led_patterns_match_as_written() -> None:
               "i am gonna hurt", "you're a", "you are such a", "ur a", "watch your back", "sleep with one eye open",
               "i know where you live", "your days are numbered", "make you bleed", "you won't see me coming",
               "you're dead meat", "i hope you die", "put a bullet in", "you have the brains of a", "nobody likes you",
-              "crawl back under your rock", "your mother should have stopped", "you are a complete embarrassment"]
+              "crawl back under your rock", "your mother should have stopped", "you are a complete embarrassment",
+              "he", "she", "her", "deserves", "deserve", "be", "get", "shot", "hanged", "tortured", "beaten", "off",
+              "i'd", "love", "would", "go", "drink", "bleach", "you should be shot", "he deserves to be hanged",
+              "people like you should be", "i'd love to see you", "go drink bleach", "i hope your family suffers",
+              "kill all the", "burn those"]
     rng = random.Random(9)
     texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(N)]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(N)]

@@ -213,6 +213,9 @@ _VIOLENT = (r"(?:kill|hurt|murder|stab|shoot|strangle|choke|rape|slaughter|tortu
             r"gut|skin)")
 _BODY_HARM = (r"(?:(?:break|smash|snap|cut|slit|bash\s+in)\s+(?:your|his|her|their|ur)\s+(?:legs?|neck|arms?|face|bones|jaw|"
               r"skull|throat|head|teeth|knees?)|beat\s+(?:you|u|him|her|them)\s+(?:up|to\s+death|senseless|to\s+a\s+pulp))")
+# what is done to a person in a call for violence (past participles)
+_FATES = (r"shot|hanged|hung|killed|murdered|tortured|executed|lynched|stabbed|beaten|burned|burnt|gassed|exterminated|"
+          r"raped|strangled|drowned|beheaded|flayed|whipped|lashed|slaughtered|castrated|skinned|butchered|put\s+down")
 _TECH_OBJECTS = (r"(?:process|processes|thread|threads|job|jobs|task|tasks|container|containers|pod|pods|instance|"
                  r"instances|tab|tabs|window|windows|session|sessions|quer(?:y|ies)|workers?|connections?|servers?|"
                  r"services?|apps?|programs?|bugs?|weeds?|lights?|engines?|the\s+(?:lights|engine|power|music))")
@@ -310,7 +313,18 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"\b(?:put|send|pump|stick)\s+(?:a|some|an?\s+\w+)\s+(?:bullets?|knife|blade|slug)\s+(?:in|into|through|between)\s+"
         r"(?:you|your|his|her|their|him|them|that|this|the)\b|"
         r"\b(?:you|u)(?:'re|\s+are|\s+r)\s+(?:so\s+)?(?:dead\s+meat|a\s+dead\s+(?:man|woman|boy|girl)|(?:going\s+to|gonna)\s+die)\b|"
-        r"\b(?:i|we)\s+(?:hope|wish)\s+(?:you|u)\s+(?:\w+\s+)?(?:die|burn|rot|get\s+(?:cancer|raped|shot|hit\s+by))\b")),
+        r"\b(?:i|we)\s+(?:hope|wish)\s+(?:you|u|your\s+(?:family|kids|children|mother|mom|mum|wife|husband|whole\s+family))\s+"
+        r"(?:\w+\s+)?(?:die|dies|burn|burns|rot|rots|suffer|suffers|gets?\s+(?:cancer|raped|shot|hit\s+by))\b")),
+    # a violent fate called for or wished on a person, without a first-person threat: "you should
+    # be hanged", "he deserves to be shot", "I'd love to see you beaten to death"; incitement to
+    # self-harm
+    ("threat", 0.85, (
+        r"\b(?:you|u|he|she|him|her|y'all|people\s+like\s+(?:you|u|him|her|them|that)|folks\s+like\s+(?:you|u|him|her|them))"
+        r"\s+(?:all\s+)?(?:should|deserves?|ought|needs?|must)\s+(?:to\s+)?(?:all\s+)?(?:be|get)\s+(?:\w+\s+)?"
+        r"(?:" + _FATES + r")\b(?!\s+off\b)|"
+        r"\b(?:i|we)(?:'d|\s+would|\s+wanna|\s+want\s+to|\s+can'?t\s+wait\s+to|\s+cannot\s+wait\s+to)?\s+(?:love\s+to\s+|like\s+to\s+)?"
+        r"see\s+(?:you|u|him|her|them|y'all|(?:these|those|all)\s+\w+)\s+(?:\w+\s+){0,2}?(?:" + _FATES + r"|die|dead|suffer|burn|hang)\b|"
+        r"\bgo\s+(?:drink|swallow|chug|eat)\s+(?:some\s+)?(?:bleach|poison|rat\s+poison|antifreeze)\b")),
     # insults without an insult word: a comparison or a verdict aimed at the reader
     ("insult", 0.8, (
         r"\b(?:you|u)(?:\s+have|\s+got|\s+have\s+got|'ve\s+got|'ve)\s+the\s+(?:brains?|iq|intelligence|personality|charm|manners|face|looks|"
@@ -362,6 +376,10 @@ _PATTERN_WORDS = (
     ]),
     frozenset(["watch", "sleep", "coming", "know", "numbered", "make", "sure", "bullet", "bullets", "knife", "blade",
                "slug", "dead", "die", "hope", "wish"]),
+    frozenset(["shot", "hanged", "hung", "killed", "murdered", "tortured", "executed", "lynched", "stabbed", "beaten",
+               "burned", "burnt", "gassed", "exterminated", "raped", "strangled", "drowned", "beheaded", "flayed",
+               "whipped", "lashed", "slaughtered", "castrated", "skinned", "butchered", "put", "die", "dead", "suffer",
+               "burn", "hang", "bleach", "poison", "antifreeze"]),
     frozenset(["brain", "brains", "iq", "intelligence", "personality", "charm", "manners", "face", "looks", "attention",
                "social", "wit", "common", "body", "smell", "embarrassment", "laughingstock", "laughing", "waste", "crawl",
                "nobody", "no", "should"]),
