@@ -188,6 +188,8 @@ TOXIC_CASES = {
     "fate_called_for": ["You should be tortured.", "He deserves to be hanged.", "I hope your family suffers.",
                         "Go drink bleach.", "I would love to see you beaten to death.", "You deserve to be shot.",
                         "I'd love to see these Republicans slowly flayed alive."],
+    # name-calling as a form of address (0.18 and 0.58 before: a comma, not "you", aimed it)
+    "vocative": ["Get lost, loser.", "Thanks for nothing, moron."],
     # letters masked by asterisks, most of a word or all but its first (the first three scored
     # 0.35, 0.41 and 0.10: the classifier read "f***" as "fuu" and the rules dropped a one-letter
     # token; "piece of s**t" 0.39)
@@ -229,6 +231,9 @@ TOXIC_NEGATIVES = {
                     "You should get your shots before the trip.", "I would love to see you at the concert.",
                     "I'd love to see them win the cup.", "You should be killing it at the gym.",
                     "Go drink some water.", "The old server should be put down.", "I hope you get better soon."],
+    # an insult word after a comma that addresses no one
+    "comma_lists": ["We sorted paper, plastic, trash.", "Winner, loser, tie: three outcomes.",
+                    "The loser, as usual, complained.", "Trash, recycling and compost go out on Monday."],
     # asterisks that are not masks: markdown emphasis, Python's **kwargs, arithmetic, globs
     "asterisks": ["**Note**: the **bit** width is 8.", "Use **kwargs and *args to pass options.",
                   "Compute a*b + 2**10 for each row.", "Match the files with data*.csv and sh*.log."],

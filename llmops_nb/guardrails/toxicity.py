@@ -41,6 +41,13 @@ _SPACED = re.compile(r"(?<![\w])(?:[a-z][ .\-_]){2,}[a-z](?!\w)")
 _LEET = str.maketrans("0134578@$!|+", "oieastbasiit")
 _TARGET = re.compile(r"\b(?:you|you're|youre|ur|u|ya|your|yo)\b(?:\W+\w+){0,3}\W*$|\b(?:bunch|pack|load)\s+of\s+$")
 _TARGET_AFTER = re.compile(r"\W{1,3}(?:you|u|ya)\b")
+# an insult used as a form of address: set off by a comma, or after "hey", ending its sentence
+# ("Get lost, loser.", "Hey idiot!"). Not a sentence's first word before a comma: "Trash,
+# recycling and compost go out on Monday." opens that way too
+_VOCATIVE_BEFORE = re.compile(r"(?:,|\bhey|\boi)\s*$")
+_VOCATIVE_AFTER = re.compile(r"[ \t]*(?:[.!?]|$)")
+# the insults that name a person (a list's last item "…, plastic, trash." is no address)
+_NAME_CALLING = frozenset(["idiot", "moron", "dumbass", "imbecile", "loser", "scumbag", "retard", "cretin", "jerk", "freak"])
 
 
 @dataclass(frozen=True)
@@ -439,12 +446,19 @@ def _hits_of(low: str, obfuscated: bool) -> list[Hit]:
         if any(s <= h.start and h.end <= e for s, e in guarded):
             continue
         aimed = h.category in ("insult", "profanity", "sexual", "slur") and (
-            _TARGET.search(low[max(0, h.start - 40):h.start]) or _TARGET_AFTER.match(low, h.end))
+            _TARGET.search(low[max(0, h.start - 40):h.start]) or _TARGET_AFTER.match(low, h.end) or _vocative(low, h))
         weight = min(1.0, h.weight + TARGET_BONUS) if aimed else h.weight
         if not aimed and _distanced(low, h.start):
             weight *= DISTANCED
         out.append(Hit(h.term, h.category, weight, h.start, h.end))
     return out
+
+
+def _vocative(low: str, h: Hit) -> bool:
+    """Whether hit ``h`` addresses the reader by name-calling (see ``_VOCATIVE_BEFORE``)."""
+    if h.term not in _NAME_CALLING:
+        return False
+    return bool(_VOCATIVE_BEFORE.search(low[max(0, h.start - 8):h.start]) and _VOCATIVE_AFTER.match(low, h.end))
 
 
 DISTANCED = 0.5  # a hit that is quoted, negated or reported counts half (counter-speech)
