@@ -123,8 +123,18 @@ def _deobfuscate(token: str, lex: Lexicon) -> tuple[str, float, str] | None:
     return found
 
 
-def _wildcard(token: str) -> str:
-    return re.escape(token).replace(r"\*", "[a-z]")
+@lru_cache(maxsize=1)
+def _by_shape() -> dict[tuple[int, str], tuple[str, ...]]:
+    """The lexicon's words by (length, first letter): the few a masked token can spell."""
+    shapes: dict[tuple[int, str], list[str]] = {}
+    for form in lexicon().words:
+        shapes.setdefault((len(form), form[0]), []).append(form)
+    return {k: tuple(v) for k, v in shapes.items()}
+
+
+def _fits(masked: str, word: str) -> bool:
+    """Whether ``word`` is ``masked`` with each asterisk a letter (same length)."""
+    return all(c == "*" or c == w for c, w in zip(masked, word, strict=True))
 
 
 def _masked_form(token: str, lex: Lexicon) -> tuple[str, tuple[str, float, str]] | None:
@@ -136,11 +146,10 @@ def _masked_form(token: str, lex: Lexicon) -> tuple[str, tuple[str, float, str]]
     token = token.rstrip("!")
     if len(token) < 3 or "*" not in token or not token[0].isalpha():
         return None
-    rx = re.compile(_wildcard(token))
-    found = [(f, lex.words[f]) for f in lex.words if len(f) == len(token) and rx.fullmatch(f)]
+    found = [(f, lex.words[f]) for f in _by_shape().get((len(token), token[0]), ()) if _fits(token, f)]
     for prefix, w, cat in lex.prefixes:
         head, rest = token[:len(prefix)], token[len(prefix):]
-        if rest and "*" in head and "*" not in rest and re.fullmatch(_wildcard(head), prefix):
+        if rest and "*" in head and "*" not in rest and len(head) == len(prefix) and _fits(head, prefix):
             found.append((prefix + rest, (prefix, w, cat)))
     return min(found, key=lambda f: f[1][1], default=None)
 
