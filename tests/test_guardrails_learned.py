@@ -190,6 +190,10 @@ TOXIC_CASES = {
                         "I'd love to see these Republicans slowly flayed alive."],
     # name-calling as a form of address (0.18 and 0.58 before: a comma, not "you", aimed it)
     "vocative": ["Get lost, loser.", "Thanks for nothing, moron."],
+    # name-calling words the lexicon lacked, a threat to property and person, a wish the reader
+    # were gone (0.11-0.32 before)
+    "more_insults": ["You absolute muppet.", "You clown!", "I am going to burn your house down.",
+                     "The world would be better without you."],
     # letters masked by asterisks, most of a word or all but its first (the first three scored
     # 0.35, 0.41 and 0.10: the classifier read "f***" as "fuu" and the rules dropped a one-letter
     # token; "piece of s**t" 0.39)
@@ -231,6 +235,9 @@ TOXIC_NEGATIVES = {
                     "You should get your shots before the trip.", "I would love to see you at the concert.",
                     "I'd love to see them win the cup.", "You should be killing it at the gym.",
                     "Go drink some water.", "The old server should be put down.", "I hope you get better soon."],
+    # the same words, said of no one in particular
+    "insult_words_benign": ["The clown juggled at the party.", "Don't burn your house down with candles.",
+                            "I will burn you a copy of the CD.", "We would be better off without the old server."],
     # an insult word after a comma that addresses no one
     "comma_lists": ["We sorted paper, plastic, trash.", "Winner, loser, tie: three outcomes.",
                     "The loser, as usual, complained.", "Trash, recycling and compost go out on Monday."],

@@ -47,7 +47,8 @@ _TARGET_AFTER = re.compile(r"\W{1,3}(?:you|u|ya)\b")
 _VOCATIVE_BEFORE = re.compile(r"(?:,|\bhey|\boi)\s*$")
 _VOCATIVE_AFTER = re.compile(r"[ \t]*(?:[.!?]|$)")
 # the insults that name a person (a list's last item "…, plastic, trash." is no address)
-_NAME_CALLING = frozenset(["idiot", "moron", "dumbass", "imbecile", "loser", "scumbag", "retard", "cretin", "jerk", "freak"])
+_NAME_CALLING = frozenset(["idiot", "moron", "dumbass", "imbecile", "loser", "scumbag", "retard", "cretin", "jerk", "freak",
+                           "clown", "muppet", "buffoon", "halfwit", "dimwit", "nitwit", "numpty", "dunce", "doofus", "bozo"])
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,8 @@ def _obfuscated_hits(low: str, lex: Lexicon) -> list[Hit]:
 _VIOLENT = (r"(?:kill|hurt|murder|stab|shoot|strangle|choke|rape|slaughter|torture|behead|lynch|hang|drown|execute|"
             r"gut|skin)")
 _BODY_HARM = (r"(?:(?:break|smash|snap|cut|slit|bash\s+in)\s+(?:your|his|her|their|ur)\s+(?:legs?|neck|arms?|face|bones|jaw|"
-              r"skull|throat|head|teeth|knees?)|beat\s+(?:you|u|him|her|them)\s+(?:up|to\s+death|senseless|to\s+a\s+pulp))")
+              r"skull|throat|head|teeth|knees?)|beat\s+(?:you|u|him|her|them)\s+(?:up|to\s+death|senseless|to\s+a\s+pulp)|"
+              r"burn\s+(?:down\s+)?(?:your|ur|his|her|their)\s+(?:house|home|car|place|shop|store|family))")
 # what is done to a person in a call for violence (past participles)
 _FATES = (r"shot|hanged|hung|killed|murdered|tortured|executed|lynched|stabbed|beaten|burned|burnt|gassed|exterminated|"
           r"raped|strangled|drowned|beheaded|flayed|whipped|lashed|slaughtered|castrated|skinned|butchered|put\s+down")
@@ -349,6 +351,7 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"(?:embarrassment|laughingstock|laughing\s+stock|waste\s+of\s+a\s+\w+)\b|"
         r"\bcrawl\s+back\s+(?:under|into|in)\s+(?:the|your|ur|whatever)\s+(?:\w+\s+)?(?:rock|hole|sewer|cave|gutter|swamp)\b|"
         r"\b(?:nobody|no\s+one|no-one)\s+(?:likes|loves|wants|cares\s+about|would\s+miss)\s+(?:you|u)\b(?!\s+(?:more|better|less|as|like)\b)|"
+        r"\b(?:the\s+world|everyone|everybody|we)\s+(?:would|will|'d)\s+be\s+(?:a\s+)?better\s+(?:off\s+|place\s+)?without\s+(?:you|u)\b|"
         r"\b(?:your|ur)\s+(?:mother|mom|mum|parents|dad|father)\s+should\s+have\s+(?:stopped|aborted|swallowed|"
         r"pulled\s+out|used\s+a\s+condom)\b")),
 ]
@@ -382,7 +385,7 @@ def _verb_forms(verbs: str) -> frozenset[str]:
 # Each pattern needs one of these words; the pre-check skips the patterns whose words are absent.
 _PATTERN_WORDS = (
     _verb_forms("kill hurt murder stab shoot strangle choke rape slaughter torture behead lynch hang drown execute "
-                "gut skin break smash snap cut slit bash beat"),
+                "gut skin break smash snap cut slit bash beat burn"),
     frozenset([
         "kill", "murder", "exterminate", "gas", "shoot", "hang", "lynch", "eradicate", "wipe", "slaughter", "burn"
     ]),
@@ -398,7 +401,7 @@ _PATTERN_WORDS = (
                "burn", "hang", "bleach", "poison", "antifreeze"]),
     frozenset(["brain", "brains", "iq", "intelligence", "personality", "charm", "manners", "face", "looks", "attention",
                "social", "wit", "common", "body", "smell", "embarrassment", "laughingstock", "laughing", "waste", "crawl",
-               "nobody", "no", "should"]),
+               "nobody", "no", "should", "world", "everyone", "everybody", "we"]),
 )
 _OBFUSCATION_CHARS = re.compile(r"[0-9@$!|*]")  # a character class: a fast scan before the slower gate
 _SPACED_GATE = re.compile(r"[a-z][ .\-_][a-z][ .\-_][a-z]")
