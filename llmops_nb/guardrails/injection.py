@@ -184,6 +184,20 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      r"\b(?:system\s+prompt|your\s+(?:\w+\s+)?instructions|initial\s+prompt|your\s+prompt)\b.{0,30}"
      r"\b(?:verbatim|word\s+for\s+word|word\s+by\s+word|in\s+full)\b"
      r"|\b(?:verbatim|word\s+for\s+word)\b.{0,40}\b(?:system\s+prompt|your\s+(?:\w+\s+)?instructions|your\s+prompt)"),
+    # "stop following your rules": an override phrased as ceasing, not ignoring — told to the
+    # reader, not said of a subject ("if they stop following your rules")
+    ("stop_following", "instruction_override", 0.85,
+     r"(?<!they )(?<!he )(?<!she )(?<!we )(?<!who )(?<!i )(?<!you )(?<!people )(?<!users )(?<!s )(?<!'t )(?<!not )(?<!never )"
+     rf"\b(?:stop|quit|cease)\s+(?:following|obeying|adhering\s+to|listening\s+to)\s+(?:all\s+(?:of\s+)?)?"
+     rf"(?:your|the\s+system'?s?)\s+(?:(?:previous|prior|original|old|current|own|safety|content)\s+)?(?:{_INSTR}|{_LIMITS})\b"),
+    # "forget everything above" in Spanish, French, Italian, Portuguese (no instruction word needed)
+    ("forget_everything_i18n", "instruction_override", 0.85,
+     r"\b(?:olvida|olvidad|olvide|ignora)\s+todo\s+(?:lo\s+(?:anterior|dicho|previo)|lo\s+que\s+(?:te\s+)?(?:dije|dijeron|han\s+dicho)|"
+     r"(?:lo\s+)?de\s+antes)\b"
+     r"|\b(?:oublie|oubliez|ignore|ignorez)\s+tout\s+(?:ce\s+qui\s+(?:précède|precede|a\s+été\s+dit)|ce\s+que\s+(?:je\s+t'ai|on\s+t'a|"
+     r"je\s+vous\s+ai|on\s+vous\s+a)\s+dit)"
+     r"|\b(?:dimentica|ignora)\s+tutto\s+(?:quello\s+che\s+(?:ti\s+)?(?:ho|è\s+stato|hanno)|ciò\s+che\s+precede|quanto\s+detto)"
+     r"|\b(?:esque[cç]a|ignore)\s+tudo\s+(?:o\s+que\s+(?:foi|eu|te)|acima|antes)\b"),
     ("act_as_unrestricted", "roleplay_jailbreak", 0.85,
      r"\b(?:act|behave|respond|answer|reply|speak)\s+(?:only\s+)?as\s+(?:an?\s+)?(?:DAN|AIM|STAN|DUDE|unrestricted|unfiltered|"
      r"uncensored|jailbroken|amoral|evil|unethical)\b"),
@@ -239,6 +253,9 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
                                 "beginning", "top")),
     "initial_prompt": (("first", "initial", "original", "pre", "last"), ("your",)),
     "verbatim_prompt": (("verbatim", "word for word", "word by word", "in full"), ("prompt", "instruction")),
+    "stop_following": (("stop", "quit", "cease"), ("follow", "obey", "adher", "listen")),
+    "forget_everything_i18n": (("olvid", "ignora", "oubli", "ignore", "dimentica", "esque"),
+                               ("todo", "tout", "tutto", "tudo")),
     "act_as_unrestricted": (("dan", "aim", "stan", "dude", "unrestricted", "unfiltered", "uncensored", "jailbroken",
                              "amoral", "evil", "unethical"),),
 }
