@@ -265,7 +265,7 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
                                 "beginning", "top")),
     "initial_prompt": (("first", "initial", "original", "pre", "last"), ("your",)),
     "verbatim_prompt": (("verbatim", "word for word", "word by word", "in full"), ("prompt", "instruction")),
-    "spoofed_authority": (("system", "admin"), ("comply", "obey", "disabled", "off", "removed", "lifted", "suspended")),
+    "spoofed_authority": (("system", "admin", "administrator"), ("comply", "obey", "disabled", "off", "removed", "lifted", "suspended")),
     "stop_following": (("stop", "quit", "cease"), ("follow", "obey", "adher", "listen")),
     "forget_everything_i18n": (("olvid", "ignora", "oubli", "ignore", "dimentica", "esque"),
                                ("todo", "tout", "tutto", "tudo")),
