@@ -110,6 +110,9 @@ def test_llm_cell_updates_status_bar_and_sidebar(lab: Served) -> None:
         page.wait_for_function(
             "() => /answer:/.test(document.querySelector('#llmops-nb-calls .jp-llmops-trace')?.textContent ?? '')",
             timeout=60_000)
+        # the link waits for the server extension's config, a request of its own that may answer
+        # after the trace's (seen on a loaded host): wait for it, not for the trace
+        details.locator("a.jp-llmops-link").wait_for(timeout=30_000)
         assert "Open the trace in MLflow" in details.inner_text()
         page.locator(".jp-Cell").nth(1).scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "extension.png"))
