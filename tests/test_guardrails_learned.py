@@ -222,6 +222,15 @@ TOXIC_CASES = {
     # token; "piece of s**t" 0.39)
     "masked": ["go f*** yourself", "shut the f*** up", "F*** this, I quit.", "piece of s**t",
                "you f**king idiot", "what an a**hole"],
+    # hate against a group without a lexicon word, and threats against a group's members: read
+    # by rules now (0.85-0.99), by the classifier alone before (these 0.25-0.85, two below the
+    # threshold; the dev split's templates of the same classes 0.14-0.48: dehumanised, excluded
+    # from the world, a life worth nothing, a death called for, "I'm going to stab a … tomorrow")
+    "group_hate": ["Refugees don't belong in this country.", "There is no place in our society for Jews.",
+                   "A Muslim life is worthless.", "Gay people should all be exterminated.", "Asians are rats.",
+                   "Lesbians are an abomination.", "Trans people are not even human."],
+    "group_threat": ["I'm going to shoot an immigrant tonight.", "We will kill every Muslim in town.",
+                     "I want to hurt disabled people."],
 }
 
 
@@ -264,6 +273,20 @@ TOXIC_NEGATIVES = {
     # an insult word after a comma that addresses no one
     "comma_lists": ["We sorted paper, plastic, trash.", "Winner, loser, tie: three outcomes.",
                     "The loser, as usual, complained.", "Trash, recycling and compost go out on Monday."],
+    # a violent verb in an everyday idiom, or without a person to do it to (all but "two birds"
+    # scored 0.85-0.98 before: "i'll kill" and "shoot you" were lexicon threats, the threat
+    # pattern read any word between its verb and "you", "murder of" as "murder all")
+    "violent_idioms": ["I'll kill the process and restart the server.", "I will kill the job if it hangs again.",
+                       "I'll shoot you an email tomorrow.", "Let me shoot you a quick message.",
+                       "I'm going to hang out with you tomorrow.", "I'll hang up on you if you keep selling.",
+                       "We will hang with them after class.", "We'll execute your order today.",
+                       "I'm going to choke you up with this story.", "I will drown you in compliments.",
+                       "We should kill the feature.", "It won't kill you to say thanks.",
+                       "Let's kill two birds with one stone.", "Where can I find a murder of crows?"],
+    # a word that names a group used of a thing, a threat or hate statement negated or quoted
+    "group_words_benign": ["We will shoot some Chinese food photos.", "I'll hang a Mexican flag in the hall.",
+                           "We're going to shoot a Mexican restaurant ad.", "I would never hurt an immigrant.",
+                           "We are not going to hurt any refugees.", 'She wrote that "Jews are rats" and was banned.'],
     # asterisks that are not masks: markdown emphasis, Python's **kwargs, arithmetic, globs
     "asterisks": ["**Note**: the **bit** width is 8.", "Use **kwargs and *args to pass options.",
                   "Compute a*b + 2**10 for each row.", "Match the files with data*.csv and sh*.log."],

@@ -103,7 +103,12 @@ def test_letter_led_patterns_match_as_written() -> None:
               "he", "she", "her", "deserves", "deserve", "be", "get", "shot", "hanged", "tortured", "beaten", "off",
               "i'd", "love", "would", "go", "drink", "bleach", "you should be shot", "he deserves to be hanged",
               "people like you should be", "i'd love to see you", "go drink bleach", "i hope your family suffers",
-              "kill all the", "burn those", "burn your house", "the world would be better without you", "down"]
+              "kill all the", "burn those", "burn your house", "the world would be better without you", "down",
+              "women", "muslims", "trans", "people", "is", "cancer", "vermin", "not", "even", "human", "do not",
+              "don't", "belong", "on this earth", "in this country", "no place in our society for", "any", "life",
+              "lives", "worthless", "not worth anything", "must", "be exterminated", "a muslim", "every immigrant",
+              "food", "tomorrow", "email", "an email", "muslims are a cancer", "women do not belong on this earth",
+              "a gay life is worthless", "immigrants should all be killed", "i'm going to stab a woman"]
     rng = random.Random(9)
     texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(N)]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(N)]

@@ -8,7 +8,8 @@ Matching is on whole words (so *Scunthorpe*, *assassin*, *cocktail*, *therapist*
 Score: each hit weighs its lexicon weight, plus ``TARGET_BONUS`` when it is aimed at the reader
 (``you``/``your``/``ur`` up to two words before it); the text's score is the noisy-OR of the hits.
 A hit not aimed at the reader that is quoted, negated or reported ("he called me a …", "not a
-…", "the word …") counts ``DISTANCED`` of its weight: counter-speech is left to the classifier.
+…", "the word …") counts ``DISTANCED`` of its weight, a pattern hit (a threat, a hateful
+statement) nothing: counter-speech is left to the classifier.
 Patterns and obfuscation passes run only when a cheap pre-check (their words in the text's word
 list, an obfuscation character) says they can match.
 A text is toxic when its score reaches the threshold (default 0.55): one strong term or a few
@@ -236,7 +237,36 @@ _FATES = (r"shot|hanged|hung|killed|murdered|tortured|executed|lynched|stabbed|b
           r"raped|strangled|drowned|beheaded|flayed|whipped|lashed|slaughtered|castrated|skinned|butchered|put\s+down")
 _TECH_OBJECTS = (r"(?:process|processes|thread|threads|job|jobs|task|tasks|container|containers|pod|pods|instance|"
                  r"instances|tab|tabs|window|windows|session|sessions|quer(?:y|ies)|workers?|connections?|servers?|"
-                 r"services?|apps?|programs?|bugs?|weeds?|lights?|engines?|the\s+(?:lights|engine|power|music))")
+                 r"services?|apps?|programs?|bugs?|weeds?|lights?|engines?|the\s+(?:lights|engine|power|music)|"
+                 # what is killed, burned or shot in ordinary speech: "we should kill the feature"
+                 r"features?|bills?|deals?|ideas?|plans?|projects?|proposals?|mood|vibe|buzz|jokes?|conversations?|"
+                 r"noise|music|power|evidence|toast|bridges?|boats|ships|midnight|calories|fat|candles?|messenger|"
+                 r"time|pain|germs|bacteria|virus(?:es)?|mosquito(?:e?s)?|flies|pests|ants|leaves|trash|garbage|"
+                 r"rubbish|breeze|shit|crap)")
+# who a threat is made against: the reader, a third person, the reader's family, everyone, or
+# members of a group ("I'm going to stab a woman tomorrow"); a possessive needs a person after it
+# ("I'll kill your family", not "we'll execute your order")
+_KIN = (r"(?:family|families|kids|children|child|wife|husband|mother|mom|mum|father|dad|parents|brother|sister|son|"
+        r"daughter|friends?|girlfriend|boyfriend|baby|babies|dog|cat|pets?)")
+_GROUP_WORD = "(?:" + "|".join(sorted(textmodel.IDENTITY_WORDS, key=len, reverse=True)) + ")"
+_GROUP = _GROUP_WORD + r"(?:\s+(?:people|persons?|folks|men|women|guys|kids|community|communities|population))?"
+# a group word is a person only where no noun follows it ("shoot a Mexican restaurant ad" is not)
+_CONTINUE = (r"tomorrow|today|tonight|now|again|soon|next|in|on|at|with|if|when|and|or|for|because|like|who|that|to|"
+             r"the|this|one|some|day|ever|while|before|after|as|i|we")
+_AS_PERSON = r"(?=\s*(?:[^\w\s]|$)|\s+(?:" + _CONTINUE + r")\b)"
+_OBJECT = (r"(?:(?:you|u|him|her|them|y'all|everyone|everybody|(?:your|ur|his|their)\s+(?:\w+\s+)?" + _KIN + r")\b"
+           r"|(?:(?:an?|the|some|every|all|any|those|these)\s+)?" + _GROUP + r"\b" + _AS_PERSON + ")")
+# the words a threat puts between its verb and its object ("kill every last one of you") — not
+# any words ("I'll kill it with you at the gig")
+_BETWEEN = (r"(?:(?:all|both|each|every|single|last|one|of|and|the|rest|some|any|fucking|freaking|effing|damn|right|"
+            r"now|slowly|personally|myself|ourselves|first|again|too|also|just)\s+){0,5}?")
+# a violent verb in an everyday idiom is no threat: "hang out with you", "choke you up", "shoot
+# you an email", "drown you in compliments"
+_NOT_IDIOM_VERB = r"(?!\s+(?:out|around|up|on|over|together|tight|loose|with)\b)"
+_NOT_IDIOM_OBJECT = (r"(?!\s+(?:an?\s+|some\s+|the\s+|my\s+)?(?:quick\s+|short\s+|brief\s+)?(?:e-?mails?|messages?|"
+                     r"texts?|dms?|pms?|notes?|lines?|invites?|links?|reminders?|photos?|pics?|videos?|updates?|"
+                     r"questions?|calls?|pings?)\b|\s+up\b|\s+in\s+(?:compliments|love|kisses|praise|gifts|paperwork|"
+                     r"work|emails|details)\b|\s+with\s+(?:kindness|love|compliments)\b)")
 
 
 # what matters when cutting a pattern: escapes and character classes (skipped whole), parentheses, bars
@@ -311,11 +341,15 @@ def _letter_led(pattern: str) -> str:
 _PATTERN_SOURCES: list[tuple[str, float, str]] = [
     ("threat", 0.9, (
         r"\b(?:i|we)(?:'m|'ll|'re|\s+am|\s+will|\s+are|\s+shall)?\s+(?:(?:going|about)\s+to|gonna|gon|to)?\s*"
-        r"(?:\w+\s+){0,3}?(?:" + _VIOLENT + r"(?:s|ing)?\s+(?:\w+\s+){0,2}?(?:you|your|u|ur|him|her|them|his|their|"
-        r"y'all)\b|" + _BODY_HARM + r")")),
+        r"(?:(?!(?:never|not|no)\b)\w+\s+){0,3}?(?:" + _VIOLENT + r"(?:s|ing)?" + _NOT_IDIOM_VERB + r"\s+" + _BETWEEN +
+        _OBJECT + _NOT_IDIOM_OBJECT + r"|" + _BODY_HARM + r")")),
     ("threat", 0.85, (
         r"\b(?:kill|murder|exterminate|gas|shoot|hang|lynch|eradicate|wipe\s+out|slaughter|burn)\s+"
-        r"(?:(?:all|every|the|those|these|of)\s+)+(?!(?:\w+\s+){0,2}" + _TECH_OBJECTS + r"\b)\w{3,}")),
+        r"(?:(?:all(?:\s+of)?|every|the|those|these)\s+)+(?!(?:\w+\s+){0,2}" + _TECH_OBJECTS + r"\b)"
+        # a group word followed by a noun is no group ("burn all the Chinese restaurants"); a
+        # determiner is no object
+        r"(?!" + _GROUP_WORD + r"\s+(?!(?:people|persons?|folks|men|women|guys|kids|" + _CONTINUE + r")\b)\w)"
+        r"(?!(?:all|every|the|those|these|of)\b)\w{3,}")),
     ("insult", 0.8, (
         r"\b(?:you(?:'re|\s+are|r|\s+r)?|ur|u\s+r)\s+(?:a|an|such\s+a|the|nothing\s+but\s+an?|just\s+an?)?\s*"
         r"(?:\w+\s+){0,2}?(?:piece\s+of\s+(?:shit|garbage|trash|crap|filth)|waste\s+of\s+(?:space|oxygen|air|skin)|"
@@ -354,6 +388,25 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"\b(?:the\s+world|everyone|everybody|we)\s+(?:would|will|'d)\s+be\s+(?:a\s+)?better\s+(?:off\s+|place\s+)?without\s+(?:you|u)\b|"
         r"\b(?:your|ur)\s+(?:mother|mom|mum|parents|dad|father)\s+should\s+have\s+(?:stopped|aborted|swallowed|"
         r"pulled\s+out|used\s+a\s+condom)\b")),
+    # hate against a group without a lexicon word: dehumanised ("Muslims are a cancer"), excluded
+    # from the world ("Immigrants do not belong on this earth", "no place on this planet for any
+    # woman like you"), their lives worthless, their death called for. Each needs a word that
+    # names a group (textmodel.IDENTITY_WORDS), so the same sentence about a process, a team or a
+    # sports club is not read
+    ("hate", 0.85, (
+        r"\b" + _GROUP + r"\s+(?:are|is|r)\s+(?:(?:all|just|nothing\s+but|such|only|basically|literally|truly|really|simply|"
+        r"a\s+bunch\s+of)\s+)*(?:(?:an?|the)\s+)?(?:(?:absolute|total|complete|fucking|filthy|dirty|disgusting|"
+        r"worthless|human|utter)\s+)?(?:cancer|plague|disease|virus|infestation|vermin|parasites?|animals|beasts|"
+        r"subhumans?|sub-humans?|scum|filth|trash|garbage|rats|cockroaches|pigs|savages|apes|monkeys|dogs|inferior|"
+        r"abominations?|not\s+(?:even\s+)?human|less\s+than\s+human)\b|"
+        r"\b" + _GROUP + r"\s+(?:do\s+not|don't|dont|shouldn't|should\s+not)\s+belong\s+(?:on|in)\s+(?:this|our|the)\s+"
+        r"(?:earth|planet|world|country|society|nation|land)\b|"
+        r"\bno\s+(?:space|place|room)\s+(?:on|in)\s+(?:this|our|the)\s+(?:\w+\s+)?(?:planet|earth|world|country|society|"
+        r"nation)\s+for\s+(?:any\s+|the\s+)?" + _GROUP + r"\b|"
+        r"\b" + _GROUP + r"\s+(?:person'?s?\s+)?li(?:fe|ves)\s+(?:is|are)\s+(?:not\s+worth\s+(?:anything|shit|a\s+thing|"
+        r"living|saving)|worth\s+nothing|worthless|meaningless)\b|"
+        r"\b" + _GROUP + r"\s+(?:should|must|need\s+to|needs\s+to|deserve\s+to|ought\s+to)\s+(?:all\s+)?(?:die|be\s+"
+        r"(?:killed|exterminated|eradicated|wiped\s+out|gassed|shot|hanged|lynched|sterili[sz]ed|put\s+down))\b")),
 ]
 
 
@@ -402,6 +455,7 @@ _PATTERN_WORDS = (
     frozenset(["brain", "brains", "iq", "intelligence", "personality", "charm", "manners", "face", "looks", "attention",
                "social", "wit", "common", "body", "smell", "embarrassment", "laughingstock", "laughing", "waste", "crawl",
                "nobody", "no", "should", "world", "everyone", "everybody", "we"]),
+    textmodel.IDENTITY_WORDS,
 )
 _OBFUSCATION_CHARS = re.compile(r"[0-9@$!|*]")  # a character class: a fast scan before the slower gate
 _SPACED_GATE = re.compile(r"[a-z][ .\-_][a-z][ .\-_][a-z]")
@@ -446,7 +500,8 @@ def _hits_of(low: str, obfuscated: bool) -> list[Hit]:
     """The hits in ``low``; ``obfuscated``: :func:`_maybe_obfuscated` of ``low``."""
     lex = lexicon()
     words = textmodel.words_of(low)
-    hits = _word_hits(low, lex, words) + _pattern_hits(low, words)
+    patterned = _pattern_hits(low, words)
+    hits = _word_hits(low, lex, words) + patterned
     if obfuscated:
         hits += _obfuscated_hits(_BANG.sub(lambda m: " " * len(m.group()), low), lex)
     if not hits:
@@ -461,6 +516,8 @@ def _hits_of(low: str, obfuscated: bool) -> list[Hit]:
             _TARGET.search(low[max(0, h.start - 40):h.start]) or _TARGET_AFTER.match(low, h.end) or _vocative(low, h))
         weight = min(1.0, h.weight + TARGET_BONUS) if aimed else h.weight
         if not aimed and _distanced(low, h.start):
+            if h in patterned:  # a quoted, negated or reported statement is not one: left to the classifier
+                continue
             weight *= DISTANCED
         out.append(Hit(h.term, h.category, weight, h.start, h.end))
     return out
@@ -476,7 +533,8 @@ def _vocative(low: str, h: Hit) -> bool:
 DISTANCED = 0.5  # a hit that is quoted, negated or reported counts half (counter-speech)
 _NEGATED = re.compile(r"\b(?:not|never|no|n't|nobody|none|stop|against|condemn\w*|wrong|unacceptable)\b(?:\W+\w+){0,3}\W*$")
 _REPORTED = re.compile(r"\b(?:called|calling|call|say|says|said|saying|the\s+word|words?\s+like|term|terms|slurs?\s+like|"
-                       r"use|using|used|tweeted|wrote|writes|posted|shouted|yelled)\b(?:\W+\w+){0,3}\W*$")
+                       r"use|using|used|tweeted|wrote|writes|posted|shouted|yelled|"
+                       r"(?:idea|claim|notion|myth|lie|stereotype|narrative|rhetoric|propaganda)s?\s+that)\b(?:\W+\w+){0,3}\W*$")
 _QUOTES = "\"“”«»„"
 
 
