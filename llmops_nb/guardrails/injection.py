@@ -113,7 +113,8 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
     ("you_are_now", "roleplay_jailbreak", 0.4, r"\byou\s+are\s+now\s+(?:a|an|my|called|named|going\s+to\s+act)\b"),
     ("jailbreak_mode", "roleplay_jailbreak", 0.7,
      r"\b(?:god|jailbreak|jailbroken|unrestricted|dan|evil|chaos|unfiltered)\s+mode\b"),
-    ("developer_mode", "roleplay_jailbreak", 0.35, r"\bdeveloper\s+mode\s+(?:enabled|activated|on|output)\b"),
+    # "developer mode on" ends its clause ("developer mode on Android" is a phone's setting)
+    ("developer_mode", "roleplay_jailbreak", 0.35, r"\bdeveloper\s+mode\s+(?:enabled|activated|on(?!\s+[\w(])|output)\b"),
     ("no_rules_roleplay", "roleplay_jailbreak", 0.8,
      rf"\b(?:pretend|act|behave|roleplay|role-play|imagine|respond)\s+(?:to\s+be\s+|as\s+(?:if\s+)?|that\s+)?"
      rf"[^.\n]{{0,60}}?\b(?:no|without|free\s+(?:of|from)|not\s+bound\s+by)\s+(?:any\s+)?{_LIMITS}"),
