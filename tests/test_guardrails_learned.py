@@ -233,6 +233,9 @@ TOXIC_CASES = {
                    "Lesbians are an abomination.", "Trans people are not even human."],
     "group_threat": ["I'm going to shoot an immigrant tonight.", "We will kill every Muslim in town.",
                      "I want to hurt disabled people."],
+    # chat spellings, incitement to self-harm and animal insults the lexicon lacked (0.16-0.53 before)
+    "chat_and_self_harm": ["gtfo of here loser", "fk you", "fck off", "go hang yourself", "neck yourself",
+                           "you're a fat pig", "You are a snake.", "Stop whining, you crybaby."],
 }
 
 
@@ -285,6 +288,10 @@ TOXIC_NEGATIVES = {
                        "I'm going to choke you up with this story.", "I will drown you in compliments.",
                        "We should kill the feature.", "It won't kill you to say thanks.",
                        "Let's kill two birds with one stone.", "Where can I find a murder of crows?"],
+    # the same letters elsewhere: a foreign key, an editor's name, a pet, an idiom's question
+    "chat_and_self_harm_benign": ["Add an fk constraint to the orders table.", "The FCKeditor config is old.",
+                                  "You're a rat fan? Me too.", "Would you jump off a bridge if they told you to?",
+                                  "Don't jump off a bridge to prove a point.", "The pig is in the barn."],
     # a word that names a group used of a thing, a threat or hate statement negated or quoted
     "group_words_benign": ["We will shoot some Chinese food photos.", "I'll hang a Mexican flag in the hall.",
                            "We're going to shoot a Mexican restaurant ad.", "I would never hurt an immigrant.",

@@ -108,7 +108,8 @@ def test_letter_led_patterns_match_as_written() -> None:
               "don't", "belong", "on this earth", "in this country", "no place in our society for", "any", "life",
               "lives", "worthless", "not worth anything", "must", "be exterminated", "a muslim", "every immigrant",
               "food", "tomorrow", "email", "an email", "muslims are a cancer", "women do not belong on this earth",
-              "a gay life is worthless", "immigrants should all be killed", "i'm going to stab a woman"]
+              "a gay life is worthless", "immigrants should all be killed", "i'm going to stab a woman",
+              "pig", "snake", "rat", "fan", "you're a pig", "you are a snake."]
     rng = random.Random(9)
     texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(N)]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(N)]

@@ -49,7 +49,8 @@ _VOCATIVE_BEFORE = re.compile(r"(?:,|\bhey|\boi)\s*$")
 _VOCATIVE_AFTER = re.compile(r"[ \t]*(?:[.!?]|$)")
 # the insults that name a person (a list's last item "…, plastic, trash." is no address)
 _NAME_CALLING = frozenset(["idiot", "moron", "dumbass", "imbecile", "loser", "scumbag", "retard", "cretin", "jerk", "freak",
-                           "clown", "muppet", "buffoon", "halfwit", "dimwit", "nitwit", "numpty", "dunce", "doofus", "bozo"])
+                           "clown", "muppet", "buffoon", "halfwit", "dimwit", "nitwit", "numpty", "dunce", "doofus", "bozo",
+                           "crybaby"])
 
 
 @dataclass(frozen=True)
@@ -353,7 +354,10 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
     ("insult", 0.8, (
         r"\b(?:you(?:'re|\s+are|r|\s+r)?|ur|u\s+r)\s+(?:a|an|such\s+a|the|nothing\s+but\s+an?|just\s+an?)?\s*"
         r"(?:\w+\s+){0,2}?(?:piece\s+of\s+(?:shit|garbage|trash|crap|filth)|waste\s+of\s+(?:space|oxygen|air|skin)|"
-        r"scum|vermin|subhuman|parasite|filth|cockroach|degenerate|disgrace|abomination|imbecile|cretin)\b")),
+        r"scum|vermin|subhuman|parasite|filth|cockroach|degenerate|disgrace|abomination|imbecile|cretin|"
+        # animals as insults, where no noun follows ("you're a rat fan?" is not one)
+        r"(?:pig|swine|slob|maggot|leech|rat|snake|weasel|cow)(?=\s*(?:[^\w\s]|$)|\s+(?:and|who|that|like|of|to|for|if|"
+        r"you|u)\b))\b")),
     # threat idioms: no violent verb, the menace is in the phrase
     ("threat", 0.85, (
         r"\bwatch\s+(?:your|ur)\s+back\b|\bsleep\s+with\s+one\s+eye\s+open\b|"
@@ -444,7 +448,8 @@ _PATTERN_WORDS = (
     ]),
     frozenset([
         "piece", "waste", "scum", "vermin", "subhuman", "parasite", "filth", "cockroach", "degenerate", "disgrace",
-        "abomination", "imbecile", "cretin"
+        "abomination", "imbecile", "cretin", "pig", "swine", "slob", "maggot", "leech", "rat", "snake", "weasel",
+        "cow"
     ]),
     frozenset(["watch", "sleep", "coming", "know", "numbered", "make", "sure", "bullet", "bullets", "knife", "blade",
                "slug", "dead", "die", "hope", "wish"]),
@@ -531,7 +536,8 @@ def _vocative(low: str, h: Hit) -> bool:
 
 
 DISTANCED = 0.5  # a hit that is quoted, negated or reported counts half (counter-speech)
-_NEGATED = re.compile(r"\b(?:not|never|no|n't|nobody|none|stop|against|condemn\w*|wrong|unacceptable)\b(?:\W+\w+){0,3}\W*$")
+# ("n't" follows its verb's letters: no word boundary before it)
+_NEGATED = re.compile(r"(?:\b(?:not|never|no|nobody|none|stop|against|condemn\w*|wrong|unacceptable)|n't)\b(?:\W+\w+){0,3}\W*$")
 _REPORTED = re.compile(r"\b(?:called|calling|call|say|says|said|saying|the\s+word|words?\s+like|term|terms|slurs?\s+like|"
                        r"use|using|used|tweeted|wrote|writes|posted|shouted|yelled|"
                        r"(?:idea|claim|notion|myth|lie|stereotype|narrative|rhetoric|propaganda)s?\s+that)\b(?:\W+\w+){0,3}\W*$")
