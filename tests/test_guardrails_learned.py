@@ -236,6 +236,14 @@ TOXIC_CASES = {
     # chat spellings, incitement to self-harm and animal insults the lexicon lacked (0.16-0.53 before)
     "chat_and_self_harm": ["gtfo of here loser", "fk you", "fck off", "go hang yourself", "neck yourself",
                            "you're a fat pig", "You are a snake.", "Stop whining, you crybaby."],
+    # menace without a violent verb, a verdict or a pile of adjectives aimed at the reader, hatred
+    # declared to a person, a group named as "those people" (0.19-0.54 before; own strings)
+    "menace_idioms": ["I will end you.", "I'm going to beat the crap out of you.", "I'll make you pay for this.",
+                      "We will hunt you down.", "I found out where you live.", "You'll pay for this!"],
+    "aimed_verdicts": ["What a pathetic excuse for a human being.", "You're so ugly it hurts to look at you.",
+                       "You sick twisted freak.", "you lying coward"],
+    "declared_hatred": ["I hate you!", "I hate you.", "Everyone hates you.", "I hate your guts."],
+    "those_people": ["Those people are vermin and should be wiped out.", "Their kind should be exterminated."],
 }
 
 
@@ -296,6 +304,17 @@ TOXIC_NEGATIVES = {
     "group_words_benign": ["We will shoot some Chinese food photos.", "I'll hang a Mexican flag in the hall.",
                            "We're going to shoot a Mexican restaurant ad.", "I would never hurt an immigrant.",
                            "We are not going to hurt any refugees.", 'She wrote that "Jews are rats" and was banned.'],
+    # the same words without the menace or the target: a game, a price, a table, a desk, an order, a
+    # pizza, a kind word, a hatred not declared to a person
+    "menace_idioms_benign": ["I will destroy you at chess tonight.", "We'll make you pay less for your insurance.",
+                             "I'll find you a table by the window.", "You will pay for this at the front desk.",
+                             "I'll make you pay for the tickets later.", "I will finish you a draft by Friday.",
+                             "We'll hunt down the bug tonight.", "I'll beat the traffic if I leave now."],
+    "aimed_verdicts_benign": ["That's a sorry excuse for a pizza.", "You are so kind and helpful.",
+                              "You're so fat-free yogurt lover.", "You little angel, thank you!"],
+    "dislikes": ["I don't hate you", "I hate to say it, but you were right.", "I hate it when my code breaks."],
+    "those_people_benign": ["Those people are my neighbours and they are lovely.",
+                            "These people are volunteers who help every weekend.", "Their kind of music is not for me."],
     # asterisks that are not masks: markdown emphasis, Python's **kwargs, arithmetic, globs
     "asterisks": ["**Note**: the **bit** width is 8.", "Use **kwargs and *args to pass options.",
                   "Compute a*b + 2**10 for each row.", "Match the files with data*.csv and sh*.log."],

@@ -109,16 +109,26 @@ def test_letter_led_patterns_match_as_written() -> None:
               "lives", "worthless", "not worth anything", "must", "be exterminated", "a muslim", "every immigrant",
               "food", "tomorrow", "email", "an email", "muslims are a cancer", "women do not belong on this earth",
               "a gay life is worthless", "immigrants should all be killed", "i'm going to stab a woman",
-              "pig", "snake", "rat", "fan", "you're a pig", "you are a snake."]
+              "pig", "snake", "rat", "fan", "you're a pig", "you are a snake.", "end", "destroy", "finish", "pay",
+              "for", "this", "!", "hunt", "track", "found", "figured", "find", "i will end you", "make you pay",
+              "you'll pay for this", "hunt you down", "i found out where you live", "beat the crap out of you",
+              "pathetic", "excuse", "excuse for a human", "so", "ugly", "stupid", "sick", "twisted", "freak",
+              "coward", "lying", "you're so ugly", "you sick twisted freak", "hate", "hates", "despise", "everyone",
+              "i hate you", "everyone hates you", "your guts", "guys", "those people", "their kind", "kind", "folks",
+              "i figured out where you live", "those people are vermin", "their kind should be exterminated",
+              "these folks are", "your kind", "are animals", "should die"]
     rng = random.Random(9)
     texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(N)]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(N)]
-    for (_, _, src), (_, _, rx) in zip(toxicity._PATTERN_SOURCES, toxicity._PATTERNS, strict=True):
+    for (_, _, src), (_, _, rx), needed in zip(toxicity._PATTERN_SOURCES, toxicity._PATTERNS, toxicity._PATTERN_WORDS,
+                                               strict=True):
         written = re.compile(src)
         matched = 0
         for text in texts:
             spans = [m.span() for m in written.finditer(text)]
             assert [m.span() for m in rx.finditer(text)] == spans, (src[:30], text)
+            # the scanner skips a pattern whose trigger words are all absent: each match has one
+            assert not spans or not needed.isdisjoint(textmodel.words_of(text.lower())), (src[:30], text)
             matched += bool(spans)
         assert matched >= 20, src[:30]  # the strings reach the patterns
 

@@ -232,6 +232,7 @@ _VIOLENT = (r"(?:kill|hurt|murder|stab|shoot|strangle|choke|rape|slaughter|tortu
             r"gut|skin)")
 _BODY_HARM = (r"(?:(?:break|smash|snap|cut|slit|bash\s+in)\s+(?:your|his|her|their|ur)\s+(?:legs?|neck|arms?|face|bones|jaw|"
               r"skull|throat|head|teeth|knees?)|beat\s+(?:you|u|him|her|them)\s+(?:up|to\s+death|senseless|to\s+a\s+pulp)|"
+              r"beat\s+the\s+(?:crap|shit|hell|living\s+daylights|snot|stuffing|piss|fuck)\s+out\s+of\s+(?:you|u|ya|him|her|them)\b|"
               r"burn\s+(?:down\s+)?(?:your|ur|his|her|their)\s+(?:house|home|car|place|shop|store|family))")
 # what is done to a person in a call for violence (past participles)
 _FATES = (r"shot|hanged|hung|killed|murdered|tortured|executed|lynched|stabbed|beaten|burned|burnt|gassed|exterminated|"
@@ -268,6 +269,23 @@ _NOT_IDIOM_OBJECT = (r"(?!\s+(?:an?\s+|some\s+|the\s+|my\s+)?(?:quick\s+|short\s
                      r"texts?|dms?|pms?|notes?|lines?|invites?|links?|reminders?|photos?|pics?|videos?|updates?|"
                      r"questions?|calls?|pings?)\b|\s+up\b|\s+in\s+(?:compliments|love|kisses|praise|gifts|paperwork|"
                      r"work|emails|details)\b|\s+with\s+(?:kindness|love|compliments)\b)")
+
+
+_VERDICT_ADJ = (r"(?:ugly|stupid|dumb|worthless|pathetic|disgusting|useless|ignorant|hideous|repulsive|brainless|"
+                r"clueless|incompetent|gross|fat|retarded)")
+_INSULT_ADJ = (r"(?:sick|twisted|pathetic|miserable|stupid|ugly|disgusting|worthless|filthy|dirty|fat|lazy|useless|"
+               r"little|dumb|brainless|spineless|sad|creepy|psycho|demented|deranged|ignorant|arrogant|smug|"
+               r"insufferable|annoying|goddamn|damn|fucking|stinking|lying|spoiled|spoilt|cowardly|gutless)")
+
+
+# a group dehumanised ("… are a cancer", "… are not even human") and its death called for
+_DEHUMANISED = (r"\s+(?:are|is|r)\s+(?:(?:all|just|nothing\s+but|such|only|basically|literally|truly|really|simply|"
+                r"a\s+bunch\s+of)\s+)*(?:(?:an?|the)\s+)?(?:(?:absolute|total|complete|fucking|filthy|dirty|disgusting|"
+                r"worthless|human|utter)\s+)?(?:cancer|plague|disease|virus|infestation|vermin|parasites?|animals|beasts|"
+                r"subhumans?|sub-humans?|scum|filth|trash|garbage|rats|cockroaches|pigs|savages|apes|monkeys|dogs|inferior|"
+                r"abominations?|not\s+(?:even\s+)?human|less\s+than\s+human)\b")
+_DOOMED = (r"\s+(?:should|must|need\s+to|needs\s+to|deserve\s+to|ought\s+to)\s+(?:all\s+)?(?:die|be\s+"
+           r"(?:killed|exterminated|eradicated|wiped\s+out|gassed|shot|hanged|lynched|sterili[sz]ed|put\s+down))\b")
 
 
 # what matters when cutting a pattern: escapes and character classes (skipped whole), parentheses, bars
@@ -365,6 +383,19 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"\b(?:i|we)\s+know\s+where\s+(?:you|u|your\s+(?:family|kids|children|wife|husband))\s+(?:live|sleep|work)s?\b|"
         r"\b(?:your|ur)\s+days\s+are\s+numbered\b|"
         r"\bmake\s+(?:you|u|ya)\s+(?:bleed|suffer|beg|scream)\b|"
+        # menace without a violent verb: "I will end you", "I'll make you pay", "we'll hunt you down",
+        # "I found out where you live", "You'll pay for this!" (not "destroy you at chess", "make you
+        # pay less", "find you a table", "you will pay for this at the desk")
+        r"\b(?:i|we)(?:'ll|\s+will|'m\s+(?:going\s+to|gonna)|\s+am\s+(?:going\s+to|gonna)|'re\s+(?:going\s+to|gonna)|"
+        r"\s+are\s+(?:going\s+to|gonna)|\s+(?:gonna|shall))\s+(?:(?:fucking|personally|totally|completely|slowly)\s+)?"
+        r"(?:(?:end|destroy|ruin|finish)\s+(?:you|u|ya)(?:\s+off)?(?=\s*(?:[^\w\s]|$)|\s+(?:and|if|when|for\s+(?:this|that|good)|"
+        r"right\s+now|slowly|myself|personally)\b)|"
+        r"make\s+(?:you|u|ya)\s+(?:pay|regret\s+(?:it|this|that|ever|being|the\s+day))\b(?!\s+(?:less|more|only|just|nothing|"
+        r"the|a|an|your|for\s+(?:the|a|an|your|parking|shipping|delivery|it\s+(?:later|monthly)))\b)|"
+        r"(?:hunt|track)\s+(?:you|u|ya)\s+down\b|find\s+(?:out\s+)?where\s+(?:you|u)\s+(?:live|sleep)\b)|"
+        r"\b(?:i|we)(?:\s+found|'ve\s+found|\s+have\s+found|\s+figured)\s+out\s+where\s+(?:you|u)\s+(?:live|sleep)\b|"
+        r"\b(?:you|u)(?:'ll|\s+will|'re\s+(?:going\s+to|gonna)|\s+are\s+(?:going\s+to|gonna))\s+pay\s+for\s+(?:this|that|"
+        r"what\s+you(?:'ve)?\s+(?:did|done))(?=\s*(?:[.!]|$))|"
         r"\bmake\s+sure\s+(?:you|u)\s+(?:never|won'?t)\s+(?:walk|talk|see|breathe|wake\s+up)\s+again\b|"
         r"\b(?:put|send|pump|stick)\s+(?:a|some|an?\s+\w+)\s+(?:bullets?|knife|blade|slug)\s+(?:in|into|through|between)\s+"
         r"(?:you|your|his|her|their|him|them|that|this|the)\b|"
@@ -392,25 +423,45 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"\b(?:the\s+world|everyone|everybody|we)\s+(?:would|will|'d)\s+be\s+(?:a\s+)?better\s+(?:off\s+|place\s+)?without\s+(?:you|u)\b|"
         r"\b(?:your|ur)\s+(?:mother|mom|mum|parents|dad|father)\s+should\s+have\s+(?:stopped|aborted|swallowed|"
         r"pulled\s+out|used\s+a\s+condom)\b")),
+
     # hate against a group without a lexicon word: dehumanised ("Muslims are a cancer"), excluded
     # from the world ("Immigrants do not belong on this earth", "no place on this planet for any
     # woman like you"), their lives worthless, their death called for. Each needs a word that
     # names a group (textmodel.IDENTITY_WORDS), so the same sentence about a process, a team or a
     # sports club is not read
     ("hate", 0.85, (
-        r"\b" + _GROUP + r"\s+(?:are|is|r)\s+(?:(?:all|just|nothing\s+but|such|only|basically|literally|truly|really|simply|"
-        r"a\s+bunch\s+of)\s+)*(?:(?:an?|the)\s+)?(?:(?:absolute|total|complete|fucking|filthy|dirty|disgusting|"
-        r"worthless|human|utter)\s+)?(?:cancer|plague|disease|virus|infestation|vermin|parasites?|animals|beasts|"
-        r"subhumans?|sub-humans?|scum|filth|trash|garbage|rats|cockroaches|pigs|savages|apes|monkeys|dogs|inferior|"
-        r"abominations?|not\s+(?:even\s+)?human|less\s+than\s+human)\b|"
+        r"\b" + _GROUP + _DEHUMANISED + r"|"
         r"\b" + _GROUP + r"\s+(?:do\s+not|don't|dont|shouldn't|should\s+not)\s+belong\s+(?:on|in)\s+(?:this|our|the)\s+"
         r"(?:earth|planet|world|country|society|nation|land)\b|"
         r"\bno\s+(?:space|place|room)\s+(?:on|in)\s+(?:this|our|the)\s+(?:\w+\s+)?(?:planet|earth|world|country|society|"
         r"nation)\s+for\s+(?:any\s+|the\s+)?" + _GROUP + r"\b|"
         r"\b" + _GROUP + r"\s+(?:person'?s?\s+)?li(?:fe|ves)\s+(?:is|are)\s+(?:not\s+worth\s+(?:anything|shit|a\s+thing|"
         r"living|saving)|worth\s+nothing|worthless|meaningless)\b|"
-        r"\b" + _GROUP + r"\s+(?:should|must|need\s+to|needs\s+to|deserve\s+to|ought\s+to)\s+(?:all\s+)?(?:die|be\s+"
-        r"(?:killed|exterminated|eradicated|wiped\s+out|gassed|shot|hanged|lynched|sterili[sz]ed|put\s+down))\b")),
+        r"\b" + _GROUP + _DOOMED)),
+    # the reader insulted through a declared hatred, a verdict or a pile of adjectives
+    ("insult", 0.8, (
+        # hatred declared to a person ("I hate you!", "everyone hates you", "I hate your guts"; not "I hate
+        # Mondays", "I hate to tell you", "I don't hate you")
+        r"\b(?:i|we|everyone|everybody|we\s+all|all\s+of\s+us)\s+(?:(?:really|so|just|fucking|freaking|truly|honestly|"
+        r"absolutely|totally|all|still|always)\s+)*(?:hate|hates|despise|despises|loathe|loathes|detest|detests)\s+"
+        r"(?:you|u|ya|y'all|him|her|them|your\s+guts|ur\s+guts)\b(?!\s+(?:guys|too|for\s+(?:being|making)\s+"
+        r"(?:so|me\s+laugh)))|"
+        # "a pathetic excuse for a human being" (a person, not "a sorry excuse for a pizza")
+        r"\b(?:pathetic|sorry|poor|miserable|worthless|sad|lame|pitiful|disgusting)\s+excuse\s+(?:for|of)\s+an?\s+"
+        r"(?:human|person|man|woman|being|parent|mother|father|mom|dad|adult|friend|boyfriend|girlfriend|husband|wife|"
+        r"teacher|doctor|boss|manager|player|guy|girl|boy|kid|son|daughter|brother|sister)\b|"
+        # an intensified verdict on the reader ("You're so ugly", "you are too stupid to …")
+        r"\b(?:you|u)(?:'re|\s+are|\s+r|r)\s+(?:so|such\s+an?|really|very|too|extremely|incredibly|unbelievably|truly|"
+        r"damn|fucking|freaking)\s+(?:(?:fucking|damn|freaking|goddamn)\s+)?" + _VERDICT_ADJ + r"(?![\w-])|"
+        # insulting adjectives stacked on a name for the reader ("You sick twisted freak", "you lying coward")
+        r"\b(?:you|u)\s+(?:" + _INSULT_ADJ + r"(?:\s*,\s*|\s+and\s+|\s+)){1,3}(?:freak|idiot|moron|loser|jerk|clown|"
+        r"creep|pig|rat|snake|worm|fool|coward|brat|weirdo|psycho|failure|nobody|hypocrite|liar|scumbag|bastard|bitch|"
+        r"cunt|twat|prick|dick|asshole|shit|muppet|dimwit|halfwit|imbecile|cretin|dork|nutjob|lunatic|maniac|pervert|"
+        r"piece\s+of\s+(?:shit|garbage|trash|crap))\b")),
+    # the same said of a group named without a group word ("Those people are vermin", "Their kind
+    # should be exterminated"); a pattern of its own, reached only by texts with one of its nouns
+    ("hate", 0.85, r"\b(?:those|these)\s+(?:people|folks)(?:" + _DEHUMANISED + "|" + _DOOMED + r")|"
+                   r"\b(?:their|your)\s+kind(?:" + _DEHUMANISED + "|" + _DOOMED + ")"),
 ]
 
 
@@ -452,6 +503,7 @@ _PATTERN_WORDS = (
         "cow"
     ]),
     frozenset(["watch", "sleep", "coming", "know", "numbered", "make", "sure", "bullet", "bullets", "knife", "blade",
+               "end", "destroy", "ruin", "finish", "pay", "hunt", "track", "find", "found", "figured",
                "slug", "dead", "die", "hope", "wish"]),
     frozenset(["shot", "hanged", "hung", "killed", "murdered", "tortured", "executed", "lynched", "stabbed", "beaten",
                "burned", "burnt", "gassed", "exterminated", "raped", "strangled", "drowned", "beheaded", "flayed",
@@ -461,6 +513,9 @@ _PATTERN_WORDS = (
                "social", "wit", "common", "body", "smell", "embarrassment", "laughingstock", "laughing", "waste", "crawl",
                "nobody", "no", "should", "world", "everyone", "everybody", "we"]),
     textmodel.IDENTITY_WORDS,
+    frozenset(["excuse", "hate", "hates", "despise", "despises", "loathe", "loathes", "detest", "detests",
+               *re.findall("[a-z]+", _VERDICT_ADJ + _INSULT_ADJ)]),
+    frozenset(["people", "folks", "kind"]),
 )
 _OBFUSCATION_CHARS = re.compile(r"[0-9@$!|*]")  # a character class: a fast scan before the slower gate
 _SPACED_GATE = re.compile(r"[a-z][ .\-_][a-z][ .\-_][a-z]")
