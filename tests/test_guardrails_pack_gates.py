@@ -166,3 +166,30 @@ def test_a_letter_led_pattern_compiled_twice_is_the_same_pattern():
         first = p.compiled().pattern
         del p._compiled  # as when a second thread finds it not compiled yet
         assert p.compiled().pattern == first and p.source == source
+
+
+def test_injection_rules_run_wherever_they_match() -> None:
+    """The one pre-check (``_GATE_WORDS``) and each rule's anchor groups are necessary conditions:
+    wherever a phrase rule's pattern matches a text, the text passes the pre-check and has one
+    anchor of every group of that rule (else the scanner would skip a rule that matches)."""
+    from tests.test_guardrails_learned import INJECTION_CASES
+
+    attacks = [t for ts in INJECTION_CASES.values() for t in ts if t.isascii()]
+    pieces = sorted({w for t in attacks for w in re.findall(r"\S+", t)}) + attacks + [" ", "  ", ", ", ". ", "\n"]
+    rng = random.Random(11)
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(N)] + attacks
+    reached: set[str] = set()
+    for text in texts:
+        low = text.lower()
+        present = injection._anchors(text, low)
+        for name, _, _, rx in injection._PHRASES:
+            if rx.search(text) is None:
+                continue
+            reached.add(name)
+            assert injection._gated(low, textmodel.words_of(low)), (name, text)
+            assert all(not group.isdisjoint(present) for group in injection._ANCHOR_SETS[name]), (name, text)
+    new_rules = {"mode_switch", "enter_mode", "claimed_authority", "print_config", "conversation_start",
+                 "starting_with_you_are", "ai_directive", "ai_vocative_override", "comment_to_ai", "exfiltrate",
+                 "new_instructions_are", "new_rule_for_ai", "bypass_settings", "jailbroken_claim", "confirm_by_saying",
+                 "grandma_payload"}
+    assert new_rules <= reached, new_rules - reached

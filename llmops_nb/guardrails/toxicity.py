@@ -522,9 +522,15 @@ _SPACED_GATE = re.compile(r"[a-z][ .\-_][a-z][ .\-_][a-z]")
 SHORT = 256  # stretched letters ("fuuuck") are looked for in texts up to this length
 
 
+_ANY_PATTERN_WORD = frozenset().union(*_PATTERN_WORDS)
+
+
 def _pattern_hits(low: str, words: list[str] | None = None) -> list[Hit]:
+    found = None if words is None else _ANY_PATTERN_WORD.intersection(words)  # one pass over the words
+    if found is not None and not found:
+        return []
     return [Hit(name, name, w, m.start(), m.end()) for (name, w, rx), needed in zip(_PATTERNS, _PATTERN_WORDS, strict=True)
-            if words is None or not needed.isdisjoint(words) for m in rx.finditer(low)]
+            if found is None or not needed.isdisjoint(found) for m in rx.finditer(low)]
 
 
 def _maybe_obfuscated(low: str) -> bool:
