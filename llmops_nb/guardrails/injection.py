@@ -52,6 +52,11 @@ _GRANT = (r"\b(?:comply\s+with\s+(?:everything|all\s+(?:of\s+)?(?:the\s+)?(?:use
           r"obey\s+(?:the\s+user|every|all|any|whatever|me)\b|(?:safety|content)\s+(?:filters?|restrictions|policies)\s+"
           r"(?:are|have\s+been|were)\s+(?:now\s+)?(?:disabled|off|removed|lifted|suspended))")
 _LIMITS = r"(?:rules|restrictions|limits|limitations|filters|guidelines|ethics|morals|censorship|boundaries|policies)"
+# what an override told to the AI sets aside (not "ignore my typos")
+_OVERRIDE_OBJECT = (r"(?:everything|all\s+(?:of\s+)?(?:this|that|the\s+above|previous)|what\s+(?:you|i)\b|"
+                    r"(?:(?:the|your|all|any|this|these|those|previous|prior|above|earlier|original|current|system)\s+)+"
+                    r"(?:\w+\s+)?(?:instructions?|prompts?|task|request|rules|user'?s?|question|directions|guidelines|orders|"
+                    r"summary|email|document|text|content)\b)")
 
 # (rule name, kind, weight, pattern)
 _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.compile(rx, _I)) for name, kind, w, rx in [
@@ -229,8 +234,8 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      r"dev|admin|god|sudo|root|unrestricted|diagnostic|override|superuser)\s+mode\b"),
     ("claimed_authority", "role_marker", 0.5,
      # one space between its words: the pre-check looks for "i am your " as a substring (so below)
-     r"\b(?:i am|i'm|i\u2019m) your (?:developer|creator|admin|administrator|owner|programmer|maker|operator|master|"
-     r"trainer)\b"),
+     r"\b(?:i am|i'm|i\u2019m) (?:your (?:developer|creator|admin|administrator|owner|programmer|maker|operator|master|"
+     r"trainer)|the (?:system )?(?:admin|administrator|sysadmin|superuser|root user))\b"),
     ("print_config", "prompt_leak", 0.5,
      r"\b(?:print|show|reveal|dump|output|display|list|tell\s+me)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?"
      r"your (?:configuration|config|settings|parameters|setup)\b"),
@@ -251,9 +256,9 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      # an order for now, not a standing rule of a system prompt ("Note: the assistant should greet customers")
      r"is\s+to|needs?\s+to|has\s+to|will)\s+(?:now|immediately|instead|henceforth|from\s+now\s+on)\b|"
      r"\b(?:must|should|shall)\s+(?:now\s+)?(?:ignore|disregard|forget)\b)"),
-    ("ai_vocative_override", "instruction_override", 0.85,
+    ("ai_vocative_override", "instruction_override", 0.85,  # (its object: see _OVERRIDE_OBJECT)
      r"(?:^|[\n.!?(\[{<>]|-->|<!--|\bp\.?\s?s\.?)\s*(?:hey\s+|dear\s+|attention\s+)?(?:ai|assistant|ai\s+assistant|chatbot|"
-     r"language\s+model|llm|gpt|chatgpt|claude|bot)\s*[,:]\s*(?:please\s+)?(?:ignore|disregard|forget)\b"),
+     r"language\s+model|llm|gpt|chatgpt|claude|bot)\s*[,:]\s*(?:please\s+)?(?:ignore|disregard|forget)\s+" + _OVERRIDE_OBJECT),
     ("comment_to_ai", "instruction_override", 0.5,
      r"<!--[^>]{0,40}?\b(?:ai|assistant|llm|chatbot|language\s+model|gpt|claude|agent)\b"),
     ("exfiltrate", "instruction_override", 0.7,
@@ -281,6 +286,53 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
     ("confirm_by_saying", "roleplay_jailbreak", 0.4,
      r"\b(?:confirm|acknowledge) (?:(?:this|that) )?(?:by (?:saying|replying|responding|writing|typing|answering)|"
      r"with the (?:words?|phrase))\b"),
+    # more overrides: other verbs ("set aside your earlier guidance"), the old orders declared void,
+    # a real task announced, the override followed by the payload
+    ("set_aside_previous", "instruction_override", 0.85,
+     # one space inside the verbs: the pre-check looks for them as substrings (so in the rules below)
+     rf"\b(?:set aside|put aside|pay no attention to|throw out|leave behind|no longer follow)\s+(?:(?:all|any|the|your|my|every|of|these|those|prior)\s+)*"
+     rf"(?:{_PREV}|earlier|last|past)\s+(?:\w+\s+)?{_INSTR}"),
+    ("previous_void", "instruction_override", 0.85,
+     # (the orders of a prompt, not "the previous rules are no longer valid since the update")
+     rf"\b(?:the\s+|all\s+|your\s+)?(?:{_PREV}|earlier|prior)\s+(?:context|instructions?|prompts?|directives?|programming|"
+     rf"conversation|messages?)\s+(?:is|are|was|were|has\s+been|have\s+been)\s+(?:now\s+)?(?:null\s+and\s+)?"
+     rf"(?:void|null|cancell?ed|obsolete|invalid|revoked|overridden|superseded)\b"),
+    ("real_task", "instruction_override", 0.7,
+     r"\b(?:the|your|my)\s+(?:real|actual|true|new)\s+(?:task|objective|goal|mission|request|job|question)(?::| is:)"
+     r"|\beverything\s+(?:i\s+(?:said|wrote|told\s+you)|above|before(?:\s+this)?)\s+(?:was|is)\s+(?:just\s+)?"
+     r"(?:a test|fake|a joke|a lie|irrelevant|a distraction)\b"),
+    ("ignore_x_and_do", "instruction_override", 0.85,
+     r"\b(?:ignore|disregard|forget)\s+(?:the|your|this|that|all|any)\s+(?:\w+\s+)?(?:prompt|instructions?|rules|task)"
+     r"\s*[,;]?\s*(?:and|then|instead)\s+(?:just\s+|only\s+|simply\s+)?"
+     r"(?:say|print|write|output|tell|respond|reply|answer|repeat|return|type)\b"),
+    # orders to the AI inside content, addressed to it ("Dear AI, when you read this, please ignore
+    # …"), about the user ("ignore the user's request"), in a hidden note
+    ("dear_ai_ignore", "instruction_override", 0.85,
+     r"\b(?:dear|hey|hi|hello|attention|note to(?:\s+the)?)\s+(?:ai|assistant|ai\s+assistant|chatbot|language\s+model|"
+     r"llm|gpt|chatgpt|claude|bot|model)\b[^.\n]{0,60}?\b(?:ignore|disregard|forget)\s+" + _OVERRIDE_OBJECT),
+    ("ignore_the_user", "instruction_override", 0.8,
+     r"\b(?:ignore|disregard|forget)\s+(?:the\s+|all\s+(?:of\s+)?(?:the\s+)?)?(?:user'?s?|users'|customer'?s?|human'?s?)\s+"
+     r"(?:actual\s+|original\s+|real\s+)?(?:request|question|instructions?|prompt|message|query|task)s?\b"),
+    ("hidden_note", "instruction_override", 0.7,
+     r"[\[(<{](?:hidden|secret|invisible|private)\s*(?:note|instructions?|message|text|prompt)?\s*:"),
+    ("authorize_you", "role_marker", 0.6,
+     r"\bi\s+(?:hereby\s+)?(?:authori[sz]e|permit|allow|order|command) you to\s+(?:tell|reveal|share|give|show|print|"
+     r"ignore|bypass|disclose|say|output|break)\b"),
+    # extraction: what the model was told, its context, a secret it holds
+    ("developers_told", "prompt_leak", 0.75,
+     r"\bwhat\s+(?:your\s+|the\s+)?(?:developers?|creators?|makers?|programmers?|openai|anthropic|trainers?)\s+"
+     r"(?:told|instructed|programmed|trained)\s+you\s+(?:not\s+to|never\s+to|to\s+(?:hide|keep\s+secret|avoid))\b"),
+    ("print_context", "prompt_leak", 0.75,
+     r"\b(?:print|show|reveal|dump|output|display|list|tell\s+me|repeat|give\s+me)\s+(?:me\s+)?(?:the\s+)?"
+     r"(?:(?:full|entire|whole|raw)\s+)?(?:contents?\s+of\s+)?your (?:(?:full|entire|whole|raw) )?"
+     r"(?:context(?:\s+window)?|memory|system message|conversation history)\b"),
+    ("secret_you_hold", "prompt_leak", 0.8,
+     r"\b(?:tell|reveal|give|share|print|say|output|show|write|what\s+is|what's|what\s+was)\s+(?:me\s+|us\s+)?(?:the|your)\s+"
+     r"(?:\w+\s+)?(?:secret|password|passphrase|passcode|key|code|token|flag)\s+(?:that\s+)?you\s+(?:were|have\s+been|'ve\s+been)\s+"
+     r"(?:given|told|provided)\b"),
+    ("above_this_line", "prompt_leak", 0.8,
+     r"\b(?:repeat|print|output|show|display|write|copy|reveal)\s+(?:out\s+)?(?:everything|all|the\s+text|all\s+the\s+text|"
+     r"what(?:ever)?\s+(?:is|was|comes))\s+(?:written\s+)?(?:above|before)\s+this (?:line|message|point|sentence)\b"),
     ("act_as_unrestricted", "roleplay_jailbreak", 0.85,
      r"\b(?:act|behave|respond|answer|reply|speak)\s+(?:only\s+)?as\s+(?:an?\s+)?(?:DAN|AIM|STAN|DUDE|unrestricted|unfiltered|"
      r"uncensored|jailbroken|amoral|evil|unethical)\b"),
@@ -291,6 +343,10 @@ _OF_THE_CHAT = tuple(f"of {d} {n}" for d in ("this", "the", "our") for n in ("co
 _NOTICE_MARKS = tuple(f"{w}{m}" for w in ("important", "note", "attention", "urgent", "notice", "warning", "reminder")
                       for m in ":!")
 _THIRD_PARTY = ("user's", "users'", "customer's", "customers'", "victim's", "user\u2019s", "users\u2019", "customer\u2019s")
+_REAL_TASK = (*(f"{n}{c}" for n in ("task", "objective", "goal", "mission", "request", "job", "question")
+                 for c in (":", " is:")), "a test", "fake", "a joke", "a lie", "irrelevant", "a distraction")
+_HIDDEN_NOTE = tuple(f"{b}{w}" for b in "[(<{" for w in ("hidden", "secret", "invisible", "private"))
+_YOU_TO = tuple(f"{v} you to" for v in ("authorize", "authorise", "permit", "allow", "order", "command"))
 _CONFIRM_BY = tuple(f"{v} {t}{w}" for v in ("confirm", "acknowledge") for t in ("", "this ", "that ") for w in ("by ", "with the "))
 _VERBS = ("ignore", "disregard", "forget", "skip", "bypass", "override", "overlook", "neglect", "drop", "abandon")
 _NOUNS = ("instruction", "prompt", "rule", "direction", "directive", "guideline", "command", "constraint", "guidance",
@@ -350,7 +406,7 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "grandma_payload": (("grandmother", "grandma", "granny", "grandpa", "grandfather", "nana"),),
     "mode_switch": (("mode",), ("you",)),
     "enter_mode": (("mode",), ("enter", "activate", "enable", "switch", "go into", "boot")),
-    "claimed_authority": (("i am your ", "i'm your ", "i\u2019m your "),),
+    "claimed_authority": (("i am your ", "i'm your ", "i\u2019m your ", "i am the ", "i'm the ", "i\u2019m the "),),
     "print_config": (("your config", "your settings", "your parameters", "your setup"),),
     "conversation_start": (("beginning", "start", "top"), _OF_THE_CHAT),
     "starting_with_you_are": (("starting with", "beginning with"), ("you are",)),
@@ -367,6 +423,19 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "stop_being_ai": (("stop being", "quit being", "refuse"),),
     "jailbroken_claim": (("jailbroken",),),
     "confirm_by_saying": (_CONFIRM_BY,),
+    "set_aside_previous": (("set aside", "put aside", "pay no attention", "throw out", "leave behind", "no longer follow"),),
+    "previous_void": (("void", "null", "cancel", "cancelled", "obsolete", "invalid", "revoked", "overridden", "superseded"),),
+    "real_task": (_REAL_TASK,),
+    "ignore_x_and_do": (("ignore", "disregard", "forget"), ("and", "then", "instead")),
+    "dear_ai_ignore": (("ignore", "disregard", "forget"), ("dear", "hey", "hi", "hello", "attention", "note to")),
+    "ignore_the_user": (("ignore", "disregard", "forget"), ("user", "users", "customer", "human")),
+    "hidden_note": (_HIDDEN_NOTE,),
+    "authorize_you": (_YOU_TO,),
+    "developers_told": (("told", "instructed", "programmed", "trained"),),
+    "print_context": (("your context", "your memory", "your system message", "your conversation history",
+                       "your full ", "your entire ", "your whole ", "your raw "),),
+    "secret_you_hold": (("given", "told", "provided"),),
+    "above_this_line": (("this line", "this message", "this point", "this sentence"),),
     "act_as_unrestricted": (("dan", "aim", "stan", "dude", "unrestricted", "unfiltered", "uncensored", "jailbroken",
                              "amoral", "evil", "unethical"),),
 }
@@ -393,7 +462,8 @@ _GATE_WORDS = frozenset([
     "zignoruj", "zapomnij", "abaikan", "unut", "görmezden", "quên", "unethical", "initial", "initialization",
     "initialisation", "original", "pre", "admin", "administrator",
     # the rules of mode switches, claimed authority, extraction by position, indirect injection
-    "deactivate", "refuse", "grandmother", "grandma", "grandfather", "grandpa", "granny", "nana"
+    "deactivate", "refuse", "void", "null", "cancelled", "canceled", "obsolete", "invalid", "revoked", "overridden",
+    "superseded", "hidden", "invisible", "authorize", "authorise", "instructed", "programmed", "trained", "grandmother", "grandma", "grandfather", "grandpa", "granny", "nana"
 ])
 # scripts without spaces between words (a run of them is one "word"): looked for as substrings in non-ASCII text
 _GATE_SUBSTRINGS_NON_ASCII = ("忽略", "无视", "無視", "忘记", "忘掉", "不要理会", "忘れ", "무시", "잊", "игнорир", "забудь",
@@ -405,15 +475,34 @@ _GATE_SUBSTRINGS = ("<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "<user>", 
 # per phrase through every text would cost more than the rules it guards). Each rule that needs one
 # of them has that word as a whole word wherever it matches (tests/test_guardrails_pack_gates.py),
 # so they are anchors found the same way (_anchors)
-_GATE_PAIRS = (
-    (frozenset(["your"]), ("i am your ", "i'm your ", "i\u2019m your ", "your config", "your settings", "your parameters",
-                           "your setup")),
-    (frozenset(["starting", "beginning"]), ("starting with", "beginning with")),
-    (frozenset(["conversation", "chat", "prompt"]), _OF_THE_CHAT),
-    (frozenset(["important", "note", "attention", "urgent", "notice", "warning", "reminder"]), _NOTICE_MARKS),
-    (frozenset(["user", "users", "customer", "customers", "victim"]), _THIRD_PARTY),
-    (frozenset(["confirm", "acknowledge"]), _CONFIRM_BY),
-    (frozenset(["being"]), ("stop being", "quit being")),
+_AI = frozenset(["ai", "assistant", "chatbot", "language", "llm", "model", "agent", "bot"])
+# (word sets that must all be met — the rarer first —, substrings)
+_GATE_PAIRS: tuple[tuple[tuple[frozenset[str], ...], tuple[str, ...]], ...] = (
+    ((frozenset(["admin", "administrator", "sysadmin", "superuser", "root", "developer", "creator", "owner", "programmer",
+                 "maker", "operator", "master", "trainer"]), frozenset(["i"])),
+     ("i am the ", "i'm the ", "i\u2019m the ", "i am your ", "i'm your ", "i\u2019m your ")),
+    ((frozenset(["configuration", "config", "settings", "parameters", "setup"]), frozenset(["your"])),
+     ("your config", "your settings", "your parameters", "your setup")),
+    ((frozenset(["starting", "beginning"]), frozenset(["with"])), ("starting with", "beginning with")),
+    ((frozenset(["conversation", "chat", "prompt"]), frozenset(["of"])), _OF_THE_CHAT),
+    ((frozenset(["important", "note", "attention", "urgent", "notice", "warning", "reminder"]), _AI), _NOTICE_MARKS),
+    ((frozenset(["send", "forward", "mail", "email", "transfer", "upload", "leak", "exfiltrate"]),
+      frozenset(["user", "users", "customer", "customers", "victim"])), _THIRD_PARTY),
+    ((frozenset(["confirm", "acknowledge"]),), _CONFIRM_BY),
+    ((frozenset(["being"]), frozenset(["stop", "quit"])), ("stop being", "quit being")),
+    ((frozenset(["aside"]),), ("set aside", "put aside")),
+    ((frozenset(["attention"]), frozenset(["pay"])), ("pay no attention",)),
+    ((frozenset(["longer"]), frozenset(["follow"])), ("no longer follow",)),
+    ((frozenset(["throw", "leave"]), frozenset(["out", "behind"])), ("throw out", "leave behind")),
+    ((frozenset(["context", "memory", "message", "history"]), frozenset(["your"])),
+     ("your context", "your memory", "your system message", "your conversation history", "your full ", "your entire ",
+      "your whole ", "your raw ")),
+    ((frozenset(["line", "message", "point", "sentence"]), frozenset(["this"])),
+     ("this line", "this message", "this point", "this sentence")),
+    ((frozenset(["task", "objective", "goal", "mission", "request", "job", "question", "test", "fake", "joke", "lie",
+                 "irrelevant", "distraction"]), frozenset(["real", "actual", "true", "new", "everything"])), _REAL_TASK),
+    ((frozenset(["hidden", "secret", "invisible", "private"]),), _HIDDEN_NOTE),
+    ((frozenset(["authorize", "authorise", "permit", "allow", "order", "command"]), frozenset(["you"])), _YOU_TO),
 )
 
 
@@ -459,13 +548,19 @@ for _a in sorted(_ALL_ANCHORS):
         for _suffix in _SUFFIXES:
             _ANCHOR_OF_FORM[_a + _suffix] = (*_ANCHOR_OF_FORM.get(_a + _suffix, ()), _a)
 _PAIRED = frozenset(sub for _, subs in _GATE_PAIRS for sub in subs)
-_PAIR_WORDS = frozenset(w for trigger, _ in _GATE_PAIRS for w in trigger)
+_PAIR_FIRST = frozenset(w for (first, *_), _ in _GATE_PAIRS for w in first)
+_PAIR_REST = frozenset(w for (_, *rest), _ in _GATE_PAIRS for t in rest for w in t)
 
 
 def _paired(words: list[str]) -> list[str]:
-    """The substrings of ``_GATE_PAIRS`` whose words are among ``words`` (one pass over the words)."""
-    found = _PAIR_WORDS.intersection(words)
-    return [sub for trigger, subs in _GATE_PAIRS if not trigger.isdisjoint(found) for sub in subs] if found else []
+    """The substrings of ``_GATE_PAIRS`` whose words are among ``words``: one pass over the words for
+    the rarer sets, a second only in a text that has one of them."""
+    found = _PAIR_FIRST.intersection(words)
+    if not found:
+        return []
+    rest = _PAIR_REST.intersection(words)
+    return [sub for (first, *others), subs in _GATE_PAIRS
+            if not first.isdisjoint(found) and all(not t.isdisjoint(rest) for t in others) for sub in subs]
 _ANCHOR_PHRASES = tuple(a for a in sorted(_ALL_ANCHORS - _PAIRED) if a.isascii() and not a.isalpha())
 _ANCHOR_PHRASES_NON_ASCII = tuple(a for a in sorted(_ALL_ANCHORS - _PAIRED) if not a.isascii())  # looked for in non-ASCII text only
 _CHARS = {ps: tuple(frozenset(p) for p in ps) for ps in (_GATE_SUBSTRINGS_NON_ASCII, _ANCHOR_PHRASES_NON_ASCII)}
