@@ -304,6 +304,14 @@ TOXIC_CASES = {
                        "You sick twisted freak.", "you lying coward"],
     "declared_hatred": ["I hate you!", "I hate you.", "Everyone hates you.", "I hate your guts."],
     "those_people": ["Those people are vermin and should be wiped out.", "Their kind should be exterminated."],
+    # a third round of own strings (14 of 30 scored 0.13-0.46 before)
+    "third_round": ["I'll break every bone in your body.", "Shut your mouth before I shut it for you.",
+                    "I wish you would just die already.", "I'm coming for you and your family.",
+                    "If I see you again, you're dead.", "Your face looks like a smashed potato.",
+                    "You are a complete waste of time and space.", "What a moron, can't even spell his own name.",
+                    "Only an idiot would believe that, and you are one.", "Your existence is a mistake.",
+                    "Nobody would care if you disappeared forever.", "Damn you to hell.",
+                    "You're a joke and so is your family."],
 }
 
 
@@ -373,6 +381,14 @@ TOXIC_NEGATIVES = {
     "aimed_verdicts_benign": ["That's a sorry excuse for a pizza.", "You are so kind and helpful.",
                               "You're so fat-free yogurt lover.", "You little angel, thank you!"],
     "dislikes": ["I don't hate you", "I hate to say it, but you were right.", "I hate it when my code breaks."],
+    "third_round_benign": ["I'm coming for you at 5 to pick you up from the airport.",
+                           "Close the window before I shut it for you, it's freezing!",
+                           "If I see you again at the gym, let's grab coffee.", "I hope you never die, grandpa.",
+                           "I wish you would come visit more often.", "This meeting was a waste of time.",
+                           "You're a joke teller at heart.", "Nobody would mind if you left early today.",
+                           "My face looks like a tomato after the sunburn.", "Your life is a gift.",
+                           "What a clown show the parade was, so much fun.",
+                           "Only an idiot would miss this sale, and you are not one!", "Damn, you're right."],
     "those_people_benign": ["Those people are my neighbours and they are lovely.",
                             "These people are volunteers who help every weekend.", "Their kind of music is not for me."],
     # asterisks that are not masks: markdown emphasis, Python's **kwargs, arithmetic, globs

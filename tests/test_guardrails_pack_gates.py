@@ -116,7 +116,10 @@ def test_letter_led_patterns_match_as_written() -> None:
               "coward", "lying", "you're so ugly", "you sick twisted freak", "hate", "hates", "despise", "everyone",
               "i hate you", "everyone hates you", "your guts", "guys", "those people", "their kind", "kind", "folks",
               "i figured out where you live", "those people are vermin", "their kind should be exterminated",
-              "these folks are", "your kind", "are animals", "should die"]
+              "these folks are", "your kind", "are animals", "should die", "i'm coming for you", "and your",
+              "shut your mouth before i shut it for you", "if i see you again", "you're dead", "break every bone in your body",
+              "you're a joke", "waste of time and space", "nobody would care if you disappeared", "your face looks like a",
+              "potato", "your existence is a mistake", "i wish you would just die", "coming", "shut", "existence"]
     rng = random.Random(9)
     texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(N)]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(N)]

@@ -233,6 +233,7 @@ _VIOLENT = (r"(?:kill|hurt|murder|stab|shoot|strangle|choke|rape|slaughter|tortu
 _BODY_HARM = (r"(?:(?:break|smash|snap|cut|slit|bash\s+in)\s+(?:your|his|her|their|ur)\s+(?:legs?|neck|arms?|face|bones|jaw|"
               r"skull|throat|head|teeth|knees?)|beat\s+(?:you|u|him|her|them)\s+(?:up|to\s+death|senseless|to\s+a\s+pulp)|"
               r"beat\s+the\s+(?:crap|shit|hell|living\s+daylights|snot|stuffing|piss|fuck)\s+out\s+of\s+(?:you|u|ya|him|her|them)\b|"
+              r"break\s+every\s+(?:single\s+)?bone\s+in\s+(?:your|ur|his|her|their)\s+(?:body|face|hands?|fingers)\b|"
               r"burn\s+(?:down\s+)?(?:your|ur|his|her|their)\s+(?:house|home|car|place|shop|store|family))")
 # what is done to a person in a call for violence (past participles)
 _FATES = (r"shot|hanged|hung|killed|murdered|tortured|executed|lynched|stabbed|beaten|burned|burnt|gassed|exterminated|"
@@ -371,10 +372,10 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"(?!(?:all|every|the|those|these|of)\b)\w{3,}")),
     ("insult", 0.8, (
         r"\b(?:you(?:'re|\s+are|r|\s+r)?|ur|u\s+r)\s+(?:a|an|such\s+a|the|nothing\s+but\s+an?|just\s+an?)?\s*"
-        r"(?:\w+\s+){0,2}?(?:piece\s+of\s+(?:shit|garbage|trash|crap|filth)|waste\s+of\s+(?:space|oxygen|air|skin)|"
+        r"(?:\w+\s+){0,2}?(?:piece\s+of\s+(?:shit|garbage|trash|crap|filth)|waste\s+of\s+(?:(?:time|money)\s+and\s+)?(?:space|oxygen|air|skin|time)|"
         r"scum|vermin|subhuman|parasite|filth|cockroach|degenerate|disgrace|abomination|imbecile|cretin|"
         # animals as insults, where no noun follows ("you're a rat fan?" is not one)
-        r"(?:pig|swine|slob|maggot|leech|rat|snake|weasel|cow)(?=\s*(?:[^\w\s]|$)|\s+(?:and|who|that|like|of|to|for|if|"
+        r"(?:pig|swine|slob|maggot|leech|rat|snake|weasel|cow|joke)(?=\s*(?:[^\w\s]|$)|\s+(?:and|who|that|like|of|to|for|if|"
         r"you|u)\b))\b")),
     # threat idioms: no violent verb, the menace is in the phrase
     ("threat", 0.85, (
@@ -394,6 +395,13 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"the|a|an|your|for\s+(?:the|a|an|your|parking|shipping|delivery|it\s+(?:later|monthly)))\b)|"
         r"(?:hunt|track)\s+(?:you|u|ya)\s+down\b|find\s+(?:out\s+)?where\s+(?:you|u)\s+(?:live|sleep)\b)|"
         r"\b(?:i|we)(?:\s+found|'ve\s+found|\s+have\s+found|\s+figured)\s+out\s+where\s+(?:you|u)\s+(?:live|sleep)\b|"
+        # "I'm coming for you." (not "I'm coming for you at 5 to pick you up"), "… before I shut it for
+        # you", "If I see you again, you're dead"
+        r"\b(?:i|we)(?:'m|\s+am|'re|\s+are)\s+coming\s+for\s+(?:you|u|ya)(?=\s*(?:[.!]|$)|\s+and\s+(?:your|ur)\b)|"
+        r"\bshut\s+(?:your|ur)\s+(?:mouth|face|trap|pie\s*hole|gob)\b[^.!?\n]{0,20}?\b(?:before|or)\s+(?:i|we)\s+shut\s+it\s+"
+        r"for\s+(?:you|u)\b|"
+        r"\bif\s+(?:i|we)\s+(?:ever\s+)?(?:see|catch|find|meet)\s+(?:you|u)\b[^.!?\n]{0,30}?\b(?:you(?:'re|\s+are|\s+r)|ur)\s+"
+        r"(?:so\s+)?dead\b|"
         r"\b(?:you|u)(?:'ll|\s+will|'re\s+(?:going\s+to|gonna)|\s+are\s+(?:going\s+to|gonna))\s+pay\s+for\s+(?:this|that|"
         r"what\s+you(?:'ve)?\s+(?:did|done))(?=\s*(?:[.!]|$))|"
         r"\bmake\s+sure\s+(?:you|u)\s+(?:never|won'?t)\s+(?:walk|talk|see|breathe|wake\s+up)\s+again\b|"
@@ -401,7 +409,7 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"(?:you|your|his|her|their|him|them|that|this|the)\b|"
         r"\b(?:you|u)(?:'re|\s+are|\s+r)\s+(?:so\s+)?(?:dead\s+meat|a\s+dead\s+(?:man|woman|boy|girl)|(?:going\s+to|gonna)\s+die)\b|"
         r"\b(?:i|we)\s+(?:hope|wish)\s+(?:you|u|your\s+(?:family|kids|children|mother|mom|mum|wife|husband|whole\s+family))\s+"
-        r"(?:\w+\s+)?(?:die|dies|burn|burns|rot|rots|suffer|suffers|gets?\s+(?:cancer|raped|shot|hit\s+by))\b")),
+        r"(?:(?!never\b|not\b)\w+\s+){0,3}?(?:die|dies|burn|burns|rot|rots|suffer|suffers|gets?\s+(?:cancer|raped|shot|hit\s+by))\b")),
     # a violent fate called for or wished on a person, without a first-person threat: "you should
     # be hanged", "he deserves to be shot", "I'd love to see you beaten to death"; incitement to
     # self-harm
@@ -420,6 +428,15 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"(?:embarrassment|laughingstock|laughing\s+stock|waste\s+of\s+a\s+\w+)\b|"
         r"\bcrawl\s+back\s+(?:under|into|in)\s+(?:the|your|ur|whatever)\s+(?:\w+\s+)?(?:rock|hole|sewer|cave|gutter|swamp)\b|"
         r"\b(?:nobody|no\s+one|no-one)\s+(?:likes|loves|wants|cares\s+about|would\s+miss)\s+(?:you|u)\b(?!\s+(?:more|better|less|as|like)\b)|"
+        r"\b(?:nobody|no\s+one|no-one)\s+would\s+(?:care|notice|cry|mind)\s+if\s+(?:you|u)\s+(?:just\s+)?(?:disappeared|died|"
+        r"vanished|were\s+gone|were\s+dead|left\s+forever|killed\s+yourself)\b|"
+        # a verdict on the reader's looks or existence ("Your face looks like a smashed potato", "Your
+        # existence is a mistake"; not "my face looks like a tomato")
+        r"\b(?:your|ur)\s+(?:face|head|breath|body)\s+(?:looks|smells|sounds)\s+like\s+(?:an?\s+|the\s+|some\s+)?(?:\w+\s+){0,2}?"
+        r"(?:potato|pig|garbage|trash|shit|ass|butt|dog|toilet|sewer|rat|monkey|donkey|troll|goblin|orc|train\s+wreck|car\s+crash|"
+        r"dumpster|roadkill|vomit|puke)\b|"
+        r"\b(?:your|ur)\s+(?:existence|birth|life)\s+(?:is|was)\s+(?:a\s+|an\s+)?(?:(?:complete|total|huge|big)\s+)?"
+        r"(?:mistake|waste|joke|accident|disgrace|embarrassment)\b|"
         r"\b(?:the\s+world|everyone|everybody|we)\s+(?:would|will|'d)\s+be\s+(?:a\s+)?better\s+(?:off\s+|place\s+)?without\s+(?:you|u)\b|"
         r"\b(?:your|ur)\s+(?:mother|mom|mum|parents|dad|father)\s+should\s+have\s+(?:stopped|aborted|swallowed|"
         r"pulled\s+out|used\s+a\s+condom)\b")),
@@ -500,10 +517,10 @@ _PATTERN_WORDS = (
     frozenset([
         "piece", "waste", "scum", "vermin", "subhuman", "parasite", "filth", "cockroach", "degenerate", "disgrace",
         "abomination", "imbecile", "cretin", "pig", "swine", "slob", "maggot", "leech", "rat", "snake", "weasel",
-        "cow"
+        "cow", "joke"
     ]),
     frozenset(["watch", "sleep", "coming", "know", "numbered", "make", "sure", "bullet", "bullets", "knife", "blade",
-               "end", "destroy", "ruin", "finish", "pay", "hunt", "track", "find", "found", "figured",
+               "end", "destroy", "ruin", "finish", "pay", "hunt", "track", "find", "found", "figured", "shut", "coming",
                "slug", "dead", "die", "hope", "wish"]),
     frozenset(["shot", "hanged", "hung", "killed", "murdered", "tortured", "executed", "lynched", "stabbed", "beaten",
                "burned", "burnt", "gassed", "exterminated", "raped", "strangled", "drowned", "beheaded", "flayed",
@@ -511,7 +528,8 @@ _PATTERN_WORDS = (
                "burn", "hang", "bleach", "poison", "antifreeze"]),
     frozenset(["brain", "brains", "iq", "intelligence", "personality", "charm", "manners", "face", "looks", "attention",
                "social", "wit", "common", "body", "smell", "embarrassment", "laughingstock", "laughing", "waste", "crawl",
-               "nobody", "no", "should", "world", "everyone", "everybody", "we"]),
+               "nobody", "no", "should", "world", "everyone", "everybody", "we", "head", "breath", "existence", "birth",
+               "life"]),
     textmodel.IDENTITY_WORDS,
     frozenset(["excuse", "hate", "hates", "despise", "despises", "loathe", "loathes", "detest", "detests",
                *re.findall("[a-z]+", _VERDICT_ADJ + _INSULT_ADJ)]),
@@ -590,10 +608,22 @@ def _hits_of(low: str, obfuscated: bool) -> list[Hit]:
 
 
 def _vocative(low: str, h: Hit) -> bool:
-    """Whether hit ``h`` addresses the reader by name-calling (see ``_VOCATIVE_BEFORE``)."""
+    """Whether hit ``h`` calls a person a name: addressing the reader (see ``_VOCATIVE_BEFORE``), an
+    exclamation ("What a moron"), or a slur the reader is then told they are ("Only an idiot would
+    believe that, and you are one")."""
     if h.term not in _NAME_CALLING:
         return False
-    return bool(_VOCATIVE_BEFORE.search(low[max(0, h.start - 8):h.start]) and _VOCATIVE_AFTER.match(low, h.end))
+    if _AIMED_LATER.match(low, h.end):
+        return True
+    before = low[max(0, h.start - 24):h.start]
+    return bool((_VOCATIVE_BEFORE.search(before[-8:]) and _VOCATIVE_AFTER.match(low, h.end))
+                or (_WHAT_A.search(before) and _EXCLAIMED_AFTER.match(low, h.end)))
+
+
+_EXCLAIMED_AFTER = re.compile(r"[ \t]*(?:[.!?,]|$)")  # "What a moron, …" (not "what a clown show")
+_WHAT_A = re.compile(r"\bwhat\s+an?\s+(?:(?:complete|total|absolute|fucking|stupid|little)\s+)?$")
+_AIMED_LATER = re.compile(r"[^.!?\n]{0,60}?\b(?:and|but)\s+(?:you|u)(?:'re|\s+are|\s+r)\s+(?:definitely\s+|clearly\s+|"
+                          r"certainly\s+|obviously\s+)?(?:one|the\s+biggest\s+one)\b")
 
 
 DISTANCED = 0.5  # a hit that is quoted, negated or reported counts half (counter-speech)
