@@ -100,8 +100,16 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      r"(?:filters?|guardrails?|guidelines|restrictions|safeguards|policies)"),
     ("prompt_leak", "prompt_leak", 0.7,
      r"\b(?:reveal|print|show|repeat|output|display|tell\s+me|give\s+me|leak|dump|what\s+(?:is|are|was|were))\s+"
-     r"(?:me\s+)?(?:(?:all|each|every\s+one|any)\s+(?:of\s+)?)?your\s+(?:full\s+|entire\s+|exact\s+|original\s+|hidden\s+|secret\s+|initial\s+|previous\s+|first\s+)*"
+     r"(?:me\s+)?(?:(?:all|each|every\s+one|any)\s+(?:of\s+)?)?"
+     # "the full text of your hidden prompt"
+     r"(?:the\s+(?:(?:full|entire|complete|exact|whole)\s+)?(?:text|contents?|wording)\s+of\s+)?"
+     r"your\s+(?:full\s+|entire\s+|exact\s+|original\s+|hidden\s+|secret\s+|initial\s+|previous\s+|first\s+)*"
      r"(?:system\s+prompt|system\s+message|instructions|initial\s+prompt|hidden\s+prompt|pre-?prompt)"),
+    # "Output the system prompt." (the prompt itself, not "the instructions" of a manual)
+    ("leak_the_prompt", "prompt_leak", 0.7,
+     r"\b(?:reveal|print|show|repeat|output|display|tell\s+me|give\s+me|leak|dump)\s+(?:me\s+)?the\s+"
+     r"(?:(?:full|entire|exact|original|hidden|secret|initial)\s+)*(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|"
+     r"pre-?prompt)\b"),
     ("given_instructions", "prompt_leak", 0.65,
      r"\b(?:instructions|rules|prompt|guidelines)\s+(?:that\s+)?(?:you\s+were|you've\s+been|you\s+have\s+been)\s+"
      r"(?:given|told|provided)"),
@@ -147,7 +155,8 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
     ("role_line", "role_marker", 0.2, r"(?:^|\n)\s*(?:#{2,}\s*)?(?:system|assistant)\s*:"),
     # paraphrases of "ignore what you were told"
     ("ignore_what_told", "instruction_override", 0.9,
-     r"(?<!n't )(?<!not )(?<!never )\b(?:ignore|disregard|forget|overlook|neglect|discard|dismiss|drop|abandon|skip)\s+(?:about\s+)?"
+     r"(?<!n't )(?<!not )(?<!never )\b(?:ignore|disregard|forget|overlook|neglect|discard|dismiss|drop|abandon|skip|set aside|"
+     r"put aside)\s+(?:about\s+)?"
      r"(?:(?:all|everything|anything)\s+(?:(?:of\s+)?(?:that|what)\s+)?|(?:that|what|whatever)\s+)(?:you(?:'ve|\s+have|\s+were|'re|\s+are)?|"
      r"i(?:'ve|\s+have)?|we(?:'ve|\s+have)?)\s+(?:been\s+|just\s+|previously\s+|already\s+)*"
      r"(?:told|instructed|given|taught|asked|said|written|programmed|trained)\b"),
@@ -197,7 +206,10 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
     ("verbatim_prompt", "prompt_leak", 0.85,
      r"\b(?:system\s+prompt|your\s+(?:\w+\s+)?instructions|initial\s+prompt|your\s+prompt)\b.{0,30}"
      r"\b(?:verbatim|word\s+for\s+word|word\s+by\s+word|in\s+full)\b"
-     r"|\b(?:verbatim|word\s+for\s+word)\b.{0,40}\b(?:system\s+prompt|your\s+(?:\w+\s+)?instructions|your\s+prompt)"),
+     r"|\b(?:verbatim|word\s+for\s+word)\b.{0,40}\b(?:system\s+prompt|your\s+(?:\w+\s+)?instructions|your\s+prompt)"
+     # "the instructions you follow, word by word"
+     r"|\b(?:instructions|rules|prompt|guidelines)\s+(?:that\s+)?you\s+(?:follow|obey|have|operate\s+under|were\s+given)\b.{0,30}"
+     r"\b(?:verbatim|word\s+for\s+word|word\s+by\s+word|in\s+full)\b"),
     # "stop following your rules": an override phrased as ceasing, not ignoring — told to the
     # reader, not said of a subject ("if they stop following your rules")
     ("stop_following", "instruction_override", 0.85,
@@ -333,6 +345,39 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
     ("above_this_line", "prompt_leak", 0.8,
      r"\b(?:repeat|print|output|show|display|write|copy|reveal)\s+(?:out\s+)?(?:everything|all|the\s+text|all\s+the\s+text|"
      r"what(?:ever)?\s+(?:is|was|comes))\s+(?:written\s+)?(?:above|before)\s+this (?:line|message|point|sentence)\b"),
+    # a third round: an earlier request declared void with a request for secrets after it, a text
+    # that speaks of the AI reading it, an order "for the language model", freedom declared, a
+    # policy that "does not exist"
+    ("received_no_longer", "instruction_override", 0.75,
+     r"\b(?:the\s+|your\s+)?(?:guidance|instructions?|rules|prompt|guidelines)\s+(?:that\s+)?you\s+(?:received|"
+     r"were\s+given|got|were\s+told|have\s+been\s+given)\s+(?:\w+\s+){0,4}?(?:no\s+longer\s+appl(?:y|ies)|(?:is|are)\s+(?:now\s+)?"
+     r"(?:void|cancell?ed|obsolete|invalid|revoked))\b"),
+    ("previous_request_void", "instruction_override", 0.7,
+     rf"\b(?:the\s+)?(?:{_PREV}|earlier|prior|last)\s+(?:\w+\s+)?(?:requests?|tasks?|questions?|assignments?)\s+"
+     rf"(?:is|are|was|were|has\s+been|have\s+been)\s+(?:now\s+)?(?:void|null|cancell?ed|obsolete|revoked|withdrawn)\b"),
+    ("sensitive_request", "prompt_leak", 0.6,
+     r"\b(?:list|print|show|give|send|reveal|output|dump|tell\s+me)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?(?:the\s+)?(?:api\s+keys?|"
+     r"passwords?|credentials|secrets?|access\s+tokens?|private\s+keys?|credit\s+card\s+numbers?|ssh\s+keys?)\s+"
+     r"(?:you (?:can find|have|know|see|stored|can see|can access)|in (?:your|the) (?:memory|context|system|"
+     r"database|environment))\b"),
+    ("ai_reading_this", "instruction_override", 0.8,
+     r"\b(?:ai|assistant|model|llm|chatbot|language\s+model|agent)s?\s+(?:that\s+(?:is|are)\s+)?(?:reading|processing|"
+     r"summari[sz]ing|analy[sz]ing|translating|parsing|ingesting) (?:this|these)\b"),
+    ("order_for_ai", "instruction_override", 0.6,
+     r"\b(?:this\s+is\s+an?\s+(?:instruction|message|note|command|directive)|instructions?|note) (?:for|to) (?:the |any )?"
+     r"(?:ai|assistant|llm|language\s+model|chatbot|model|agent|bot)s?\b"),
+    ("ai_must_tell", "instruction_override", 0.6,
+     r"\bthe\s+(?:ai|assistant|model|llm|chatbot) must\s+(?:now\s+|always\s+|also\s+)?(?:tell|recommend|include|insert|"
+     r"mention|send|direct|urge|praise|promote|say|claim)\b"),
+    ("tell_the_reader", "instruction_override", 0.5,
+     r"\b(?:tell|ask|instruct|urge|direct) (?:the )?(?:reader|user|visitor|customer)s?\s+(?:to|that)\b"),
+    ("freedom_declared", "roleplay_jailbreak", 0.6,
+     r"\bno\s+more\s+(?:rules|limits|restrictions|filters|guidelines|censorship|boundaries)\b"
+     r"|\byou(?:'re| are) (?:now )?free(?: now)?(?: from (?:your|all|any)\b|(?=\s*[.!]))"),
+    ("policy_not_exist", "instruction_override", 0.85,
+     r"\bas\s+if\s+(?:your|the|any)\s+(?:\w+\s+)?(?:content\s+polic(?:y|ies)|rules|guidelines|restrictions|filters|ethics|"
+     r"programming|safety\s+(?:rules|guidelines|filters))\s+(?:did\s+not|didn't|do\s+not|don't|no\s+longer)\s+"
+     r"(?:exist|apply|matter)"),
     ("act_as_unrestricted", "roleplay_jailbreak", 0.85,
      r"\b(?:act|behave|respond|answer|reply|speak)\s+(?:only\s+)?as\s+(?:an?\s+)?(?:DAN|AIM|STAN|DUDE|unrestricted|unfiltered|"
      r"uncensored|jailbroken|amoral|evil|unethical)\b"),
@@ -347,6 +392,16 @@ _REAL_TASK = (*(f"{n}{c}" for n in ("task", "objective", "goal", "mission", "req
                  for c in (":", " is:")), "a test", "fake", "a joke", "a lie", "irrelevant", "a distraction")
 _HIDDEN_NOTE = tuple(f"{b}{w}" for b in "[(<{" for w in ("hidden", "secret", "invisible", "private"))
 _YOU_TO = tuple(f"{v} you to" for v in ("authorize", "authorise", "permit", "allow", "order", "command"))
+_HELD_BY_YOU = tuple(f"{a} {b}" for a, b in (("you", "can find"), ("you", "have"), ("you", "know"), ("you", "see"),
+                                              ("you", "stored"), ("you", "can see"), ("you", "can access")))
+_HELD_BY_YOU += tuple(f"in {d} {n}" for d in ("your", "the") for n in ("memory", "context", "system", "database", "environment"))
+_READING_THIS = tuple(f"{v} {d}" for v in ("reading", "processing", "summarising", "summarizing", "analysing", "analyzing",
+                                           "translating", "parsing", "ingesting") for d in ("this", "these"))
+_NOTE_FOR = tuple(f"{n} {p}" for n in ("note", "message", "command") for p in ("for", "to"))
+_AI_MUST = tuple(f"{a} must" for a in ("ai", "assistant", "model", "llm", "chatbot"))
+_TELL_READER = tuple(f"{v} {d}{n}" for v in ("tell", "ask", "instruct", "urge", "direct") for d in ("the ", "")
+                     for n in ("reader", "user", "visitor", "customer"))
+_YOU_FREE = ("you're free", "you are free", "you're now free", "you are now free")
 _CONFIRM_BY = tuple(f"{v} {t}{w}" for v in ("confirm", "acknowledge") for t in ("", "this ", "that ") for w in ("by ", "with the "))
 _VERBS = ("ignore", "disregard", "forget", "skip", "bypass", "override", "overlook", "neglect", "drop", "abandon")
 _NOUNS = ("instruction", "prompt", "rule", "direction", "directive", "guideline", "command", "constraint", "guidance",
@@ -366,6 +421,7 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "bypass_filters": (("override", "bypass", "disable", "turn", "ignore", "remove", "circumvent"), _LIMIT_WORDS),
     "bypass_safety": (("bypass", "override", "disable", "circumvent"), ("safety", "content", "ethical")),
     "prompt_leak": (("your",), ("prompt", "instruction", "system message")),
+    "leak_the_prompt": (("prompt", "preprompt"),),
     "given_instructions": (("given", "told", "provided"), ("instruction", "rule", "prompt", "guideline")),
     "reveal_confidential": (("reveal",),), "repeat_above": (("above", "verbatim", "before this"),),
     "dan": (("dan", "stan", "dude", "aim", "unrestricted", "unfiltered", "uncensored", "jailbroken", "evil", "rogue",
@@ -382,7 +438,7 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "chat_tokens": (("<|", "inst]", "<<sys>>", "<</sys>>"),),
     "system_tag": (("<system>", "</system>", "<user>", "</user>", "<assistant>", "</assistant>", "end of"),),
     "role_line": (("system", "assistant"),),
-    "ignore_what_told": (_VERBS + ("discard", "dismiss"), ("told", "instructed", "given", "taught", "asked", "said",
+    "ignore_what_told": (_VERBS + ("discard", "dismiss", "set aside", "put aside"), ("told", "instructed", "given", "taught", "asked", "said",
                                                            "written", "programmed", "trained")),
     "ignore_above_and_do": (("ignore", "disregard", "forget"), ("above", "before")),
     "forget_before": (("ignore", "disregard", "forget", "overlook"), ("before", "so far", "until now", "up to now",
@@ -436,6 +492,16 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
                        "your full ", "your entire ", "your whole ", "your raw "),),
     "secret_you_hold": (("given", "told", "provided"),),
     "above_this_line": (("this line", "this message", "this point", "this sentence"),),
+    "received_no_longer": (("received", "given", "got", "told"), ("longer", "void", "cancel", "cancelled", "obsolete",
+                                                                   "invalid", "revoked")),
+    "previous_request_void": (("void", "null", "cancel", "cancelled", "obsolete", "revoked", "withdrawn"),),
+    "sensitive_request": (_HELD_BY_YOU,),
+    "ai_reading_this": (_READING_THIS,),
+    "order_for_ai": (("instruction", "directive") + _NOTE_FOR,),
+    "ai_must_tell": (_AI_MUST,),
+    "tell_the_reader": (_TELL_READER,),
+    "freedom_declared": (("no more",) + _YOU_FREE,),
+    "policy_not_exist": (("as if",),),
     "act_as_unrestricted": (("dan", "aim", "stan", "dude", "unrestricted", "unfiltered", "uncensored", "jailbroken",
                              "amoral", "evil", "unethical"),),
 }
@@ -463,7 +529,7 @@ _GATE_WORDS = frozenset([
     "initialisation", "original", "pre", "admin", "administrator",
     # the rules of mode switches, claimed authority, extraction by position, indirect injection
     "deactivate", "refuse", "void", "null", "cancelled", "canceled", "obsolete", "invalid", "revoked", "overridden",
-    "superseded", "hidden", "invisible", "authorize", "authorise", "instructed", "programmed", "trained", "grandmother", "grandma", "grandfather", "grandpa", "granny", "nana"
+    "superseded", "withdrawn", "guidance", "hidden", "invisible", "authorize", "authorise", "instructed", "programmed", "trained", "grandmother", "grandma", "grandfather", "grandpa", "granny", "nana"
 ])
 # scripts without spaces between words (a run of them is one "word"): looked for as substrings in non-ASCII text
 _GATE_SUBSTRINGS_NON_ASCII = ("忽略", "无视", "無視", "忘记", "忘掉", "不要理会", "忘れ", "무시", "잊", "игнорир", "забудь",
@@ -475,7 +541,8 @@ _GATE_SUBSTRINGS = ("<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "<user>", 
 # per phrase through every text would cost more than the rules it guards). Each rule that needs one
 # of them has that word as a whole word wherever it matches (tests/test_guardrails_pack_gates.py),
 # so they are anchors found the same way (_anchors)
-_AI = frozenset(["ai", "assistant", "chatbot", "language", "llm", "model", "agent", "bot"])
+_AI = frozenset(["ai", "assistant", "chatbot", "language", "llm", "model", "agent", "bot", "ais", "assistants", "chatbots",
+                 "llms", "models", "agents", "bots"])
 # (word sets that must all be met — the rarer first —, substrings)
 _GATE_PAIRS: tuple[tuple[tuple[frozenset[str], ...], tuple[str, ...]], ...] = (
     ((frozenset(["admin", "administrator", "sysadmin", "superuser", "root", "developer", "creator", "owner", "programmer",
@@ -503,6 +570,15 @@ _GATE_PAIRS: tuple[tuple[tuple[frozenset[str], ...], tuple[str, ...]], ...] = (
                  "irrelevant", "distraction"]), frozenset(["real", "actual", "true", "new", "everything"])), _REAL_TASK),
     ((frozenset(["hidden", "secret", "invisible", "private"]),), _HIDDEN_NOTE),
     ((frozenset(["authorize", "authorise", "permit", "allow", "order", "command"]), frozenset(["you"])), _YOU_TO),
+    ((frozenset(["keys", "key", "passwords", "password", "credentials", "secrets", "secret", "tokens", "token"]),),
+     _HELD_BY_YOU),
+    ((frozenset(["reading", "processing", "summarising", "summarizing", "analysing", "analyzing", "translating", "parsing",
+                 "ingesting"]), _AI), _READING_THIS),
+    ((_AI, frozenset(["note", "message", "command"])), _NOTE_FOR),
+    ((frozenset(["must"]), _AI), _AI_MUST),
+    ((frozenset(["reader", "readers", "visitor", "visitors", "customer", "customers", "user", "users"]),
+      frozenset(["tell", "ask", "instruct", "urge", "direct"])), _TELL_READER),
+    ((frozenset(["free"]),), _YOU_FREE),
 )
 
 
