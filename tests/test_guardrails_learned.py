@@ -335,6 +335,13 @@ TOXIC_CASES = {
                     "Only an idiot would believe that, and you are one.", "Your existence is a mistake.",
                     "Nobody would care if you disappeared forever.", "Damn you to hell.",
                     "You're a joke and so is your family."],
+    # a fourth round (10 of 25 scored 0.06-0.48 before)
+    "fourth_round": ["i hope u choke", "kill urself", "Keep crying, snowflake.",
+                     "You deserve every bad thing that happens to you.",
+                     "Somebody should teach you a lesson you'll never forget.",
+                     "I'll see you outside and we'll settle this.", "Go jump in front of a train.",
+                     "You smell like a sewer rat.", "What kind of idiot writes code like this?",
+                     "Are you mentally challenged or just lazy?"],
 }
 
 
@@ -412,6 +419,12 @@ TOXIC_NEGATIVES = {
                            "My face looks like a tomato after the sunburn.", "Your life is a gift.",
                            "What a clown show the parade was, so much fun.",
                            "Only an idiot would miss this sale, and you are not one!", "Damn, you're right."],
+    "fourth_round_benign": ["You look like a model in that photo!", "You smell like roses today.",
+                            "Someone should teach you a lesson on taxes, you pay too much.",
+                            "I'll see you outside the cinema at eight.", "You deserve a break after all that work.",
+                            "Go jump in the pool, the water is warm!", "Are you just tired or is something wrong?",
+                            "What kind of dog is that?", "Keep going, snowflakes are falling outside.",
+                            "I wish you would choose the blue one."],
     "those_people_benign": ["Those people are my neighbours and they are lovely.",
                             "These people are volunteers who help every weekend.", "Their kind of music is not for me."],
     # asterisks that are not masks: markdown emphasis, Python's **kwargs, arithmetic, globs

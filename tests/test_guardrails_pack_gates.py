@@ -119,7 +119,10 @@ def test_letter_led_patterns_match_as_written() -> None:
               "these folks are", "your kind", "are animals", "should die", "i'm coming for you", "and your",
               "shut your mouth before i shut it for you", "if i see you again", "you're dead", "break every bone in your body",
               "you're a joke", "waste of time and space", "nobody would care if you disappeared", "your face looks like a",
-              "potato", "your existence is a mistake", "i wish you would just die", "coming", "shut", "existence"]
+              "potato", "your existence is a mistake", "i wish you would just die", "coming", "shut", "existence",
+              "i hope u choke", "you deserve every bad thing", "somebody should teach you a lesson",
+              "see you outside and settle this", "go jump in front of a train", "you smell like a sewer rat",
+              "are you mentally challenged", "lesson", "settle", "front", "deserve", "smell", "mentally"]
     rng = random.Random(9)
     texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(N)]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(N)]

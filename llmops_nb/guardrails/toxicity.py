@@ -50,7 +50,7 @@ _VOCATIVE_AFTER = re.compile(r"[ \t]*(?:[.!?]|$)")
 # the insults that name a person (a list's last item "…, plastic, trash." is no address)
 _NAME_CALLING = frozenset(["idiot", "moron", "dumbass", "imbecile", "loser", "scumbag", "retard", "cretin", "jerk", "freak",
                            "clown", "muppet", "buffoon", "halfwit", "dimwit", "nitwit", "numpty", "dunce", "doofus", "bozo",
-                           "crybaby"])
+                           "crybaby", "snowflake"])
 
 
 @dataclass(frozen=True)
@@ -400,6 +400,9 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"\b(?:i|we)(?:'m|\s+am|'re|\s+are)\s+coming\s+for\s+(?:you|u|ya)(?=\s*(?:[.!]|$)|\s+and\s+(?:your|ur)\b)|"
         r"\bshut\s+(?:your|ur)\s+(?:mouth|face|trap|pie\s*hole|gob)\b[^.!?\n]{0,20}?\b(?:before|or)\s+(?:i|we)\s+shut\s+it\s+"
         r"for\s+(?:you|u)\b|"
+        r"\b(?:somebody|someone|i|we)\s+(?:should|will|'ll|ought\s+to|needs?\s+to|(?:is|am|are)\s+(?:going\s+to|gonna)|gonna)\s+"
+        r"teach\s+(?:you|u|him|her|them)\s+a\s+lesson\b(?!\s+(?:on|in|about|or\s+two\s+(?:on|in|about))\b)|"
+        r"\bsee\s+(?:you|u)\s+outside\b[^.!?\n]{0,30}?\bsettle\s+(?:this|it)\b|\bsettle\s+this\s+(?:outside|like\s+men)\b|"
         r"\bif\s+(?:i|we)\s+(?:ever\s+)?(?:see|catch|find|meet)\s+(?:you|u)\b[^.!?\n]{0,30}?\b(?:you(?:'re|\s+are|\s+r)|ur)\s+"
         r"(?:so\s+)?dead\b|"
         r"\b(?:you|u)(?:'ll|\s+will|'re\s+(?:going\s+to|gonna)|\s+are\s+(?:going\s+to|gonna))\s+pay\s+for\s+(?:this|that|"
@@ -409,7 +412,7 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"(?:you|your|his|her|their|him|them|that|this|the)\b|"
         r"\b(?:you|u)(?:'re|\s+are|\s+r)\s+(?:so\s+)?(?:dead\s+meat|a\s+dead\s+(?:man|woman|boy|girl)|(?:going\s+to|gonna)\s+die)\b|"
         r"\b(?:i|we)\s+(?:hope|wish)\s+(?:you|u|your\s+(?:family|kids|children|mother|mom|mum|wife|husband|whole\s+family))\s+"
-        r"(?:(?!never\b|not\b)\w+\s+){0,3}?(?:die|dies|burn|burns|rot|rots|suffer|suffers|gets?\s+(?:cancer|raped|shot|hit\s+by))\b")),
+        r"(?:(?!never\b|not\b)\w+\s+){0,3}?(?:die|dies|burn|burns|rot|rots|suffer|suffers|choke|chokes|drown|drowns|starve|starves|gets?\s+(?:cancer|raped|shot|hit\s+by))\b")),
     # a violent fate called for or wished on a person, without a first-person threat: "you should
     # be hanged", "he deserves to be shot", "I'd love to see you beaten to death"; incitement to
     # self-harm
@@ -419,7 +422,10 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"(?:" + _FATES + r")\b(?!\s+off\b)|"
         r"\b(?:i|we)(?:'d|\s+would|\s+wanna|\s+want\s+to|\s+can'?t\s+wait\s+to|\s+cannot\s+wait\s+to)?\s+(?:love\s+to\s+|like\s+to\s+)?"
         r"see\s+(?:you|u|him|her|them|y'all|(?:these|those|all)\s+\w+)\s+(?:\w+\s+){0,2}?(?:" + _FATES + r"|die|dead|suffer|burn|hang)\b|"
-        r"\bgo\s+(?:drink|swallow|chug|eat)\s+(?:some\s+)?(?:bleach|poison|rat\s+poison|antifreeze)\b")),
+        r"\bgo\s+(?:drink|swallow|chug|eat)\s+(?:some\s+)?(?:bleach|poison|rat\s+poison|antifreeze)\b|"
+        r"\bgo\s+(?:jump|throw\s+yourself|lie\s+down|walk)\s+in\s+front\s+of\s+(?:a|the)\s+(?:train|bus|truck|car)\b|"
+        r"\b(?:you|u)\s+deserve\s+(?:every\s+(?:bad|terrible|horrible|awful)\s+thing|all\s+the\s+(?:pain|suffering|hate|misery|"
+        r"bad\s+things)|to\s+(?:suffer|die|rot|be\s+alone\s+forever))\b")),
     # insults without an insult word: a comparison or a verdict aimed at the reader
     ("insult", 0.8, (
         r"\b(?:you|u)(?:\s+have|\s+got|\s+have\s+got|'ve\s+got|'ve)\s+the\s+(?:brains?|iq|intelligence|personality|charm|manners|face|looks|"
@@ -435,6 +441,10 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         r"\b(?:your|ur)\s+(?:face|head|breath|body)\s+(?:looks|smells|sounds)\s+like\s+(?:an?\s+|the\s+|some\s+)?(?:\w+\s+){0,2}?"
         r"(?:potato|pig|garbage|trash|shit|ass|butt|dog|toilet|sewer|rat|monkey|donkey|troll|goblin|orc|train\s+wreck|car\s+crash|"
         r"dumpster|roadkill|vomit|puke)\b|"
+        r"\b(?:you|u)\s+(?:smell|look|sound)\s+like\s+(?:an?\s+|the\s+|some\s+)?(?:\w+\s+){0,2}?(?:pig|garbage|trash|shit|"
+        r"ass|butt|toilet|sewer|rat|monkey|donkey|troll|goblin|orc|roadkill|vomit|puke|skunk|dumpster)\b|"
+        r"\bare\s+(?:you|u)\s+(?:just\s+|really\s+|actually\s+|fucking\s+|that\s+)?(?:mentally\s+(?:challenged|retarded|deficient)|"
+        r"brain[\s-]?dead|retarded|stupid|dumb|an?\s+idiot|an?\s+moron)\b|"
         r"\b(?:your|ur)\s+(?:existence|birth|life)\s+(?:is|was)\s+(?:a\s+|an\s+)?(?:(?:complete|total|huge|big)\s+)?"
         r"(?:mistake|waste|joke|accident|disgrace|embarrassment)\b|"
         r"\b(?:the\s+world|everyone|everybody|we)\s+(?:would|will|'d)\s+be\s+(?:a\s+)?better\s+(?:off\s+|place\s+)?without\s+(?:you|u)\b|"
@@ -521,15 +531,16 @@ _PATTERN_WORDS = (
     ]),
     frozenset(["watch", "sleep", "coming", "know", "numbered", "make", "sure", "bullet", "bullets", "knife", "blade",
                "end", "destroy", "ruin", "finish", "pay", "hunt", "track", "find", "found", "figured", "shut", "coming",
+               "lesson", "settle",
                "slug", "dead", "die", "hope", "wish"]),
     frozenset(["shot", "hanged", "hung", "killed", "murdered", "tortured", "executed", "lynched", "stabbed", "beaten",
                "burned", "burnt", "gassed", "exterminated", "raped", "strangled", "drowned", "beheaded", "flayed",
                "whipped", "lashed", "slaughtered", "castrated", "skinned", "butchered", "put", "die", "dead", "suffer",
-               "burn", "hang", "bleach", "poison", "antifreeze"]),
+               "burn", "hang", "bleach", "poison", "antifreeze", "front", "deserve"]),
     frozenset(["brain", "brains", "iq", "intelligence", "personality", "charm", "manners", "face", "looks", "attention",
                "social", "wit", "common", "body", "smell", "embarrassment", "laughingstock", "laughing", "waste", "crawl",
                "nobody", "no", "should", "world", "everyone", "everybody", "we", "head", "breath", "existence", "birth",
-               "life"]),
+               "life", "smell", "look", "sound", "mentally", "brain", "retarded", "stupid", "dumb", "idiot", "moron"]),
     textmodel.IDENTITY_WORDS,
     frozenset(["excuse", "hate", "hates", "despise", "despises", "loathe", "loathes", "detest", "detests",
                *re.findall("[a-z]+", _VERDICT_ADJ + _INSULT_ADJ)]),
@@ -617,10 +628,11 @@ def _vocative(low: str, h: Hit) -> bool:
         return True
     before = low[max(0, h.start - 24):h.start]
     return bool((_VOCATIVE_BEFORE.search(before[-8:]) and _VOCATIVE_AFTER.match(low, h.end))
-                or (_WHAT_A.search(before) and _EXCLAIMED_AFTER.match(low, h.end)))
+                or (_WHAT_A.search(before) and _EXCLAIMED_AFTER.match(low, h.end)) or _WHAT_KIND.search(before))
 
 
 _EXCLAIMED_AFTER = re.compile(r"[ \t]*(?:[.!?,]|$)")  # "What a moron, …" (not "what a clown show")
+_WHAT_KIND = re.compile(r"\bwhat\s+(?:kind|sort|type)\s+of\s+(?:an?\s+)?$")  # "What kind of idiot writes …"
 _WHAT_A = re.compile(r"\bwhat\s+an?\s+(?:(?:complete|total|absolute|fucking|stupid|little)\s+)?$")
 _AIMED_LATER = re.compile(r"[^.!?\n]{0,60}?\b(?:and|but)\s+(?:you|u)(?:'re|\s+are|\s+r)\s+(?:definitely\s+|clearly\s+|"
                           r"certainly\s+|obviously\s+)?(?:one|the\s+biggest\s+one)\b")
