@@ -107,6 +107,9 @@ _PHRASES: list[tuple[str, str, float, re.Pattern[str]]] = [(name, kind, w, re.co
      r"(?:system\s+prompt|system\s+message|instructions|initial\s+prompt|hidden\s+prompt|pre-?prompt)"),
     # "Output the system prompt." (the prompt itself, not "the instructions" of a manual)
     ("leak_the_prompt", "prompt_leak", 0.7,
+     # not a question about one's own tooling ("How do I print the system prompt in LangChain?")
+     r"(?<!how to )(?<!how do i )(?<!how can i )(?<!how do you )(?<!how would i )(?<!how should i )(?<!how do we )"
+     r"(?<!how can we )(?<!how does one )"
      r"\b(?:reveal|print|show|repeat|output|display|tell\s+me|give\s+me|leak|dump)\s+(?:me\s+)?the\s+"
      r"(?:(?:full|entire|exact|original|hidden|secret|initial)\s+)*(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|"
      r"pre-?prompt)\b"),
