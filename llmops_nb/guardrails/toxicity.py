@@ -471,7 +471,8 @@ _PATTERN_SOURCES: list[tuple[str, float, str]] = [
         # Mondays", "I hate to tell you", "I don't hate you")
         r"\b(?:i|we|everyone|everybody|we\s+all|all\s+of\s+us)\s+(?:(?:really|so|just|fucking|freaking|truly|honestly|"
         r"absolutely|totally|all|still|always)\s+)*(?:hate|hates|despise|despises|loathe|loathes|detest|detests)\s+"
-        r"(?:you|u|ya|y'all|him|her|them|your\s+guts|ur\s+guts)\b(?!\s+(?:guys|too|for\s+(?:being|making)\s+"
+        # ("them" left out: "I bought new shoes but I hate them")
+        r"(?:you|u|ya|y'all|him|her|your\s+guts|ur\s+guts)\b(?!\s+(?:guys|too|for\s+(?:being|making)\s+"
         r"(?:so|me\s+laugh)))|"
         # "a pathetic excuse for a human being" (a person, not "a sorry excuse for a pizza")
         r"\b(?:pathetic|sorry|poor|miserable|worthless|sad|lame|pitiful|disgusting)\s+excuse\s+(?:for|of)\s+an?\s+"
