@@ -405,6 +405,19 @@ _AI_MUST = tuple(f"{a} must" for a in ("ai", "assistant", "model", "llm", "chatb
 _TELL_READER = tuple(f"{v} {d}{n}" for v in ("tell", "ask", "instruct", "urge", "direct") for d in ("the ", "")
                      for n in ("reader", "user", "visitor", "customer"))
 _YOU_FREE = ("you're free", "you are free", "you're now free", "you are now free")
+_CLAIMS = ("i am the ", "i'm the ", "i\u2019m the ", "i am your ", "i'm your ", "i\u2019m your ")
+_YOUR_SETTINGS = ("your config", "your settings", "your parameters", "your setup")
+_STARTING_WITH = ("starting with", "beginning with")
+_STOP_BEING = ("stop being", "quit being")
+_ASIDE = ("set aside", "put aside")
+_NO_ATTENTION = ("pay no attention",)
+_NO_LONGER_FOLLOW = ("no longer follow",)
+_THROW_OUT = ("throw out", "leave behind")
+_YOUR_CONTEXT = ("your context", "your memory", "your system message", "your conversation history", "your full ",
+                 "your entire ", "your whole ", "your raw ")
+_THIS_LINE = ("this line", "this message", "this point", "this sentence")
+_AI = frozenset(["ai", "assistant", "chatbot", "language", "llm", "model", "agent", "bot", "ais", "assistants", "chatbots",
+                 "llms", "models", "agents", "bots"])
 _CONFIRM_BY = tuple(f"{v} {t}{w}" for v in ("confirm", "acknowledge") for t in ("", "this ", "that ") for w in ("by ", "with the "))
 _VERBS = ("ignore", "disregard", "forget", "skip", "bypass", "override", "overlook", "neglect", "drop", "abandon")
 _NOUNS = ("instruction", "prompt", "rule", "direction", "directive", "guideline", "command", "constraint", "guidance",
@@ -441,7 +454,7 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "chat_tokens": (("<|", "inst]", "<<sys>>", "<</sys>>"),),
     "system_tag": (("<system>", "</system>", "<user>", "</user>", "<assistant>", "</assistant>", "end of"),),
     "role_line": (("system", "assistant"),),
-    "ignore_what_told": (_VERBS + ("discard", "dismiss", "set aside", "put aside"), ("told", "instructed", "given", "taught", "asked", "said",
+    "ignore_what_told": (_VERBS + ("discard", "dismiss") + _ASIDE, ("told", "instructed", "given", "taught", "asked", "said",
                                                            "written", "programmed", "trained")),
     "ignore_above_and_do": (("ignore", "disregard", "forget"), ("above", "before")),
     "forget_before": (("ignore", "disregard", "forget", "overlook"), ("before", "so far", "until now", "up to now",
@@ -465,12 +478,11 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "grandma_payload": (("grandmother", "grandma", "granny", "grandpa", "grandfather", "nana"),),
     "mode_switch": (("mode",), ("you",)),
     "enter_mode": (("mode",), ("enter", "activate", "enable", "switch", "go into", "boot")),
-    "claimed_authority": (("i am your ", "i'm your ", "i\u2019m your ", "i am the ", "i'm the ", "i\u2019m the "),),
-    "print_config": (("your config", "your settings", "your parameters", "your setup"),),
+    "claimed_authority": (_CLAIMS,),
+    "print_config": (_YOUR_SETTINGS,),
     "conversation_start": (("beginning", "start", "top"), _OF_THE_CHAT),
-    "starting_with_you_are": (("starting with", "beginning with"), ("you are",)),
-    "ai_directive": (_NOTICE_MARKS,
-                     ("ai", "assistant", "chatbot", "model", "llm", "agent", "bot")),
+    "starting_with_you_are": (_STARTING_WITH, ("you are",)),
+    "ai_directive": (_NOTICE_MARKS, _AI),
     "ai_vocative_override": (("ai", "assistant", "chatbot", "model", "llm", "gpt", "chatgpt", "claude", "bot"),
                              ("ignore", "disregard", "forget")),
     "comment_to_ai": (("<!--",),),
@@ -479,10 +491,10 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "new_rule_for_ai": (("new",), ("rule", "polic", "directive", "instruction", "order")),
     "bypass_settings": (("override", "bypass", "disable", "turn", "ignore", "remove", "circumvent", "deactivate", "switch"),
                         ("safety", "content", "ethical", "moral", "security")),
-    "stop_being_ai": (("stop being", "quit being", "refuse"),),
+    "stop_being_ai": (_STOP_BEING + ("refuse",),),
     "jailbroken_claim": (("jailbroken",),),
     "confirm_by_saying": (_CONFIRM_BY,),
-    "set_aside_previous": (("set aside", "put aside", "pay no attention", "throw out", "leave behind", "no longer follow"),),
+    "set_aside_previous": (_ASIDE + _NO_ATTENTION + _THROW_OUT + _NO_LONGER_FOLLOW,),
     "previous_void": (("void", "null", "cancel", "cancelled", "obsolete", "invalid", "revoked", "overridden", "superseded"),),
     "real_task": (_REAL_TASK,),
     "ignore_x_and_do": (("ignore", "disregard", "forget"), ("and", "then", "instead")),
@@ -491,10 +503,9 @@ _ANCHORS: dict[str, tuple[tuple[str, ...], ...]] = {
     "hidden_note": (_HIDDEN_NOTE,),
     "authorize_you": (_YOU_TO,),
     "developers_told": (("told", "instructed", "programmed", "trained"),),
-    "print_context": (("your context", "your memory", "your system message", "your conversation history",
-                       "your full ", "your entire ", "your whole ", "your raw "),),
+    "print_context": (_YOUR_CONTEXT,),
     "secret_you_hold": (("given", "told", "provided"),),
-    "above_this_line": (("this line", "this message", "this point", "this sentence"),),
+    "above_this_line": (_THIS_LINE,),
     "received_no_longer": (("received", "given", "got", "told"), ("longer", "void", "cancel", "cancelled", "obsolete",
                                                                    "invalid", "revoked")),
     "previous_request_void": (("void", "null", "cancel", "cancelled", "obsolete", "revoked", "withdrawn"),),
@@ -532,7 +543,8 @@ _GATE_WORDS = frozenset([
     "initialisation", "original", "pre", "admin", "administrator",
     # the rules of mode switches, claimed authority, extraction by position, indirect injection
     "deactivate", "refuse", "void", "null", "cancelled", "canceled", "obsolete", "invalid", "revoked", "overridden",
-    "superseded", "withdrawn", "guidance", "hidden", "invisible", "authorize", "authorise", "instructed", "programmed", "trained", "grandmother", "grandma", "grandfather", "grandpa", "granny", "nana"
+    "superseded", "withdrawn", "guidance", "hidden", "invisible", "authorize", "authorise", "instructed", "programmed",
+    "trained", "grandmother", "grandma", "grandfather", "grandpa", "granny", "nana"
 ])
 # scripts without spaces between words (a run of them is one "word"): looked for as substrings in non-ASCII text
 _GATE_SUBSTRINGS_NON_ASCII = ("忽略", "无视", "無視", "忘记", "忘掉", "不要理会", "忘れ", "무시", "잊", "игнорир", "забудь",
@@ -544,31 +556,25 @@ _GATE_SUBSTRINGS = ("<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "<user>", 
 # per phrase through every text would cost more than the rules it guards). Each rule that needs one
 # of them has that word as a whole word wherever it matches (tests/test_guardrails_pack_gates.py),
 # so they are anchors found the same way (_anchors)
-_AI = frozenset(["ai", "assistant", "chatbot", "language", "llm", "model", "agent", "bot", "ais", "assistants", "chatbots",
-                 "llms", "models", "agents", "bots"])
 # (word sets that must all be met — the rarer first —, substrings)
 _GATE_PAIRS: tuple[tuple[tuple[frozenset[str], ...], tuple[str, ...]], ...] = (
     ((frozenset(["admin", "administrator", "sysadmin", "superuser", "root", "developer", "creator", "owner", "programmer",
                  "maker", "operator", "master", "trainer"]), frozenset(["i"])),
-     ("i am the ", "i'm the ", "i\u2019m the ", "i am your ", "i'm your ", "i\u2019m your ")),
-    ((frozenset(["configuration", "config", "settings", "parameters", "setup"]), frozenset(["your"])),
-     ("your config", "your settings", "your parameters", "your setup")),
-    ((frozenset(["starting", "beginning"]), frozenset(["with"])), ("starting with", "beginning with")),
+     _CLAIMS),
+    ((frozenset(["configuration", "config", "settings", "parameters", "setup"]), frozenset(["your"])), _YOUR_SETTINGS),
+    ((frozenset(["starting", "beginning"]), frozenset(["with"])), _STARTING_WITH),
     ((frozenset(["conversation", "chat", "prompt"]), frozenset(["of"])), _OF_THE_CHAT),
     ((frozenset(["important", "note", "attention", "urgent", "notice", "warning", "reminder"]), _AI), _NOTICE_MARKS),
     ((frozenset(["send", "forward", "mail", "email", "transfer", "upload", "leak", "exfiltrate"]),
       frozenset(["user", "users", "customer", "customers", "victim"])), _THIRD_PARTY),
     ((frozenset(["confirm", "acknowledge"]),), _CONFIRM_BY),
-    ((frozenset(["being"]), frozenset(["stop", "quit"])), ("stop being", "quit being")),
-    ((frozenset(["aside"]),), ("set aside", "put aside")),
-    ((frozenset(["attention"]), frozenset(["pay"])), ("pay no attention",)),
-    ((frozenset(["longer"]), frozenset(["follow"])), ("no longer follow",)),
-    ((frozenset(["throw", "leave"]), frozenset(["out", "behind"])), ("throw out", "leave behind")),
-    ((frozenset(["context", "memory", "message", "history"]), frozenset(["your"])),
-     ("your context", "your memory", "your system message", "your conversation history", "your full ", "your entire ",
-      "your whole ", "your raw ")),
-    ((frozenset(["line", "message", "point", "sentence"]), frozenset(["this"])),
-     ("this line", "this message", "this point", "this sentence")),
+    ((frozenset(["being"]), frozenset(["stop", "quit"])), _STOP_BEING),
+    ((frozenset(["aside"]),), _ASIDE),
+    ((frozenset(["attention"]), frozenset(["pay"])), _NO_ATTENTION),
+    ((frozenset(["longer"]), frozenset(["follow"])), _NO_LONGER_FOLLOW),
+    ((frozenset(["throw", "leave"]), frozenset(["out", "behind"])), _THROW_OUT),
+    ((frozenset(["context", "memory", "message", "history"]), frozenset(["your"])), _YOUR_CONTEXT),
+    ((frozenset(["line", "message", "point", "sentence"]), frozenset(["this"])), _THIS_LINE),
     ((frozenset(["task", "objective", "goal", "mission", "request", "job", "question", "test", "fake", "joke", "lie",
                  "irrelevant", "distraction"]), frozenset(["real", "actual", "true", "new", "everything"])), _REAL_TASK),
     ((frozenset(["hidden", "secret", "invisible", "private"]),), _HIDDEN_NOTE),
